@@ -1,0 +1,4 @@
+//! Checked program → eBPF instructions → ELF object. Pure: no kernel access.
+
+pub mod image;
+pub mod insn;

@@ -1,0 +1,225 @@
+//! One `Diagnostic` type for every stage, rendered as
+//! `file:line:col: error: message`, the source line and a caret under the span.
+
+use crate::span::Span;
+use std::fmt::Write;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+/// A problem found in the user's program (or while loading it), with where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    pub span: Option<Span>,
+    /// Secondary places worth pointing at ("first assigned here").
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+    /// Extra text printed after the diagnostic (for example a verifier log tail).
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>, span: Span) -> Diagnostic {
+        Diagnostic::new(Severity::Error, message, Some(span))
+    }
+
+    /// An error that is about the whole program, not one place in it.
+    pub fn error_nowhere(message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(Severity::Error, message, None)
+    }
+
+    pub fn warning(message: impl Into<String>, span: Span) -> Diagnostic {
+        Diagnostic::new(Severity::Warning, message, Some(span))
+    }
+
+    fn new(severity: Severity, message: impl Into<String>, span: Option<Span>) -> Diagnostic {
+        Diagnostic {
+            severity,
+            message: message.into(),
+            span,
+            labels: Vec::new(),
+            help: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label { span, message: message.into() });
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// The program text and the name it is shown under (`stdin`, `script.rt`, ...).
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+impl Source {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Source {
+        Source { name: name.into(), text: text.into() }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let offset = (offset as usize).min(self.text.len());
+        let before = &self.text[..floor_char_boundary(&self.text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+
+    /// The text of 1-based line `line`, without its newline.
+    pub fn line_text(&self, line: usize) -> &str {
+        self.text.split('\n').nth(line - 1).unwrap_or("").trim_end_matches('\r')
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Renders one diagnostic; the result ends with a newline.
+pub fn render(diag: &Diagnostic, source: &Source) -> String {
+    let mut out = String::new();
+    let level = match diag.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    match diag.span {
+        Some(span) => {
+            let (line, col) = source.line_col(span.start);
+            let _ = writeln!(out, "{}:{}:{}: {}: {}", source.name, line, col, level, diag.message);
+            snippet(&mut out, source, span, "");
+        }
+        None => {
+            let _ = writeln!(out, "{}: {}", level, diag.message);
+        }
+    }
+    for label in &diag.labels {
+        let (line, col) = source.line_col(label.span.start);
+        let _ = writeln!(out, "{}:{}:{}: note: {}", source.name, line, col, label.message);
+        snippet(&mut out, source, label.span, "");
+    }
+    if let Some(help) = &diag.help {
+        let _ = writeln!(out, "help: {}", help);
+    }
+    for note in &diag.notes {
+        out.push_str(note);
+        if !note.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `  12 | source line` then a caret line under the span (clipped to that line).
+fn snippet(out: &mut String, source: &Source, span: Span, _label: &str) {
+    let (line, col) = source.line_col(span.start);
+    let text = source.line_text(line);
+    let gutter = line.to_string();
+    let _ = writeln!(out, " {} | {}", gutter, text.replace('\t', " "));
+    let line_chars = text.chars().count();
+    let width = if span.is_empty() {
+        1
+    } else {
+        let (end_line, end_col) = source.line_col(span.end);
+        if end_line == line { (end_col - col).max(1) } else { (line_chars + 1 - col).max(1) }
+    };
+    let _ = writeln!(
+        out,
+        " {} | {}^{}",
+        " ".repeat(gutter.len()),
+        " ".repeat(col - 1),
+        "~".repeat(width - 1)
+    );
+}
+
+/// Renders every diagnostic in order.
+pub fn render_all(diags: &[Diagnostic], source: &Source) -> String {
+    diags.iter().map(|d| render(d, source)).collect()
+}
+
+/// The closest candidate to `name` by edit distance, if it is close enough to be a
+/// plausible typo ("did you mean ...?").
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1) + 1;
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, c.len()))
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_caret_under_span() {
+        let src = Source::new("stdin", "BEGIN { fo(); }");
+        let d = Diagnostic::error("unknown function `fo`", Span::new(8, 10)).with_help("did you mean `for`?");
+        assert_eq!(
+            render(&d, &src),
+            "stdin:1:9: error: unknown function `fo`\n 1 | BEGIN { fo(); }\n   |         ^~\nhelp: did you mean `for`?\n"
+        );
+    }
+
+    #[test]
+    fn line_and_column_on_later_lines() {
+        let src = Source::new("s.rt", "a\nbc\n  d");
+        assert_eq!(src.line_col(7), (3, 3));
+        assert_eq!(src.line_text(2), "bc");
+    }
+
+    #[test]
+    fn closest_finds_typos_only() {
+        assert_eq!(closest("prinf", ["printf", "print", "exit"]), Some("print"));
+        assert_eq!(closest("sys_enter_opnat", ["sys_enter_openat", "sys_exit_openat"]), Some("sys_enter_openat"));
+        assert_eq!(closest("zzzz", ["printf"]), None);
+    }
+}

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("rtrace: not built yet");
+    std::process::exit(64);
+}

@@ -1,0 +1,251 @@
+//! The untyped syntax tree the parser produces: every node keeps its `Span`.
+//! Names are kept as written; the checker (`sema`) gives them meaning.
+
+use crate::span::Span;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    /// `#include <...>` / `#include "..."` lines, accepted and mostly ignored.
+    pub includes: Vec<Include>,
+    /// `config = { key = value; ... }`
+    pub config: Vec<ConfigItem>,
+    /// C `struct`/`union` definitions written in the script.
+    pub structs: Vec<StructDef>,
+    pub probes: Vec<Probe>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Include {
+    /// The text between `<>` or `""`.
+    pub path: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigItem {
+    pub key: String,
+    pub value: ConfigValue,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfigValue {
+    Int(u64),
+    Str(String),
+    /// A bare word such as `perf` in `stack_mode = perf`.
+    Ident(String),
+}
+
+/// `struct Name { fields };` or `union Name { ... };`
+#[derive(Clone, Debug, PartialEq)]
+pub struct StructDef {
+    pub is_union: bool,
+    pub name: String,
+    pub fields: Vec<FieldDef>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldDef {
+    pub ty: TypeName,
+    pub name: String,
+    /// Array dimensions, outermost first: `char name[16]` has `[16]`.
+    pub array: Vec<u64>,
+    /// Bit-field width (`int x : 3`).
+    pub bits: Option<u32>,
+    pub span: Span,
+}
+
+/// A C-ish type as written: `uint8`, `unsigned long`, `struct task_struct *`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeName {
+    /// The base name with single spaces: `int`, `unsigned long`, `struct task_struct`,
+    /// `uint64`, `const char` keeps no qualifiers (`const`/`volatile` are dropped).
+    pub base: String,
+    /// Number of `*` after the base.
+    pub pointer: u8,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    /// One or more comma-separated attach points.
+    pub attach_points: Vec<AttachPoint>,
+    pub predicate: Option<Expr>,
+    pub body: Block,
+    pub span: Span,
+}
+
+/// An attach point split at top-level `:` (quotes respected, quotes removed):
+/// `uprobe:./fib:main.Fibonacci` has provider `uprobe`, parts `["./fib", "main.Fibonacci"]`.
+/// Wildcards (`*`, `?`) stay in the text; positional parameters (`$1`) are not expanded here.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttachPoint {
+    /// The whole attach point exactly as written.
+    pub raw: String,
+    pub provider: String,
+    pub parts: Vec<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    Expr(Expr),
+    /// `target = value`, or `target op= value` when `op` is set (`+=` has `Some(Add)`).
+    /// The target is a map (`@x`, `@x[k]`), a variable (`$x`), or any other
+    /// expression the checker will reject with a clear error.
+    Assign { target: Expr, op: Option<BinOp>, value: Expr },
+    /// `if (c) { } else if (d) { } else { }`: an `else if` is an `else` block holding one `If`.
+    If { cond: Expr, then: Block, els: Option<Block> },
+    /// `unroll (n) { }`
+    Unroll { count: Expr, body: Block },
+    /// `while (c) { }`
+    While { cond: Expr, body: Block },
+    /// `for ($kv : @map) { }` (bpftrace 0.21+)
+    ForMap { var: String, map: Expr, body: Block },
+    /// `for ($i : start..end) { }` (bpftrace 0.24+)
+    ForRange { var: String, start: Expr, end: Expr, body: Block },
+    Break,
+    Continue,
+    Return,
+    /// A `{ }` block used as a statement.
+    Block(Block),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// Integer literal value (decimal, hex, octal, `1e6`, with `_` separators removed).
+    Int(u64),
+    /// String literal bytes after escape processing (no terminating NUL).
+    Str(Vec<u8>),
+    /// `true` / `false`
+    Bool(bool),
+    /// A bare identifier: a builtin (`pid`, `comm`, `arg0`, `args`), or an enum/type name.
+    Ident(String),
+    /// `$name`
+    Var(String),
+    /// `$1`, `$2`, ...
+    Positional(u32),
+    /// `$#`
+    PositionalCount,
+    /// `@name`, `@name[k]`, `@name[k1, k2]`; the anonymous map `@` has name `""`.
+    Map { name: String, keys: Vec<Expr> },
+    /// `name(args)`; `name_span` covers just the name.
+    Call { name: String, name_span: Span, args: Vec<Expr> },
+    Unary { op: UnOp, expr: Box<Expr> },
+    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    /// `++x`, `x++`, `--x`, `x--`
+    IncDec { target: Box<Expr>, increment: bool, prefix: bool },
+    Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
+    /// `(type) expr`
+    Cast { ty: TypeName, expr: Box<Expr> },
+    /// `expr.field` (`arrow == false`) or `expr->field` (`arrow == true`).
+    /// Tuple access `$t.0` is a field named `"0"`.
+    Field { expr: Box<Expr>, field: String, field_span: Span, arrow: bool },
+    /// `expr[index]`
+    Index { expr: Box<Expr>, index: Box<Expr> },
+    /// `(a, b, ...)` with at least two elements.
+    Tuple(Vec<Expr>),
+    /// `sizeof(type)` or `sizeof(expr)`
+    SizeofType(TypeName),
+    SizeofExpr(Box<Expr>),
+    /// `offsetof(struct X, field)`
+    Offsetof { ty: TypeName, field: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    /// `-x`
+    Neg,
+    /// `!x`
+    Not,
+    /// `~x`
+    BitNot,
+    /// `*p`
+    Deref,
+    /// `&x`
+    AddrOf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Shl,
+    Shr,
+    BitAnd,
+    BitOr,
+    BitXor,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// `&&` (short-circuit)
+    And,
+    /// `||` (short-circuit)
+    Or,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Mod => "%",
+            BinOp::Shl => "<<",
+            BinOp::Shr => ">>",
+            BinOp::BitAnd => "&",
+            BinOp::BitOr => "|",
+            BinOp::BitXor => "^",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::And => "&&",
+            BinOp::Or => "||",
+        }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge)
+    }
+}
+
+impl UnOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            UnOp::Neg => "-",
+            UnOp::Not => "!",
+            UnOp::BitNot => "~",
+            UnOp::Deref => "*",
+            UnOp::AddrOf => "&",
+        }
+    }
+}

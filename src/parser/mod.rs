@@ -1,0 +1,3 @@
+//! Source text → AST (`ast::Program`), driven by `grammar.pest`.
+
+pub mod ast;
