@@ -8,4 +8,5 @@ pub mod codegen;
 pub mod diagnostic;
 pub mod output;
 pub mod parser;
+pub mod probe;
 pub mod span;

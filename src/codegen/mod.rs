@@ -2,3 +2,5 @@
 
 pub mod image;
 pub mod insn;
+pub mod finish;
+pub mod ir;

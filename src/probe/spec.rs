@@ -1,0 +1,316 @@
+//! Attach points as the language writes them (`uprobe:./fib:main.Fibonacci`)
+//! interpreted into a `ProbeSpec`: provider aliases, arity, numbers and units.
+
+use crate::diagnostic::{closest, Diagnostic};
+use crate::parser::ast::AttachPoint;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeSpec {
+    Begin,
+    End,
+    /// `tracepoint:category:event` (either may hold wildcards)
+    Tracepoint { category: String, event: String },
+    /// `rawtracepoint:event`
+    RawTracepoint { event: String },
+    /// `uprobe:target:function`, `uretprobe:...` (`ret`)
+    Uprobe { target: String, func: UprobeTarget, ret: bool },
+    /// `usdt:target:[provider:]name`
+    Usdt { target: String, provider: Option<String>, name: String },
+    /// `kprobe:function[+offset]`, `kretprobe:function` (`ret`)
+    Kprobe { func: String, offset: u64, ret: bool },
+    /// `kfunc`/`fentry:function`, `kretfunc`/`fexit:function` (`ret`)
+    Kfunc { func: String, ret: bool },
+    /// `interval:unit:n`: one CPU, periodically.
+    Interval { timer: Timer },
+    /// `profile:unit:n`: every CPU, periodically.
+    Profile { timer: Timer },
+    /// `software:event[:count]`
+    Software { event: String, count: Option<u64> },
+    /// `hardware:event[:count]`
+    Hardware { event: String, count: Option<u64> },
+    /// `watchpoint:addr:len:mode`
+    Watchpoint { addr: u64, len: u64, mode: String, asynchronous: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UprobeTarget {
+    /// A symbol name (possibly with wildcards) plus a byte offset into it.
+    Symbol { name: String, offset: u64 },
+    /// A virtual address in the binary (`0x401000`).
+    Address(u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Every `n` nanoseconds.
+    PeriodNs(u64),
+    /// `n` times per second.
+    Hz(u64),
+}
+
+/// The canonical provider names, then their aliases.
+const PROVIDERS: &[(&str, &[&str])] = &[
+    ("BEGIN", &[]),
+    ("END", &[]),
+    ("tracepoint", &["t"]),
+    ("rawtracepoint", &["rt"]),
+    ("uprobe", &["u"]),
+    ("uretprobe", &["ur"]),
+    ("usdt", &["U"]),
+    ("kprobe", &["k"]),
+    ("kretprobe", &["kr"]),
+    ("kfunc", &["f", "fentry"]),
+    ("kretfunc", &["fr", "fexit"]),
+    ("interval", &["i"]),
+    ("profile", &["p"]),
+    ("software", &["s"]),
+    ("hardware", &["h"]),
+    ("watchpoint", &["w"]),
+    ("asyncwatchpoint", &["aw"]),
+    ("iter", &["it"]),
+];
+
+/// The canonical name of a provider or alias (`t` → `tracepoint`).
+pub fn canonical_provider(name: &str) -> Option<&'static str> {
+    PROVIDERS.iter().find(|(p, aliases)| *p == name || aliases.contains(&name)).map(|(p, _)| *p)
+}
+
+impl ProbeSpec {
+    /// The canonical provider name (`tracepoint`, `uprobe`, ...).
+    pub fn provider(&self) -> &'static str {
+        match self {
+            ProbeSpec::Begin => "BEGIN",
+            ProbeSpec::End => "END",
+            ProbeSpec::Tracepoint { .. } => "tracepoint",
+            ProbeSpec::RawTracepoint { .. } => "rawtracepoint",
+            ProbeSpec::Uprobe { ret: false, .. } => "uprobe",
+            ProbeSpec::Uprobe { ret: true, .. } => "uretprobe",
+            ProbeSpec::Usdt { .. } => "usdt",
+            ProbeSpec::Kprobe { ret: false, .. } => "kprobe",
+            ProbeSpec::Kprobe { ret: true, .. } => "kretprobe",
+            ProbeSpec::Kfunc { ret: false, .. } => "kfunc",
+            ProbeSpec::Kfunc { ret: true, .. } => "kretfunc",
+            ProbeSpec::Interval { .. } => "interval",
+            ProbeSpec::Profile { .. } => "profile",
+            ProbeSpec::Software { .. } => "software",
+            ProbeSpec::Hardware { .. } => "hardware",
+            ProbeSpec::Watchpoint { asynchronous: false, .. } => "watchpoint",
+            ProbeSpec::Watchpoint { asynchronous: true, .. } => "asyncwatchpoint",
+        }
+    }
+}
+
+/// Interprets one attach point; `params` are the positional parameters, which
+/// may appear in attach points as `$1`.
+pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagnostic> {
+    let err = |msg: String| Diagnostic::error(msg, ap.span);
+    let provider = canonical_provider(&ap.provider).ok_or_else(|| {
+        let names = PROVIDERS.iter().map(|(p, _)| *p);
+        let d = err(format!("unknown probe type `{}`", ap.provider));
+        match closest(&ap.provider, names) {
+            Some(s) => d.with_help(format!("did you mean `{}`?", s)),
+            None => d.with_help("probe types: BEGIN, END, tracepoint, uprobe, uretprobe, usdt, kprobe, kretprobe, kfunc, kretfunc, rawtracepoint, interval, profile, software, hardware, watchpoint"),
+        }
+    })?;
+    let parts: Vec<String> = ap.parts.iter().map(|p| expand_params(p, params)).collect();
+    let arity = |expected: &[usize], shape: &str| -> Result<(), Diagnostic> {
+        if expected.contains(&parts.len()) {
+            Ok(())
+        } else {
+            Err(err(format!("`{}` is not a valid {} probe: expected `{}`", ap.raw, provider, shape)))
+        }
+    };
+    let spec = match provider {
+        "BEGIN" | "END" => {
+            arity(&[0], provider)?;
+            if provider == "BEGIN" { ProbeSpec::Begin } else { ProbeSpec::End }
+        }
+        "tracepoint" => {
+            arity(&[2], "tracepoint:category:event")?;
+            ProbeSpec::Tracepoint { category: parts[0].clone(), event: parts[1].clone() }
+        }
+        "rawtracepoint" => {
+            arity(&[1, 2], "rawtracepoint:event")?;
+            ProbeSpec::RawTracepoint { event: parts.last().cloned().unwrap_or_default() }
+        }
+        "uprobe" | "uretprobe" => {
+            arity(&[2], &format!("{}:binary:function", provider))?;
+            let func = uprobe_target(&parts[1]).map_err(err)?;
+            ProbeSpec::Uprobe { target: parts[0].clone(), func, ret: provider == "uretprobe" }
+        }
+        "usdt" => {
+            arity(&[2, 3], "usdt:binary:[provider:]name")?;
+            let (provider, name) = if parts.len() == 3 {
+                (Some(parts[1].clone()), parts[2].clone())
+            } else {
+                (None, parts[1].clone())
+            };
+            ProbeSpec::Usdt { target: parts[0].clone(), provider, name }
+        }
+        "kprobe" | "kretprobe" => {
+            arity(&[1, 2], &format!("{}:function", provider))?;
+            let text = parts.last().unwrap();
+            let (func, offset) = match text.split_once('+') {
+                Some((f, off)) => (f.to_string(), parse_number(off).map_err(err)?),
+                None => (text.clone(), 0),
+            };
+            if provider == "kretprobe" && offset != 0 {
+                return Err(err("kretprobe cannot take an offset".into()));
+            }
+            ProbeSpec::Kprobe { func, offset, ret: provider == "kretprobe" }
+        }
+        "kfunc" | "kretfunc" => {
+            arity(&[1, 2], &format!("{}:function", provider))?;
+            ProbeSpec::Kfunc { func: parts.last().unwrap().clone(), ret: provider == "kretfunc" }
+        }
+        "interval" | "profile" => {
+            arity(&[2], &format!("{}:unit:count (units: s, ms, us, hz)", provider))?;
+            let timer = timer(&parts[0], &parts[1]).map_err(err)?;
+            if provider == "interval" { ProbeSpec::Interval { timer } } else { ProbeSpec::Profile { timer } }
+        }
+        "software" | "hardware" => {
+            arity(&[1, 2], &format!("{}:event[:count]", provider))?;
+            let count = parts.get(1).map(|c| parse_number(c)).transpose().map_err(err)?;
+            let event = parts[0].clone();
+            if provider == "software" { ProbeSpec::Software { event, count } } else { ProbeSpec::Hardware { event, count } }
+        }
+        "watchpoint" | "asyncwatchpoint" => {
+            arity(&[3], &format!("{}:address:length:mode", provider))?;
+            ProbeSpec::Watchpoint {
+                addr: parse_number(&parts[0]).map_err(err)?,
+                len: parse_number(&parts[1]).map_err(err)?,
+                mode: parts[2].clone(),
+                asynchronous: provider == "asyncwatchpoint",
+            }
+        }
+        other => return Err(err(format!("`{}` probes are not supported yet", other))),
+    };
+    Ok(spec)
+}
+
+fn uprobe_target(text: &str) -> Result<UprobeTarget, String> {
+    if text.starts_with("0x") || text.chars().all(|c| c.is_ascii_digit()) && !text.is_empty() {
+        return Ok(UprobeTarget::Address(parse_number(text)?));
+    }
+    match text.rsplit_once('+') {
+        Some((name, off)) if !name.is_empty() && off.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
+            Ok(UprobeTarget::Symbol { name: name.to_string(), offset: parse_number(off)? })
+        }
+        _ => Ok(UprobeTarget::Symbol { name: text.to_string(), offset: 0 }),
+    }
+}
+
+fn timer(unit: &str, count: &str) -> Result<Timer, String> {
+    let n = parse_number(count)?;
+    if n == 0 {
+        return Err(format!("`{}:{}`: the count must be greater than zero", unit, count));
+    }
+    let scale = match unit {
+        "s" => 1_000_000_000,
+        "ms" => 1_000_000,
+        "us" => 1_000,
+        "ns" => 1,
+        "hz" => return Ok(Timer::Hz(n)),
+        other => return Err(format!("unknown time unit `{}`: expected s, ms, us or hz", other)),
+    };
+    n.checked_mul(scale).map(Timer::PeriodNs).ok_or_else(|| format!("`{}` {} is too long", count, unit))
+}
+
+fn parse_number(text: &str) -> Result<u64, String> {
+    let t = text.replace('_', "");
+    let parsed = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16)
+    } else {
+        t.parse::<u64>()
+    };
+    parsed.map_err(|_| format!("`{}` is not a number", text))
+}
+
+/// Replaces `$N` in attach point text by positional parameter N.
+fn expand_params(part: &str, params: &[String]) -> String {
+    let mut out = String::new();
+    let mut chars = part.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '$' {
+            let digits: String = part[i + 1..].chars().take_while(|d| d.is_ascii_digit()).collect();
+            if let Ok(n) = digits.parse::<usize>() {
+                if n >= 1 {
+                    out.push_str(params.get(n - 1).map(String::as_str).unwrap_or(""));
+                    for _ in 0..digits.len() {
+                        chars.next();
+                    }
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::Span;
+
+    fn ap(provider: &str, parts: &[&str]) -> AttachPoint {
+        AttachPoint {
+            raw: std::iter::once(provider).chain(parts.iter().copied()).collect::<Vec<_>>().join(":"),
+            provider: provider.into(),
+            parts: parts.iter().map(|s| s.to_string()).collect(),
+            span: Span::new(0, 1),
+        }
+    }
+
+    #[test]
+    fn interprets_common_probes() {
+        assert_eq!(
+            interpret(&ap("uprobe", &["./fib", "main.Fibonacci"]), &[]).unwrap(),
+            ProbeSpec::Uprobe {
+                target: "./fib".into(),
+                func: UprobeTarget::Symbol { name: "main.Fibonacci".into(), offset: 0 },
+                ret: false
+            }
+        );
+        assert_eq!(
+            interpret(&ap("ur", &["/bin/x", "f+0x10"]), &[]).unwrap(),
+            ProbeSpec::Uprobe {
+                target: "/bin/x".into(),
+                func: UprobeTarget::Symbol { name: "f".into(), offset: 16 },
+                ret: true
+            }
+        );
+        assert_eq!(
+            interpret(&ap("interval", &["ms", "500"]), &[]).unwrap(),
+            ProbeSpec::Interval { timer: Timer::PeriodNs(500_000_000) }
+        );
+        assert_eq!(interpret(&ap("profile", &["hz", "99"]), &[]).unwrap(), ProbeSpec::Profile { timer: Timer::Hz(99) });
+        assert_eq!(
+            interpret(&ap("t", &["syscalls", "sys_enter_*"]), &[]).unwrap(),
+            ProbeSpec::Tracepoint { category: "syscalls".into(), event: "sys_enter_*".into() }
+        );
+    }
+
+    #[test]
+    fn positional_parameters_expand() {
+        assert_eq!(
+            interpret(&ap("uprobe", &["$1", "f"]), &["/bin/true".into()]).unwrap(),
+            ProbeSpec::Uprobe {
+                target: "/bin/true".into(),
+                func: UprobeTarget::Symbol { name: "f".into(), offset: 0 },
+                ret: false
+            }
+        );
+    }
+
+    #[test]
+    fn bad_attach_points_explain_themselves() {
+        let e = interpret(&ap("tracepiont", &["a", "b"]), &[]).unwrap_err();
+        assert_eq!(e.message, "unknown probe type `tracepiont`");
+        assert_eq!(e.help.as_deref(), Some("did you mean `tracepoint`?"));
+        let e = interpret(&ap("interval", &["m", "5"]), &[]).unwrap_err();
+        assert!(e.message.contains("unknown time unit `m`"), "{}", e.message);
+        let e = interpret(&ap("uprobe", &["./x"]), &[]).unwrap_err();
+        assert!(e.message.contains("expected `uprobe:binary:function`"), "{}", e.message);
+    }
+}
