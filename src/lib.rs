@@ -9,4 +9,6 @@ pub mod diagnostic;
 pub mod output;
 pub mod parser;
 pub mod probe;
+pub mod runtime;
 pub mod span;
+pub mod sema;

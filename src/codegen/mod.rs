@@ -4,3 +4,6 @@ pub mod image;
 pub mod insn;
 pub mod finish;
 pub mod ir;
+pub mod lower;
+pub mod compile;
+pub mod asm;

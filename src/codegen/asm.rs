@@ -1,0 +1,139 @@
+//! Readable eBPF assembly (the kernel verifier's notation) with the source
+//! line each run of instructions comes from: what `--emit asm` prints.
+
+use super::compile::Compiled;
+use super::image::RelocTarget;
+use super::insn::*;
+use crate::diagnostic::Source;
+use std::fmt::Write;
+
+/// All programs of a compiled object.
+pub fn print(compiled: &Compiled, source: &Source) -> String {
+    let mut out = String::new();
+    for (i, prog) in compiled.image.programs.iter().enumerate() {
+        let _ = writeln!(out, "{} ({}): {} instructions", prog.name, prog.section, prog.insns.len());
+        let locs = &compiled.locs[i];
+        let mut skip = false;
+        for (idx, insn) in prog.insns.iter().enumerate() {
+            if skip {
+                skip = false;
+                continue;
+            }
+            if let Some((_, span)) = locs.iter().find(|(at, _)| *at == idx) {
+                let (line, _) = source.line_col(span.start);
+                let text = &source.text[span.start as usize..span.end as usize];
+                let text = text.lines().next().unwrap_or("").trim();
+                let _ = writeln!(out, "; {} @ {}:{}", text, source.name, line);
+            }
+            let text = if insn.is_ld_imm64() {
+                skip = true;
+                let hi = prog.insns.get(idx + 1).map_or(0, |n| n.imm as u32 as u64);
+                let value = (insn.imm as u32 as u64) | (hi << 32);
+                match prog.relocs.iter().find(|r| r.insn == idx).map(|r| r.target) {
+                    Some(RelocTarget::Map(m)) => format!("r{} = map[{}] ll", insn.dst, compiled.image.maps[m].name),
+                    Some(RelocTarget::Rodata) => format!("r{} = .rodata+{} ll", insn.dst, value),
+                    None => format!("r{} = {:#x} ll", insn.dst, value),
+                }
+            } else {
+                disassemble(insn, idx)
+            };
+            let _ = writeln!(out, "{:5}: {}", idx, text);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One instruction (not the second slot of an `ld_imm64`); `idx` resolves jumps.
+pub fn disassemble(insn: &Insn, idx: usize) -> String {
+    let class = insn.class();
+    match class {
+        BPF_ALU64 | BPF_ALU => {
+            let r = if class == BPF_ALU64 { "r" } else { "w" };
+            let op = insn.code & 0xf0;
+            let src = if insn.code & BPF_X != 0 { format!("{}{}", r, insn.src) } else { format!("{}", insn.imm) };
+            match op {
+                BPF_MOV => format!("{}{} = {}", r, insn.dst, src),
+                BPF_NEG => format!("{}{} = -{}{}", r, insn.dst, r, insn.dst),
+                _ => format!("{}{} {}= {}", r, insn.dst, alu_symbol(op), src),
+            }
+        }
+        BPF_LDX => format!("r{} = *({} *)(r{} {:+})", insn.dst, size_name(insn.code), insn.src, insn.off),
+        BPF_STX => format!("*({} *)(r{} {:+}) = r{}", size_name(insn.code), insn.dst, insn.off, insn.src),
+        BPF_ST => format!("*({} *)(r{} {:+}) = {}", size_name(insn.code), insn.dst, insn.off, insn.imm),
+        BPF_JMP | BPF_JMP32 => {
+            let op = insn.code & 0xf0;
+            let target = idx as i64 + 1 + insn.off as i64;
+            match op {
+                BPF_JA => format!("goto {:+} <{}>", insn.off, target),
+                BPF_CALL => match Helper::from_id(insn.imm) {
+                    Some(h) => format!("call bpf_{}#{}", h.name(), insn.imm),
+                    None => format!("call #{}", insn.imm),
+                },
+                BPF_EXIT => "exit".to_string(),
+                _ => {
+                    let src = if insn.code & BPF_X != 0 { format!("r{}", insn.src) } else { format!("{:#x}", insn.imm) };
+                    format!("if r{} {} {} goto {:+} <{}>", insn.dst, jump_symbol(op), src, insn.off, target)
+                }
+            }
+        }
+        _ => format!("(unknown {:#04x})", insn.code),
+    }
+}
+
+fn alu_symbol(op: u8) -> &'static str {
+    match op {
+        BPF_ADD => "+",
+        BPF_SUB => "-",
+        BPF_MUL => "*",
+        BPF_DIV => "/",
+        BPF_OR => "|",
+        BPF_AND => "&",
+        BPF_LSH => "<<",
+        BPF_RSH => ">>",
+        BPF_MOD => "%",
+        BPF_XOR => "^",
+        BPF_ARSH => "s>>",
+        _ => "?",
+    }
+}
+
+fn jump_symbol(op: u8) -> &'static str {
+    match op {
+        BPF_JEQ => "==",
+        BPF_JGT => ">",
+        BPF_JGE => ">=",
+        BPF_JSET => "&",
+        BPF_JNE => "!=",
+        BPF_JSGT => "s>",
+        BPF_JSGE => "s>=",
+        BPF_JLT => "<",
+        BPF_JLE => "<=",
+        BPF_JSLT => "s<",
+        BPF_JSLE => "s<=",
+        _ => "?",
+    }
+}
+
+fn size_name(code: u8) -> &'static str {
+    match code & 0x18 {
+        BPF_B => "u8",
+        BPF_H => "u16",
+        BPF_W => "u32",
+        _ => "u64",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_like_the_verifier_log() {
+        assert_eq!(disassemble(&ldx(BPF_DW, R1, R6, 112), 0), "r1 = *(u64 *)(r6 +112)");
+        assert_eq!(disassemble(&st_imm(BPF_W, R10, -8, 3), 0), "*(u32 *)(r10 -8) = 3");
+        assert_eq!(disassemble(&jmp_imm(BPF_JNE, R0, 5, 2), 4), "if r0 != 0x5 goto +2 <7>");
+        assert_eq!(disassemble(&call(Helper::RingbufReserve), 0), "call bpf_ringbuf_reserve#131");
+        assert_eq!(disassemble(&alu64_imm(BPF_RSH, R0, 32), 0), "r0 >>= 32");
+    }
+}

@@ -1,0 +1,126 @@
+//! Checked program → `Image`: lowers and finishes every program, lays out the
+//! maps (user maps first, then the ring buffer and the counters) and the
+//! `.rodata` the runtime fills in, and attaches source lines for the verifier.
+
+use super::finish::{finish, FinishError};
+use super::image::{Image, LineInfo, MapKind, MapSpec, ProgramImage};
+use super::lower::{lower, LowerError, LowerOptions, MapIndices, RODATA_SIZE};
+use crate::diagnostic::{Diagnostic, Source};
+use crate::sema::Checked;
+use crate::span::Span;
+
+/// Ring buffer size: a power of two, a multiple of the page size.
+pub const DEFAULT_RINGBUF_BYTES: u32 = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    pub lower: LowerOptions,
+    pub ringbuf_bytes: u32,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions { lower: LowerOptions::default(), ringbuf_bytes: DEFAULT_RINGBUF_BYTES }
+    }
+}
+
+/// The image plus what the runtime needs to interpret it.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub image: Image,
+    pub maps: MapIndices,
+    /// Per program (same order as `image.programs`): instruction index → span.
+    pub locs: Vec<Vec<(usize, Span)>>,
+}
+
+impl Compiled {
+    /// The source span an instruction of program `prog` was generated from.
+    pub fn span_of(&self, prog: usize, insn: usize) -> Option<Span> {
+        self.locs.get(prog)?.iter().take_while(|(at, _)| *at <= insn).last().map(|(_, s)| *s)
+    }
+}
+
+pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
+    let manifest = &checked.manifest;
+    let mut maps: Vec<MapSpec> = manifest
+        .maps
+        .iter()
+        .enumerate()
+        .map(|(i, m)| MapSpec {
+            name: m.bpf_name(i),
+            kind: if m.value.per_cpu() { MapKind::PercpuHash } else { MapKind::Hash },
+            key_size: m.key_layout().size,
+            value_size: m.value.size(),
+            max_entries: manifest.max_map_keys,
+            flags: 0,
+        })
+        .collect();
+    let indices = MapIndices { events: maps.len(), counters: maps.len() + 1 };
+    maps.push(MapSpec {
+        name: "events".into(),
+        kind: MapKind::Ringbuf,
+        key_size: 0,
+        value_size: 0,
+        max_entries: opts.ringbuf_bytes,
+        flags: 0,
+    });
+    maps.push(MapSpec {
+        name: "counters".into(),
+        kind: MapKind::PercpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1 + manifest.maps.len() as u32,
+        flags: 0,
+    });
+
+    let mut image = Image { maps, source_name: source.name.clone(), ..Image::default() };
+    let mut all_locs = Vec::new();
+    let mut diags = Vec::new();
+    let mut uses_rodata = false;
+    for prog in &checked.programs {
+        let lowered = match lower(prog, manifest, indices, &opts.lower) {
+            Ok(l) => l,
+            Err(LowerError::StackTooLarge { needed, span }) => {
+                diags.push(Diagnostic::error(
+                    format!("this needs {} bytes of stack, more than the 512 eBPF allows", needed),
+                    span,
+                ).with_help("use shorter strings (config = { max_strlen = N }) or fewer string values per statement"));
+                continue;
+            }
+        };
+        uses_rodata |= lowered.uses_rodata;
+        let finished = match finish(&lowered.insns) {
+            Ok(f) => f,
+            Err(e) => {
+                let span = match &e {
+                    FinishError::TooComplex { span } | FinishError::JumpTooFar { span } => span.unwrap_or(prog.span),
+                };
+                diags.push(Diagnostic::error(e.to_string(), span).with_help("split the expression using variables"));
+                continue;
+            }
+        };
+        let lines = finished
+            .locs
+            .iter()
+            .map(|(insn, span)| {
+                let (line, col) = source.line_col(span.start);
+                LineInfo { insn: *insn, line: line as u32, col: col as u32, text: source.line_text(line).trim().to_string() }
+            })
+            .collect();
+        image.programs.push(ProgramImage {
+            name: prog.name.clone(),
+            section: prog.kind.section(),
+            insns: finished.insns,
+            relocs: finished.relocs,
+            lines,
+        });
+        all_locs.push(finished.locs);
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    if uses_rodata {
+        image.rodata = vec![0; RODATA_SIZE as usize];
+    }
+    Ok(Compiled { image, maps: indices, locs: all_locs })
+}

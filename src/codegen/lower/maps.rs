@@ -1,0 +1,186 @@
+//! Map lookups and updates, aggregations, and output records in the ring buffer.
+
+use super::Lowerer;
+use crate::codegen::insn::*;
+use crate::codegen::ir::{Reg, FP};
+use crate::sema::manifest::MapValue;
+use crate::sema::typed::*;
+use crate::sema::types::Type;
+
+/// Index in the counters map of the "records lost" counter.
+pub const COUNTER_LOST: i32 = 0;
+
+impl<'a> Lowerer<'a> {
+    /// Builds the key of `map` on the stack; returns its r10 offset.
+    fn map_key(&mut self, map: MapId, keys: &[TExpr]) -> i16 {
+        let info = &self.manifest.maps[map];
+        let layout = info.key_layout();
+        let slot = self.alloc(layout.size);
+        if keys.is_empty() {
+            self.b.store_imm(BPF_DW, FP, slot, 0);
+            return slot;
+        }
+        let types = info.keys.clone();
+        // Padding and the tail of short strings are hashed too: clear them.
+        let has_gaps = types.iter().any(|t| !t.is_scalar());
+        if has_gaps {
+            self.zero(FP, slot, layout.size);
+        }
+        for (k, o) in keys.iter().zip(layout.offsets) {
+            self.write(k, FP, slot + o as i16);
+        }
+        slot
+    }
+
+    /// `r0 = bpf_map_lookup_elem(&map, key)`; returns r0 copied into a vreg.
+    fn lookup(&mut self, map_index: usize, key_slot: i16) -> Reg {
+        self.b.ld_map(Reg::Phys(R1), map_index);
+        self.address(Reg::Phys(R2), FP, key_slot);
+        self.b.call(Helper::MapLookupElem, 2);
+        let p = self.b.vreg();
+        self.b.mov(p, Reg::Phys(R0));
+        p
+    }
+
+    /// `bpf_map_update_elem(&map, key, value, BPF_ANY)`, counting failures
+    /// (a full map) for the runtime to report.
+    fn update_elem(&mut self, map: MapId, key_slot: i16, value_slot: i16) {
+        self.b.ld_map(Reg::Phys(R1), map);
+        self.address(Reg::Phys(R2), FP, key_slot);
+        self.address(Reg::Phys(R3), FP, value_slot);
+        self.b.mov_imm(Reg::Phys(R4), BPF_ANY as u64);
+        self.b.call(Helper::MapUpdateElem, 4);
+        let ok = self.b.label();
+        self.b.jump_imm(BPF_JSGE, Reg::Phys(R0), 0, ok);
+        self.count(1 + map as i32);
+        self.b.place(ok);
+    }
+
+    /// Adds one to per-CPU counter `index` (lost records, failed map updates).
+    pub fn count(&mut self, index: i32) {
+        let slot = self.alloc(8);
+        self.b.store_imm(BPF_W, FP, slot, index);
+        let p = self.lookup(self.maps.counters, slot);
+        let skip = self.b.label();
+        self.b.jump_imm(BPF_JEQ, p, 0, skip);
+        let v = self.b.vreg();
+        self.b.load(BPF_DW, v, p, 0);
+        self.b.alu_imm(BPF_ADD, v, 1);
+        self.b.store(BPF_DW, p, 0, v);
+        self.b.place(skip);
+    }
+
+    /// The integer stored under `keys`, or 0 when there is none.
+    pub fn map_read_scalar(&mut self, map: MapId, keys: &[TExpr]) -> Reg {
+        let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let res = self.b.vreg();
+        let done = self.b.label();
+        self.b.mov_imm(res, 0);
+        self.b.jump_imm(BPF_JEQ, p, 0, done);
+        self.b.load(BPF_DW, res, p, 0);
+        self.b.place(done);
+        res
+    }
+
+    /// Copies the value stored under `keys` to `base + off`, or zeroes it.
+    pub fn map_read_into(&mut self, map: MapId, keys: &[TExpr], base: Reg, off: i16, size: u32) {
+        let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let (missing, done) = (self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, p, 0, missing);
+        self.copy(base, off, p, 0, size);
+        self.b.jump(done);
+        self.b.place(missing);
+        self.zero(base, off, size);
+        self.b.place(done);
+    }
+
+    pub fn map_set(&mut self, map: MapId, keys: &[TExpr], value: &TExpr) {
+        let MapValue::Plain(ty) = self.manifest.maps[map].value.clone() else {
+            unreachable!("checked: plain map")
+        };
+        let key = self.map_key(map, keys);
+        let slot = self.alloc(ty.size().max(8));
+        self.store_value(value, FP, slot, &ty);
+        self.update_elem(map, key, slot);
+    }
+
+    /// `@m[k] = count()` / `sum(v)` on a per-CPU map: add in place when the key
+    /// exists, else insert. Per-CPU values need no atomics.
+    pub fn map_aggregate(&mut self, map: MapId, keys: &[TExpr], update: &AggUpdate) {
+        let amount = match update {
+            AggUpdate::Count => None,
+            AggUpdate::Sum(v) => Some(self.eval(v)),
+        };
+        let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let (insert, done) = (self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, p, 0, insert);
+        let v = self.b.vreg();
+        self.b.load(BPF_DW, v, p, 0);
+        match amount {
+            Some(a) => self.b.alu_reg(BPF_ADD, v, a),
+            None => self.b.alu_imm(BPF_ADD, v, 1),
+        }
+        self.b.store(BPF_DW, p, 0, v);
+        self.b.jump(done);
+        self.b.place(insert);
+        let slot = self.alloc(8);
+        match amount {
+            Some(a) => self.b.store(BPF_DW, FP, slot, a),
+            None => self.b.store_imm(BPF_DW, FP, slot, 1),
+        }
+        self.update_elem(map, key, slot);
+        self.b.place(done);
+    }
+
+    /// `@m[k]++` and friends on an integer map: yields the old or new value.
+    pub fn map_update_scalar(&mut self, map: MapId, keys: &[TExpr], delta: i64, prefix: bool) -> Reg {
+        let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let old = self.b.vreg();
+        let new = self.b.vreg();
+        let (insert, done) = (self.b.label(), self.b.label());
+        self.b.mov_imm(old, 0);
+        self.b.jump_imm(BPF_JEQ, p, 0, insert);
+        self.b.load(BPF_DW, old, p, 0);
+        self.b.mov(new, old);
+        self.b.alu_imm(BPF_ADD, new, delta as i32);
+        self.b.store(BPF_DW, p, 0, new);
+        self.b.jump(done);
+        self.b.place(insert);
+        self.b.mov_imm(new, delta as u64);
+        let slot = self.alloc(8);
+        self.b.store(BPF_DW, FP, slot, new);
+        self.update_elem(map, key, slot);
+        self.b.place(done);
+        if prefix { new } else { old }
+    }
+
+    /// Reserves a ring buffer record, writes the action id and the arguments
+    /// straight into it, and submits it; a full buffer counts a lost record.
+    pub fn emit_record(&mut self, action: ActionId, args: &[TExpr]) {
+        let layout = self.manifest.actions[action].record();
+        self.b.ld_map(Reg::Phys(R1), self.maps.events);
+        self.b.mov_imm(Reg::Phys(R2), layout.size as u64);
+        self.b.mov_imm(Reg::Phys(R3), 0);
+        self.b.call(Helper::RingbufReserve, 3);
+        let rec = self.b.vreg();
+        self.b.mov(rec, Reg::Phys(R0));
+        let (lost, done) = (self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, rec, 0, lost);
+        self.b.store_imm(BPF_DW, rec, 0, action as i32);
+        let types: Vec<Type> = self.manifest.actions[action].arg_types().to_vec();
+        for ((arg, ty), off) in args.iter().zip(&types).zip(layout.offsets) {
+            self.store_value(arg, rec, off as i16, ty);
+        }
+        self.b.mov(Reg::Phys(R1), rec);
+        self.b.mov_imm(Reg::Phys(R2), 0);
+        self.b.call(Helper::RingbufSubmit, 2);
+        self.b.jump(done);
+        self.b.place(lost);
+        self.count(COUNTER_LOST);
+        self.b.place(done);
+    }
+}

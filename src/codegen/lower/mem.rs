@@ -1,0 +1,174 @@
+//! Values that live in memory (strings, tuples): written straight into their
+//! destination `base + off`, where `base` is r10 (a stack slot), a map value
+//! or a ring buffer record.
+
+use super::scalar::size_code;
+use super::Lowerer;
+use crate::codegen::insn::*;
+use crate::codegen::ir::{Reg, FP};
+use crate::sema::typed::*;
+use crate::sema::types::{tuple_layout, AddrSpace, Type};
+
+impl<'a> Lowerer<'a> {
+    /// Stores the value of `e` (any type) at `base + off` in the layout of `dest`.
+    pub fn store_value(&mut self, e: &TExpr, base: Reg, off: i16, dest: &Type) {
+        if e.ty.is_scalar() {
+            let r = self.eval(e);
+            self.b.store(BPF_DW, base, off, r);
+        } else {
+            // A smaller string in a larger slot: the rest must not keep stale bytes
+            // (it is compared and hashed as a whole).
+            if e.ty.size() < dest.size() {
+                self.zero(base, off, dest.size());
+            }
+            self.write(e, base, off);
+        }
+    }
+
+    /// Writes a value of any type at `base + off` (`e.ty.size()` bytes).
+    pub fn write(&mut self, e: &TExpr, base: Reg, off: i16) {
+        if e.ty.is_scalar() {
+            let r = self.eval(e);
+            self.b.store(BPF_DW, base, off, r);
+            return;
+        }
+        match &e.kind {
+            TExprKind::Str(bytes) => self.write_literal(bytes, base, off),
+            TExprKind::Builtin(Builtin::Comm) => {
+                self.address(Reg::Phys(R1), base, off);
+                self.b.mov_imm(Reg::Phys(R2), 16);
+                self.b.call(Helper::GetCurrentComm, 2);
+                // comm is 16 bytes; our string type has room for a final NUL.
+                self.b.store_imm(BPF_B, base, off + 16, 0);
+            }
+            TExprKind::CtxString { offset, size } => {
+                self.copy(base, off, self.ctx, *offset, *size);
+                self.b.store_imm(BPF_B, base, off + *size as i16, 0);
+            }
+            TExprKind::DataLocString { offset } => {
+                // The u32 holds (length << 16 | offset from the record start).
+                let loc = self.b.vreg();
+                self.b.load(BPF_W, loc, self.ctx, *offset);
+                self.b.alu_imm(BPF_AND, loc, 0xffff);
+                let addr = self.b.vreg();
+                self.b.mov(addr, self.ctx);
+                self.b.alu_reg(BPF_ADD, addr, loc);
+                let Type::Str { size } = e.ty else { unreachable!() };
+                self.read_str(base, off, size, None, addr, AddrSpace::Kernel);
+            }
+            TExprKind::ReadStr { ptr, len, space } => {
+                let p = self.eval(ptr);
+                let len = len.as_ref().map(|l| self.eval(l));
+                let Type::Str { size } = e.ty else { unreachable!() };
+                self.read_str(base, off, size, len, p, *space);
+            }
+            TExprKind::Var(id) => {
+                let size = e.ty.size();
+                self.copy(base, off, FP, self.var_slots[*id], size);
+            }
+            TExprKind::MapRead { map, keys } => self.map_read_into(*map, keys, base, off, e.ty.size()),
+            TExprKind::Ternary { cond, then, els } => {
+                let (else_l, end) = (self.b.label(), self.b.label());
+                self.branch(cond, else_l, false);
+                self.store_value(then, base, off, &e.ty);
+                self.b.jump(end);
+                self.b.place(else_l);
+                self.store_value(els, base, off, &e.ty);
+                self.b.place(end);
+            }
+            TExprKind::Tuple(items) => {
+                let Type::Tuple(types) = &e.ty else { unreachable!() };
+                let layout = tuple_layout(types);
+                for ((item, ty), o) in items.iter().zip(types).zip(layout.offsets) {
+                    self.store_value(item, base, off + o as i16, ty);
+                }
+            }
+            _ => unreachable!("checked: {:?} is not a memory value", e.kind),
+        }
+    }
+
+    /// `dst = base + off`
+    pub fn address(&mut self, dst: Reg, base: Reg, off: i16) {
+        self.b.mov(dst, base);
+        if off != 0 {
+            self.b.alu_imm(BPF_ADD, dst, off as i32);
+        }
+    }
+
+    /// Copies a NUL-terminated string of at most `size` bytes (or `len + 1`
+    /// when given, capped at `size`) from `ptr`.
+    fn read_str(&mut self, base: Reg, off: i16, size: u32, len: Option<Reg>, ptr: Reg, space: AddrSpace) {
+        self.b.mov(Reg::Phys(R3), ptr);
+        match len {
+            Some(n) => {
+                // bpftrace: read min(len + 1, size) bytes; the verifier needs the bound.
+                let capped = self.b.label();
+                self.b.alu_imm(BPF_ADD, n, 1);
+                self.b.jump_imm(BPF_JLE, n, size as i32, capped);
+                self.b.mov_imm(n, size as u64);
+                self.b.place(capped);
+                self.b.mov(Reg::Phys(R2), n);
+            }
+            None => self.b.mov_imm(Reg::Phys(R2), size as u64),
+        }
+        self.address(Reg::Phys(R1), base, off);
+        let helper = if space == AddrSpace::User { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
+        self.b.call(helper, 3);
+    }
+
+    /// Writes literal bytes and a terminating NUL, 4 bytes per instruction.
+    fn write_literal(&mut self, bytes: &[u8], base: Reg, off: i16) {
+        let mut data = bytes.to_vec();
+        data.push(0);
+        let mut pos = 0;
+        while pos < data.len() {
+            let chunk = if data.len() - pos >= 4 { 4 } else if data.len() - pos >= 2 { 2 } else { 1 };
+            let mut v = 0u32;
+            for (i, b) in data[pos..pos + chunk].iter().enumerate() {
+                v |= (*b as u32) << (8 * i);
+            }
+            self.b.store_imm(size_code(chunk as u8), base, off + pos as i16, v as i32);
+            pos += chunk;
+        }
+    }
+
+    /// Zeroes `size` bytes at `base + off`.
+    pub fn zero(&mut self, base: Reg, off: i16, size: u32) {
+        let mut pos = 0u32;
+        while pos < size {
+            let chunk = chunk_for(off as i32 + pos as i32, size - pos);
+            self.b.store_imm(size_code(chunk as u8), base, off + pos as i16, 0);
+            pos += chunk;
+        }
+    }
+
+    /// Copies `size` bytes between memory the program can access directly,
+    /// in the widest aligned loads and stores.
+    pub fn copy(&mut self, dst: Reg, doff: i16, src: Reg, soff: i16, size: u32) {
+        let mut pos = 0u32;
+        while pos < size {
+            let chunk = chunk_for(soff as i32 + pos as i32, size - pos).min(chunk_for(doff as i32 + pos as i32, size - pos));
+            let r = self.b.vreg();
+            self.b.load(size_code(chunk as u8), r, src, soff + pos as i16);
+            self.b.store(size_code(chunk as u8), dst, doff + pos as i16, r);
+            pos += chunk;
+        }
+    }
+
+    /// Where a string value can be read: its own slot for a variable, else a
+    /// stack temporary it is written to.
+    pub fn string_location(&mut self, e: &TExpr) -> (Reg, i16) {
+        if let TExprKind::Var(id) = e.kind {
+            return (FP, self.var_slots[id]);
+        }
+        let slot = self.alloc(e.ty.size());
+        self.write(e, FP, slot);
+        (FP, slot)
+    }
+}
+
+/// The widest access (8, 4, 2, 1) that is naturally aligned at `at` and fits
+/// in `left` bytes: stack and context accesses must be aligned.
+fn chunk_for(at: i32, left: u32) -> u32 {
+    [8u32, 4, 2, 1].into_iter().find(|&c| c <= left && at.rem_euclid(c as i32) == 0).unwrap_or(1)
+}

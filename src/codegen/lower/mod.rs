@@ -1,0 +1,220 @@
+//! Checked program → virtual-register IR, one program at a time.
+//!
+//! Scalars (integers, pointers) are evaluated into fresh virtual registers;
+//! strings and tuples are written straight into their destination (a stack
+//! slot, a map key, an output record). Variables live in fixed stack slots;
+//! temporaries are allocated per statement and reused by the next one.
+
+mod cond;
+mod maps;
+mod mem;
+mod scalar;
+
+use super::ir::{Builder, Label, Reg, FP};
+use super::insn::*;
+use crate::sema::manifest::Manifest;
+use crate::sema::typed::*;
+use crate::sema::ProgramDef;
+use crate::span::Span;
+
+/// Where the object's maps are: user maps come first (index = `MapId`).
+#[derive(Clone, Copy, Debug)]
+pub struct MapIndices {
+    /// The ring buffer every output record goes through.
+    pub events: usize,
+    /// Per-CPU u64 counters: `[0]` lost records, `[1 + map]` failed updates of `map`.
+    pub counters: usize,
+}
+
+/// Byte offsets in `.rodata` of the values the runtime fills in before loading.
+pub const RODATA_START_NS: u32 = 0;
+pub const RODATA_CPID: u32 = 8;
+pub const RODATA_SIZE: u32 = 16;
+
+/// Options that change the generated code.
+#[derive(Clone, Debug, Default)]
+pub struct LowerOptions {
+    /// Only run probes for this process (`-p PID`) where the kernel cannot filter.
+    pub pid_filter: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LowerError {
+    #[error("this needs {needed} bytes of stack, more than the {MAX_STACK} eBPF allows")]
+    StackTooLarge { needed: u32, span: Span },
+}
+
+pub struct Lowered {
+    pub insns: Vec<super::ir::VInsn>,
+    /// True when the program reads `.rodata` (elapsed, cpid).
+    pub uses_rodata: bool,
+    /// Peak stack use in bytes.
+    pub stack: u32,
+}
+
+/// Lowers one program.
+pub fn lower(
+    prog: &ProgramDef,
+    manifest: &Manifest,
+    maps: MapIndices,
+    opts: &LowerOptions,
+) -> Result<Lowered, LowerError> {
+    let mut l = Lowerer {
+        b: Builder::new(),
+        manifest,
+        maps,
+        prog,
+        ctx: Reg::Phys(R1),
+        var_slots: Vec::new(),
+        top: 0,
+        peak: 0,
+        peak_span: prog.span,
+        stmt_span: prog.span,
+        exit_label: Label(0),
+        loops: Vec::new(),
+        uses_rodata: false,
+    };
+    l.exit_label = l.b.label();
+    l.b.loc(prog.span);
+    l.ctx = l.b.vreg();
+    l.b.mov(l.ctx, Reg::Phys(R1));
+    l.allocate_vars();
+    if let (Some(pid), true) = (opts.pid_filter, needs_pid_filter(prog)) {
+        l.pid_filter(pid);
+    }
+    l.block(&prog.body);
+    l.b.place(l.exit_label);
+    l.b.mov_imm(Reg::Phys(R0), 0);
+    l.b.exit();
+    if l.peak > MAX_STACK {
+        return Err(LowerError::StackTooLarge { needed: l.peak, span: l.peak_span });
+    }
+    Ok(Lowered { insns: l.b.insns, uses_rodata: l.uses_rodata, stack: l.peak })
+}
+
+/// BEGIN and END run in rtrace itself; uprobes are filtered by the kernel.
+fn needs_pid_filter(prog: &ProgramDef) -> bool {
+    use crate::sema::ProgKind::*;
+    !matches!(prog.kind, Begin | End | Uprobe | Uretprobe)
+}
+
+pub(super) struct Lowerer<'a> {
+    pub b: Builder,
+    pub manifest: &'a Manifest,
+    pub maps: MapIndices,
+    pub prog: &'a ProgramDef,
+    /// The context pointer (r1 on entry), kept for the whole program.
+    pub ctx: Reg,
+    /// Stack offset (from r10) of every variable.
+    pub var_slots: Vec<i16>,
+    /// Bytes of stack in use (variables + live temporaries).
+    pub top: u32,
+    pub peak: u32,
+    pub peak_span: Span,
+    pub stmt_span: Span,
+    pub exit_label: Label,
+    /// (continue, break) targets of the enclosing loops.
+    pub loops: Vec<(Label, Label)>,
+    pub uses_rodata: bool,
+}
+
+impl<'a> Lowerer<'a> {
+    fn allocate_vars(&mut self) {
+        for v in &self.prog.vars {
+            let size = v.ty.size().max(8);
+            let slot = self.alloc(size);
+            self.var_slots.push(slot);
+        }
+    }
+
+    /// Reserves `size` bytes of stack (8-aligned); returns the r10 offset.
+    pub fn alloc(&mut self, size: u32) -> i16 {
+        self.top += size.div_ceil(8) * 8;
+        if self.top > self.peak {
+            self.peak = self.top;
+            self.peak_span = self.stmt_span;
+        }
+        -(self.top.min(i16::MAX as u32) as i32) as i16
+    }
+
+    fn pid_filter(&mut self, pid: u32) {
+        self.b.call(Helper::GetCurrentPidTgid, 0);
+        let tgid = self.b.vreg();
+        self.b.mov(tgid, Reg::Phys(R0));
+        self.b.alu_imm(BPF_RSH, tgid, 32);
+        self.b.jump_imm(BPF_JNE, tgid, pid as i32, self.exit_label);
+    }
+
+    pub fn block(&mut self, stmts: &[TStmt]) {
+        for s in stmts {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &TStmt) {
+        let mark = self.top;
+        self.stmt_span = s.span;
+        self.b.loc(s.span);
+        match &s.kind {
+            TStmtKind::Expr(e) => self.effect(e),
+            TStmtKind::SetVar { var, value } => {
+                let slot = self.var_slots[*var];
+                self.store_value(value, FP, slot, &self.prog.vars[*var].ty.clone());
+            }
+            TStmtKind::SetMap { map, keys, value } => self.map_set(*map, keys, value),
+            TStmtKind::Aggregate { map, keys, update } => self.map_aggregate(*map, keys, update),
+            TStmtKind::Emit { action, args } => self.emit_record(*action, args),
+            TStmtKind::Exit { action } => {
+                self.emit_record(*action, &[]);
+                self.b.jump(self.exit_label);
+            }
+            TStmtKind::If { cond, then, els } => {
+                let else_label = self.b.label();
+                self.branch(cond, else_label, false);
+                self.top = mark;
+                self.block(then);
+                if els.is_empty() {
+                    self.b.place(else_label);
+                } else {
+                    let end = self.b.label();
+                    self.b.jump(end);
+                    self.b.place(else_label);
+                    self.block(els);
+                    self.b.place(end);
+                }
+            }
+            TStmtKind::While { cond, body } => {
+                let head = self.b.label();
+                let end = self.b.label();
+                self.b.place(head);
+                self.branch(cond, end, false);
+                self.top = mark;
+                self.loops.push((head, end));
+                self.block(body);
+                self.loops.pop();
+                self.b.jump(head);
+                self.b.place(end);
+            }
+            TStmtKind::Break => {
+                let (_, end) = *self.loops.last().expect("checked: break inside a loop");
+                self.b.jump(end);
+            }
+            TStmtKind::Continue => {
+                let (head, _) = *self.loops.last().expect("checked: continue inside a loop");
+                self.b.jump(head);
+            }
+            TStmtKind::Return => self.b.jump(self.exit_label),
+        }
+        self.top = mark;
+    }
+
+    /// Evaluates an expression for its side effects only.
+    fn effect(&mut self, e: &TExpr) {
+        if e.ty.is_scalar() {
+            self.eval(e);
+        } else if e.ty.size() > 0 {
+            let slot = self.alloc(e.ty.size());
+            self.write(e, FP, slot);
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Integers and pointers: each expression evaluates into a fresh virtual
+//! register that the caller owns.
+
+use super::{Lowerer, RODATA_START_NS};
+use crate::codegen::insn::*;
+use crate::codegen::ir::{Reg, FP};
+use crate::parser::ast::BinOp;
+use crate::sema::typed::*;
+use crate::sema::types::{AddrSpace, Type};
+
+impl<'a> Lowerer<'a> {
+    pub fn eval(&mut self, e: &TExpr) -> Reg {
+        match &e.kind {
+            TExprKind::Int(v) => {
+                let r = self.b.vreg();
+                self.b.mov_imm(r, *v);
+                r
+            }
+            TExprKind::Builtin(b) => self.builtin(*b),
+            TExprKind::CtxLoad { offset, bytes, signed } => {
+                let r = self.b.vreg();
+                self.b.load(size_code(*bytes), r, self.ctx, *offset);
+                self.extend(r, *bytes, *signed);
+                r
+            }
+            TExprKind::Var(id) => {
+                let r = self.b.vreg();
+                self.b.load(BPF_DW, r, FP, self.var_slots[*id]);
+                r
+            }
+            TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
+            TExprKind::Unary { op, expr } => {
+                let r = self.eval(expr);
+                match op {
+                    UnaryOp::Neg => self.b.neg(r),
+                    UnaryOp::BitNot => self.b.alu_imm(BPF_XOR, r, -1),
+                    UnaryOp::Not => return self.bool_of(e),
+                }
+                r
+            }
+            TExprKind::Binary { op, lhs, rhs, signed } if !op.is_comparison() => self.arith(*op, lhs, rhs, *signed),
+            TExprKind::Binary { .. } | TExprKind::Logical { .. } | TExprKind::StrEq { .. } => self.bool_of(e),
+            TExprKind::Ternary { cond, then, els } => {
+                let res = self.b.vreg();
+                let (else_l, end) = (self.b.label(), self.b.label());
+                self.branch(cond, else_l, false);
+                let t = self.eval(then);
+                self.b.mov(res, t);
+                self.b.jump(end);
+                self.b.place(else_l);
+                let f = self.eval(els);
+                self.b.mov(res, f);
+                self.b.place(end);
+                res
+            }
+            TExprKind::IntCast(inner) => {
+                let r = self.eval(inner);
+                if let Type::Int { bytes, signed } = e.ty {
+                    self.extend_or_truncate(r, bytes, signed);
+                }
+                r
+            }
+            TExprKind::Deref { ptr, space } => {
+                let Type::Int { bytes, signed } = e.ty else { unreachable!("checked: deref of integers only") };
+                let p = self.eval(ptr);
+                let slot = self.alloc(8);
+                self.probe_read(FP, slot, bytes as u32, p, *space);
+                let r = self.b.vreg();
+                self.b.load(size_code(bytes), r, FP, slot);
+                self.extend(r, bytes, signed);
+                r
+            }
+            TExprKind::Update { place, delta, prefix } => self.update(place, *delta, *prefix),
+            TExprKind::Str(_)
+            | TExprKind::CtxString { .. }
+            | TExprKind::DataLocString { .. }
+            | TExprKind::ReadStr { .. }
+            | TExprKind::Tuple(_) => unreachable!("checked: {:?} is not a scalar", e.ty),
+        }
+    }
+
+    fn builtin(&mut self, b: Builtin) -> Reg {
+        let r = self.b.vreg();
+        match b {
+            Builtin::Pid | Builtin::Tid => {
+                self.b.call(Helper::GetCurrentPidTgid, 0);
+                self.b.mov(r, Reg::Phys(R0));
+                if b == Builtin::Pid {
+                    self.b.alu_imm(BPF_RSH, r, 32);
+                } else {
+                    self.b.alu32_imm(BPF_AND, r, -1);
+                }
+            }
+            Builtin::Uid | Builtin::Gid => {
+                self.b.call(Helper::GetCurrentUidGid, 0);
+                self.b.mov(r, Reg::Phys(R0));
+                if b == Builtin::Gid {
+                    self.b.alu_imm(BPF_RSH, r, 32);
+                } else {
+                    self.b.alu32_imm(BPF_AND, r, -1);
+                }
+            }
+            Builtin::Nsecs | Builtin::Elapsed => {
+                self.b.call(Helper::KtimeGetNs, 0);
+                self.b.mov(r, Reg::Phys(R0));
+                if b == Builtin::Elapsed {
+                    let start = self.rodata_u64(RODATA_START_NS);
+                    self.b.alu_reg(BPF_SUB, r, start);
+                }
+            }
+            Builtin::Cpu => self.call_into(r, Helper::GetSmpProcessorId),
+            Builtin::Rand => self.call_into(r, Helper::GetPrandomU32),
+            Builtin::Cgroup => self.call_into(r, Helper::GetCurrentCgroupId),
+            Builtin::NumaId => self.call_into(r, Helper::GetNumaNodeId),
+            Builtin::Jiffies => self.call_into(r, Helper::Jiffies64),
+            Builtin::CurTask => self.call_into(r, Helper::GetCurrentTask),
+            Builtin::Comm => unreachable!("checked: comm is a string"),
+        }
+        r
+    }
+
+    fn call_into(&mut self, r: Reg, helper: Helper) {
+        self.b.call(helper, 0);
+        self.b.mov(r, Reg::Phys(R0));
+    }
+
+    /// A u64 the runtime stored in `.rodata` before loading.
+    pub fn rodata_u64(&mut self, off: u32) -> Reg {
+        self.uses_rodata = true;
+        let p = self.b.vreg();
+        self.b.ld_rodata(p, off);
+        let v = self.b.vreg();
+        self.b.load(BPF_DW, v, p, 0);
+        v
+    }
+
+    fn arith(&mut self, op: BinOp, lhs: &TExpr, rhs: &TExpr, signed: bool) -> Reg {
+        let code = match op {
+            BinOp::Add => BPF_ADD,
+            BinOp::Sub => BPF_SUB,
+            BinOp::Mul => BPF_MUL,
+            BinOp::Div => BPF_DIV,
+            BinOp::Mod => BPF_MOD,
+            BinOp::Shl => BPF_LSH,
+            BinOp::Shr if signed => BPF_ARSH,
+            BinOp::Shr => BPF_RSH,
+            BinOp::BitAnd => BPF_AND,
+            BinOp::BitOr => BPF_OR,
+            BinOp::BitXor => BPF_XOR,
+            _ => unreachable!("comparisons and logical operators are conditions"),
+        };
+        let l = self.eval(lhs);
+        match imm32(rhs) {
+            // The verifier rejects a division by the constant zero; eBPF
+            // defines x / 0 = 0 and x % 0 = x at run time, so do the same.
+            Some(0) if code == BPF_DIV => self.b.mov_imm(l, 0),
+            Some(0) if code == BPF_MOD => {}
+            Some(imm) => self.b.alu_imm(code, l, imm),
+            None => {
+                let r = self.eval(rhs);
+                self.b.alu_reg(code, l, r);
+            }
+        }
+        l
+    }
+
+    /// 1 when the condition `e` holds, else 0.
+    fn bool_of(&mut self, e: &TExpr) -> Reg {
+        let r = self.b.vreg();
+        let done = self.b.label();
+        self.b.mov_imm(r, 1);
+        self.branch(e, done, true);
+        self.b.mov_imm(r, 0);
+        self.b.place(done);
+        r
+    }
+
+    /// Sign-extends the low `bytes` of `r` when `signed` (loads zero-extend).
+    pub fn extend(&mut self, r: Reg, bytes: u8, signed: bool) {
+        if signed && bytes < 8 {
+            let shift = 64 - 8 * bytes as i32;
+            self.b.alu_imm(BPF_LSH, r, shift);
+            self.b.alu_imm(BPF_ARSH, r, shift);
+        }
+    }
+
+    fn extend_or_truncate(&mut self, r: Reg, bytes: u8, signed: bool) {
+        match (bytes, signed) {
+            (8, _) => {}
+            (_, true) => self.extend(r, bytes, true),
+            // A 32-bit move zero-extends into the upper half.
+            (4, false) => self.b.alu32_imm(BPF_AND, r, -1),
+            (b, false) => self.b.alu_imm(BPF_AND, r, ((1u64 << (8 * b)) - 1) as i32),
+        }
+    }
+
+    /// `*(size *)(base + off) = probe_read(ptr)` for `size` bytes.
+    pub fn probe_read(&mut self, base: Reg, off: i16, size: u32, ptr: Reg, space: AddrSpace) {
+        self.b.mov(Reg::Phys(R3), ptr);
+        self.b.mov(Reg::Phys(R1), base);
+        self.b.alu_imm(BPF_ADD, Reg::Phys(R1), off as i32);
+        self.b.mov_imm(Reg::Phys(R2), size as u64);
+        let helper = if space == AddrSpace::User { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+        self.b.call(helper, 3);
+    }
+
+    fn update(&mut self, place: &Place, delta: i64, prefix: bool) -> Reg {
+        match place {
+            Place::Var(id) => {
+                let slot = self.var_slots[*id];
+                let old = self.b.vreg();
+                self.b.load(BPF_DW, old, FP, slot);
+                let new = self.b.vreg();
+                self.b.mov(new, old);
+                self.b.alu_imm(BPF_ADD, new, delta as i32);
+                self.b.store(BPF_DW, FP, slot, new);
+                if prefix { new } else { old }
+            }
+            Place::Map { map, keys } => self.map_update_scalar(*map, keys, delta, prefix),
+        }
+    }
+}
+
+/// The value of a constant expression when it fits an instruction's imm32.
+pub(super) fn imm32(e: &TExpr) -> Option<i32> {
+    match e.kind {
+        TExprKind::Int(v) if (v as i64) >= i32::MIN as i64 && (v as i64) <= i32::MAX as i64 => Some(v as i64 as i32),
+        _ => None,
+    }
+}
+
+pub(super) fn size_code(bytes: u8) -> u8 {
+    match bytes {
+        1 => BPF_B,
+        2 => BPF_H,
+        4 => BPF_W,
+        _ => BPF_DW,
+    }
+}

@@ -1,0 +1,118 @@
+//! User-space binaries and libraries: finding the file a uprobe names,
+//! reading its function symbols, and turning addresses into file offsets.
+
+use crate::probe::Lang;
+use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+use std::path::{Path, PathBuf};
+
+/// Directories searched for a library given by name (`libc`, `libc.so.6`).
+const LIBRARY_DIRS: &[&str] =
+    &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BinaryError {
+    #[error("cannot find binary or library `{0}`")]
+    NotFound(String),
+    #[error("cannot read `{path}`: {reason}")]
+    Unreadable { path: String, reason: String },
+}
+
+/// A function symbol: name, virtual address and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FuncSymbol {
+    pub name: String,
+    pub address: u64,
+    pub size: u64,
+    /// A GNU indirect function: the address is its resolver, not the code.
+    pub ifunc: bool,
+}
+
+/// The facts rtrace needs from one ELF file.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    pub path: PathBuf,
+    pub lang: Lang,
+    pub functions: Vec<FuncSymbol>,
+    /// Loadable segments: (virtual address, size in file, file offset).
+    segments: Vec<(u64, u64, u64)>,
+}
+
+/// Finds the file a uprobe target names: a path (relative to the current
+/// directory), a program on `$PATH`, or a library name.
+pub fn locate(target: &str) -> Result<PathBuf, BinaryError> {
+    if target.contains('/') {
+        let p = Path::new(target);
+        return p
+            .canonicalize()
+            .map_err(|e| if p.exists() { BinaryError::Unreadable { path: target.into(), reason: e.to_string() } } else { BinaryError::NotFound(target.into()) });
+    }
+    let path_dirs = std::env::var("PATH").unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    for dir in LIBRARY_DIRS {
+        candidates.push(Path::new(dir).join(target));
+        let base = if target.starts_with("lib") { target.to_string() } else { format!("lib{}", target) };
+        candidates.push(Path::new(dir).join(format!("{}.so", base)));
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            let prefix = format!("{}.so.", base);
+            let mut versioned: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
+                .collect();
+            versioned.sort();
+            candidates.extend(versioned);
+        }
+    }
+    candidates.extend(path_dirs.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(target)));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .and_then(|p| p.canonicalize().ok())
+        .ok_or_else(|| BinaryError::NotFound(target.into()))
+}
+
+impl Binary {
+    pub fn read(path: &Path) -> Result<Binary, BinaryError> {
+        let unreadable = |reason: String| BinaryError::Unreadable { path: path.display().to_string(), reason };
+        let data = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+        let file = object::File::parse(&*data).map_err(|e| unreadable(format!("not an ELF file ({})", e)))?;
+        let is_go = [".go.buildinfo", ".gopclntab", ".note.go.buildid"].iter().any(|s| file.section_by_name(s).is_some());
+        let mut functions: Vec<FuncSymbol> = file
+            .symbols()
+            .chain(file.dynamic_symbols())
+            .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
+            .filter_map(|s| {
+                let name = s.name().ok()?.to_string();
+                let ifunc = matches!(s.flags(), object::SymbolFlags::Elf { st_info, .. } if st_info.st_type() == object::elf::STT_GNU_IFUNC);
+                Some(FuncSymbol { name, address: s.address(), size: s.size(), ifunc })
+            })
+            .collect();
+        functions.sort_by(|a, b| a.name.cmp(&b.name).then(a.address.cmp(&b.address)));
+        functions.dedup_by(|a, b| a.name == b.name && a.address == b.address);
+        let segments = file
+            .segments()
+            .map(|s| {
+                let (off, size) = s.file_range();
+                (s.address(), size, off)
+            })
+            .collect();
+        Ok(Binary { path: path.to_path_buf(), lang: if is_go { Lang::Go } else { Lang::C }, functions, segments })
+    }
+
+    pub fn function(&self, name: &str) -> Option<&FuncSymbol> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// The file offset of a virtual address, through the segment holding it.
+    pub fn file_offset(&self, address: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|(vaddr, size, _)| address >= *vaddr && address < vaddr + size)
+            .map(|(vaddr, _, off)| address - vaddr + off)
+    }
+
+    /// The function whose code contains `address`.
+    pub fn function_at(&self, address: u64) -> Option<&FuncSymbol> {
+        self.functions.iter().find(|f| address >= f.address && address < f.address + f.size.max(1))
+    }
+}

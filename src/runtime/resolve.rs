@@ -1,0 +1,176 @@
+//! Attach points → concrete probes, against this system: tracepoints from
+//! tracefs (wildcards expanded, formats read), uprobe binaries and symbols
+//! from their ELF files. Errors name what was not found and suggest close
+//! matches.
+
+use super::binary::{self, Binary};
+use super::glob;
+use crate::diagnostic::{closest, Diagnostic};
+use crate::parser::ast::{AttachPoint, Program};
+use crate::probe::spec::{interpret, ProbeSpec, UprobeTarget};
+use crate::probe::{Detail, Resolved, TracepointFormat, UprobeSite};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Where tracefs may be mounted.
+const TRACEFS: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+pub fn tracefs() -> Option<PathBuf> {
+    TRACEFS.iter().map(PathBuf::from).find(|p| p.join("events").is_dir())
+}
+
+/// Resolves every probe's attach points; the result is parallel to `program.probes`.
+pub fn resolve(program: &Program, params: &[String]) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
+    let mut r = Resolver { binaries: HashMap::new(), diags: Vec::new() };
+    let out = program
+        .probes
+        .iter()
+        .map(|p| p.attach_points.iter().flat_map(|ap| r.attach_point(ap, params)).collect())
+        .collect();
+    if r.diags.is_empty() { Ok(out) } else { Err(r.diags) }
+}
+
+struct Resolver {
+    binaries: HashMap<PathBuf, Binary>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Resolver {
+    fn attach_point(&mut self, ap: &AttachPoint, params: &[String]) -> Vec<Resolved> {
+        let spec = match interpret(ap, params) {
+            Ok(s) => s,
+            Err(d) => {
+                self.diags.push(d);
+                return vec![];
+            }
+        };
+        let result = match &spec {
+            ProbeSpec::Tracepoint { category, event } => self.tracepoints(category, event),
+            ProbeSpec::Uprobe { target, func, ret } => self.uprobes(target, func, *ret),
+            other => Ok(vec![Resolved { name: display_name(ap, other), spec: spec.clone(), detail: Detail::None }]),
+        };
+        match result {
+            Ok(v) => v,
+            Err(d) => {
+                self.diags.push(Diagnostic { span: Some(ap.span), ..d });
+                vec![]
+            }
+        }
+    }
+
+    fn tracepoints(&mut self, category: &str, event: &str) -> Result<Vec<Resolved>, Diagnostic> {
+        let Some(root) = tracefs() else {
+            return Err(Diagnostic::error_nowhere("tracefs is not mounted")
+                .with_help("mount it with `mount -t tracefs nodev /sys/kernel/tracing`"));
+        };
+        let events = root.join("events");
+        let categories = list_dirs(&events);
+        let matching_categories: Vec<&String> = categories.iter().filter(|c| glob::matches(category, c)).collect();
+        if matching_categories.is_empty() {
+            let d = Diagnostic::error_nowhere(format!("unknown tracepoint category `{}`", category));
+            return Err(suggest(d, category, categories.iter().map(String::as_str)));
+        }
+        let mut out = Vec::new();
+        for cat in matching_categories {
+            let names = list_dirs(&events.join(cat));
+            for name in names.iter().filter(|n| glob::matches(event, n)) {
+                let format_path = events.join(cat).join(name).join("format");
+                let Ok(text) = std::fs::read_to_string(&format_path) else { continue };
+                let format = TracepointFormat::parse(&text).map_err(Diagnostic::error_nowhere)?;
+                out.push(Resolved {
+                    name: format!("tracepoint:{}:{}", cat, name),
+                    spec: ProbeSpec::Tracepoint { category: cat.clone(), event: name.clone() },
+                    detail: Detail::Tracepoint(format),
+                });
+            }
+        }
+        if out.is_empty() {
+            if glob::is_glob(event) || glob::is_glob(category) {
+                return Err(Diagnostic::error_nowhere(format!("no tracepoints match `{}:{}`", category, event)));
+            }
+            let names = list_dirs(&events.join(category));
+            let d = Diagnostic::error_nowhere(format!("unknown tracepoint `{}:{}`", category, event));
+            return Err(suggest(d, event, names.iter().map(String::as_str)));
+        }
+        Ok(out)
+    }
+
+    fn uprobes(&mut self, target: &str, func: &UprobeTarget, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
+        let path = binary::locate(target).map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
+        if !self.binaries.contains_key(&path) {
+            let bin = Binary::read(&path).map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
+            self.binaries.insert(path.clone(), bin);
+        }
+        let bin = &self.binaries[&path];
+        let provider = if ret { "uretprobe" } else { "uprobe" };
+        let site = |symbol: String, address: u64| -> Result<Resolved, Diagnostic> {
+            let offset = bin.file_offset(address).ok_or_else(|| {
+                Diagnostic::error_nowhere(format!("address {:#x} is not in a loadable segment of `{}`", address, path.display()))
+            })?;
+            Ok(Resolved {
+                name: format!("{}:{}:{}", provider, path.display(), symbol),
+                spec: ProbeSpec::Uprobe {
+                    target: path.display().to_string(),
+                    func: UprobeTarget::Symbol { name: symbol.clone(), offset: 0 },
+                    ret,
+                },
+                detail: Detail::Uprobe(UprobeSite { path: path.clone(), offset, symbol, lang: bin.lang }),
+            })
+        };
+        match func {
+            UprobeTarget::Address(addr) => {
+                let symbol = bin.function_at(*addr).map_or_else(|| format!("{:#x}", addr), |f| f.name.clone());
+                Ok(vec![site(symbol, *addr)?])
+            }
+            UprobeTarget::Symbol { name, offset } if glob::is_glob(name) => {
+                let matched: Vec<_> = bin.functions.iter().filter(|f| !f.ifunc && glob::matches(name, &f.name)).collect();
+                if matched.is_empty() {
+                    return Err(Diagnostic::error_nowhere(format!("no functions in `{}` match `{}`", path.display(), name)));
+                }
+                let mut seen = std::collections::HashSet::new();
+                matched.into_iter().filter(|f| seen.insert(f.address)).map(|f| site(f.name.clone(), f.address + offset)).collect()
+            }
+            UprobeTarget::Symbol { name, offset } => match bin.function(name) {
+                Some(f) if f.ifunc => Err(Diagnostic::error_nowhere(format!(
+                    "`{}` in `{}` is an IFUNC (its address is a resolver, not the code); probing IFUNCs is not supported yet",
+                    name,
+                    path.display()
+                ))),
+                Some(f) => {
+                    if *offset >= f.size.max(1) && f.size > 0 {
+                        return Err(Diagnostic::error_nowhere(format!("offset {} is outside `{}` ({} bytes)", offset, name, f.size)));
+                    }
+                    Ok(vec![site(name.clone(), f.address + offset)?])
+                }
+                None => {
+                    let d = Diagnostic::error_nowhere(format!("function `{}` not found in `{}`", name, path.display()));
+                    Err(suggest(d, name, bin.functions.iter().map(|f| f.name.as_str())))
+                }
+            },
+        }
+    }
+}
+
+fn display_name(ap: &AttachPoint, spec: &ProbeSpec) -> String {
+    let mut name = spec.provider().to_string();
+    for p in &ap.parts {
+        name.push(':');
+        name.push_str(p);
+    }
+    name
+}
+
+fn suggest<'a>(d: Diagnostic, name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Diagnostic {
+    match closest(name, candidates) {
+        Some(s) => d.with_help(format!("did you mean `{}`?", s)),
+        None => d,
+    }
+}
+
+fn list_dirs(path: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(path)
+        .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).filter_map(|e| e.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}

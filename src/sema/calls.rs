@@ -1,0 +1,259 @@
+//! Typing function calls: statement calls that emit records (`printf`,
+//! `exit`), aggregations assigned to maps (`count`, `sum`), and value
+//! functions (`str`, `reg`).
+
+use super::check::Checker;
+use super::expr::none;
+use super::manifest::Action;
+use super::typed::*;
+use super::types::{AddrSpace, Type};
+use crate::diagnostic::{closest, Diagnostic};
+use crate::parser::ast::{Expr, ExprKind};
+use crate::span::Span;
+
+/// Every function of the bpftrace language, for "did you mean" and for telling
+/// "not supported yet" apart from "unknown".
+const FUNCTIONS: &[&str] = &[
+    "printf", "exit", "str", "reg", "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "delete",
+    "clear", "zero", "print", "time", "strftime", "join", "cat", "system", "buf", "strncmp", "strcontains",
+    "ntop", "pton", "ksym", "usym", "kaddr", "uaddr", "kstack", "ustack", "cgroupid", "cgroup_path", "signal",
+    "override", "path", "macaddr", "bswap", "strerror", "debugf", "unwatch", "len", "has_key", "kptr", "uptr",
+    "skboutput", "sizeof", "offsetof",
+];
+
+/// The format of one printf conversion and what argument it takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ArgKind {
+    Integer,
+    String,
+    Pointer,
+}
+
+impl<'a> Checker<'a> {
+    /// Calls that are statements of their own: `printf(...)`, `exit()`.
+    pub fn call_statement(&mut self, e: &Expr) -> Option<TStmtKind> {
+        let ExprKind::Call { name, name_span, args } = &e.kind else { return None };
+        match name.as_str() {
+            "printf" => Some(self.printf(args, e.span)),
+            "exit" => {
+                if !args.is_empty() {
+                    self.arity(name, *name_span, args, 0, 0);
+                }
+                self.actions.push(Action::Exit);
+                Some(TStmtKind::Exit { action: self.actions.len() - 1 })
+            }
+            _ => {
+                let _ = name_span;
+                None
+            }
+        }
+    }
+
+    /// `count()` / `sum(n)` when assigned to a map.
+    pub fn aggregation(&mut self, value: &Expr) -> Option<AggUpdate> {
+        let ExprKind::Call { name, name_span, args } = &value.kind else { return None };
+        match name.as_str() {
+            "count" => {
+                self.arity(name, *name_span, args, 0, 0);
+                Some(AggUpdate::Count)
+            }
+            "sum" => {
+                if !self.arity(name, *name_span, args, 1, 1) {
+                    return Some(AggUpdate::Count);
+                }
+                let v = self.expr(&args[0]);
+                if !v.ty.is_int() && v.ty != Type::None {
+                    let msg = format!("sum() needs an integer, not {}", v.ty);
+                    self.error(v.span, msg);
+                }
+                Some(AggUpdate::Sum(v))
+            }
+            _ => None,
+        }
+    }
+
+    /// Calls that produce a value inside an expression.
+    pub fn call(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> TExpr {
+        match name {
+            "str" => self.str_call(name_span, args, span),
+            "reg" => {
+                if !self.arity(name, name_span, args, 1, 1) {
+                    return none(span);
+                }
+                let ExprKind::Str(reg) = &args[0].kind else {
+                    self.error(args[0].span, "reg() needs a register name in quotes, like reg(\"ip\")");
+                    return none(span);
+                };
+                if !self.group().kind.has_pt_regs() {
+                    self.error(span, "reg() is only available in uprobe, kprobe, profile and interval probes");
+                    return none(span);
+                }
+                let reg = String::from_utf8_lossy(reg).into_owned();
+                self.pt_regs_load(&reg, args[0].span)
+            }
+            "printf" | "exit" => {
+                self.error(span, format!("{}() is a statement and has no value", name));
+                none(span)
+            }
+            "count" | "sum" => {
+                self.error(span, format!("{}() must be assigned to a map, like `@x = {}(...)`", name, name));
+                none(span)
+            }
+            _ if FUNCTIONS.contains(&name) => {
+                self.unsupported(name_span, format!("`{}()`", name));
+                none(span)
+            }
+            _ => {
+                let mut d = Diagnostic::error(format!("unknown function `{}`", name), name_span);
+                if let Some(s) = closest(name, FUNCTIONS.iter().copied()) {
+                    d = d.with_help(format!("did you mean `{}()`?", s));
+                }
+                self.report(d);
+                none(span)
+            }
+        }
+    }
+
+    /// Checks the argument count; reports and returns false when it is wrong.
+    pub fn arity(&mut self, name: &str, span: Span, args: &[Expr], min: usize, max: usize) -> bool {
+        if (min..=max).contains(&args.len()) {
+            return true;
+        }
+        let expected = match (min, max) {
+            (0, 0) => "no arguments".to_string(),
+            (a, b) if a == b => format!("{} argument{}", a, if a == 1 { "" } else { "s" }),
+            (a, b) => format!("{} to {} arguments", a, b),
+        };
+        self.error(span, format!("{}() takes {}, but {} given", name, expected, args.len()));
+        false
+    }
+
+    fn str_call(&mut self, name_span: Span, args: &[Expr], span: Span) -> TExpr {
+        if !self.arity("str", name_span, args, 1, 2) {
+            return none(span);
+        }
+        if let ExprKind::Positional(n) = args[0].kind {
+            return self.positional_str(n, args[0].span);
+        }
+        let p = self.expr(&args[0]);
+        let space = match &p.ty {
+            Type::Ptr { space, .. } => *space,
+            Type::Int { .. } if self.group().kind.is_user() => AddrSpace::User,
+            Type::Int { .. } => AddrSpace::Kernel,
+            Type::Str { .. } => return p,
+            Type::None => return none(span),
+            other => {
+                let msg = format!("str() needs an integer or a pointer, not {}", other);
+                self.error(p.span, msg);
+                return none(span);
+            }
+        };
+        let len = match args.get(1) {
+            Some(a) => {
+                let l = self.expr(a);
+                if !l.ty.is_int() && l.ty != Type::None {
+                    let msg = format!("str() length must be an integer, not {}", l.ty);
+                    self.error(l.span, msg);
+                }
+                if let TExprKind::Int(v) = l.kind {
+                    if (v as i64) < 0 {
+                        self.error(l.span, format!("str() cannot use a negative length ({})", v as i64));
+                    }
+                }
+                Some(Box::new(l))
+            }
+            None => None,
+        };
+        let ty = Type::Str { size: self.strlen };
+        TExpr { kind: TExprKind::ReadStr { ptr: Box::new(p), len, space }, ty, span }
+    }
+
+    fn printf(&mut self, args: &[Expr], span: Span) -> TStmtKind {
+        let Some(first) = args.first() else {
+            self.error(span, "printf() needs a format string");
+            return TStmtKind::Expr(none(span));
+        };
+        let ExprKind::Str(fmt) = &first.kind else {
+            self.error(first.span, "printf() needs a string literal as its format");
+            return TStmtKind::Expr(none(span));
+        };
+        let format = String::from_utf8_lossy(fmt).into_owned();
+        let values: Vec<TExpr> = args[1..].iter().map(|a| self.expr(a)).collect();
+        match conversions(&format) {
+            Err(msg) => self.error(first.span, format!("printf: {}", msg)),
+            Ok(kinds) => {
+                if kinds.len() != values.len() {
+                    self.error(
+                        span,
+                        format!(
+                            "printf: the format has {} conversion{} but {} argument{} given",
+                            kinds.len(),
+                            if kinds.len() == 1 { "" } else { "s" },
+                            values.len(),
+                            if values.len() == 1 { " is" } else { "s are" }
+                        ),
+                    );
+                }
+                for (kind, v) in kinds.iter().zip(&values) {
+                    let ok = match kind {
+                        ArgKind::Integer | ArgKind::Pointer => v.ty.is_scalar(),
+                        ArgKind::String => v.ty.is_str(),
+                    };
+                    if !ok && v.ty != Type::None {
+                        let want = match kind {
+                            ArgKind::Integer => "an integer",
+                            ArgKind::Pointer => "a pointer or an integer",
+                            ArgKind::String => "a string",
+                        };
+                        let msg = format!("printf: this argument should be {}, but it is {}", want, v.ty);
+                        self.error(v.span, msg);
+                    }
+                }
+            }
+        }
+        for v in &values {
+            if matches!(v.ty, Type::Tuple(_) | Type::Array { .. } | Type::TracepointArgs) {
+                self.unsupported(v.span, format!("printing a value of type {}", v.ty));
+            }
+        }
+        let types = values.iter().map(|v| v.ty.clone()).collect();
+        self.actions.push(Action::Printf { format, args: types, span });
+        TStmtKind::Emit { action: self.actions.len() - 1, args: values }
+    }
+}
+
+/// The argument kinds a printf format asks for, in order.
+fn conversions(format: &str) -> Result<Vec<ArgKind>, String> {
+    let mut kinds = Vec::new();
+    let bytes = format.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        while i < bytes.len() && b"-+ #0".contains(&bytes[i]) {
+            i += 1;
+        }
+        while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+            i += 1;
+        }
+        while i < bytes.len() && b"hljz".contains(&bytes[i]) {
+            i += 1;
+        }
+        let Some(&c) = bytes.get(i) else { return Err("the format ends in the middle of a conversion".into()) };
+        kinds.push(match c {
+            b'%' => {
+                i += 1;
+                continue;
+            }
+            b'd' | b'i' | b'u' | b'x' | b'X' | b'o' | b'c' => ArgKind::Integer,
+            b's' => ArgKind::String,
+            b'p' => ArgKind::Pointer,
+            other => return Err(format!("unknown conversion `%{}`", other as char)),
+        });
+        i += 1;
+    }
+    Ok(kinds)
+}

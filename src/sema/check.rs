@@ -1,0 +1,644 @@
+//! The checker's driver and statements: passes until types settle, probes
+//! grouped into programs, statements typed and lowered to `TStmt`.
+
+use super::manifest::{Action, AttachInfo, Manifest, MapInfo, MapValue};
+use super::typed::*;
+use super::types::Type;
+use super::{Checked, Env, ProgKind, ProgramDef};
+use crate::diagnostic::Diagnostic;
+use crate::parser::ast::{self, BinOp, Expr, ExprKind, Stmt, StmtKind};
+use crate::probe::{Detail, ProbeSpec, Resolved};
+use crate::span::Span;
+use std::collections::HashMap;
+
+/// Passes after which types must have settled (bpftrace uses the same bound).
+const MAX_PASSES: usize = 10;
+
+/// A map as learned so far: key and value types may still be unknown.
+#[derive(Clone, Debug)]
+pub(super) struct MapDecl {
+    pub name: String,
+    pub keys: Option<Vec<Type>>,
+    pub value: Option<MapValue>,
+    pub span: Span,
+}
+
+/// The attach points one program serves.
+pub(super) struct Group<'a> {
+    pub probe: &'a ast::Probe,
+    pub probe_index: usize,
+    pub kind: ProgKind,
+    pub resolved: Vec<&'a Resolved>,
+}
+
+pub(super) struct Checker<'a> {
+    pub env: &'a Env,
+    pub final_pass: bool,
+    pub diags: Vec<Diagnostic>,
+    pub maps: Vec<MapDecl>,
+    pub map_ids: HashMap<String, MapId>,
+    pub actions: Vec<Action>,
+    /// Something new was learned about a map or variable type in this pass.
+    pub changed: bool,
+    /// Variable types learned in earlier passes, per program.
+    pub var_types: HashMap<(usize, String), Type>,
+    pub strlen: u32,
+    pub max_map_keys: u32,
+    // The program being checked.
+    pub prog: usize,
+    pub group: Option<&'a Group<'a>>,
+    pub vars: Vec<VarInfo>,
+    pub var_ids: HashMap<String, VarId>,
+    pub loop_depth: u32,
+}
+
+pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diagnostic>> {
+    let mut ck = Checker {
+        env,
+        final_pass: false,
+        diags: Vec::new(),
+        maps: Vec::new(),
+        map_ids: HashMap::new(),
+        actions: Vec::new(),
+        changed: false,
+        var_types: HashMap::new(),
+        strlen: env.strlen,
+        max_map_keys: env.max_map_keys,
+        prog: 0,
+        group: None,
+        vars: Vec::new(),
+        var_ids: HashMap::new(),
+        loop_depth: 0,
+    };
+    ck.apply_config(program);
+    ck.reject_unsupported_toplevel(program);
+    let groups = match groups(program, env) {
+        Ok(g) => g,
+        Err(d) => return Err(d),
+    };
+    for _ in 0..MAX_PASSES {
+        ck.changed = false;
+        ck.pass(&groups);
+        if !ck.changed {
+            break;
+        }
+    }
+    ck.final_pass = true;
+    let config_diags = std::mem::take(&mut ck.diags);
+    let programs = ck.pass(&groups);
+    ck.diags.splice(0..0, config_diags);
+    for decl in &ck.maps {
+        if decl.value.is_none() {
+            ck.diags.push(Diagnostic::error(format!("map `{}` is read but never assigned", decl.name), decl.span));
+        }
+    }
+    let warnings: Vec<Diagnostic> = ck.diags.iter().filter(|d| !d.is_error()).cloned().collect();
+    if ck.diags.iter().any(Diagnostic::is_error) {
+        return Err(ck.diags);
+    }
+    let manifest = Manifest {
+        maps: ck
+            .maps
+            .iter()
+            .map(|d| MapInfo {
+                name: d.name.clone(),
+                keys: d.keys.clone().unwrap_or_default(),
+                value: d.value.clone().expect("checked above"),
+                span: d.span,
+            })
+            .collect(),
+        actions: ck.actions,
+        attach: groups
+            .iter()
+            .enumerate()
+            .flat_map(|(i, g)| g.resolved.iter().map(move |r| AttachInfo { program: i, resolved: (*r).clone() }))
+            .collect(),
+        strlen: ck.strlen,
+        max_map_keys: ck.max_map_keys,
+    };
+    Ok(Checked { programs, manifest, warnings })
+}
+
+/// Splits every probe's attach points into programs: one per program kind, or
+/// one per attach point when the body reads something that differs between
+/// attach points (`args`, `probe`, `func`, or arguments of binaries with
+/// different calling conventions).
+fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Vec<Group<'a>>, Vec<Diagnostic>> {
+    let mut out: Vec<Group<'a>> = Vec::new();
+    let mut diags = Vec::new();
+    for (i, probe) in program.probes.iter().enumerate() {
+        let resolved = &env.resolved[i];
+        let langs: Vec<_> = resolved
+            .iter()
+            .filter_map(|r| match &r.detail {
+                Detail::Uprobe(site) => Some(site.lang),
+                _ => None,
+            })
+            .collect();
+        let split = mentions_per_attach_builtin(probe) || langs.windows(2).any(|w| w[0] != w[1]);
+        for r in resolved {
+            let kind = match prog_kind(&r.spec) {
+                Ok(k) => k,
+                Err(msg) => {
+                    let span = probe.attach_points.iter().find(|ap| r.name.contains(&ap.provider)).map_or(probe.span, |ap| ap.span);
+                    diags.push(Diagnostic::error(msg, span));
+                    continue;
+                }
+            };
+            match out.iter_mut().find(|g| !split && g.probe_index == i && g.kind == kind) {
+                Some(g) => g.resolved.push(r),
+                None => out.push(Group { probe, probe_index: i, kind, resolved: vec![r] }),
+            }
+        }
+    }
+    if diags.is_empty() { Ok(out) } else { Err(diags) }
+}
+
+fn prog_kind(spec: &ProbeSpec) -> Result<ProgKind, String> {
+    Ok(match spec {
+        ProbeSpec::Begin => ProgKind::Begin,
+        ProbeSpec::End => ProgKind::End,
+        ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
+        ProbeSpec::RawTracepoint { .. } => ProgKind::RawTracepoint,
+        ProbeSpec::Uprobe { ret: false, .. } => ProgKind::Uprobe,
+        ProbeSpec::Uprobe { ret: true, .. } => ProgKind::Uretprobe,
+        ProbeSpec::Kprobe { ret: false, .. } => ProgKind::Kprobe,
+        ProbeSpec::Kprobe { ret: true, .. } => ProgKind::Kretprobe,
+        ProbeSpec::Kfunc { func, ret: false } => ProgKind::Kfunc { func: func.clone() },
+        ProbeSpec::Kfunc { func, ret: true } => ProgKind::Kretfunc { func: func.clone() },
+        ProbeSpec::Interval { .. } | ProbeSpec::Profile { .. } => ProgKind::PerfEvent,
+        other => return Err(format!("`{}` probes are not supported yet", other.provider())),
+    })
+}
+
+fn mentions_per_attach_builtin(probe: &ast::Probe) -> bool {
+    let mut found = false;
+    let mut visit = |e: &Expr| {
+        if let ExprKind::Ident(name) = &e.kind {
+            found |= matches!(name.as_str(), "args" | "probe" | "func");
+        }
+    };
+    if let Some(p) = &probe.predicate {
+        walk_expr(p, &mut visit);
+    }
+    walk_block(&probe.body, &mut visit);
+    found
+}
+
+fn walk_block(block: &ast::Block, f: &mut impl FnMut(&Expr)) {
+    for s in &block.stmts {
+        match &s.kind {
+            StmtKind::Expr(e) | StmtKind::Unroll { count: e, .. } => walk_expr(e, f),
+            StmtKind::Assign { target, value, .. } => {
+                walk_expr(target, f);
+                walk_expr(value, f);
+            }
+            StmtKind::If { cond, .. } | StmtKind::While { cond, .. } => walk_expr(cond, f),
+            StmtKind::ForMap { map, .. } => walk_expr(map, f),
+            StmtKind::ForRange { start, end, .. } => {
+                walk_expr(start, f);
+                walk_expr(end, f);
+            }
+            _ => {}
+        }
+        match &s.kind {
+            StmtKind::If { then, els, .. } => {
+                walk_block(then, f);
+                if let Some(b) = els {
+                    walk_block(b, f);
+                }
+            }
+            StmtKind::Unroll { body, .. }
+            | StmtKind::While { body, .. }
+            | StmtKind::ForMap { body, .. }
+            | StmtKind::ForRange { body, .. }
+            | StmtKind::Block(body) => walk_block(body, f),
+            _ => {}
+        }
+    }
+}
+
+fn walk_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
+    f(e);
+    match &e.kind {
+        ExprKind::Map { keys, .. } => keys.iter().for_each(|k| walk_expr(k, f)),
+        ExprKind::Call { args, .. } | ExprKind::Tuple(args) => args.iter().for_each(|a| walk_expr(a, f)),
+        ExprKind::Unary { expr, .. }
+        | ExprKind::Cast { expr, .. }
+        | ExprKind::Field { expr, .. }
+        | ExprKind::SizeofExpr(expr)
+        | ExprKind::IncDec { target: expr, .. } => walk_expr(expr, f),
+        ExprKind::Binary { lhs, rhs, .. } | ExprKind::Index { expr: lhs, index: rhs } => {
+            walk_expr(lhs, f);
+            walk_expr(rhs, f);
+        }
+        ExprKind::Ternary { cond, then, els } => {
+            walk_expr(cond, f);
+            walk_expr(then, f);
+            walk_expr(els, f);
+        }
+        _ => {}
+    }
+}
+
+impl<'a> Checker<'a> {
+    /// Records an error (only the final pass reports).
+    pub fn error(&mut self, span: Span, message: impl Into<String>) {
+        if self.final_pass {
+            self.diags.push(Diagnostic::error(message, span));
+        }
+    }
+
+    pub fn report(&mut self, diag: Diagnostic) {
+        if self.final_pass {
+            self.diags.push(diag);
+        }
+    }
+
+    pub fn warn(&mut self, span: Span, message: impl Into<String>) {
+        if self.final_pass {
+            self.diags.push(Diagnostic::warning(message, span));
+        }
+    }
+
+    /// Something the language has that rtrace does not compile yet.
+    pub fn unsupported(&mut self, span: Span, what: impl std::fmt::Display) {
+        self.error(span, format!("{} is not supported yet", what));
+    }
+
+    fn apply_config(&mut self, program: &ast::Program) {
+        for item in &program.config {
+            let int = match &item.value {
+                ast::ConfigValue::Int(n) => Some(*n),
+                _ => None,
+            };
+            match (item.key.to_ascii_lowercase().trim_start_matches("bpftrace_"), int) {
+                ("max_strlen" | "strlen", Some(n)) if (1..=1024).contains(&n) => self.strlen = n as u32 + 1,
+                ("max_strlen" | "strlen", _) => {
+                    self.diags.push(Diagnostic::error("`max_strlen` must be an integer from 1 to 1024", item.span))
+                }
+                ("max_map_keys" | "map_keys_max", Some(n)) if n >= 1 && n <= u32::MAX as u64 => self.max_map_keys = n as u32,
+                ("max_map_keys" | "map_keys_max", _) => {
+                    self.diags.push(Diagnostic::error("`max_map_keys` must be a positive integer", item.span))
+                }
+                _ => self.diags.push(
+                    Diagnostic::error(format!("unknown or unsupported config key `{}`", item.key), item.span)
+                        .with_help("supported keys: max_strlen, max_map_keys"),
+                ),
+            }
+        }
+    }
+
+    fn reject_unsupported_toplevel(&mut self, program: &ast::Program) {
+        for s in &program.structs {
+            self.diags.push(Diagnostic::error("struct definitions are not supported yet", s.span));
+        }
+    }
+
+    /// One walk over every program; returns the typed programs (meaningful
+    /// in the final pass).
+    fn pass(&mut self, groups: &'a [Group<'a>]) -> Vec<ProgramDef> {
+        self.actions.clear();
+        let mut programs = Vec::new();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for (i, g) in groups.iter().enumerate() {
+            self.prog = i;
+            self.group = Some(g);
+            self.vars.clear();
+            self.var_ids.clear();
+            self.loop_depth = 0;
+            let mut body = self.block(&g.probe.body);
+            if let Some(pred) = &g.probe.predicate {
+                let cond = self.expr(pred);
+                self.expect_condition(&cond);
+                body = vec![TStmt { kind: TStmtKind::If { cond, then: body, els: vec![] }, span: pred.span }];
+            }
+            let n = counts.entry(short_kind(&g.kind)).or_default();
+            let name = program_name(&g.kind, *n, g.resolved.first().copied());
+            *n += 1;
+            programs.push(ProgramDef { name, kind: g.kind.clone(), body, vars: self.vars.clone(), span: g.probe.span });
+        }
+        programs
+    }
+
+    pub fn block(&mut self, block: &ast::Block) -> Vec<TStmt> {
+        let mut out = Vec::new();
+        for s in &block.stmts {
+            self.stmt(s, &mut out);
+        }
+        out
+    }
+
+    fn stmt(&mut self, s: &Stmt, out: &mut Vec<TStmt>) {
+        let push = |out: &mut Vec<TStmt>, kind| out.push(TStmt { kind, span: s.span });
+        match &s.kind {
+            StmtKind::Expr(e) => {
+                if let Some(kind) = self.call_statement(e) {
+                    push(out, kind);
+                } else {
+                    let te = self.expr(e);
+                    push(out, TStmtKind::Expr(te));
+                }
+            }
+            StmtKind::Assign { target, op, value } => {
+                if let Some(kind) = self.assign(target, *op, value, s.span) {
+                    push(out, kind);
+                }
+            }
+            StmtKind::If { cond, then, els } => {
+                let cond = self.expr(cond);
+                self.expect_condition(&cond);
+                let then = self.block(then);
+                let els = els.as_ref().map(|b| self.block(b)).unwrap_or_default();
+                push(out, TStmtKind::If { cond, then, els });
+            }
+            StmtKind::While { cond, body } => {
+                let cond = self.expr(cond);
+                self.expect_condition(&cond);
+                self.loop_depth += 1;
+                let body = self.block(body);
+                self.loop_depth -= 1;
+                push(out, TStmtKind::While { cond, body });
+            }
+            StmtKind::Unroll { count, body } => {
+                let n = match self.const_int(count) {
+                    Some(n) if (1..=100).contains(&n) => n,
+                    Some(_) => {
+                        self.error(count.span, "unroll count must be between 1 and 100");
+                        1
+                    }
+                    None => {
+                        self.error(count.span, "unroll count must be an integer literal");
+                        1
+                    }
+                };
+                let body = self.block(body);
+                for _ in 0..n {
+                    out.extend(body.iter().cloned());
+                }
+            }
+            StmtKind::Break | StmtKind::Continue => {
+                if self.loop_depth == 0 {
+                    let word = if s.kind == StmtKind::Break { "break" } else { "continue" };
+                    self.error(s.span, format!("`{}` outside of a loop", word));
+                }
+                push(out, if s.kind == StmtKind::Break { TStmtKind::Break } else { TStmtKind::Continue });
+            }
+            StmtKind::Return => push(out, TStmtKind::Return),
+            StmtKind::Block(b) => {
+                let inner = self.block(b);
+                out.extend(inner);
+            }
+            StmtKind::ForMap { .. } => self.unsupported(s.span, "`for` over a map"),
+            StmtKind::ForRange { .. } => self.unsupported(s.span, "`for` over a range"),
+        }
+    }
+
+    /// `target = value` and `target op= value`.
+    fn assign(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr, span: Span) -> Option<TStmtKind> {
+        match &target.kind {
+            ExprKind::Var(name) => {
+                let value = match op {
+                    None => self.expr(value),
+                    Some(op) => self.binary(op, target, value, span),
+                };
+                let var = self.define_var(name, &value.ty, target.span)?;
+                Some(TStmtKind::SetVar { var, value })
+            }
+            ExprKind::Map { name, keys } => {
+                if op.is_none() {
+                    if let Some(update) = self.aggregation(value) {
+                        let map = self.map_id(name, target.span);
+                        let keys = self.map_keys(map, keys, target.span);
+                        let kind = match &update {
+                            AggUpdate::Count => MapValue::Count,
+                            AggUpdate::Sum(v) => MapValue::Sum { signed: v.ty.is_signed() },
+                        };
+                        self.learn_map_value(map, kind, value.span);
+                        return Some(TStmtKind::Aggregate { map, keys, update });
+                    }
+                }
+                let map = self.map_id(name, target.span);
+                if op.is_some() && matches!(self.maps[map].value, Some(MapValue::Count | MapValue::Sum { .. })) {
+                    self.unsupported(span, "compound assignment to an aggregation map");
+                    return None;
+                }
+                let value = match op {
+                    None => self.expr(value),
+                    Some(op) => self.binary(op, target, value, span),
+                };
+                let keys = self.map_keys(map, keys, target.span);
+                if !self.storable(&value) {
+                    return None;
+                }
+                self.learn_map_value(map, MapValue::Plain(value.ty.clone()), value.span);
+                Some(TStmtKind::SetMap { map, keys, value })
+            }
+            _ => {
+                self.error(target.span, "can only assign to a variable (`$x`) or a map (`@x`, `@x[key]`)");
+                None
+            }
+        }
+    }
+
+    /// True when a value of this type can be kept in a variable or map.
+    pub fn storable(&mut self, value: &TExpr) -> bool {
+        match &value.ty {
+            Type::Int { .. } | Type::Str { .. } | Type::Ptr { .. } | Type::None => true,
+            Type::Tuple(_) => {
+                self.unsupported(value.span, "storing a tuple");
+                false
+            }
+            other => {
+                let msg = format!("a value of type {} cannot be stored", other);
+                self.error(value.span, msg);
+                false
+            }
+        }
+    }
+
+    pub fn expect_condition(&mut self, cond: &TExpr) {
+        if !cond.ty.is_scalar() && cond.ty != Type::None {
+            let msg = format!("condition must be an integer or a pointer, not {}", cond.ty);
+            self.error(cond.span, msg);
+        }
+    }
+
+    pub fn define_var(&mut self, name: &str, ty: &Type, span: Span) -> Option<VarId> {
+        let key = (self.prog, name.to_string());
+        let learned = self.var_types.get(&key).cloned();
+        let merged = match &learned {
+            Some(old) => match unify(old, ty) {
+                Some(t) => t,
+                None => {
+                    if *ty != Type::None {
+                        self.error(span, format!("type mismatch for `{}`: assigning {} but it holds {}", name, ty, old));
+                    }
+                    old.clone()
+                }
+            },
+            None => ty.clone(),
+        };
+        if learned.as_ref() != Some(&merged) && merged != Type::None {
+            self.var_types.insert(key, merged.clone());
+            self.changed = true;
+        }
+        if let Some(&id) = self.var_ids.get(name) {
+            self.vars[id].ty = merged;
+            return Some(id);
+        }
+        self.vars.push(VarInfo { name: name.to_string(), ty: merged });
+        self.var_ids.insert(name.to_string(), self.vars.len() - 1);
+        Some(self.vars.len() - 1)
+    }
+
+    pub fn map_id(&mut self, name: &str, span: Span) -> MapId {
+        let display = if name.is_empty() { "@".to_string() } else { format!("@{}", name) };
+        if let Some(&id) = self.map_ids.get(&display) {
+            return id;
+        }
+        self.maps.push(MapDecl { name: display.clone(), keys: None, value: None, span });
+        self.map_ids.insert(display, self.maps.len() - 1);
+        self.maps.len() - 1
+    }
+
+    /// Checks key expressions and learns (or checks) the map's key types.
+    pub fn map_keys(&mut self, map: MapId, keys: &[Expr], span: Span) -> Vec<TExpr> {
+        let typed: Vec<TExpr> = keys.iter().map(|k| self.expr(k)).collect();
+        for k in &typed {
+            if !matches!(k.ty, Type::Int { .. } | Type::Str { .. } | Type::None | Type::Ptr { .. }) {
+                let msg = format!("a map key cannot be of type {}", k.ty);
+                self.error(k.span, msg);
+            }
+        }
+        let types: Vec<Type> = typed.iter().map(|k| normalize_key(&k.ty)).collect();
+        if types.contains(&Type::None) {
+            return typed;
+        }
+        let name = self.maps[map].name.clone();
+        match self.maps[map].keys.clone() {
+            None => {
+                self.maps[map].keys = Some(types);
+                self.changed = true;
+            }
+            Some(old) if old.len() != types.len() => {
+                self.error(
+                    span,
+                    format!("`{}` is used with {} key(s) here but {} elsewhere", name, types.len(), old.len()),
+                );
+            }
+            Some(old) => {
+                let mut merged = Vec::new();
+                for ((o, n), k) in old.iter().zip(&types).zip(&typed) {
+                    match unify(o, n) {
+                        Some(t) => merged.push(t),
+                        None => {
+                            self.error(k.span, format!("key type mismatch for `{}`: {} but {} elsewhere", name, n, o));
+                            merged.push(o.clone());
+                        }
+                    }
+                }
+                if merged != old {
+                    self.maps[map].keys = Some(merged);
+                    self.changed = true;
+                }
+            }
+        }
+        typed
+    }
+
+    pub fn learn_map_value(&mut self, map: MapId, value: MapValue, span: Span) {
+        if value == MapValue::Plain(Type::None) {
+            return;
+        }
+        let name = self.maps[map].name.clone();
+        let merged = match (&self.maps[map].value, &value) {
+            (None, v) => v.clone(),
+            (Some(MapValue::Plain(old)), MapValue::Plain(new)) => match unify(old, new) {
+                Some(t) => MapValue::Plain(t),
+                None => {
+                    self.error(span, format!("type mismatch for `{}`: assigning {} but it holds {}", name, new, old));
+                    return;
+                }
+            },
+            (Some(MapValue::Sum { signed: a }), MapValue::Sum { signed: b }) => MapValue::Sum { signed: *a || *b },
+            (Some(old), new) if old == new => old.clone(),
+            (Some(old), new) => {
+                let msg = format!("type mismatch for `{}`: assigning {} but it holds {}", name, new.describe(), old.describe());
+                self.error(span, msg);
+                return;
+            }
+        };
+        if self.maps[map].value.as_ref() != Some(&merged) {
+            self.maps[map].value = Some(merged);
+            self.changed = true;
+        }
+    }
+
+    pub fn group(&self) -> &'a Group<'a> {
+        self.group.expect("checking a program")
+    }
+
+    /// The value of an integer literal expression (or a numeric `$N`).
+    pub fn const_int(&mut self, e: &Expr) -> Option<i64> {
+        let t = self.expr(e);
+        match t.kind {
+            TExprKind::Int(v) => Some(v as i64),
+            _ => None,
+        }
+    }
+}
+
+/// Integers are stored as 8 bytes whatever their source width.
+fn normalize_key(t: &Type) -> Type {
+    match t {
+        Type::Int { signed, .. } => Type::Int { bytes: 8, signed: *signed },
+        Type::Ptr { .. } => super::types::U64,
+        other => other.clone(),
+    }
+}
+
+/// The type that holds values of both `old` and `new`, if there is one:
+/// integers widen to 8 bytes (keeping the first signedness), strings take the
+/// larger size.
+pub(super) fn unify(old: &Type, new: &Type) -> Option<Type> {
+    match (old, new) {
+        (_, Type::None) => Some(old.clone()),
+        (Type::None, _) => Some(new.clone()),
+        (Type::Int { signed, .. }, Type::Int { .. }) => Some(Type::Int { bytes: 8, signed: *signed }),
+        (Type::Int { .. }, Type::Ptr { .. }) | (Type::Ptr { .. }, Type::Int { .. }) => Some(old.clone()),
+        (Type::Ptr { .. }, Type::Ptr { .. }) => Some(old.clone()),
+        (Type::Str { size: a }, Type::Str { size: b }) => Some(Type::Str { size: (*a).max(*b) }),
+        (Type::Tuple(a), Type::Tuple(b)) if a.len() == b.len() => {
+            a.iter().zip(b).map(|(x, y)| unify(x, y)).collect::<Option<Vec<_>>>().map(Type::Tuple)
+        }
+        _ => (old == new).then(|| old.clone()),
+    }
+}
+
+fn short_kind(kind: &ProgKind) -> &'static str {
+    match kind {
+        ProgKind::Begin => "BEGIN",
+        ProgKind::End => "END",
+        ProgKind::Tracepoint => "t",
+        ProgKind::RawTracepoint => "rt",
+        ProgKind::Uprobe => "u",
+        ProgKind::Uretprobe => "ur",
+        ProgKind::Kprobe => "k",
+        ProgKind::Kretprobe => "kr",
+        ProgKind::Kfunc { .. } => "f",
+        ProgKind::Kretfunc { .. } => "fr",
+        ProgKind::PerfEvent => "p",
+    }
+}
+
+/// A readable, unique program name: `u0_main_Fibonacci`, `t1_sys_enter_open`.
+fn program_name(kind: &ProgKind, n: usize, first: Option<&Resolved>) -> String {
+    let short = short_kind(kind);
+    if matches!(kind, ProgKind::Begin | ProgKind::End) {
+        return if n == 0 { short.to_string() } else { format!("{}_{}", short, n) };
+    }
+    let tail = first.map(|r| r.name.rsplit(':').next().unwrap_or("").to_string()).unwrap_or_default();
+    let tail: String = tail.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(40).collect();
+    format!("{}{}_{}", short, n, tail)
+}

@@ -1,0 +1,672 @@
+//! Typing expressions: literals, builtins, variables, maps, operators with
+//! bpftrace's signedness rules, casts, fields and indexing.
+
+use super::check::{unify, Checker};
+use super::manifest::MapValue;
+use super::typed::*;
+use super::types::{AddrSpace, Type, I64, U64};
+use super::ProgKind;
+use crate::diagnostic::{closest, Diagnostic};
+use crate::parser::ast::{BinOp, Expr, ExprKind, TypeName, UnOp};
+use crate::probe::{Detail, Lang, TpFieldKind};
+use crate::span::Span;
+
+/// Builtin variables the language knows, for "did you mean" suggestions.
+const BUILTINS: &[&str] = &[
+    "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "comm", "kstack", "ustack", "arg0", "arg1", "arg2",
+    "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "sarg0", "retval", "func", "probe", "curtask", "rand",
+    "cgroup", "ctx", "args", "username", "cpid", "numaid", "jiffies",
+];
+
+impl<'a> Checker<'a> {
+    pub fn expr(&mut self, e: &Expr) -> TExpr {
+        let span = e.span;
+        match &e.kind {
+            ExprKind::Int(v) => int_literal(*v, span),
+            ExprKind::Str(bytes) => str_literal(bytes.clone(), span),
+            ExprKind::Bool(b) => TExpr { kind: TExprKind::Int(*b as u64), ty: U64, span },
+            ExprKind::Ident(name) => self.ident(name, span),
+            ExprKind::Var(name) => match self.var_ids.get(name) {
+                Some(&id) => TExpr { kind: TExprKind::Var(id), ty: self.vars[id].ty.clone(), span },
+                None => {
+                    let known: Vec<String> = self.var_ids.keys().cloned().collect();
+                    let mut d = Diagnostic::error(format!("undefined variable `${}`", name), span);
+                    if let Some(s) = closest(name, known.iter().map(String::as_str)) {
+                        d = d.with_help(format!("did you mean `${}`?", s));
+                    }
+                    self.report(d);
+                    none(span)
+                }
+            },
+            ExprKind::Positional(n) => self.positional(*n, span),
+            ExprKind::PositionalCount => int_literal(self.env.params.len() as u64, span),
+            ExprKind::Map { name, keys } => self.map_read(name, keys, span),
+            ExprKind::Call { name, name_span, args } => self.call(name, *name_span, args, span),
+            ExprKind::Unary { op, expr } => self.unary(*op, expr, span),
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, span),
+            ExprKind::IncDec { target, increment, prefix } => self.incdec(target, *increment, *prefix, span),
+            ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, span),
+            ExprKind::Cast { ty, expr } => self.cast(ty, expr, span),
+            ExprKind::Field { expr, field, field_span, arrow } => self.field(expr, field, *field_span, *arrow, span),
+            ExprKind::Index { expr, index } => self.index(expr, index, span),
+            ExprKind::Tuple(items) => {
+                let items: Vec<TExpr> = items.iter().map(|i| self.expr(i)).collect();
+                let ty = Type::Tuple(items.iter().map(|i| i.ty.clone()).collect());
+                TExpr { kind: TExprKind::Tuple(items), ty, span }
+            }
+            ExprKind::SizeofType(ty) => match self.type_name(ty) {
+                Some(t) => int_literal(t.size() as u64, span),
+                None => none(span),
+            },
+            ExprKind::SizeofExpr(inner) => {
+                let t = self.expr(inner);
+                let size = match &t.ty {
+                    Type::Int { bytes, .. } => *bytes as u32,
+                    other => other.size(),
+                };
+                int_literal(size as u64, span)
+            }
+            ExprKind::Offsetof { .. } => {
+                self.unsupported(span, "`offsetof`");
+                none(span)
+            }
+        }
+    }
+
+    fn ident(&mut self, name: &str, span: Span) -> TExpr {
+        let kind = self.group().kind.clone();
+        let builtin = |b: Builtin, ty: Type| TExpr { kind: TExprKind::Builtin(b), ty, span };
+        match name {
+            "pid" => builtin(Builtin::Pid, U64),
+            "tid" => builtin(Builtin::Tid, U64),
+            "uid" => builtin(Builtin::Uid, U64),
+            "gid" => builtin(Builtin::Gid, U64),
+            "nsecs" => builtin(Builtin::Nsecs, U64),
+            "elapsed" => builtin(Builtin::Elapsed, U64),
+            "cpu" => builtin(Builtin::Cpu, U64),
+            "rand" => builtin(Builtin::Rand, U64),
+            "cgroup" => builtin(Builtin::Cgroup, U64),
+            "numaid" => builtin(Builtin::NumaId, U64),
+            "jiffies" => builtin(Builtin::Jiffies, U64),
+            "comm" => builtin(Builtin::Comm, Type::Str { size: 16 }),
+            "retval" => match kind {
+                ProgKind::Uretprobe | ProgKind::Kretprobe => {
+                    let reg = self.env.arch.return_register();
+                    self.pt_regs_load(reg, span)
+                }
+                _ => {
+                    self.error(span, "`retval` is only available in uretprobe and kretprobe probes");
+                    none(span)
+                }
+            },
+            "func" => match self.group().resolved.first() {
+                Some(r) if kind.has_pt_regs() && kind != ProgKind::PerfEvent => {
+                    let name = match &r.detail {
+                        Detail::Uprobe(site) => site.symbol.clone(),
+                        _ => r.name.rsplit(':').next().unwrap_or("").to_string(),
+                    };
+                    str_literal(name.into_bytes(), span)
+                }
+                _ => {
+                    self.error(span, "`func` is only available in uprobe, uretprobe, kprobe and kretprobe probes");
+                    none(span)
+                }
+            },
+            "probe" => {
+                let name = self.group().resolved.first().map(|r| r.name.clone()).unwrap_or_default();
+                str_literal(name.into_bytes(), span)
+            }
+            "args" => {
+                if kind != ProgKind::Tracepoint {
+                    self.unsupported(span, "`args` outside tracepoint probes");
+                    return none(span);
+                }
+                TExpr { kind: TExprKind::Int(0), ty: Type::TracepointArgs, span }
+            }
+            "cpid" => {
+                self.unsupported(span, "`cpid`");
+                none(span)
+            }
+            n if n.starts_with("arg") && n[3..].parse::<usize>().is_ok() => {
+                let idx: usize = n[3..].parse().unwrap();
+                self.arg(idx, span)
+            }
+            "curtask" | "kstack" | "ustack" | "ctx" | "username" => {
+                self.unsupported(span, format!("`{}`", name));
+                none(span)
+            }
+            n if n.starts_with("sarg") => {
+                self.unsupported(span, format!("`{}`", name));
+                none(span)
+            }
+            _ => {
+                let mut d = Diagnostic::error(format!("unknown identifier `{}`", name), span);
+                if let Some(s) = closest(name, BUILTINS.iter().copied()) {
+                    d = d.with_help(format!("did you mean `{}`?", s));
+                }
+                self.report(d);
+                none(span)
+            }
+        }
+    }
+
+    /// `argN`: the N-th argument register of the probed function's ABI.
+    fn arg(&mut self, n: usize, span: Span) -> TExpr {
+        let kind = self.group().kind.clone();
+        if !matches!(kind, ProgKind::Uprobe | ProgKind::Kprobe) {
+            let hint = if kind == ProgKind::Tracepoint { " (tracepoints use `args->name`)" } else { "" };
+            self.error(span, format!("`arg{}` is only available in uprobe and kprobe probes{}", n, hint));
+            return none(span);
+        }
+        let lang = match self.group().resolved.first().map(|r| &r.detail) {
+            Some(Detail::Uprobe(site)) => site.lang,
+            _ => Lang::C,
+        };
+        match self.env.arch.arg_register(lang, n) {
+            Some(reg) => self.pt_regs_load(reg, span),
+            None => {
+                self.unsupported(span, format!("`arg{}` (arguments passed on the stack)", n));
+                none(span)
+            }
+        }
+    }
+
+    /// A 64-bit register of the probe's `pt_regs` context.
+    pub fn pt_regs_load(&mut self, reg: &str, span: Span) -> TExpr {
+        match self.env.arch.reg_offset(reg) {
+            Some(offset) => TExpr { kind: TExprKind::CtxLoad { offset, bytes: 8, signed: false }, ty: U64, span },
+            None => {
+                let regs = self.env.arch.registers();
+                let mut d = Diagnostic::error(format!("unknown register `{}`", reg), span);
+                if let Some(s) = closest(reg, regs.iter().copied()) {
+                    d = d.with_help(format!("did you mean `{}`?", s));
+                }
+                self.report(d.with_label(span, format!("registers: {}", regs.join(", "))));
+                none(span)
+            }
+        }
+    }
+
+    fn positional(&mut self, n: u32, span: Span) -> TExpr {
+        let value = self.env.params.get(n as usize - 1).cloned().unwrap_or_else(|| "0".into());
+        match parse_int(&value) {
+            Some(v) => int_literal(v as u64, span).with_type(I64),
+            None => {
+                self.error(span, format!("${} used numerically but given \"{}\"; use str(${}) for a string", n, value, n));
+                none(span)
+            }
+        }
+    }
+
+    /// `$N` as a string (`str($1)`): the text of the parameter.
+    pub fn positional_str(&mut self, n: u32, span: Span) -> TExpr {
+        let value = self.env.params.get(n as usize - 1).cloned().unwrap_or_default();
+        str_literal(value.into_bytes(), span)
+    }
+
+    fn map_read(&mut self, name: &str, keys: &[Expr], span: Span) -> TExpr {
+        let map = self.map_id(name, span);
+        let keys = self.map_keys(map, keys, span);
+        match self.maps[map].value.clone() {
+            Some(MapValue::Plain(ty)) => TExpr { kind: TExprKind::MapRead { map, keys }, ty, span },
+            Some(other) => {
+                self.unsupported(span, format!("reading a {} map in an expression", other.describe()));
+                none(span)
+            }
+            // Unknown so far; a later pass knows, or the final pass reports it.
+            None => none(span),
+        }
+    }
+
+    fn unary(&mut self, op: UnOp, inner: &Expr, span: Span) -> TExpr {
+        let e = self.expr(inner);
+        match op {
+            UnOp::Neg | UnOp::BitNot | UnOp::Not => {
+                if !e.ty.is_scalar() {
+                    if e.ty != Type::None {
+                        self.error(span, format!("`{}` needs an integer, not {}", op.symbol(), e.ty));
+                    }
+                    return none(span);
+                }
+                if let (UnOp::Neg, TExprKind::Int(v)) = (op, &e.kind) {
+                    // Fold `-literal` so it stays a literal (signedness rules need that).
+                    return int_literal((*v as i64).wrapping_neg() as u64, span).with_type(I64);
+                }
+                let (uop, ty) = match op {
+                    UnOp::Neg => (UnaryOp::Neg, Type::Int { bytes: 8, signed: true }),
+                    UnOp::BitNot => (UnaryOp::BitNot, Type::Int { bytes: 8, signed: e.ty.is_signed() }),
+                    _ => (UnaryOp::Not, U64),
+                };
+                TExpr { kind: TExprKind::Unary { op: uop, expr: Box::new(e) }, ty, span }
+            }
+            UnOp::Deref => match e.ty.clone() {
+                Type::Ptr { pointee, space } => self.deref(e, *pointee, space, span),
+                Type::None => none(span),
+                other => {
+                    self.error(span, format!("cannot dereference a value of type {}", other));
+                    none(span)
+                }
+            },
+            UnOp::AddrOf => {
+                self.unsupported(span, "the address-of operator `&`");
+                none(span)
+            }
+        }
+    }
+
+    fn deref(&mut self, ptr: TExpr, pointee: Type, space: AddrSpace, span: Span) -> TExpr {
+        match pointee {
+            Type::Int { .. } => TExpr { kind: TExprKind::Deref { ptr: Box::new(ptr), space }, ty: pointee, span },
+            other => {
+                self.unsupported(span, format!("dereferencing a pointer to {}", other));
+                none(span)
+            }
+        }
+    }
+
+    /// `lhs op rhs` for every binary operator; also used for `x op= v`.
+    pub fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, span: Span) -> TExpr {
+        let l = self.expr(lhs);
+        let r = self.expr(rhs);
+        self.binary_typed(op, l, r, span)
+    }
+
+    pub fn binary_typed(&mut self, op: BinOp, l: TExpr, r: TExpr, span: Span) -> TExpr {
+        if l.ty == Type::None || r.ty == Type::None {
+            return none(span);
+        }
+        if matches!(op, BinOp::And | BinOp::Or) {
+            self.expect_condition(&l);
+            self.expect_condition(&r);
+            let kind = TExprKind::Logical { and: op == BinOp::And, lhs: Box::new(l), rhs: Box::new(r) };
+            return TExpr { kind, ty: U64, span };
+        }
+        if l.ty.is_str() || r.ty.is_str() {
+            return self.string_compare(op, l, r, span);
+        }
+        if l.ty.is_ptr() || r.ty.is_ptr() {
+            return self.pointer_arith(op, l, r, span);
+        }
+        if !l.ty.is_int() || !r.ty.is_int() {
+            self.error(span, format!("`{}` cannot be used on {} and {}", op.symbol(), l.ty, r.ty));
+            return none(span);
+        }
+        // bpftrace: a non-negative literal takes the other operand's signedness;
+        // the result is signed only when both operands are.
+        let lsigned = l.ty.is_signed() && !(is_nonneg_literal(&l) && !r.ty.is_signed());
+        let rsigned = r.ty.is_signed() && !(is_nonneg_literal(&r) && !l.ty.is_signed());
+        if lsigned != rsigned {
+            if op.is_comparison() {
+                self.warn(span, format!("comparison of integers of different signs: {} and {}", l.ty, r.ty));
+            } else if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod) {
+                self.warn(span, format!("arithmetic on integers of different signs: {} and {}", l.ty, r.ty));
+            }
+        }
+        let signed = match op {
+            BinOp::Shl | BinOp::Shr => lsigned,
+            _ => lsigned && rsigned,
+        };
+        if let Some(v) = fold(op, &l, &r, signed) {
+            return int_literal(v, span).with_type(Type::Int { bytes: 8, signed });
+        }
+        let ty = Type::Int { bytes: 8, signed };
+        TExpr { kind: TExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed }, ty, span }
+    }
+
+    fn string_compare(&mut self, op: BinOp, l: TExpr, r: TExpr, span: Span) -> TExpr {
+        if !(l.ty.is_str() && r.ty.is_str()) {
+            self.error(span, format!("cannot compare {} with {}", l.ty, r.ty));
+            return none(span);
+        }
+        if !matches!(op, BinOp::Eq | BinOp::Ne) {
+            self.error(span, format!("`{}` cannot be used on strings (only `==` and `!=`)", op.symbol()));
+            return none(span);
+        }
+        for (lit, other) in [(&l, &r), (&r, &l)] {
+            if let (TExprKind::Str(bytes), Type::Str { size }) = (&lit.kind, &other.ty) {
+                if !matches!(other.kind, TExprKind::Str(_)) && bytes.len() as u32 >= *size {
+                    self.warn(
+                        span,
+                        format!("the literal is longer than the string it is compared with (size {}): always false", size),
+                    );
+                }
+            }
+        }
+        let kind = TExprKind::StrEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne };
+        TExpr { kind, ty: U64, span }
+    }
+
+    fn pointer_arith(&mut self, op: BinOp, l: TExpr, r: TExpr, span: Span) -> TExpr {
+        if op.is_comparison() {
+            let kind = TExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed: false };
+            return TExpr { kind, ty: U64, span };
+        }
+        let (ptr, other, ptr_left) = if l.ty.is_ptr() { (l, r, true) } else { (r, l, false) };
+        if !other.ty.is_int() || !(op == BinOp::Add || (op == BinOp::Sub && ptr_left)) {
+            self.error(span, format!("`{}` cannot be used on {} and {}", op.symbol(), ptr.ty, other.ty));
+            return none(span);
+        }
+        // C semantics: the offset counts elements of the pointee.
+        let elem = match &ptr.ty {
+            Type::Ptr { pointee, .. } => pointee.size().max(1) as u64,
+            _ => 1,
+        };
+        let ty = ptr.ty.clone();
+        let scaled = if elem == 1 { other } else { self.binary_typed(BinOp::Mul, other, int_literal(elem, span), span) };
+        TExpr { kind: TExprKind::Binary { op, lhs: Box::new(ptr), rhs: Box::new(scaled), signed: false }, ty, span }
+    }
+
+    fn incdec(&mut self, target: &Expr, increment: bool, prefix: bool, span: Span) -> TExpr {
+        let delta = if increment { 1 } else { -1 };
+        match &target.kind {
+            ExprKind::Var(name) => {
+                let Some(&id) = self.var_ids.get(name) else {
+                    self.error(target.span, format!("undefined variable `${}`", name));
+                    return none(span);
+                };
+                let ty = self.vars[id].ty.clone();
+                if !ty.is_int() {
+                    self.error(span, format!("`++`/`--` need an integer variable, `${}` is {}", name, ty));
+                    return none(span);
+                }
+                TExpr { kind: TExprKind::Update { place: Place::Var(id), delta, prefix }, ty, span }
+            }
+            ExprKind::Map { name, keys } => {
+                let map = self.map_id(name, target.span);
+                let keys = self.map_keys(map, keys, target.span);
+                match self.maps[map].value.clone() {
+                    Some(MapValue::Plain(ty)) if ty.is_int() => {
+                        TExpr { kind: TExprKind::Update { place: Place::Map { map, keys }, delta, prefix }, ty, span }
+                    }
+                    None => {
+                        // `@x++` on a fresh map starts it at zero, like bpftrace.
+                        self.learn_map_value(map, MapValue::Plain(I64), span);
+                        none(span)
+                    }
+                    Some(MapValue::Plain(ty)) => {
+                        self.error(span, format!("`++`/`--` need an integer map, `{}` holds {}", self.maps[map].name, ty));
+                        none(span)
+                    }
+                    Some(other) => {
+                        self.unsupported(span, format!("`++`/`--` on a {} map", other.describe()));
+                        none(span)
+                    }
+                }
+            }
+            _ => {
+                self.error(target.span, "`++`/`--` need a variable or a map");
+                none(span)
+            }
+        }
+    }
+
+    fn ternary(&mut self, cond: &Expr, then: &Expr, els: &Expr, span: Span) -> TExpr {
+        let c = self.expr(cond);
+        self.expect_condition(&c);
+        let t = self.expr(then);
+        let e = self.expr(els);
+        let ty = match (&t.ty, &e.ty) {
+            (Type::Int { .. }, Type::Int { .. }) => Type::Int { bytes: 8, signed: t.ty.is_signed() && e.ty.is_signed() },
+            (a, b) => match unify(a, b) {
+                Some(ty) if matches!(ty, Type::Str { .. } | Type::Ptr { .. }) => ty,
+                _ => {
+                    if *a != Type::None && *b != Type::None {
+                        self.error(span, format!("ternary branches have different types: {} and {}", a, b));
+                    }
+                    return none(span);
+                }
+            },
+        };
+        TExpr { kind: TExprKind::Ternary { cond: Box::new(c), then: Box::new(t), els: Box::new(e) }, ty, span }
+    }
+
+    fn cast(&mut self, ty: &TypeName, inner: &Expr, span: Span) -> TExpr {
+        let e = self.expr(inner);
+        let Some(target) = self.type_name(ty) else { return none(span) };
+        if e.ty == Type::None {
+            return none(span);
+        }
+        match (&target, &e.ty) {
+            (Type::Int { .. }, Type::Int { .. } | Type::Ptr { .. }) => {
+                if let TExprKind::Int(v) = e.kind {
+                    return int_literal(truncate(v, &target), span).with_type(target);
+                }
+                TExpr { kind: TExprKind::IntCast(Box::new(e)), ty: target, span }
+            }
+            (Type::Ptr { .. }, Type::Int { .. } | Type::Ptr { .. }) => TExpr { ty: target, span, ..e },
+            _ => {
+                self.error(span, format!("cannot cast {} to {}", e.ty, target));
+                none(span)
+            }
+        }
+    }
+
+    /// A type written in a cast or `sizeof`.
+    pub fn type_name(&mut self, ty: &TypeName) -> Option<Type> {
+        let base = match ty.base.as_str() {
+            "int8" | "int8_t" | "char" | "signed char" => Type::Int { bytes: 1, signed: true },
+            "uint8" | "uint8_t" | "unsigned char" | "u8" | "bool" | "_Bool" => Type::Int { bytes: 1, signed: false },
+            "int16" | "int16_t" | "short" | "short int" | "signed short" => Type::Int { bytes: 2, signed: true },
+            "uint16" | "uint16_t" | "unsigned short" | "unsigned short int" | "u16" => Type::Int { bytes: 2, signed: false },
+            "int32" | "int32_t" | "int" | "signed int" | "signed" => Type::Int { bytes: 4, signed: true },
+            "uint32" | "uint32_t" | "unsigned int" | "unsigned" | "u32" => Type::Int { bytes: 4, signed: false },
+            "int64" | "int64_t" | "long" | "long int" | "long long" | "long long int" | "signed long" | "ssize_t" => I64,
+            "uint64" | "uint64_t" | "unsigned long" | "unsigned long int" | "unsigned long long" | "size_t" | "u64" => U64,
+            "void" if ty.pointer > 0 => Type::Int { bytes: 1, signed: false },
+            other => {
+                if other.starts_with("struct ") || other.starts_with("union ") || other.starts_with("enum ") {
+                    self.unsupported(ty.span, format!("the type `{}`", other));
+                } else {
+                    self.error(ty.span, format!("unknown type `{}`", other));
+                }
+                return None;
+            }
+        };
+        let space = if self.group().kind.is_user() { AddrSpace::User } else { AddrSpace::Kernel };
+        let mut t = base;
+        for _ in 0..ty.pointer {
+            t = Type::Ptr { pointee: Box::new(t), space };
+        }
+        Some(t)
+    }
+
+    fn field(&mut self, base: &Expr, field: &str, field_span: Span, arrow: bool, span: Span) -> TExpr {
+        let b = self.expr(base);
+        match &b.ty {
+            Type::TracepointArgs => self.tracepoint_field(field, field_span, span),
+            Type::Tuple(items) if !arrow => match field.parse::<usize>() {
+                Ok(i) if i < items.len() => {
+                    if let TExprKind::Tuple(mut elems) = b.kind {
+                        return elems.swap_remove(i);
+                    }
+                    self.unsupported(span, "indexing a stored tuple");
+                    none(span)
+                }
+                _ => {
+                    self.error(field_span, format!("tuple index `{}` out of range (the tuple has {} elements)", field, items.len()));
+                    none(span)
+                }
+            },
+            Type::None => none(span),
+            other => {
+                self.unsupported(span, format!("field access on {}", other));
+                none(span)
+            }
+        }
+    }
+
+    fn tracepoint_field(&mut self, field: &str, field_span: Span, span: Span) -> TExpr {
+        let resolved = self.group().resolved.first().copied();
+        let Some(Detail::Tracepoint(format)) = resolved.map(|r| &r.detail) else {
+            return none(span);
+        };
+        let Some(f) = format.field(field) else {
+            let names: Vec<&str> = format.user_fields().map(|f| f.name.as_str()).collect();
+            let tp = resolved.map(|r| r.name.clone()).unwrap_or_default();
+            let mut d = Diagnostic::error(format!("`{}` has no field `{}`", tp, field), field_span);
+            d = match closest(field, names.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{}`?", s)),
+                None => d.with_help(format!("fields: {}", names.join(", "))),
+            };
+            self.report(d);
+            return none(span);
+        };
+        let offset = f.offset as i16;
+        // Syscall tracepoints carry user-space pointers; the others kernel ones.
+        let space = if resolved.is_some_and(|r| r.name.starts_with("tracepoint:syscalls:")) {
+            AddrSpace::User
+        } else {
+            AddrSpace::Kernel
+        };
+        match f.kind {
+            TpFieldKind::Int if matches!(f.size, 1 | 2 | 4 | 8) => TExpr {
+                kind: TExprKind::CtxLoad { offset, bytes: f.size as u8, signed: f.signed },
+                ty: Type::Int { bytes: f.size as u8, signed: f.signed },
+                span,
+            },
+            TpFieldKind::Pointer { char_pointee } => {
+                let pointee = if char_pointee { Type::Int { bytes: 1, signed: true } } else { Type::Int { bytes: 1, signed: false } };
+                TExpr {
+                    kind: TExprKind::CtxLoad { offset, bytes: 8, signed: false },
+                    ty: Type::Ptr { pointee: Box::new(pointee), space },
+                    span,
+                }
+            }
+            TpFieldKind::CharArray => {
+                TExpr { kind: TExprKind::CtxString { offset, size: f.size }, ty: Type::Str { size: f.size + 1 }, span }
+            }
+            TpFieldKind::DataLocString => {
+                TExpr { kind: TExprKind::DataLocString { offset }, ty: Type::Str { size: self.strlen }, span }
+            }
+            TpFieldKind::Array { elem_size, len } if matches!(elem_size, 1 | 2 | 4 | 8) => TExpr {
+                kind: TExprKind::CtxLoad { offset, bytes: 8, signed: false },
+                ty: Type::Array { elem: Box::new(Type::Int { bytes: elem_size as u8, signed: f.signed }), len },
+                span,
+            },
+            _ => {
+                self.unsupported(span, format!("reading the tracepoint field `{}` of type `{}`", f.name, f.c_type));
+                none(span)
+            }
+        }
+    }
+
+    fn index(&mut self, base: &Expr, index: &Expr, span: Span) -> TExpr {
+        let b = self.expr(base);
+        let i = self.expr(index);
+        match (&b.ty, &b.kind) {
+            (Type::Array { elem, len }, TExprKind::CtxLoad { offset, .. }) => {
+                let Some(n) = const_value(&i) else {
+                    self.unsupported(index.span, "a non-constant index into a tracepoint array");
+                    return none(span);
+                };
+                if n >= *len as u64 {
+                    self.error(index.span, format!("index {} is out of bounds for an array of {} elements", n, len));
+                    return none(span);
+                }
+                let Type::Int { bytes, signed } = **elem else { return none(span) };
+                let offset = offset + (n as i16) * bytes as i16;
+                TExpr { kind: TExprKind::CtxLoad { offset, bytes, signed }, ty: (**elem).clone(), span }
+            }
+            (Type::Ptr { pointee, space }, _) => {
+                let (pointee, space) = ((**pointee).clone(), *space);
+                let addr = self.binary_typed(BinOp::Add, b, i, span);
+                if addr.ty == Type::None {
+                    return none(span);
+                }
+                self.deref(addr, pointee, space, span)
+            }
+            (Type::None, _) => none(span),
+            (other, _) => {
+                self.error(span, format!("cannot index a value of type {}", other));
+                none(span)
+            }
+        }
+    }
+}
+
+trait WithType {
+    fn with_type(self, ty: Type) -> Self;
+}
+
+impl WithType for TExpr {
+    fn with_type(self, ty: Type) -> TExpr {
+        TExpr { ty, ..self }
+    }
+}
+
+pub(super) fn none(span: Span) -> TExpr {
+    TExpr { kind: TExprKind::Int(0), ty: Type::None, span }
+}
+
+/// Integer literals are int64 unless they only fit uint64.
+pub(super) fn int_literal(v: u64, span: Span) -> TExpr {
+    let ty = if v > i64::MAX as u64 { U64 } else { I64 };
+    TExpr { kind: TExprKind::Int(v), ty, span }
+}
+
+pub(super) fn str_literal(bytes: Vec<u8>, span: Span) -> TExpr {
+    let size = bytes.len() as u32 + 1;
+    TExpr { kind: TExprKind::Str(bytes), ty: Type::Str { size }, span }
+}
+
+fn is_nonneg_literal(e: &TExpr) -> bool {
+    matches!(e.kind, TExprKind::Int(v) if (v as i64) >= 0)
+}
+
+fn const_value(e: &TExpr) -> Option<u64> {
+    match e.kind {
+        TExprKind::Int(v) => Some(v),
+        _ => None,
+    }
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if let Some(hex) = t.strip_prefix("0x") {
+        return u64::from_str_radix(hex, 16).ok().map(|v| v as i64);
+    }
+    t.parse::<i64>().ok().or_else(|| t.parse::<u64>().ok().map(|v| v as i64))
+}
+
+/// Truncates `v` to the integer type `ty` and extends it back to 64 bits.
+fn truncate(v: u64, ty: &Type) -> u64 {
+    match *ty {
+        Type::Int { bytes: 8, .. } => v,
+        Type::Int { bytes, signed } => {
+            let bits = bytes as u32 * 8;
+            let low = v & ((1u64 << bits) - 1);
+            if signed && low >> (bits - 1) == 1 { low | !((1u64 << bits) - 1) } else { low }
+        }
+        _ => v,
+    }
+}
+
+/// Constant-folds integer operations on two literals (wrapping like eBPF).
+fn fold(op: BinOp, l: &TExpr, r: &TExpr, signed: bool) -> Option<u64> {
+    let (a, b) = (const_value(l)?, const_value(r)?);
+    Some(match op {
+        BinOp::Add => a.wrapping_add(b),
+        BinOp::Sub => a.wrapping_sub(b),
+        BinOp::Mul => a.wrapping_mul(b),
+        // eBPF divides unsigned and defines x/0 = 0, x%0 = x.
+        BinOp::Div => a.checked_div(b).unwrap_or(0),
+        BinOp::Mod => a.checked_rem(b).unwrap_or(a),
+        BinOp::Shl => a.wrapping_shl(b as u32),
+        BinOp::Shr if signed => ((a as i64).wrapping_shr(b as u32)) as u64,
+        BinOp::Shr => a.wrapping_shr(b as u32),
+        BinOp::BitAnd => a & b,
+        BinOp::BitOr => a | b,
+        BinOp::BitXor => a ^ b,
+        BinOp::Eq => (a == b) as u64,
+        BinOp::Ne => (a != b) as u64,
+        BinOp::Lt if signed => ((a as i64) < (b as i64)) as u64,
+        BinOp::Le if signed => ((a as i64) <= (b as i64)) as u64,
+        BinOp::Gt if signed => ((a as i64) > (b as i64)) as u64,
+        BinOp::Ge if signed => ((a as i64) >= (b as i64)) as u64,
+        BinOp::Lt => (a < b) as u64,
+        BinOp::Le => (a <= b) as u64,
+        BinOp::Gt => (a > b) as u64,
+        BinOp::Ge => (a >= b) as u64,
+        BinOp::And | BinOp::Or => return None,
+    })
+}

@@ -1,0 +1,112 @@
+//! AST + resolved attach points → checked program + Manifest.
+//!
+//! Types are inferred the way bpftrace does it: the checker walks every probe
+//! several times, learning map and variable types from assignments wherever
+//! they appear, until nothing new is learned; the last walk reports errors
+//! and builds the typed program.
+
+mod calls;
+mod check;
+mod expr;
+pub mod manifest;
+pub mod typed;
+pub mod types;
+
+use crate::diagnostic::Diagnostic;
+use crate::parser::ast;
+use crate::probe::arch::Arch;
+use crate::probe::Resolved;
+use crate::span::Span;
+pub use manifest::Manifest;
+use typed::{TStmt, VarInfo};
+
+/// What the checker needs to know about the world outside the program.
+#[derive(Clone, Debug)]
+pub struct Env {
+    /// Positional parameters `$1`, `$2`, ...
+    pub params: Vec<String>,
+    /// For each probe of the program, its concrete attach points.
+    pub resolved: Vec<Vec<Resolved>>,
+    pub arch: Arch,
+    /// Default string size in bytes (including the NUL).
+    pub strlen: u32,
+    pub max_map_keys: u32,
+}
+
+impl Env {
+    pub fn new(params: Vec<String>, resolved: Vec<Vec<Resolved>>) -> Env {
+        Env { params, resolved, arch: Arch::host(), strlen: 64, max_map_keys: 4096 }
+    }
+}
+
+/// The kind of eBPF program a probe compiles to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProgKind {
+    Begin,
+    End,
+    Tracepoint,
+    RawTracepoint,
+    Uprobe,
+    Uretprobe,
+    Kprobe,
+    Kretprobe,
+    Kfunc { func: String },
+    Kretfunc { func: String },
+    /// interval, profile, software and hardware probes.
+    PerfEvent,
+}
+
+impl ProgKind {
+    /// The libbpf section name that gives the program its type.
+    pub fn section(&self) -> String {
+        match self {
+            ProgKind::Begin | ProgKind::End | ProgKind::RawTracepoint => "raw_tp".into(),
+            ProgKind::Tracepoint => "tracepoint".into(),
+            ProgKind::Uprobe => "uprobe".into(),
+            ProgKind::Uretprobe => "uretprobe".into(),
+            ProgKind::Kprobe => "kprobe".into(),
+            ProgKind::Kretprobe => "kretprobe".into(),
+            ProgKind::Kfunc { func } => format!("fentry/{}", func),
+            ProgKind::Kretfunc { func } => format!("fexit/{}", func),
+            ProgKind::PerfEvent => "perf_event".into(),
+        }
+    }
+
+    /// Whether `argN`, `reg()` and friends read a `struct pt_regs` context.
+    pub fn has_pt_regs(&self) -> bool {
+        matches!(
+            self,
+            ProgKind::Uprobe | ProgKind::Uretprobe | ProgKind::Kprobe | ProgKind::Kretprobe | ProgKind::PerfEvent
+        )
+    }
+
+    pub fn is_user(&self) -> bool {
+        matches!(self, ProgKind::Uprobe | ProgKind::Uretprobe)
+    }
+}
+
+/// One eBPF program to generate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgramDef {
+    /// A C identifier, unique in the object.
+    pub name: String,
+    pub kind: ProgKind,
+    /// Predicate and body: a false predicate is an early `return`.
+    pub body: Vec<TStmt>,
+    pub vars: Vec<VarInfo>,
+    /// The probe's span in the source.
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub programs: Vec<ProgramDef>,
+    pub manifest: Manifest,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Checks `program`; on success returns the typed programs and the Manifest
+/// (and any warnings), otherwise every error found (warnings included).
+pub fn check(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diagnostic>> {
+    check::run(program, env)
+}

@@ -1,0 +1,129 @@
+//! The checked program: every expression typed, every name resolved to what it
+//! means (a context load, a variable slot, a map id). Codegen only sees this.
+
+use super::types::{AddrSpace, Type};
+use crate::parser::ast::BinOp;
+use crate::span::Span;
+
+pub type VarId = usize;
+pub type MapId = usize;
+pub type ActionId = usize;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TExpr {
+    pub kind: TExprKind,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TExprKind {
+    /// An integer constant (its bits; the type says how to read them).
+    Int(u64),
+    /// A string constant (bytes without the NUL; the type's size includes it).
+    Str(Vec<u8>),
+    /// A value read by a helper call.
+    Builtin(Builtin),
+    /// An integer at a fixed offset in the probe context: `args->field` of a
+    /// tracepoint, a `pt_regs` register (`argN`, `retval`, `reg()`).
+    CtxLoad { offset: i16, bytes: u8, signed: bool },
+    /// A `char[N]` in a tracepoint record, read as a string.
+    CtxString { offset: i16, size: u32 },
+    /// A `__data_loc char[]` tracepoint field, read as a string.
+    DataLocString { offset: i16 },
+    Var(VarId),
+    /// `@map[keys]` of a plain-value map; 0 (or an empty value) when absent.
+    MapRead { map: MapId, keys: Vec<TExpr> },
+    /// Integer negation, `!`, `~`.
+    Unary { op: UnaryOp, expr: Box<TExpr> },
+    /// Integer arithmetic, bitwise, shift and comparison; `signed` selects
+    /// signed comparisons and arithmetic right shifts.
+    Binary { op: BinOp, lhs: Box<TExpr>, rhs: Box<TExpr>, signed: bool },
+    /// Short-circuit `&&` (`and == true`) and `||`; the result is 0 or 1.
+    Logical { and: bool, lhs: Box<TExpr>, rhs: Box<TExpr> },
+    /// String `==` / `!=` (`negate`), comparing up to the first NUL.
+    StrEq { lhs: Box<TExpr>, rhs: Box<TExpr>, negate: bool },
+    Ternary { cond: Box<TExpr>, then: Box<TExpr>, els: Box<TExpr> },
+    /// Integer conversion to `self.ty` (truncate, then sign- or zero-extend).
+    IntCast(Box<TExpr>),
+    /// `*p`: read `self.ty` from the address `ptr` in `space`.
+    Deref { ptr: Box<TExpr>, space: AddrSpace },
+    /// `str(ptr[, len])`: copy a NUL-terminated string of at most `self.ty`'s
+    /// size (or `len` bytes including the NUL).
+    ReadStr { ptr: Box<TExpr>, len: Option<Box<TExpr>>, space: AddrSpace },
+    /// `(a, b, ...)`
+    Tuple(Vec<TExpr>),
+    /// `$x++`, `--@m[k]` ...: adds `delta`, yields the old value (postfix) or the new one.
+    Update { place: Place, delta: i64, prefix: bool },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Place {
+    Var(VarId),
+    Map { map: MapId, keys: Vec<TExpr> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    /// Logical not: 1 when the operand is 0.
+    Not,
+    BitNot,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Pid,
+    Tid,
+    Uid,
+    Gid,
+    Nsecs,
+    Elapsed,
+    Cpu,
+    Comm,
+    Rand,
+    Cgroup,
+    NumaId,
+    Jiffies,
+    CurTask,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TStmt {
+    pub kind: TStmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TStmtKind {
+    /// An expression evaluated for its effects.
+    Expr(TExpr),
+    /// `$x = value`
+    SetVar { var: VarId, value: TExpr },
+    /// `@map[keys] = value` for a plain-value map.
+    SetMap { map: MapId, keys: Vec<TExpr>, value: TExpr },
+    /// `@map[keys] = count()` / `sum(v)`: an aggregation update.
+    Aggregate { map: MapId, keys: Vec<TExpr>, update: AggUpdate },
+    /// Send a record to the runtime: `args` are laid out as `Action::record`.
+    Emit { action: ActionId, args: Vec<TExpr> },
+    /// `exit()`: tell the runtime to stop, and stop this probe.
+    Exit { action: ActionId },
+    If { cond: TExpr, then: Vec<TStmt>, els: Vec<TStmt> },
+    While { cond: TExpr, body: Vec<TStmt> },
+    Break,
+    Continue,
+    Return,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AggUpdate {
+    Count,
+    Sum(TExpr),
+}
+
+/// A scratch variable of one program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VarInfo {
+    pub name: String,
+    pub ty: Type,
+}

@@ -1,0 +1,143 @@
+//! The types of rtrace values, how they are laid out in eBPF memory (map keys
+//! and values, output records, stack slots), and how they print in messages.
+
+use std::fmt;
+
+/// Which address space a pointer points into: decides the probe-read helper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddrSpace {
+    Kernel,
+    User,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    /// No value (statements, `printf()`, `exit()`).
+    None,
+    /// An integer of `bytes` bytes. In registers every integer is 64 bits,
+    /// sign- or zero-extended; in memory (maps, records) it takes 8 bytes.
+    Int { bytes: u8, signed: bool },
+    /// A NUL-padded string buffer of `size` bytes (including the terminating NUL).
+    Str { size: u32 },
+    /// A pointer to `pointee` in address space `space`.
+    Ptr { pointee: Box<Type>, space: AddrSpace },
+    /// A fixed array (tracepoint `unsigned long args[6]`).
+    Array { elem: Box<Type>, len: u32 },
+    /// `(a, b, ...)`
+    Tuple(Vec<Type>),
+    /// `args` of a tracepoint: only usable through `args->field`.
+    TracepointArgs,
+}
+
+pub const U64: Type = Type::Int { bytes: 8, signed: false };
+pub const I64: Type = Type::Int { bytes: 8, signed: true };
+
+impl Type {
+    pub fn is_int(&self) -> bool {
+        matches!(self, Type::Int { .. })
+    }
+
+    pub fn is_signed(&self) -> bool {
+        matches!(self, Type::Int { signed: true, .. })
+    }
+
+    pub fn is_str(&self) -> bool {
+        matches!(self, Type::Str { .. })
+    }
+
+    pub fn is_ptr(&self) -> bool {
+        matches!(self, Type::Ptr { .. })
+    }
+
+    /// Values that live in one 64-bit register (integers and pointers).
+    pub fn is_scalar(&self) -> bool {
+        matches!(self, Type::Int { .. } | Type::Ptr { .. })
+    }
+
+    /// Bytes this value takes in a map key/value, an output record or a stack slot.
+    pub fn size(&self) -> u32 {
+        match self {
+            Type::None | Type::TracepointArgs => 0,
+            Type::Int { .. } | Type::Ptr { .. } => 8,
+            Type::Str { size } => *size,
+            Type::Array { elem, len } => elem.size() * len,
+            Type::Tuple(items) => tuple_layout(items).size,
+        }
+    }
+
+    pub fn align(&self) -> u32 {
+        match self {
+            Type::Str { .. } => 1,
+            Type::Array { elem, .. } => elem.align(),
+            Type::Tuple(items) => items.iter().map(Type::align).max().unwrap_or(1),
+            Type::None | Type::TracepointArgs => 1,
+            _ => 8,
+        }
+    }
+}
+
+/// Where each member of a packed sequence of values goes (tuples, multi-value
+/// map keys, output records): natural alignment, total rounded up to the
+/// largest alignment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub offsets: Vec<u32>,
+    pub size: u32,
+}
+
+pub fn tuple_layout(items: &[Type]) -> Layout {
+    let mut offsets = Vec::with_capacity(items.len());
+    let mut size = 0u32;
+    let mut max_align = 1;
+    for t in items {
+        let a = t.align();
+        max_align = max_align.max(a);
+        size = size.div_ceil(a) * a;
+        offsets.push(size);
+        size += t.size();
+    }
+    Layout { offsets, size: size.div_ceil(max_align) * max_align }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::None => write!(f, "none"),
+            Type::Int { bytes, signed } => write!(f, "{}int{}", if *signed { "" } else { "u" }, bytes * 8),
+            Type::Str { size } => write!(f, "string[{}]", size),
+            Type::Ptr { pointee, .. } => write!(f, "{} *", pointee),
+            Type::Array { elem, len } => write!(f, "{}[{}]", elem, len),
+            Type::Tuple(items) => {
+                write!(f, "(")?;
+                for (i, t) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{}", t)?;
+                }
+                write!(f, ")")
+            }
+            Type::TracepointArgs => write!(f, "args"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuples_use_natural_alignment() {
+        let l = tuple_layout(&[Type::Str { size: 5 }, U64, Type::Str { size: 3 }]);
+        assert_eq!(l.offsets, vec![0, 8, 16]);
+        assert_eq!(l.size, 24);
+        assert_eq!(tuple_layout(&[Type::Str { size: 16 }]).size, 16);
+    }
+
+    #[test]
+    fn types_print_like_bpftrace() {
+        assert_eq!(U64.to_string(), "uint64");
+        assert_eq!(Type::Int { bytes: 4, signed: true }.to_string(), "int32");
+        assert_eq!(Type::Str { size: 16 }.to_string(), "string[16]");
+    }
+}
