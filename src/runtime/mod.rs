@@ -1,6 +1,10 @@
 //! Everything that touches the system: resolving attach points, loading the
 //! object into the kernel, attaching, reading events and maps, printing.
 
+pub mod attach;
 pub mod binary;
+pub mod child;
 pub mod glob;
+pub mod perf;
 pub mod resolve;
+pub mod signals;

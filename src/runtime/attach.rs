@@ -1,0 +1,110 @@
+//! Attaches loaded programs to their probes. Links are owned here: dropping
+//! `Attached` detaches everything.
+
+use super::perf::{self, Rate};
+use crate::probe::spec::Timer;
+use crate::probe::{Detail, ProbeSpec, Resolved};
+use libbpf_rs::{Link, ProgramMut, UprobeOpts};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("cannot attach `{probe}`: {reason}")]
+    Failed { probe: String, reason: String },
+}
+
+/// Attached probes; detached when dropped (links first, then perf fds).
+#[derive(Default)]
+pub struct Attached {
+    links: Vec<Link>,
+    perf_fds: Vec<OwnedFd>,
+}
+
+impl Attached {
+    pub fn detach(&mut self) {
+        self.links.clear();
+        self.perf_fds.clear();
+    }
+}
+
+/// Attaches `prog` at `resolved` (not BEGIN/END, which run on demand).
+/// `pid` restricts uprobes to one process.
+pub fn attach_one(
+    attached: &mut Attached,
+    prog: &ProgramMut<'_>,
+    resolved: &Resolved,
+    pid: Option<u32>,
+) -> Result<(), AttachError> {
+    let fail = |reason: String| AttachError::Failed { probe: resolved.name.clone(), reason };
+    let lib = |e: libbpf_rs::Error| fail(e.to_string());
+    match (&resolved.spec, &resolved.detail) {
+        (ProbeSpec::Tracepoint { category, event }, _) => {
+            attached.links.push(prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(category.clone()), event).map_err(lib)?);
+        }
+        (ProbeSpec::Uprobe { ret, .. }, Detail::Uprobe(site)) => {
+            let opts = UprobeOpts { retprobe: *ret, ..Default::default() };
+            let pid = pid.map_or(-1, |p| p as i32);
+            let link = prog.attach_uprobe_with_opts(pid, &site.path, site.offset as usize, opts).map_err(lib)?;
+            attached.links.push(link);
+        }
+        (ProbeSpec::Kprobe { func, offset, ret }, _) => {
+            if !kprobes_available() {
+                return Err(fail("this kernel has no kprobes (it was built without CONFIG_KPROBES)".into()));
+            }
+            let link = if *offset == 0 { prog.attach_kprobe(*ret, func).map_err(lib)? } else { kprobe_at_offset(prog, func, *offset).map_err(fail)? };
+            attached.links.push(link);
+        }
+        (ProbeSpec::RawTracepoint { event }, _) => {
+            attached.links.push(prog.attach_raw_tracepoint(event).map_err(lib)?);
+        }
+        (ProbeSpec::Interval { timer }, _) => {
+            // An interval fires on one CPU only.
+            attach_timer(attached, prog, 0, *timer).map_err(|e| fail(e))?;
+        }
+        (ProbeSpec::Profile { timer }, _) => {
+            for cpu in perf::online_cpus() {
+                attach_timer(attached, prog, cpu, *timer).map_err(|e| fail(e))?;
+            }
+        }
+        (other, _) => return Err(fail(format!("attaching {} probes is not supported yet", other.provider()))),
+    }
+    Ok(())
+}
+
+fn attach_timer(attached: &mut Attached, prog: &ProgramMut<'_>, cpu: i32, timer: Timer) -> Result<(), String> {
+    let rate = match timer {
+        Timer::PeriodNs(ns) => Rate::PeriodNs(ns),
+        Timer::Hz(hz) => Rate::Hz(hz),
+    };
+    let fd = perf::open_timer(cpu, rate).map_err(|e| format!("perf_event_open on CPU {}: {}", cpu, e))?;
+    let link = prog.attach_perf_event(fd.as_raw_fd()).map_err(|e| e.to_string())?;
+    attached.links.push(link);
+    attached.perf_fds.push(fd);
+    Ok(())
+}
+
+/// `kprobe:func+off`: libbpf-rs's options have no offset, libbpf's do.
+fn kprobe_at_offset(prog: &ProgramMut<'_>, func: &str, offset: u64) -> Result<Link, String> {
+    use libbpf_rs::AsRawLibbpf;
+    let name = std::ffi::CString::new(func).map_err(|e| e.to_string())?;
+    let opts = libbpf_rs::libbpf_sys::bpf_kprobe_opts {
+        sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_kprobe_opts>() as _,
+        offset: offset as _,
+        ..Default::default()
+    };
+    // SAFETY: the program pointer is valid for the call, name and opts outlive it.
+    let ptr = unsafe { libbpf_rs::libbpf_sys::bpf_program__attach_kprobe_opts(prog.as_libbpf_object().as_ptr(), name.as_ptr(), &opts) };
+    let ptr = std::ptr::NonNull::new(ptr).ok_or_else(|| std::io::Error::last_os_error().to_string())?;
+    // libbpf returns error pointers as small negative values.
+    if (ptr.as_ptr() as isize) < 0 && (ptr.as_ptr() as isize) > -4096 {
+        return Err(std::io::Error::from_raw_os_error(-(ptr.as_ptr() as isize) as i32).to_string());
+    }
+    // SAFETY: a valid link pointer from libbpf, owned from now on.
+    Ok(unsafe { Link::from_ptr(ptr) })
+}
+
+/// Kprobes exist when the kernel has the kprobe PMU or tracefs kprobe_events.
+pub fn kprobes_available() -> bool {
+    std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        || super::resolve::tracefs().is_some_and(|t| t.join("kprobe_events").exists())
+}

@@ -1,0 +1,86 @@
+//! `perf_event_open` for timer probes (interval, profile): libbpf-rs attaches
+//! a program to a perf event fd but does not open one.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// `struct perf_event_attr` up to `PERF_ATTR_SIZE_VER5` (112 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    type_: u32,
+    size: u32,
+    config: u64,
+    sample_period_or_freq: u64,
+    sample_type: u64,
+    read_format: u64,
+    flags: u64,
+    wakeup_events: u32,
+    bp_type: u32,
+    config1: u64,
+    config2: u64,
+    branch_sample_type: u64,
+    sample_regs_user: u64,
+    sample_stack_user: u32,
+    clockid: i32,
+    sample_regs_intr: u64,
+    aux_watermark: u32,
+    sample_max_stack: u16,
+    reserved: u16,
+}
+
+const PERF_TYPE_SOFTWARE: u32 = 1;
+const PERF_COUNT_SW_CPU_CLOCK: u64 = 0;
+/// `attr.freq`: `sample_freq` instead of `sample_period`.
+const FLAG_FREQ: u64 = 1 << 10;
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+
+/// How often a timer event fires.
+#[derive(Clone, Copy, Debug)]
+pub enum Rate {
+    PeriodNs(u64),
+    Hz(u64),
+}
+
+/// A software cpu-clock event on `cpu` (all processes) firing at `rate`.
+pub fn open_timer(cpu: i32, rate: Rate) -> io::Result<OwnedFd> {
+    let mut attr = PerfEventAttr {
+        type_: PERF_TYPE_SOFTWARE,
+        size: std::mem::size_of::<PerfEventAttr>() as u32,
+        config: PERF_COUNT_SW_CPU_CLOCK,
+        ..Default::default()
+    };
+    match rate {
+        Rate::PeriodNs(ns) => attr.sample_period_or_freq = ns,
+        Rate::Hz(hz) => {
+            attr.sample_period_or_freq = hz;
+            attr.flags |= FLAG_FREQ;
+        }
+    }
+    // SAFETY: attr is a valid, fully initialised perf_event_attr of the size it declares.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, -1i32, cpu, -1i32, PERF_FLAG_FD_CLOEXEC)
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the syscall returned a new fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Online CPU numbers (from /sys/devices/system/cpu/online, e.g. `0-1`).
+pub fn online_cpus() -> Vec<i32> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_else(|_| "0".into());
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<i32>(), b.parse::<i32>()) {
+                    cpus.extend(a..=b);
+                }
+            }
+            None => cpus.extend(part.parse::<i32>().ok()),
+        }
+    }
+    cpus
+}
