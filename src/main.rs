@@ -1,4 +1,135 @@
+//! The `rtrace` command line: flags → `driver::Options`, then the pipeline.
+
+use clap::{ArgAction, Parser};
+use rtrace::diagnostic::Source;
+use rtrace::driver::{self, exit, Emit, Format, Options};
+use std::io::Read;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rtrace",
+    version,
+    about = "bpftrace's language, compiled straight to eBPF",
+    after_help = "Examples:\n  rtrace -e 'tracepoint:syscalls:sys_enter_openat { printf(\"%s %s\\n\", comm, str(args->filename)); }'\n  rtrace script.rt arg1 arg2\n  rtrace -c ./prog -e 'uprobe:./prog:main { printf(\"hi\\n\"); }'"
+)]
+struct Cli {
+    /// Program text
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    program: Option<String>,
+    /// Quiet: don't print "Attaching N probes..."
+    #[arg(short = 'q', action = ArgAction::SetTrue)]
+    quiet: bool,
+    /// Verbose: print the full verifier log and load details
+    #[arg(short = 'v', action = ArgAction::SetTrue)]
+    verbose: bool,
+    /// Run CMD once the probes are attached; exit when it exits
+    #[arg(short = 'c', value_name = "CMD")]
+    command: Option<String>,
+    /// Only trace process PID (and exit when it exits)
+    #[arg(short = 'p', value_name = "PID")]
+    pid: Option<String>,
+    /// Print a stage instead of running: ast or asm
+    #[arg(short = 'd', long = "emit", value_name = "STAGE")]
+    emit: Option<String>,
+    /// Compile and load into the kernel, but do not attach or run
+    #[arg(long = "dry-run", action = ArgAction::SetTrue)]
+    dry_run: bool,
+    /// Output format: text or json
+    #[arg(short = 'f', value_name = "FORMAT", default_value = "text")]
+    format: String,
+    /// Write output to FILE instead of stdout
+    #[arg(short = 'o', value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
+    /// Script file ('-' for stdin), then positional parameters $1, $2, ...
+    #[arg(value_name = "FILE_OR_ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+fn usage(message: &str) -> i32 {
+    eprintln!("rtrace: {}", message);
+    eprintln!("Try 'rtrace --help' for more information.");
+    exit::USAGE
+}
+
+fn env_u32(names: &[&str]) -> Result<Option<u32>, String> {
+    for name in names {
+        if let Ok(v) = std::env::var(name) {
+            return v.trim().parse::<u32>().map(Some).map_err(|_| format!("{} must be a number, got `{}`", name, v));
+        }
+    }
+    Ok(None)
+}
+
+fn main_code() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let mut rest = cli.rest.into_iter();
+    let source = match cli.program {
+        Some(text) => Source::new("stdin", text),
+        None => match rest.next() {
+            Some(file) if file == "-" => {
+                let mut text = String::new();
+                if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+                    return usage(&format!("cannot read the program from stdin: {}", e));
+                }
+                Source::new("stdin", text)
+            }
+            Some(file) => match std::fs::read_to_string(&file) {
+                Ok(text) => Source::new(file, text),
+                Err(e) => {
+                    eprintln!("error: cannot read `{}`: {}", file, e);
+                    return exit::SCRIPT;
+                }
+            },
+            None => return usage("no program given: use -e 'PROGRAM' or a script file (the interactive session is not available yet)"),
+        },
+    };
+    let emit = match cli.emit.as_deref() {
+        None => None,
+        Some("ast") => Some(Emit::Ast),
+        Some("asm") => Some(Emit::Asm),
+        Some(other) => return usage(&format!("unknown stage `{}` for --emit: use ast or asm", other)),
+    };
+    let format = match cli.format.as_str() {
+        "text" => Format::Text,
+        "json" => Format::Json,
+        other => return usage(&format!("invalid output format `{}`: use text or json", other)),
+    };
+    let pid = match cli.pid.as_deref().map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(p)) if p > 0 => Some(p),
+        Some(_) => return usage(&format!("pid `{}` is not a valid process id", cli.pid.unwrap_or_default())),
+    };
+    let strlen = match env_u32(&["RTRACE_STRLEN", "BPFTRACE_STRLEN"]) {
+        Ok(v) => v.map(|n| n.clamp(2, 1024)),
+        Err(e) => return usage(&e),
+    };
+    let max_map_keys = match env_u32(&["RTRACE_MAP_KEYS_MAX", "BPFTRACE_MAP_KEYS_MAX"]) {
+        Ok(v) => v,
+        Err(e) => return usage(&e),
+    };
+    let opts = Options {
+        params: rest.collect(),
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        dry_run: cli.dry_run,
+        emit,
+        command: cli.command,
+        pid,
+        format,
+        output: cli.output,
+        strlen,
+        max_map_keys,
+    };
+    driver::run(&source, &opts)
+}
+
 fn main() {
-    eprintln!("rtrace: not built yet");
-    std::process::exit(64);
+    std::process::exit(main_code());
 }

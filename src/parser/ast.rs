@@ -7,6 +7,8 @@ use crate::span::Span;
 pub struct Program {
     /// `#include <...>` / `#include "..."` lines, accepted and mostly ignored.
     pub includes: Vec<Include>,
+    /// Other preprocessor lines (`#define`, `#ifdef`, ...), in order.
+    pub directives: Vec<Directive>,
     /// `config = { key = value; ... }`
     pub config: Vec<ConfigItem>,
     /// C `struct`/`union` definitions written in the script.
@@ -18,6 +20,14 @@ pub struct Program {
 pub struct Include {
     /// The text between `<>` or `""`.
     pub path: String,
+    pub span: Span,
+}
+
+/// `#name text`, e.g. `#define AF_INET 2` has name `define`, text `AF_INET 2`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Directive {
+    pub name: String,
+    pub text: String,
     pub span: Span,
 }
 
@@ -53,6 +63,9 @@ pub struct FieldDef {
     pub array: Vec<u64>,
     /// Bit-field width (`int x : 3`).
     pub bits: Option<u32>,
+    /// The fields of an anonymous `struct { ... } name;` member (then `ty`
+    /// is `struct` or `union`).
+    pub inline: Option<Box<StructDef>>,
     pub span: Span,
 }
 

@@ -4,7 +4,9 @@
 pub mod attach;
 pub mod binary;
 pub mod child;
+// pub mod decode;
 pub mod glob;
 pub mod perf;
 pub mod resolve;
+// pub mod session;
 pub mod signals;

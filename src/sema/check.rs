@@ -273,9 +273,9 @@ impl<'a> Checker<'a> {
                 _ => None,
             };
             match (item.key.to_ascii_lowercase().trim_start_matches("bpftrace_"), int) {
-                ("max_strlen" | "strlen", Some(n)) if (1..=1024).contains(&n) => self.strlen = n as u32 + 1,
+                ("max_strlen" | "strlen", Some(n)) if (2..=1024).contains(&n) => self.strlen = n as u32,
                 ("max_strlen" | "strlen", _) => {
-                    self.diags.push(Diagnostic::error("`max_strlen` must be an integer from 1 to 1024", item.span))
+                    self.diags.push(Diagnostic::error("`max_strlen` must be an integer from 2 to 1024", item.span))
                 }
                 ("max_map_keys" | "map_keys_max", Some(n)) if n >= 1 && n <= u32::MAX as u64 => self.max_map_keys = n as u32,
                 ("max_map_keys" | "map_keys_max", _) => {

@@ -1,0 +1,103 @@
+//! The pipeline, top to bottom: parse → resolve attach points → check →
+//! compile → ELF → load → attach and run. Each stage's diagnostics stop the
+//! pipeline with the exit code of its kind.
+
+use crate::codegen::compile::{compile, CompileOptions};
+use crate::codegen::lower::LowerOptions;
+use crate::diagnostic::{render, render_all, Diagnostic, Source};
+use crate::parser;
+use crate::runtime;
+use crate::sema::{self, Env};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Exit codes (design §8).
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// Syntax, type or name errors: anything found before loading.
+    pub const SCRIPT: i32 = 1;
+    /// The kernel refused to load or attach.
+    pub const LOAD: i32 = 2;
+    /// Failure while running.
+    pub const RUNTIME: i32 = 3;
+    pub const USAGE: i32 = 64;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// The parsed syntax tree.
+    Ast,
+    /// The generated eBPF, with source lines.
+    Asm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub params: Vec<String>,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub dry_run: bool,
+    pub emit: Option<Emit>,
+    /// `-c CMD`
+    pub command: Option<String>,
+    /// `-p PID`
+    pub pid: Option<u32>,
+    pub format: Format,
+    pub output: Option<PathBuf>,
+    pub strlen: Option<u32>,
+    pub max_map_keys: Option<u32>,
+}
+
+/// Runs a program; returns the process exit code.
+pub fn run(source: &Source, opts: &Options) -> i32 {
+    let program = match parser::parse(&source.text) {
+        Ok(p) => p,
+        Err(diags) => return report(source, &diags, exit::SCRIPT),
+    };
+    if opts.emit == Some(Emit::Ast) {
+        print!("{}", parser::dump::dump(&program));
+        return exit::OK;
+    }
+    let resolved = match runtime::resolve::resolve(&program, &opts.params) {
+        Ok(r) => r,
+        Err(diags) => return report(source, &diags, exit::SCRIPT),
+    };
+    let mut env = Env::new(opts.params.clone(), resolved);
+    if let Some(n) = opts.strlen {
+        env.strlen = n;
+    }
+    if let Some(n) = opts.max_map_keys {
+        env.max_map_keys = n;
+    }
+    let checked = match sema::check(&program, &env) {
+        Ok(c) => c,
+        Err(diags) => return report(source, &diags, exit::SCRIPT),
+    };
+    eprint!("{}", render_all(&checked.warnings, source));
+    let compile_opts = CompileOptions { lower: LowerOptions { pid_filter: opts.pid }, ..Default::default() };
+    let compiled = match compile(&checked, source, &compile_opts) {
+        Ok(c) => c,
+        Err(diags) => return report(source, &diags, exit::SCRIPT),
+    };
+    if opts.emit == Some(Emit::Asm) {
+        print!("{}", crate::codegen::asm::print(&compiled, source));
+        return exit::OK;
+    }
+    runtime::session::run(source, &checked, &compiled, opts)
+}
+
+/// Prints diagnostics to stderr and returns `code`.
+pub fn report(source: &Source, diags: &[Diagnostic], code: i32) -> i32 {
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        let _ = err.write_all(render(d, source).as_bytes());
+    }
+    code
+}

@@ -1,0 +1,274 @@
+//! Pest pairs → AST, one function per grammar rule.
+
+use super::ast::*;
+use super::expr::{expr, unary};
+use super::literal::parse_int;
+use super::Rule;
+use crate::diagnostic::Diagnostic;
+use crate::span::Span;
+use pest::iterators::Pair;
+
+pub type Result<T> = std::result::Result<T, Diagnostic>;
+
+pub fn span(pair: &Pair<Rule>) -> Span {
+    Span::new(pair.as_span().start(), pair.as_span().end())
+}
+
+pub fn program(pair: Pair<Rule>) -> std::result::Result<Program, Vec<Diagnostic>> {
+    let mut prog = Program { includes: vec![], directives: vec![], config: vec![], structs: vec![], probes: vec![] };
+    let mut errors = Vec::new();
+    for p in pair.into_inner() {
+        let r: Result<()> = match p.as_rule() {
+            Rule::include => {
+                prog.includes.push(include(p));
+                Ok(())
+            }
+            Rule::directive => {
+                let sp = span(&p);
+                let mut inner = p.into_inner();
+                let name = inner.next().unwrap().as_str().to_string();
+                let text = inner.next().map(|t| t.as_str().trim().to_string()).unwrap_or_default();
+                prog.directives.push(Directive { name, text, span: sp });
+                Ok(())
+            }
+            Rule::config => config(p).map(|items| prog.config.extend(items)),
+            Rule::struct_def => struct_def(p).map(|s| prog.structs.push(s)),
+            Rule::probe => probe(p).map(|pr| prog.probes.push(pr)),
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() { Ok(prog) } else { Err(errors) }
+}
+
+fn include(pair: Pair<Rule>) -> Include {
+    let sp = span(&pair);
+    let path = pair.into_inner().next().map(|p| p.as_str().to_string()).unwrap_or_default();
+    Include { path, span: sp }
+}
+
+fn config(pair: Pair<Rule>) -> Result<Vec<ConfigItem>> {
+    pair.into_inner()
+        .map(|item| {
+            let sp = span(&item);
+            let mut inner = item.into_inner();
+            let key = inner.next().unwrap().as_str().to_string();
+            let v = inner.next().unwrap().into_inner().next().unwrap();
+            let value = match v.as_rule() {
+                Rule::int_lit => ConfigValue::Int(int_literal(&v)?),
+                Rule::string => ConfigValue::Str(String::from_utf8_lossy(&string_literal(v)?).into_owned()),
+                _ => ConfigValue::Ident(v.as_str().to_string()),
+            };
+            Ok(ConfigItem { key, value, span: sp })
+        })
+        .collect()
+}
+
+fn struct_def(pair: Pair<Rule>) -> Result<StructDef> {
+    let sp = span(&pair);
+    let mut inner = pair.into_inner();
+    let is_union = inner.next().unwrap().as_str() == "union";
+    let name = inner.next().unwrap().as_str().to_string();
+    let fields = struct_body(inner.next().unwrap())?;
+    Ok(StructDef { is_union, name, fields, span: sp })
+}
+
+fn struct_body(pair: Pair<Rule>) -> Result<Vec<FieldDef>> {
+    let mut fields = Vec::new();
+    for field in pair.into_inner() {
+        let mut parts = field.into_inner();
+        let first = parts.next().unwrap();
+        let (ty, inline) = if first.as_rule() == Rule::anon_struct {
+            let sp = span(&first);
+            let mut a = first.into_inner();
+            let is_union = a.next().unwrap().as_str() == "union";
+            let fields = struct_body(a.next().unwrap())?;
+            let kw = if is_union { "union" } else { "struct" };
+            let def = StructDef { is_union, name: String::new(), fields, span: sp };
+            (TypeName { base: kw.into(), pointer: 0, span: sp }, Some(Box::new(def)))
+        } else {
+            (c_type(first), None)
+        };
+        for decl in parts {
+            let mut f = declarator(decl, &ty)?;
+            f.inline = inline.clone();
+            fields.push(f);
+        }
+    }
+    Ok(fields)
+}
+
+fn c_type(pair: Pair<Rule>) -> TypeName {
+    let sp = span(&pair);
+    let base = pair.into_inner().next().map(|b| words(b.as_str())).unwrap_or_default();
+    TypeName { base, pointer: 0, span: sp }
+}
+
+fn declarator(pair: Pair<Rule>, ty: &TypeName) -> Result<FieldDef> {
+    let sp = span(&pair);
+    let mut ty = ty.clone();
+    let (mut name, mut array, mut bits) = (String::new(), vec![], None);
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::pointer => ty.pointer += 1,
+            Rule::c_ident => name = p.as_str().to_string(),
+            Rule::array_dim => array.push(int_literal(&p.into_inner().next().unwrap())?),
+            Rule::int_lit => bits = Some(int_literal(&p)? as u32),
+            _ => {}
+        }
+    }
+    Ok(FieldDef { ty, name, array, bits, inline: None, span: sp })
+}
+
+/// `unsigned   long` → `unsigned long`
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub fn type_name(pair: Pair<Rule>) -> TypeName {
+    let sp = span(&pair);
+    let mut base = String::new();
+    let mut pointer = 0;
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::pointer => pointer += 1,
+            _ => base = words(p.as_str()),
+        }
+    }
+    TypeName { base, pointer, span: sp }
+}
+
+fn probe(pair: Pair<Rule>) -> Result<Probe> {
+    let sp = span(&pair);
+    let mut attach_points = Vec::new();
+    let mut predicate = None;
+    let mut body = None;
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::attach_points => {
+                for ap in p.into_inner() {
+                    attach_points.push(attach_point(ap));
+                }
+            }
+            Rule::predicate => predicate = Some(expr(p.into_inner().next().unwrap())?),
+            Rule::block | Rule::angle_block => body = Some(block(p)?),
+            _ => {}
+        }
+    }
+    Ok(Probe { attach_points, predicate, body: body.expect("grammar: a probe has a body"), span: sp })
+}
+
+/// Splits an attach point at `:` outside quotes, removing the quotes.
+fn attach_point(pair: Pair<Rule>) -> AttachPoint {
+    let raw = pair.as_str().to_string();
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in raw.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ':' if !quoted => fields.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    let provider = fields.remove(0);
+    AttachPoint { raw, provider, parts: fields, span: span(&pair) }
+}
+
+pub fn block(pair: Pair<Rule>) -> Result<Block> {
+    let sp = span(&pair);
+    let stmts_pair = pair.into_inner().next().unwrap();
+    let stmts = stmts_pair.into_inner().map(stmt).collect::<Result<Vec<_>>>()?;
+    Ok(Block { stmts, span: sp })
+}
+
+fn stmt(pair: Pair<Rule>) -> Result<Stmt> {
+    let sp = span(&pair);
+    let kind = match pair.as_rule() {
+        Rule::if_stmt => if_stmt(pair)?,
+        Rule::unroll_stmt | Rule::while_stmt => {
+            let is_unroll = pair.as_rule() == Rule::unroll_stmt;
+            let mut inner = pair.into_inner().skip(1);
+            let cond = expr(inner.next().unwrap())?;
+            let body = block(inner.next().unwrap())?;
+            if is_unroll { StmtKind::Unroll { count: cond, body } } else { StmtKind::While { cond, body } }
+        }
+        Rule::for_stmt => for_stmt(pair)?,
+        Rule::block => StmtKind::Block(block(pair)?),
+        Rule::jump_stmt => match pair.into_inner().next().unwrap().as_rule() {
+            Rule::kw_break => StmtKind::Break,
+            Rule::kw_continue => StmtKind::Continue,
+            _ => StmtKind::Return,
+        },
+        Rule::assign_stmt => {
+            let mut inner = pair.into_inner();
+            let target = unary(inner.next().unwrap())?;
+            let op = compound_op(inner.next().unwrap().as_str());
+            let value = expr(inner.next().unwrap())?;
+            StmtKind::Assign { target, op, value }
+        }
+        Rule::expr_stmt => StmtKind::Expr(expr(pair.into_inner().next().unwrap())?),
+        other => unreachable!("grammar: unexpected statement rule {:?}", other),
+    };
+    Ok(Stmt { kind, span: sp })
+}
+
+fn if_stmt(pair: Pair<Rule>) -> Result<StmtKind> {
+    let mut inner = pair.into_inner().filter(|p| !matches!(p.as_rule(), Rule::kw_if | Rule::kw_else));
+    let cond = expr(inner.next().unwrap())?;
+    let then = block(inner.next().unwrap())?;
+    let els = match inner.next() {
+        None => None,
+        Some(p) if p.as_rule() == Rule::if_stmt => {
+            let sp = span(&p);
+            Some(Block { stmts: vec![Stmt { kind: if_stmt(p)?, span: sp }], span: sp })
+        }
+        Some(p) => Some(block(p)?),
+    };
+    Ok(StmtKind::If { cond, then, els })
+}
+
+fn for_stmt(pair: Pair<Rule>) -> Result<StmtKind> {
+    let mut inner = pair.into_inner().skip(1);
+    let var = inner.next().unwrap().as_str()[1..].to_string();
+    let source = inner.next().unwrap();
+    let body = block(inner.next().unwrap())?;
+    if source.as_rule() == Rule::for_range {
+        let mut r = source.into_inner();
+        let start = expr(r.next().unwrap())?;
+        let end = expr(r.next().unwrap())?;
+        Ok(StmtKind::ForRange { var, start, end, body })
+    } else {
+        Ok(StmtKind::ForMap { var, map: expr(source)?, body })
+    }
+}
+
+fn compound_op(text: &str) -> Option<BinOp> {
+    Some(match text {
+        "+=" => BinOp::Add,
+        "-=" => BinOp::Sub,
+        "*=" => BinOp::Mul,
+        "/=" => BinOp::Div,
+        "%=" => BinOp::Mod,
+        "&=" => BinOp::BitAnd,
+        "|=" => BinOp::BitOr,
+        "^=" => BinOp::BitXor,
+        "<<=" => BinOp::Shl,
+        ">>=" => BinOp::Shr,
+        _ => return None,
+    })
+}
+
+pub fn int_literal(pair: &Pair<Rule>) -> Result<u64> {
+    parse_int(pair.as_str()).map_err(|msg| Diagnostic::error(msg, span(pair)))
+}
+
+pub fn string_literal(pair: Pair<Rule>) -> Result<Vec<u8>> {
+    let body = pair.into_inner().next().unwrap();
+    let start = body.as_span().start();
+    super::literal::unescape(body.as_str())
+        .map_err(|(msg, a, b)| Diagnostic::error(msg, Span::new(start + a, start + b)))
+}

@@ -1,0 +1,117 @@
+//! Integer and string literals: the grammar accepts their shapes loosely;
+//! here they are converted, and bad ones get precise errors.
+
+/// Parses an integer literal: decimal, `0x` hex, `0` octal, `1e6`, with `_`
+/// separators and optional C suffixes (`u`, `l`, `ul`, `ull`, ...).
+pub fn parse_int(text: &str) -> Result<u64, String> {
+    let clean: String = text.chars().filter(|c| *c != '_').collect();
+    let lower = clean.to_ascii_lowercase();
+    let body = lower.trim_end_matches(['u', 'l']);
+    let body = if body.is_empty() { &lower[..] } else { body };
+    let bad = || format!("invalid integer literal `{}`", text);
+    let too_big = || format!("integer literal `{}` does not fit in 64 bits", text);
+    let radix_value = |digits: &str, radix: u32| -> Result<u64, String> {
+        if digits.is_empty() {
+            return Err(bad());
+        }
+        u64::from_str_radix(digits, radix).map_err(|e| match e.kind() {
+            std::num::IntErrorKind::PosOverflow => too_big(),
+            _ => bad(),
+        })
+    };
+    if let Some(hex) = lower.strip_prefix("0x") {
+        // Hex digits include `b`..`f`, so only strip suffixes made of u/l.
+        return radix_value(hex.trim_end_matches(['u', 'l']), 16);
+    }
+    if let Some((mantissa, exp)) = body.split_once('e') {
+        let m = radix_value(mantissa, 10)?;
+        let e: u32 = exp.parse().map_err(|_| bad())?;
+        return 10u64.checked_pow(e).and_then(|p| m.checked_mul(p)).ok_or_else(too_big);
+    }
+    if body.len() > 1 && body.starts_with('0') {
+        return radix_value(&body[1..], 8);
+    }
+    radix_value(body, 10)
+}
+
+/// Processes the escapes of a string literal's body. On error returns the
+/// message and the byte range (within `body`) of the bad escape.
+pub fn unescape(body: &str) -> Result<Vec<u8>, (String, usize, usize)> {
+    let bytes = body.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let Some(&c) = bytes.get(i + 1) else {
+            return Err(("unterminated escape sequence".into(), i, i + 1));
+        };
+        let (value, len) = match c {
+            b'n' => (b'\n', 2),
+            b't' => (b'\t', 2),
+            b'r' => (b'\r', 2),
+            b'"' => (b'"', 2),
+            b'\\' => (b'\\', 2),
+            b'\'' => (b'\'', 2),
+            b'a' => (7, 2),
+            b'b' => (8, 2),
+            b'f' => (12, 2),
+            b'v' => (11, 2),
+            b'e' => (27, 2),
+            b'0'..=b'7' => {
+                let digits: Vec<u8> = bytes[i + 1..].iter().take(3).take_while(|d| (b'0'..=b'7').contains(d)).copied().collect();
+                let v = digits.iter().fold(0u32, |acc, d| acc * 8 + (d - b'0') as u32);
+                if v > 255 {
+                    return Err((format!("octal escape `\\{}` is out of range", String::from_utf8_lossy(&digits)), i, i + 1 + digits.len()));
+                }
+                (v as u8, 1 + digits.len())
+            }
+            b'x' => {
+                let digits: Vec<u8> = bytes[i + 2..].iter().take(2).take_while(|d| d.is_ascii_hexdigit()).copied().collect();
+                if digits.is_empty() {
+                    return Err(("`\\x` needs hexadecimal digits".into(), i, i + 2));
+                }
+                let v = u8::from_str_radix(std::str::from_utf8(&digits).unwrap_or("0"), 16).unwrap_or(0);
+                (v, 2 + digits.len())
+            }
+            other => {
+                let ch = body[i + 1..].chars().next().unwrap_or(other as char);
+                return Err((format!("unknown escape sequence `\\{}`", ch), i, i + 1 + ch.len_utf8()));
+            }
+        };
+        out.push(value);
+        i += len;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_int("42"), Ok(42));
+        assert_eq!(parse_int("0x1F"), Ok(31));
+        assert_eq!(parse_int("0xfeedbeef"), Ok(0xfeedbeef));
+        assert_eq!(parse_int("0755"), Ok(0o755));
+        assert_eq!(parse_int("0"), Ok(0));
+        assert_eq!(parse_int("1e6"), Ok(1_000_000));
+        assert_eq!(parse_int("1_000_000"), Ok(1_000_000));
+        assert_eq!(parse_int("10ul"), Ok(10));
+        assert_eq!(parse_int("18446744073709551615"), Ok(u64::MAX));
+        assert!(parse_int("18446744073709551616").unwrap_err().contains("64 bits"));
+        assert!(parse_int("08").unwrap_err().contains("invalid"));
+        assert!(parse_int("12abc").unwrap_err().contains("invalid"));
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape(r#"a\n\t\"\\\x41\101\0"#).unwrap(), b"a\n\t\"\\AA\0".to_vec());
+        let (msg, start, end) = unescape(r"ab\qc").unwrap_err();
+        assert_eq!((msg.as_str(), start, end), ("unknown escape sequence `\\q`", 2, 4));
+    }
+}

@@ -1,0 +1,302 @@
+//! One tracing session: load the object, run BEGIN, attach, stream records
+//! from the ring buffer to the output until exit()/Ctrl-C/the child exits,
+//! then detach, run END, drain and print the maps.
+
+use super::attach::{self, Attached};
+use super::child::Child;
+use super::decode;
+use super::loader::{self, LoadError, LoadOptions};
+use super::signals;
+use crate::codegen::compile::Compiled;
+use crate::codegen::lower::{RODATA_CPID, RODATA_SIZE, RODATA_START_NS};
+use crate::diagnostic::{Diagnostic, Source};
+use crate::driver::{exit, report, Format, Options};
+use crate::output::printf;
+use crate::output::value::{MapEntry, Value};
+use crate::output::{JsonOutput, Output, TextOutput};
+use crate::probe::ProbeSpec;
+use crate::sema::manifest::{Action, Manifest};
+use crate::sema::{Checked, ProgKind};
+use libbpf_rs::{MapCore, MapFlags, Object, ProgramInput, RingBufferBuilder};
+use std::cell::RefCell;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// How long one ring buffer poll may block: bounds the reaction time to
+/// signals, the child's exit and the lost-records check.
+const POLL: Duration = Duration::from_millis(100);
+
+pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options) -> i32 {
+    let manifest = &checked.manifest;
+    // The child is forked first (stopped) so that `cpid` is known at load time.
+    let mut child = match opts.command.as_deref().map(Child::spawn).transpose() {
+        Ok(c) => c,
+        Err(e) => return report(source, &[Diagnostic::error_nowhere(e.to_string())], exit::USAGE),
+    };
+    let object = match load(source, checked, compiled, opts, child.as_ref().map(|c| c.pid)) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    if opts.dry_run {
+        return exit::OK;
+    }
+    let out: Box<dyn Output> = match make_output(opts) {
+        Ok(o) => o,
+        Err(e) => return report(source, &[Diagnostic::error_nowhere(e)], exit::USAGE),
+    };
+    let state = RefCell::new(State::new(manifest, out));
+    let Some(events) = object.maps().find(|m| m.name() == "events") else {
+        return internal(source, "the object has no `events` ring buffer");
+    };
+    let mut builder = RingBufferBuilder::new();
+    if let Err(e) = builder.add(&events, |data| state.borrow_mut().record(data)) {
+        return internal(source, &format!("cannot read the ring buffer: {}", e));
+    }
+    let ring = match builder.build() {
+        Ok(r) => r,
+        Err(e) => return internal(source, &format!("cannot read the ring buffer: {}", e)),
+    };
+    signals::install();
+
+    let attach_count = manifest.attach.len();
+    if !opts.quiet {
+        state.borrow_mut().out.attached_probes(attach_count).ok();
+    }
+    run_special(&object, checked, ProgKind::Begin);
+    let mut attached = Attached::default();
+    for info in &manifest.attach {
+        if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End) {
+            continue;
+        }
+        let name = &checked.programs[info.program].name;
+        let Some(prog) = object.progs_mut().find(|p| p.name() == name.as_str()) else {
+            return internal(source, &format!("program `{}` missing from the object", name));
+        };
+        let pid = opts.pid.or(None);
+        if let Err(e) = attach::attach_one(&mut attached, &prog, &info.resolved, pid) {
+            return report(source, &[Diagnostic::error_nowhere(e.to_string())], exit::LOAD);
+        }
+    }
+    if let Some(c) = child.as_mut() {
+        c.start();
+    }
+    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+        eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+    }
+
+    let counters = object.maps().find(|m| m.name() == "counters");
+    let mut last_check = Instant::now();
+    let started = Instant::now();
+    let _ = started;
+    loop {
+        // A negative callback result (exit()) ends the poll early; it is not an error.
+        let _ = ring.poll(POLL);
+        let mut st = state.borrow_mut();
+        if st.exit || signals::stop_requested() {
+            break;
+        }
+        if signals::take_print_request() {
+            let maps = read_maps(&object, manifest);
+            st.out.maps_at_exit(&maps).ok();
+        }
+        if child.as_mut().is_some_and(|c| c.try_wait().is_some()) {
+            break;
+        }
+        if opts.pid.is_some_and(|p| !process_alive(p)) {
+            break;
+        }
+        if last_check.elapsed() > Duration::from_secs(1) {
+            if let Some(c) = &counters {
+                st.check_counters(c);
+            }
+            last_check = Instant::now();
+        }
+        st.out.flush().ok();
+    }
+    attached.detach();
+    state.borrow_mut().exit = false;
+    run_special(&object, checked, ProgKind::End);
+    let _ = ring.consume();
+    let mut st = state.borrow_mut();
+    if let Some(c) = &counters {
+        st.check_counters(c);
+    }
+    let maps = read_maps(&object, manifest);
+    st.out.maps_at_exit(&maps).ok();
+    st.out.flush().ok();
+    exit::OK
+}
+
+/// Writes the ELF and loads it; a verifier rejection points at the source.
+fn load(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options, cpid: Option<i32>) -> Result<Object, i32> {
+    let elf = crate::codegen::elf::write(&compiled.image).map_err(|e| internal(source, &e.to_string()))?;
+    let rodata = (!compiled.image.rodata.is_empty()).then(|| {
+        let mut data = vec![0u8; RODATA_SIZE as usize];
+        let start = boot_ns();
+        data[RODATA_START_NS as usize..][..8].copy_from_slice(&start.to_le_bytes());
+        data[RODATA_CPID as usize..][..8].copy_from_slice(&(cpid.unwrap_or(0) as u64).to_le_bytes());
+        data
+    });
+    let lopts = LoadOptions { verbose: opts.verbose, rodata };
+    match loader::load(&elf, &lopts) {
+        Ok(loaded) => {
+            if opts.verbose {
+                for (prog, log) in &loaded.logs {
+                    eprintln!("verifier log of `{}`:\n{}", prog, log);
+                }
+            }
+            Ok(loaded.object)
+        }
+        Err(LoadError::Verifier { program, log }) => {
+            let index = checked.programs.iter().position(|p| p.name == program);
+            let span = index.and_then(|i| loader::failing_insn(&log).and_then(|insn| compiled.span_of(i, insn)));
+            let tail: Vec<&str> = log.lines().rev().take(if opts.verbose { usize::MAX } else { 12 }).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            let message = "the kernel's verifier rejected the program generated for this";
+            let d = match span {
+                Some(s) => Diagnostic::error(message, s),
+                None => Diagnostic::error_nowhere(format!("the kernel's verifier rejected program `{}`", program)),
+            };
+            let d = d.with_note(format!(
+                "verifier log{}:\n{}",
+                if opts.verbose { "" } else { " (last lines; -v shows all)" },
+                tail.join("\n")
+            ));
+            Err(report(source, &[d], exit::LOAD))
+        }
+        Err(e) => Err(report(source, &[Diagnostic::error_nowhere(format!("cannot load the program: {}", e))], exit::LOAD)),
+    }
+}
+
+fn internal(source: &Source, msg: &str) -> i32 {
+    report(source, &[Diagnostic::error_nowhere(format!("internal error, please report: {}", msg))], exit::RUNTIME)
+}
+
+/// Runs every BEGIN (or END) program once, in rtrace's own context.
+fn run_special(object: &Object, checked: &Checked, kind: ProgKind) {
+    for prog in checked.programs.iter().filter(|p| p.kind == kind) {
+        if let Some(p) = object.progs().find(|p2| p2.name() == prog.name.as_str()) {
+            let _ = p.test_run(ProgramInput::default());
+        }
+    }
+}
+
+fn make_output(opts: &Options) -> Result<Box<dyn Output>, String> {
+    let sink: Box<dyn Write> = match &opts.output {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {}", path.display(), e))?),
+        None => Box::new(std::io::stdout()),
+    };
+    Ok(match opts.format {
+        Format::Text => Box::new(TextOutput::new(sink)),
+        Format::Json => Box::new(JsonOutput::new(sink)),
+    })
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock `nsecs` (bpf_ktime_get_ns) counts.
+fn boot_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{}", pid)).exists()
+}
+
+/// Every user map's entries, decoded.
+fn read_maps(object: &Object, manifest: &Manifest) -> Vec<(String, Vec<MapEntry>)> {
+    let mut out = Vec::new();
+    for (i, info) in manifest.maps.iter().enumerate() {
+        let name = info.bpf_name(i);
+        let Some(map) = object.maps().find(|m| m.name() == name.as_str()) else { continue };
+        let mut entries = Vec::new();
+        for key in map.keys() {
+            let values = if info.value.per_cpu() {
+                map.lookup_percpu(&key, MapFlags::ANY).ok().flatten()
+            } else {
+                map.lookup(&key, MapFlags::ANY).ok().flatten().map(|v| vec![v])
+            };
+            if let Some(values) = values {
+                entries.push(decode::entry(info, &key, &values));
+            }
+        }
+        out.push((info.name.clone(), entries));
+    }
+    out
+}
+
+/// What the ring buffer callback and the loop share.
+struct State<'a> {
+    manifest: &'a Manifest,
+    out: Box<dyn Output>,
+    /// Parsed printf formats, by action id.
+    formats: Vec<Option<Vec<printf::Piece>>>,
+    exit: bool,
+    lost_reported: u64,
+    full_reported: Vec<bool>,
+}
+
+impl<'a> State<'a> {
+    fn new(manifest: &'a Manifest, out: Box<dyn Output>) -> State<'a> {
+        let formats = manifest
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::Printf { format, .. } => printf::parse_format(format).ok(),
+                _ => None,
+            })
+            .collect();
+        State { manifest, out, formats, exit: false, lost_reported: 0, full_reported: vec![false; manifest.maps.len()] }
+    }
+
+    /// Handles one ring buffer record; a negative result stops this poll.
+    fn record(&mut self, data: &[u8]) -> i32 {
+        if self.exit {
+            return -1;
+        }
+        let id = u64::from_le_bytes(data.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0xff; 8])) as usize;
+        let Some(action) = self.manifest.actions.get(id) else { return 0 };
+        match action {
+            Action::Printf { args, .. } => {
+                let layout = action.record();
+                let values: Vec<Value> = decode::values(args, &layout.offsets, data);
+                if let Some(pieces) = &self.formats[id] {
+                    let text = printf::format(pieces, &values);
+                    self.out.printf(&text).ok();
+                }
+                0
+            }
+            Action::Exit => {
+                self.exit = true;
+                -1
+            }
+        }
+    }
+
+    /// Reports records lost to a full ring buffer and updates dropped by full maps.
+    fn check_counters(&mut self, counters: &libbpf_rs::Map<'_>) {
+        let read = |index: u32| -> u64 {
+            counters
+                .lookup_percpu(&index.to_le_bytes(), MapFlags::ANY)
+                .ok()
+                .flatten()
+                .map(|cpus| cpus.iter().map(|v| u64::from_le_bytes(v[..8].try_into().unwrap_or([0; 8]))).sum())
+                .unwrap_or(0)
+        };
+        let lost = read(0);
+        if lost > self.lost_reported {
+            self.out.lost_events(lost - self.lost_reported).ok();
+            self.lost_reported = lost;
+        }
+        for (i, info) in self.manifest.maps.iter().enumerate() {
+            if !self.full_reported[i] && read(1 + i as u32) > 0 {
+                self.full_reported[i] = true;
+                eprintln!(
+                    "warning: map `{}` is full ({} entries): new keys are being dropped; raise it with RTRACE_MAP_KEYS_MAX",
+                    info.name, self.manifest.max_map_keys
+                );
+            }
+        }
+    }
+}
