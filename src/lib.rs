@@ -6,7 +6,7 @@
 
 pub mod codegen;
 pub mod diagnostic;
-// pub mod driver;
+pub mod driver;
 pub mod output;
 pub mod parser;
 pub mod probe;

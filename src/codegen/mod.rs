@@ -7,3 +7,5 @@ pub mod ir;
 pub mod lower;
 pub mod compile;
 pub mod asm;
+pub mod btf;
+pub mod elf;

@@ -1,2 +1,37 @@
-//! Userspace formatting of everything rtrace prints: printf, values, maps, in
-//! bpftrace's text and JSON formats. Pure: takes decoded values, writes text.
+//! Userspace formatting of everything rtrace prints: printf, values and
+//! maps, in bpftrace's text and JSON formats. Pure: takes decoded values and
+//! writes bytes; the runtime decides when.
+
+pub mod json;
+pub mod printf;
+pub mod text;
+pub mod value;
+
+pub use json::JsonOutput;
+pub use text::TextOutput;
+
+use std::io;
+use value::MapEntry;
+
+/// Where every kind of output goes. Implementations write exactly what
+/// bpftrace 0.17 writes in the same situation.
+pub trait Output {
+    /// `Attaching N probes...`
+    fn attached_probes(&mut self, n: usize) -> io::Result<()>;
+    /// The text of one printf.
+    fn printf(&mut self, text: &[u8]) -> io::Result<()>;
+    /// One map (`print(@x)`), entries already decoded; sorted here.
+    fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()>;
+    /// Every map at exit (or on SIGUSR1), in name order.
+    fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()>;
+    /// Records the kernel could not deliver (ring buffer full).
+    fn lost_events(&mut self, n: u64) -> io::Result<()>;
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+/// Maps in bpftrace's exit order (by name).
+fn by_name(maps: &[(String, Vec<MapEntry>, bool)]) -> Vec<&(String, Vec<MapEntry>, bool)> {
+    let mut v: Vec<_> = maps.iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}

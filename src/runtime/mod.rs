@@ -4,9 +4,10 @@
 pub mod attach;
 pub mod binary;
 pub mod child;
-// pub mod decode;
+pub mod decode;
 pub mod glob;
+pub mod loader;
 pub mod perf;
 pub mod resolve;
-// pub mod session;
+pub mod session;
 pub mod signals;

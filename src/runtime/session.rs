@@ -175,7 +175,7 @@ fn internal(source: &Source, msg: &str) -> i32 {
 /// Runs every BEGIN (or END) program once, in rtrace's own context.
 fn run_special(object: &Object, checked: &Checked, kind: ProgKind) {
     for prog in checked.programs.iter().filter(|p| p.kind == kind) {
-        if let Some(p) = object.progs().find(|p2| p2.name() == prog.name.as_str()) {
+        if let Some(p) = object.progs_mut().find(|p2| p2.name() == prog.name.as_str()) {
             let _ = p.test_run(ProgramInput::default());
         }
     }
@@ -205,7 +205,7 @@ fn process_alive(pid: u32) -> bool {
 }
 
 /// Every user map's entries, decoded.
-fn read_maps(object: &Object, manifest: &Manifest) -> Vec<(String, Vec<MapEntry>)> {
+fn read_maps(object: &Object, manifest: &Manifest) -> Vec<(String, Vec<MapEntry>, bool)> {
     let mut out = Vec::new();
     for (i, info) in manifest.maps.iter().enumerate() {
         let name = info.bpf_name(i);
@@ -221,7 +221,7 @@ fn read_maps(object: &Object, manifest: &Manifest) -> Vec<(String, Vec<MapEntry>
                 entries.push(decode::entry(info, &key, &values));
             }
         }
-        out.push((info.name.clone(), entries));
+        out.push((info.name.clone(), entries, !info.keys.is_empty()));
     }
     out
 }

@@ -8,6 +8,7 @@ use super::manifest::Action;
 use super::typed::*;
 use super::types::{AddrSpace, Type};
 use crate::diagnostic::{closest, Diagnostic};
+use crate::output::printf::{conversions, parse_format, ArgKind};
 use crate::parser::ast::{Expr, ExprKind};
 use crate::span::Span;
 
@@ -20,14 +21,6 @@ const FUNCTIONS: &[&str] = &[
     "override", "path", "macaddr", "bswap", "strerror", "debugf", "unwatch", "len", "has_key", "kptr", "uptr",
     "skboutput", "sizeof", "offsetof",
 ];
-
-/// The format of one printf conversion and what argument it takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ArgKind {
-    Integer,
-    String,
-    Pointer,
-}
 
 impl<'a> Checker<'a> {
     /// Calls that are statements of their own: `printf(...)`, `exit()`.
@@ -179,34 +172,48 @@ impl<'a> Checker<'a> {
         };
         let format = String::from_utf8_lossy(fmt).into_owned();
         let values: Vec<TExpr> = args[1..].iter().map(|a| self.expr(a)).collect();
-        match conversions(&format) {
-            Err(msg) => self.error(first.span, format!("printf: {}", msg)),
-            Ok(kinds) => {
-                if kinds.len() != values.len() {
+        // Point into the format string when it has no escapes (then byte
+        // offsets in the format are offsets in the source).
+        let spec_span = |range: (usize, usize)| {
+            if first.span.len() == fmt.len() + 2 {
+                Span::new(first.span.start as usize + 1 + range.0, first.span.start as usize + 1 + range.1)
+            } else {
+                first.span
+            }
+        };
+        match parse_format(&format) {
+            Err(e) => self.error(spec_span(e.range), format!("printf: {}", e.message)),
+            Ok(pieces) => {
+                let specs: Vec<_> = conversions(&pieces).collect();
+                if specs.len() != values.len() {
                     self.error(
                         span,
                         format!(
                             "printf: the format has {} conversion{} but {} argument{} given",
-                            kinds.len(),
-                            if kinds.len() == 1 { "" } else { "s" },
+                            specs.len(),
+                            if specs.len() == 1 { "" } else { "s" },
                             values.len(),
                             if values.len() == 1 { " is" } else { "s are" }
                         ),
                     );
                 }
-                for (kind, v) in kinds.iter().zip(&values) {
-                    let ok = match kind {
+                for (spec, v) in specs.iter().zip(&values) {
+                    let ok = match spec.kind() {
                         ArgKind::Integer | ArgKind::Pointer => v.ty.is_scalar(),
                         ArgKind::String => v.ty.is_str(),
+                        ArgKind::Buffer => false,
                     };
-                    if !ok && v.ty != Type::None {
-                        let want = match kind {
+                    if spec.kind() == ArgKind::Buffer {
+                        self.unsupported(spec_span(spec.range), "`%r` (buffers)");
+                    } else if !ok && v.ty != Type::None {
+                        let want = match spec.kind() {
                             ArgKind::Integer => "an integer",
                             ArgKind::Pointer => "a pointer or an integer",
-                            ArgKind::String => "a string",
+                            _ => "a string",
                         };
-                        let msg = format!("printf: this argument should be {}, but it is {}", want, v.ty);
-                        self.error(v.span, msg);
+                        let d = Diagnostic::error(format!("printf: this argument should be {}, but it is {}", want, v.ty), v.span)
+                            .with_label(spec_span(spec.range), format!("for the conversion `{}`", &format[spec.range.0..spec.range.1]));
+                        self.report(d);
                     }
                 }
             }
@@ -220,40 +227,4 @@ impl<'a> Checker<'a> {
         self.actions.push(Action::Printf { format, args: types, span });
         TStmtKind::Emit { action: self.actions.len() - 1, args: values }
     }
-}
-
-/// The argument kinds a printf format asks for, in order.
-fn conversions(format: &str) -> Result<Vec<ArgKind>, String> {
-    let mut kinds = Vec::new();
-    let bytes = format.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'%' {
-            i += 1;
-            continue;
-        }
-        i += 1;
-        while i < bytes.len() && b"-+ #0".contains(&bytes[i]) {
-            i += 1;
-        }
-        while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
-            i += 1;
-        }
-        while i < bytes.len() && b"hljz".contains(&bytes[i]) {
-            i += 1;
-        }
-        let Some(&c) = bytes.get(i) else { return Err("the format ends in the middle of a conversion".into()) };
-        kinds.push(match c {
-            b'%' => {
-                i += 1;
-                continue;
-            }
-            b'd' | b'i' | b'u' | b'x' | b'X' | b'o' | b'c' => ArgKind::Integer,
-            b's' => ArgKind::String,
-            b'p' => ArgKind::Pointer,
-            other => return Err(format!("unknown conversion `%{}`", other as char)),
-        });
-        i += 1;
-    }
-    Ok(kinds)
 }

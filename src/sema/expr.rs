@@ -533,7 +533,7 @@ impl<'a> Checker<'a> {
                 }
             }
             TpFieldKind::CharArray => {
-                TExpr { kind: TExprKind::CtxString { offset, size: f.size }, ty: Type::Str { size: f.size + 1 }, span }
+                TExpr { kind: TExprKind::CtxString { offset, size: f.size }, ty: Type::Str { size: f.size }, span }
             }
             TpFieldKind::DataLocString => {
                 TExpr { kind: TExprKind::DataLocString { offset }, ty: Type::Str { size: self.strlen }, span }

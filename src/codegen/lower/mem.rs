@@ -37,14 +37,11 @@ impl<'a> Lowerer<'a> {
             TExprKind::Builtin(Builtin::Comm) => {
                 self.address(Reg::Phys(R1), base, off);
                 self.b.mov_imm(Reg::Phys(R2), 16);
+                // The kernel NUL-terminates comm within its 16 bytes.
                 self.b.call(Helper::GetCurrentComm, 2);
-                // comm is 16 bytes; our string type has room for a final NUL.
-                self.b.store_imm(BPF_B, base, off + 16, 0);
             }
-            TExprKind::CtxString { offset, size } => {
-                self.copy(base, off, self.ctx, *offset, *size);
-                self.b.store_imm(BPF_B, base, off + *size as i16, 0);
-            }
+            // A full char array has no NUL; readers stop at the type's size.
+            TExprKind::CtxString { offset, size } => self.copy(base, off, self.ctx, *offset, *size),
             TExprKind::DataLocString { offset } => {
                 // The u32 holds (length << 16 | offset from the record start).
                 let loc = self.b.vreg();

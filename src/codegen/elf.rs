@@ -1,0 +1,166 @@
+//! `Image` → an ELF relocatable object for libbpf (`open_memory`): one
+//! section per program kind, `.maps` with BTF-described map definitions,
+//! `.rodata`, `license`, `.BTF`, `.BTF.ext` and REL relocations. The layout
+//! is the one measured to load on this kernel (research/loader-facts.md §2).
+
+use super::btf::{encode_ext, Btf, ExtSection};
+use super::image::{Image, MapKind, RelocTarget};
+use object::write::{Object, Relocation, SectionId, Symbol, SymbolSection};
+use object::{Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+use std::collections::BTreeMap;
+
+/// `R_BPF_64_64`: a 64-bit immediate (`ld_imm64`) to patch with a map fd or address.
+const R_BPF_64_64: object::elf::RelocationType = object::elf::R_BPF_64_64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ElfError {
+    #[error("cannot write the object: {0}")]
+    Write(String),
+    #[error("relocation at instruction {insn} of `{program}` is not an ld_imm64")]
+    BadReloc { program: String, insn: usize },
+}
+
+pub fn write(image: &Image) -> Result<Vec<u8>, ElfError> {
+    let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
+    let mut btf = Btf::new();
+
+    // Maps: one definition struct per map in `.maps`, 8 bytes per member.
+    let maps_sec = obj.add_section(vec![], b".maps".to_vec(), SectionKind::Data);
+    let mut map_symbols = Vec::new();
+    let mut datasec_vars = Vec::new();
+    let mut offset = 0u64;
+    for m in &image.maps {
+        let mut members: Vec<(&str, u32)> = vec![("type", m.kind as u32), ("max_entries", m.max_entries)];
+        if m.kind != MapKind::Ringbuf {
+            members.push(("key_size", m.key_size));
+            members.push(("value_size", m.value_size));
+        }
+        if m.flags != 0 {
+            members.push(("map_flags", m.flags));
+        }
+        let size = 8 * members.len() as u64;
+        obj.append_section_data(maps_sec, &vec![0u8; size as usize], 8);
+        let var = btf.map_var(&m.name, &members);
+        datasec_vars.push((var, offset as u32, size as u32));
+        // Dynamic scope = STB_GLOBAL + STV_DEFAULT: libbpf rejects hidden ("static") maps.
+        map_symbols.push(obj.add_symbol(Symbol {
+            name: m.name.as_bytes().to_vec(),
+            value: offset,
+            size,
+            kind: SymbolKind::Data,
+            scope: SymbolScope::Dynamic,
+            weak: false,
+            section: SymbolSection::Section(maps_sec),
+            flags: SymbolFlags::None,
+        }));
+        offset += size;
+    }
+    btf.datasec(".maps", &datasec_vars);
+
+    let rodata_sym = if image.rodata.is_empty() {
+        None
+    } else {
+        let sec = obj.add_section(vec![], b".rodata".to_vec(), SectionKind::ReadOnlyData);
+        obj.append_section_data(sec, &image.rodata, 8);
+        Some(obj.section_symbol(sec))
+    };
+
+    // Programs of one kind share a section (libbpf splits them by symbol).
+    let mut sections: BTreeMap<&str, SectionId> = BTreeMap::new();
+    let mut ext: BTreeMap<&str, ExtSection> = BTreeMap::new();
+    let file_off = btf.string(&image.source_name);
+    for prog in &image.programs {
+        let sec = *sections
+            .entry(prog.section.as_str())
+            .or_insert_with(|| obj.add_section(vec![], prog.section.as_bytes().to_vec(), SectionKind::Text));
+        let bytes: Vec<u8> = prog.insns.iter().flat_map(|i| i.encode()).collect();
+        let start = obj.append_section_data(sec, &bytes, 8);
+        obj.add_symbol(Symbol {
+            name: prog.name.as_bytes().to_vec(),
+            value: start,
+            size: bytes.len() as u64,
+            kind: SymbolKind::Text,
+            scope: SymbolScope::Dynamic,
+            weak: false,
+            section: SymbolSection::Section(sec),
+            flags: SymbolFlags::None,
+        });
+        for r in &prog.relocs {
+            if !prog.insns.get(r.insn).is_some_and(|i| i.is_ld_imm64()) {
+                return Err(ElfError::BadReloc { program: prog.name.clone(), insn: r.insn });
+            }
+            let symbol = match r.target {
+                RelocTarget::Map(m) => map_symbols[m],
+                RelocTarget::Rodata => rodata_sym.ok_or_else(|| ElfError::Write("rodata relocation without .rodata".into()))?,
+            };
+            // Addend 0: with REL the addend would be written over the instruction.
+            obj.add_relocation(
+                sec,
+                Relocation { offset: start + 8 * r.insn as u64, symbol, addend: 0, flags: RelocationFlags::Elf { r_type: R_BPF_64_64 } },
+            )
+            .map_err(|e| ElfError::Write(e.to_string()))?;
+        }
+        let func = btf.program(&prog.name);
+        let section_name_off = btf.string(&prog.section);
+        let entry = ext.entry(prog.section.as_str()).or_insert_with(|| ExtSection { section_name_off, funcs: vec![], lines: vec![] });
+        entry.funcs.push((start as u32, func));
+        for l in &prog.lines {
+            let text = btf.string(&l.text);
+            entry.lines.push((start as u32 + 8 * l.insn as u32, file_off, text, l.line, l.col));
+        }
+    }
+
+    let license = obj.add_section(vec![], b"license".to_vec(), SectionKind::Data);
+    obj.append_section_data(license, b"GPL\0", 1);
+    let ext_sections: Vec<ExtSection> = ext.into_values().collect();
+    let ext_bytes = encode_ext(&ext_sections);
+    let btf_sec = obj.add_section(vec![], b".BTF".to_vec(), SectionKind::Other);
+    obj.append_section_data(btf_sec, &btf.encode(), 4);
+    let ext_sec = obj.add_section(vec![], b".BTF.ext".to_vec(), SectionKind::Other);
+    obj.append_section_data(ext_sec, &ext_bytes, 4);
+    obj.write().map_err(|e| ElfError::Write(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codegen::image::{LineInfo, MapSpec, ProgramImage, Reloc};
+    use crate::codegen::insn::*;
+    use object::{Object as _, ObjectSection, ObjectSymbol};
+
+    fn sample() -> Image {
+        let mut insns = ld_imm64(R1, 0, 0).to_vec();
+        insns.extend([mov64_imm(R0, 0), exit()]);
+        Image {
+            programs: vec![ProgramImage {
+                name: "p0".into(),
+                section: "tracepoint".into(),
+                insns,
+                relocs: vec![Reloc { insn: 0, target: RelocTarget::Map(0) }],
+                lines: vec![LineInfo { insn: 0, line: 1, col: 1, text: "BEGIN { }".into() }],
+            }],
+            maps: vec![MapSpec { name: "m0".into(), kind: MapKind::Hash, key_size: 8, value_size: 8, max_entries: 16, flags: 0 }],
+            rodata: vec![],
+            source_name: "stdin".into(),
+        }
+    }
+
+    #[test]
+    fn layout_parses_back() {
+        let bytes = write(&sample()).unwrap();
+        let file = object::File::parse(&*bytes).unwrap();
+        for name in ["tracepoint", ".maps", "license", ".BTF", ".BTF.ext"] {
+            assert!(file.section_by_name(name).is_some(), "missing {}", name);
+        }
+        let prog = file.symbols().find(|s| s.name() == Ok("p0")).unwrap();
+        assert!(prog.is_global());
+        assert_eq!(prog.size(), 32);
+        let map = file.symbols().find(|s| s.name() == Ok("m0")).unwrap();
+        assert!(map.is_global());
+        let tp = file.section_by_name("tracepoint").unwrap();
+        let relocs: Vec<_> = tp.relocations().collect();
+        assert_eq!(relocs.len(), 1);
+        assert_eq!(relocs[0].0, 0);
+        assert_eq!(&tp.data().unwrap()[..8], &ld_imm64(R1, 0, 0)[0].encode(), "addend must not touch the instruction");
+    }
+}

@@ -1,0 +1,134 @@
+//! bpftrace's `-f json` output: one JSON object per line.
+
+use super::text::value_text;
+use super::value::{sort_entries, MapEntry, MapValue, Value};
+use super::{by_name, Output};
+use std::io::{self, Write};
+
+pub struct JsonOutput<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonOutput<W> {
+    pub fn new(out: W) -> JsonOutput<W> {
+        JsonOutput { out }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// JSON string escaping exactly as bpftrace does it.
+pub fn escape(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn value_json(v: &Value) -> String {
+    match v {
+        Value::Str(s) | Value::Buffer(s) => format!("\"{}\"", escape(s)),
+        Value::Tuple(items) => format!("[{}]", items.iter().map(value_json).collect::<Vec<_>>().join(",")),
+        Value::None => "null".into(),
+        other => value_text(other),
+    }
+}
+
+fn map_value_json(v: &MapValue) -> String {
+    match v {
+        MapValue::Count(n) => n.to_string(),
+        MapValue::Value(v) | MapValue::Sum(v) | MapValue::Min(v) | MapValue::Max(v) => value_json(v),
+    }
+}
+
+/// Keys join their values with "," (integers signed, as in text).
+fn key_json(key: &[Value]) -> String {
+    let parts: Vec<String> = key
+        .iter()
+        .map(|k| match k {
+            Value::UInt(u) => (*u as i64).to_string(),
+            other => value_text(other),
+        })
+        .collect();
+    format!("\"{}\"", escape(parts.join(",").as_bytes()))
+}
+
+impl<W: Write> Output for JsonOutput<W> {
+    fn attached_probes(&mut self, n: usize) -> io::Result<()> {
+        writeln!(self.out, "{{\"type\": \"attached_probes\", \"data\": {{\"probes\": {}}}}}", n)
+    }
+
+    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
+        writeln!(self.out, "{{\"type\": \"printf\", \"data\": \"{}\"}}", escape(text))
+    }
+
+    fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()> {
+        // bpftrace prints nothing for an empty map in JSON.
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut sorted = entries.to_vec();
+        sort_entries(&mut sorted);
+        let body = if keyed {
+            let items: Vec<String> = sorted.iter().map(|e| format!("{}: {}", key_json(&e.key), map_value_json(&e.value))).collect();
+            format!("{{{}}}", items.join(", "))
+        } else {
+            sorted.iter().map(|e| map_value_json(&e.value)).collect::<Vec<_>>().join(", ")
+        };
+        writeln!(self.out, "{{\"type\": \"map\", \"data\": {{\"{}\": {}}}}}", escape(name.as_bytes()), body)
+    }
+
+    fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()> {
+        self.out.write_all(b"\n\n")?;
+        for (name, entries, keyed) in by_name(maps) {
+            self.map(name, entries, *keyed)?;
+        }
+        Ok(())
+    }
+
+    fn lost_events(&mut self, n: u64) -> io::Result<()> {
+        writeln!(self.out, "{{\"type\": \"lost_events\", \"data\": {{\"events\": {}}}}}", n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // From bpftrace 0.17 -f json: BEGIN { printf("a\"b\\c\t\n"); @b[1, "x"] = 5;
+    //   @b[2,"y"] = 3; @a = 7; @s = "hi\n"; @z[1]=1; delete(@z[1]); exit(); }
+    #[test]
+    fn json_like_bpftrace() {
+        let s = |t: &str| Value::Str(t.as_bytes().to_vec());
+        let mut j = JsonOutput::new(Vec::new());
+        j.attached_probes(1).unwrap();
+        j.printf(b"a\"b\\c\t\n").unwrap();
+        let maps = vec![
+            ("@b".to_string(), vec![MapEntry { key: vec![Value::Int(1), s("x")], value: MapValue::Value(Value::Int(5)) }, MapEntry { key: vec![Value::Int(2), s("y")], value: MapValue::Value(Value::Int(3)) }], true),
+            ("@a".to_string(), vec![MapEntry { key: vec![], value: MapValue::Value(Value::Int(7)) }], false),
+            ("@s".to_string(), vec![MapEntry { key: vec![], value: MapValue::Value(s("hi\n")) }], false),
+            ("@z".to_string(), vec![], true),
+        ];
+        j.maps_at_exit(&maps).unwrap();
+        assert_eq!(
+            String::from_utf8(j.into_inner()).unwrap(),
+            "{\"type\": \"attached_probes\", \"data\": {\"probes\": 1}}\n{\"type\": \"printf\", \"data\": \"a\\\"b\\\\c\\t\\n\"}\n\n\n{\"type\": \"map\", \"data\": {\"@a\": 7}}\n{\"type\": \"map\", \"data\": {\"@b\": {\"2,y\": 3, \"1,x\": 5}}}\n{\"type\": \"map\", \"data\": {\"@s\": \"hi\\n\"}}\n"
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! bpftrace's default text output.
+
+use super::value::{sort_entries, MapEntry, MapValue, Value};
+use super::{by_name, Output};
+use std::io::{self, Write};
+
+pub struct TextOutput<W: Write> {
+    out: W,
+}
+
+impl<W: Write> TextOutput<W> {
+    pub fn new(out: W) -> TextOutput<W> {
+        TextOutput { out }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// A key value inside `@m[...]`: integers print signed (as bpftrace reads
+/// them), strings raw.
+fn key_text(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => (*u as i64).to_string(),
+        other => value_text(other),
+    }
+}
+
+/// A value as `print()` and map printing show it.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::Str(s) | Value::Buffer(s) => String::from_utf8_lossy(s).into_owned(),
+        Value::Tuple(items) => format!("({})", items.iter().map(value_text).collect::<Vec<_>>().join(", ")),
+        Value::None => String::new(),
+    }
+}
+
+fn map_value_text(v: &MapValue) -> String {
+    match v {
+        MapValue::Count(n) => n.to_string(),
+        MapValue::Value(v) | MapValue::Sum(v) | MapValue::Min(v) | MapValue::Max(v) => value_text(v),
+    }
+}
+
+/// `@name[k1, k2]: value` lines of one map, joined by newlines (no final one).
+fn map_text(name: &str, entries: &[MapEntry], keyed: bool) -> String {
+    let mut sorted = entries.to_vec();
+    sort_entries(&mut sorted);
+    sorted
+        .iter()
+        .map(|e| {
+            let key = if keyed { format!("[{}]", e.key.iter().map(key_text).collect::<Vec<_>>().join(", ")) } else { String::new() };
+            format!("{}{}: {}", name, key, map_value_text(&e.value))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl<W: Write> Output for TextOutput<W> {
+    fn attached_probes(&mut self, n: usize) -> io::Result<()> {
+        writeln!(self.out, "Attaching {} probe{}...", n, if n == 1 { "" } else { "s" })
+    }
+
+    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
+        self.out.write_all(text)
+    }
+
+    fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()> {
+        // bpftrace ends every printed map with a newline, so an empty map
+        // shows as an empty line.
+        writeln!(self.out, "{}", map_text(name, entries, keyed))
+    }
+
+    fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()> {
+        self.out.write_all(b"\n\n")?;
+        for (name, entries, keyed) in by_name(maps) {
+            self.map(name, entries, *keyed)?;
+        }
+        Ok(())
+    }
+
+    fn lost_events(&mut self, n: u64) -> io::Result<()> {
+        writeln!(self.out, "Lost {} events", n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit_text(maps: &[(String, Vec<MapEntry>, bool)]) -> String {
+        let mut t = TextOutput::new(Vec::new());
+        t.maps_at_exit(maps).unwrap();
+        String::from_utf8(t.into_inner()).unwrap()
+    }
+
+    fn entry(key: Vec<Value>, value: MapValue) -> MapEntry {
+        MapEntry { key, value }
+    }
+
+    // From bpftrace 0.17: BEGIN { @b[1] = 5; @b[2] = 3; @a = 7; @c[-1, "x"] = count();
+    //   @s = "hello"; @z[1]=1; delete(@z[1]); exit(); }
+    #[test]
+    fn maps_at_exit_like_bpftrace() {
+        let s = |t: &str| Value::Str(t.as_bytes().to_vec());
+        let maps = vec![
+            ("@b".to_string(), vec![entry(vec![Value::Int(1)], MapValue::Value(Value::Int(5))), entry(vec![Value::Int(2)], MapValue::Value(Value::Int(3)))], true),
+            ("@a".to_string(), vec![entry(vec![], MapValue::Value(Value::Int(7)))], false),
+            ("@c".to_string(), vec![entry(vec![Value::Int(-1), s("x")], MapValue::Count(1))], true),
+            ("@s".to_string(), vec![entry(vec![], MapValue::Value(s("hello")))], false),
+            ("@z".to_string(), vec![], true),
+        ];
+        assert_eq!(exit_text(&maps), "\n\n@a: 7\n@b[2]: 3\n@b[1]: 5\n@c[-1, x]: 1\n@s: hello\n\n");
+    }
+
+    #[test]
+    fn attaching_line() {
+        let mut t = TextOutput::new(Vec::new());
+        t.attached_probes(1).unwrap();
+        t.attached_probes(3).unwrap();
+        assert_eq!(t.into_inner(), b"Attaching 1 probe...\nAttaching 3 probes...\n");
+    }
+}

@@ -1,0 +1,87 @@
+//! Decoded values as the user sees them, and map entries.
+
+use std::cmp::Ordering;
+
+/// A decoded value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A signed integer type.
+    Int(i64),
+    /// An unsigned integer type (and pointers).
+    UInt(u64),
+    /// String bytes up to (not including) the first NUL.
+    Str(Vec<u8>),
+    Tuple(Vec<Value>),
+    /// `buf()` bytes, printed with `%r`.
+    Buffer(Vec<u8>),
+    None,
+}
+
+impl Value {
+    /// The 64 bits of an integer value.
+    pub fn bits(&self) -> u64 {
+        match self {
+            Value::Int(v) => *v as u64,
+            Value::UInt(v) => *v,
+            _ => 0,
+        }
+    }
+}
+
+/// The value stored under one key of a map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapValue {
+    /// `@x = expr`
+    Value(Value),
+    Count(u64),
+    /// `sum()`, `min()`, `max()`: an `Int` or a `UInt`.
+    Sum(Value),
+    Min(Value),
+    Max(Value),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapEntry {
+    /// Key values; empty for a map without keys.
+    pub key: Vec<Value>,
+    pub value: MapValue,
+}
+
+/// Orders entries the way bpftrace prints them: integer-like values by value
+/// (ascending), everything else by key. Ties keep key order, so the output
+/// is deterministic.
+pub fn sort_entries(entries: &mut [MapEntry]) {
+    entries.sort_by(|a, b| compare_keys(&a.key, &b.key));
+    entries.sort_by(|a, b| match (numeric(&a.value), numeric(&b.value)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => Ordering::Equal,
+    });
+}
+
+/// The number an entry sorts by, when it has one.
+fn numeric(v: &MapValue) -> Option<i128> {
+    match v {
+        MapValue::Count(n) => Some(*n as i128),
+        MapValue::Value(v) | MapValue::Sum(v) | MapValue::Min(v) | MapValue::Max(v) => match v {
+            Value::Int(i) => Some(*i as i128),
+            Value::UInt(u) => Some(*u as i128),
+            _ => None,
+        },
+    }
+}
+
+/// bpftrace compares integer keys as unsigned 64-bit values and strings
+/// byte-wise, first key first.
+fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let o = match (x, y) {
+            (Value::Str(p), Value::Str(q)) => p.cmp(q),
+            (Value::Int(_) | Value::UInt(_), Value::Int(_) | Value::UInt(_)) => x.bits().cmp(&y.bits()),
+            _ => Ordering::Equal,
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}

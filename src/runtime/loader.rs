@@ -1,0 +1,130 @@
+//! ELF bytes → programs and maps in the kernel, through libbpf-rs. Every
+//! program gets its own verifier log buffer so a rejection can be reported
+//! with its log; libbpf's own warnings are captured, not printed.
+
+use libbpf_rs::{AsRawLibbpf, Object, ObjectBuilder, PrintLevel};
+use std::sync::Mutex;
+
+/// Verifier log buffer per program. Allocated zeroed (untouched pages cost no
+/// memory); the kernel keeps the log's tail when it overflows.
+const LOG_BUF_BYTES: usize = 1 << 20;
+
+static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
+
+fn capture(_level: PrintLevel, msg: String) {
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        log.push_str(&msg);
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Keep the verifier log of programs that load (log level 1).
+    pub verbose: bool,
+    /// Initial contents of `.rodata` (values known only at run time).
+    pub rodata: Option<Vec<u8>>,
+}
+
+pub struct Loaded {
+    pub object: Object,
+    /// `(program, verifier log)` of every program, when `verbose`.
+    pub logs: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("libbpf cannot open the object: {message}\n{libbpf_log}")]
+    Open { message: String, libbpf_log: String },
+    #[error("the verifier rejected program `{program}`")]
+    Verifier { program: String, log: String },
+    #[error("{message}\n{libbpf_log}")]
+    Other { message: String, libbpf_log: String },
+}
+
+fn take_libbpf_log() -> String {
+    LIBBPF_LOG.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+}
+
+pub fn load(elf: &[u8], opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    libbpf_rs::set_print(Some((PrintLevel::Warn, capture)));
+    take_libbpf_log();
+    let open_err = |e: libbpf_rs::Error| LoadError::Open { message: e.to_string(), libbpf_log: take_libbpf_log() };
+    let mut builder = ObjectBuilder::default();
+    builder.name("rtrace").map_err(open_err)?;
+    let mut open = builder.open_memory(elf).map_err(open_err)?;
+    if let Some(data) = &opts.rodata {
+        for mut map in open.maps_mut() {
+            if map.name().to_string_lossy().ends_with(".rodata") {
+                map.set_initial_value(data).map_err(open_err)?;
+            }
+        }
+    }
+    let mut buffers: Vec<(String, Vec<u8>)> = Vec::new();
+    for mut prog in open.progs_mut() {
+        prog.set_autoattach(false);
+        if opts.verbose {
+            prog.set_log_level(1);
+        }
+        let mut buf = vec![0u8; LOG_BUF_BYTES];
+        // SAFETY: the buffer outlives `load()` below (kept in `buffers`) and
+        // its heap allocation does not move when the Vec is moved.
+        unsafe {
+            libbpf_rs::libbpf_sys::bpf_program__set_log_buf(
+                prog.as_libbpf_object().as_ptr(),
+                buf.as_mut_ptr() as *mut std::os::raw::c_char,
+                buf.len() as _,
+            );
+        }
+        buffers.push((prog.name().to_string_lossy().into_owned(), buf));
+    }
+    let result = open.load();
+    let logs: Vec<(String, String)> = buffers
+        .iter()
+        .map(|(name, buf)| {
+            let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+            (name.clone(), String::from_utf8_lossy(&buf[..end]).into_owned())
+        })
+        .collect();
+    match result {
+        Ok(object) => {
+            take_libbpf_log();
+            Ok(Loaded { object, logs: if opts.verbose { logs } else { vec![] } })
+        }
+        Err(e) => {
+            let libbpf_log = take_libbpf_log();
+            // The program whose load failed is the one libbpf names; its log
+            // buffer holds the verifier's reasons.
+            let failed = logs
+                .into_iter()
+                .find(|(name, log)| !log.is_empty() && libbpf_log.contains(&format!("prog '{}'", name)))
+;
+            match failed {
+                Some((program, log)) => Err(LoadError::Verifier { program, log }),
+                None => Err(LoadError::Other { message: e.to_string(), libbpf_log }),
+            }
+        }
+    }
+}
+
+/// Index of the last instruction the verifier printed before giving up
+/// (`12: (79) r1 = *(u64 *)(r6 +0)`).
+pub fn failing_insn(log: &str) -> Option<usize> {
+    log.lines()
+        .filter_map(|l| {
+            let (num, rest) = l.split_once(": (")?;
+            num.trim().parse::<usize>().ok().filter(|_| rest.len() > 2 && rest.as_bytes()[2] == b')')
+        })
+        .last()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_last_instruction() {
+        let log = "0: R1=ctx() R10=fp0\n; @x = 1; @ stdin:1\n0: (b7) r1 = 1\n1: (79) r0 = *(u64 *)(r1 +0)\nR1 invalid mem access 'scalar'\nprocessed 2 insns";
+        assert_eq!(failing_insn(log), Some(1));
+        assert_eq!(failing_insn("nothing here"), None);
+    }
+}
