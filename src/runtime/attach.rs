@@ -5,7 +5,7 @@ use super::perf::{self, Rate};
 use crate::probe::spec::Timer;
 use crate::probe::{Detail, ProbeSpec, Resolved};
 use libbpf_rs::{Link, ProgramMut, UprobeOpts};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, IntoRawFd};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
@@ -13,17 +13,15 @@ pub enum AttachError {
     Failed { probe: String, reason: String },
 }
 
-/// Attached probes; detached when dropped (links first, then perf fds).
+/// Attached probes; detached when dropped.
 #[derive(Default)]
 pub struct Attached {
     links: Vec<Link>,
-    perf_fds: Vec<OwnedFd>,
 }
 
 impl Attached {
     pub fn detach(&mut self) {
         self.links.clear();
-        self.perf_fds.clear();
     }
 }
 
@@ -78,8 +76,9 @@ fn attach_timer(attached: &mut Attached, prog: &ProgramMut<'_>, cpu: i32, timer:
     };
     let fd = perf::open_timer(cpu, rate).map_err(|e| format!("perf_event_open on CPU {}: {}", cpu, e))?;
     let link = prog.attach_perf_event(fd.as_raw_fd()).map_err(|e| e.to_string())?;
+    // libbpf's perf-event link closes the event fd when it is destroyed.
+    let _ = fd.into_raw_fd();
     attached.links.push(link);
-    attached.perf_fds.push(fd);
     Ok(())
 }
 
