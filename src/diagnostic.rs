@@ -173,12 +173,19 @@ pub fn render_all(diags: &[Diagnostic], source: &Source) -> String {
 /// plausible typo ("did you mean ...?").
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1) + 1;
+    // Ties go to a candidate the name is an abbreviation of (a letter left
+    // out is the commonest typo), then to the shorter one.
     candidates
         .into_iter()
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, c)| (*d, c.len()))
+        .min_by_key(|(d, c)| (*d, !is_subsequence(name, c), c.len()))
         .map(|(_, c)| c)
+}
+
+fn is_subsequence(short: &str, long: &str) -> bool {
+    let mut it = long.chars();
+    short.chars().all(|c| it.any(|l| l == c))
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -218,7 +225,8 @@ mod tests {
 
     #[test]
     fn closest_finds_typos_only() {
-        assert_eq!(closest("prinf", ["printf", "print", "exit"]), Some("print"));
+        assert_eq!(closest("prinf", ["printf", "print", "exit"]), Some("printf"));
+        assert_eq!(closest("prnt", ["printf", "print", "exit"]), Some("print"));
         assert_eq!(closest("sys_enter_opnat", ["sys_enter_openat", "sys_exit_openat"]), Some("sys_enter_openat"));
         assert_eq!(closest("zzzz", ["printf"]), None);
     }

@@ -69,6 +69,13 @@ fn main_code() -> i32 {
             return code;
         }
     };
+    // Positional parameters may be negative numbers, but anything else that
+    // looks like an option is a mistake (use `--` before such parameters).
+    if let Some(opt) = cli.rest.iter().find(|a| a.starts_with('-') && a.len() > 1 && a[1..].parse::<i64>().is_err()) {
+        if !std::env::args().any(|a| a == "--") {
+            return usage(&format!("unknown option `{}`", opt));
+        }
+    }
     let mut rest = cli.rest.into_iter();
     let source = match cli.program {
         Some(text) => Source::new("stdin", text),

@@ -41,8 +41,34 @@ impl Interval {
 }
 
 pub fn finish(code: &[VInsn]) -> Result<Finished, FinishError> {
-    let assignment = assign_registers(code)?;
-    emit(code, &assignment)
+    let code = reachable(code);
+    let assignment = assign_registers(&code)?;
+    emit(&code, &assignment)
+}
+
+/// Drops instructions no path reaches (after `return`, or behind a constant
+/// condition): the verifier rejects a program with unreachable instructions.
+fn reachable(code: &[VInsn]) -> Vec<VInsn> {
+    let labels = label_positions(code);
+    let mut seen = vec![false; code.len()];
+    let mut work = vec![0usize];
+    while let Some(pos) = work.pop() {
+        if pos >= code.len() || seen[pos] {
+            continue;
+        }
+        seen[pos] = true;
+        match &code[pos] {
+            VInsn::Exit => {}
+            VInsn::Jump { code: op, target, .. } => {
+                work.push(labels[target]);
+                if *op != BPF_JMP | BPF_JA {
+                    work.push(pos + 1);
+                }
+            }
+            _ => work.push(pos + 1),
+        }
+    }
+    code.iter().zip(seen).filter(|(_, s)| *s).map(|(i, _)| i.clone()).collect()
 }
 
 /// Maps every virtual register to a physical one.
@@ -406,6 +432,18 @@ mod tests {
         let load_base = insns.iter().find(|i| i.class() == BPF_LDX).unwrap().src;
         let mov_u = insns.iter().find(|i| *i == &mov64_imm(i.dst, 7)).unwrap().dst;
         assert_ne!(load_base, mov_u);
+    }
+
+    #[test]
+    fn unreachable_code_is_dropped() {
+        let mut b = Builder::new();
+        let out = b.label();
+        b.mov_imm(Reg::Phys(R0), 0);
+        b.jump(out);
+        b.mov_imm(Reg::Phys(R0), 1);
+        b.place(out);
+        b.exit();
+        assert_eq!(run(b), vec![mov64_imm(R0, 0), exit()]);
     }
 
     #[test]

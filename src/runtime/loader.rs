@@ -106,15 +106,25 @@ pub fn load(elf: &[u8], opts: &LoadOptions) -> Result<Loaded, LoadError> {
     }
 }
 
-/// Index of the last instruction the verifier printed before giving up
-/// (`12: (79) r1 = *(u64 *)(r6 +0)`).
+/// Index of the instruction the verifier gave up on: the one its message
+/// names (`infinite loop detected at insn 52`, `unreachable insn 6`), else
+/// the last one it printed (`12: (79) r1 = *(u64 *)(r6 +0)`).
 pub fn failing_insn(log: &str) -> Option<usize> {
-    log.lines()
-        .filter_map(|l| {
-            let (num, rest) = l.split_once(": (")?;
-            num.trim().parse::<usize>().ok().filter(|_| rest.len() > 2 && rest.as_bytes()[2] == b')')
+    const PHRASES: &[&str] = &["at insn ", "unreachable insn ", "back-edge from insn ", "jump out of range from insn "];
+    let named = log.lines().rev().take(8).find_map(|l| {
+        PHRASES.iter().find_map(|p| {
+            let at = l.find(p)? + p.len();
+            l[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
         })
-        .last()
+    });
+    named.or_else(|| {
+        log.lines()
+            .filter_map(|l| {
+                let (num, rest) = l.split_once(": (")?;
+                num.trim().parse::<usize>().ok().filter(|_| rest.len() > 2 && rest.as_bytes()[2] == b')')
+            })
+            .last()
+    })
 }
 
 #[cfg(test)]
@@ -126,5 +136,8 @@ mod tests {
         let log = "0: R1=ctx() R10=fp0\n; @x = 1; @ stdin:1\n0: (b7) r1 = 1\n1: (79) r0 = *(u64 *)(r1 +0)\nR1 invalid mem access 'scalar'\nprocessed 2 insns";
         assert_eq!(failing_insn(log), Some(1));
         assert_eq!(failing_insn("nothing here"), None);
+        assert_eq!(failing_insn("51: (85) call bpf_map_update_elem#2\ninfinite loop detected at insn 52\ncur state: R0=scalar()"), Some(52));
+        assert_eq!(failing_insn("unreachable insn 6\nprocessed 0 insns"), Some(6));
+        assert_eq!(failing_insn("7: (85) call x\nprocessed 86 insns (limit 1000000) max_states_per_insn 1 total_states 7"), Some(7));
     }
 }

@@ -149,7 +149,9 @@ fn load(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options,
         }
         Err(LoadError::Verifier { program, log }) => {
             let index = checked.programs.iter().position(|p| p.name == program);
-            let span = index.and_then(|i| loader::failing_insn(&log).and_then(|insn| compiled.span_of(i, insn)));
+            let span = index.and_then(|i| {
+                loader::failing_insn(&log).and_then(|insn| compiled.span_of(i, insn)).or(Some(checked.programs[i].span))
+            });
             let tail: Vec<&str> = log.lines().rev().take(if opts.verbose { usize::MAX } else { 12 }).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             let message = "the kernel's verifier rejected the program generated for this";
@@ -200,8 +202,13 @@ fn boot_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// True while `pid` runs (a zombie waiting for its parent has ended).
 fn process_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{}", pid)).exists()
+    match std::fs::read_to_string(format!("/proc/{}/stat", pid)) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
 }
 
 /// Every user map's entries, decoded.

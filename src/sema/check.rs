@@ -76,6 +76,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         Ok(g) => g,
         Err(d) => return Err(d),
     };
+    ck.warn_go_uretprobes(&groups);
     for _ in 0..MAX_PASSES {
         ck.changed = false;
         ck.pass(&groups);
@@ -266,6 +267,21 @@ impl<'a> Checker<'a> {
         self.error(span, format!("{} is not supported yet", what));
     }
 
+    /// Go moves goroutine stacks; the return address a uretprobe plants on
+    /// the stack can then be copied to the wrong place and crash the program.
+    fn warn_go_uretprobes(&mut self, groups: &[Group<'_>]) {
+        for g in groups.iter().filter(|g| g.kind == ProgKind::Uretprobe) {
+            let go = g.resolved.iter().any(|r| matches!(&r.detail, Detail::Uprobe(site) if site.lang == crate::probe::Lang::Go));
+            if go {
+                let span = g.probe.attach_points.iter().find(|a| a.provider.starts_with("ur")).map_or(g.probe.span, |a| a.span);
+                self.diags.push(Diagnostic::warning(
+                    "uretprobe on a Go function: Go moves goroutine stacks, which can crash the traced program",
+                    span,
+                ).with_help("prefer uprobes on the function's return instructions, or trace a program you can restart"));
+            }
+        }
+    }
+
     fn apply_config(&mut self, program: &ast::Program) {
         for item in &program.config {
             let int = match &item.value {
@@ -355,6 +371,9 @@ impl<'a> Checker<'a> {
             StmtKind::While { cond, body } => {
                 let cond = self.expr(cond);
                 self.expect_condition(&cond);
+                if matches!(cond.kind, TExprKind::Int(v) if v != 0) && !has_break(body) {
+                    self.error(cond.span, "this loop never ends: its condition is always true and it has no `break`");
+                }
                 self.loop_depth += 1;
                 let body = self.block(body);
                 self.loop_depth -= 1;
@@ -587,6 +606,17 @@ impl<'a> Checker<'a> {
             _ => None,
         }
     }
+}
+
+/// Whether a loop body can leave the loop (`break` or `return` outside any
+/// nested loop).
+fn has_break(body: &ast::Block) -> bool {
+    body.stmts.iter().any(|s| match &s.kind {
+        StmtKind::Break | StmtKind::Return => true,
+        StmtKind::If { then, els, .. } => has_break(then) || els.as_ref().is_some_and(has_break),
+        StmtKind::Block(b) | StmtKind::Unroll { body: b, .. } => has_break(b),
+        _ => false,
+    })
 }
 
 /// Integers are stored as 8 bytes whatever their source width.

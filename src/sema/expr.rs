@@ -55,6 +55,7 @@ impl<'a> Checker<'a> {
                 TExpr { kind: TExprKind::Tuple(items), ty, span }
             }
             ExprKind::SizeofType(ty) => match self.type_name(ty) {
+                Some(Type::Int { bytes, .. }) => int_literal(bytes as u64, span),
                 Some(t) => int_literal(t.size() as u64, span),
                 None => none(span),
             },
