@@ -44,14 +44,7 @@ impl Diagnostic {
     }
 
     fn new(severity: Severity, message: impl Into<String>, span: Option<Span>) -> Diagnostic {
-        Diagnostic {
-            severity,
-            message: message.into(),
-            span,
-            labels: Vec::new(),
-            help: None,
-            notes: Vec::new(),
-        }
+        Diagnostic { severity, message: message.into(), span, labels: Vec::new(), help: None, notes: Vec::new() }
     }
 
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
@@ -153,15 +146,13 @@ fn snippet(out: &mut String, source: &Source, span: Span, _label: &str) {
         1
     } else {
         let (end_line, end_col) = source.line_col(span.end);
-        if end_line == line { (end_col - col).max(1) } else { (line_chars + 1 - col).max(1) }
+        if end_line == line {
+            (end_col - col).max(1)
+        } else {
+            (line_chars + 1 - col).max(1)
+        }
     };
-    let _ = writeln!(
-        out,
-        " {} | {}^{}",
-        " ".repeat(gutter.len()),
-        " ".repeat(col - 1),
-        "~".repeat(width - 1)
-    );
+    let _ = writeln!(out, " {} | {}^{}", " ".repeat(gutter.len()), " ".repeat(col - 1), "~".repeat(width - 1));
 }
 
 /// Renders every diagnostic in order.
@@ -174,12 +165,13 @@ pub fn render_all(diags: &[Diagnostic], source: &Source) -> String {
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1) + 1;
     // Ties go to a candidate the name is an abbreviation of (a letter left
-    // out is the commonest typo), then to the shorter one.
+    // out is the commonest typo), then to one of the same length (a letter
+    // mistyped), then to the shorter one.
     candidates
         .into_iter()
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, c)| (*d, !is_subsequence(name, c), c.len()))
+        .min_by_key(|(d, c)| (*d, !is_subsequence(name, c), c.len().abs_diff(name.len()), c.len()))
         .map(|(_, c)| c)
 }
 

@@ -53,6 +53,8 @@ pub struct Options {
     pub output: Option<PathBuf>,
     pub strlen: Option<u32>,
     pub max_map_keys: Option<u32>,
+    /// Ring buffer size in 4 KiB pages.
+    pub ringbuf_pages: Option<u32>,
 }
 
 /// Runs a program; returns the process exit code.
@@ -81,7 +83,10 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };
     eprint!("{}", render_all(&checked.warnings, source));
-    let compile_opts = CompileOptions { lower: LowerOptions { pid_filter: opts.pid }, ..Default::default() };
+    let mut compile_opts = CompileOptions { lower: LowerOptions { pid_filter: opts.pid }, ..Default::default() };
+    if let Some(pages) = opts.ringbuf_pages {
+        compile_opts.ringbuf_bytes = pages * 4096;
+    }
     let compiled = match compile(&checked, source, &compile_opts) {
         Ok(c) => c,
         Err(diags) => return report(source, &diags, exit::SCRIPT),

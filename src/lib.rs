@@ -11,5 +11,5 @@ pub mod output;
 pub mod parser;
 pub mod probe;
 pub mod runtime;
-pub mod span;
 pub mod sema;
+pub mod span;

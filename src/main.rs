@@ -94,7 +94,9 @@ fn main_code() -> i32 {
                     return exit::SCRIPT;
                 }
             },
-            None => return usage("no program given: use -e 'PROGRAM' or a script file (the interactive session is not available yet)"),
+            None => return usage(
+                "no program given: use -e 'PROGRAM' or a script file (the interactive session is not available yet)",
+            ),
         },
     };
     let emit = match cli.emit.as_deref() {
@@ -121,6 +123,12 @@ fn main_code() -> i32 {
         Ok(v) => v,
         Err(e) => return usage(&e),
     };
+    // bpftrace sizes its per-CPU perf buffers in pages; rtrace's one ring
+    // buffer takes the same number of pages (a power of two, at least one).
+    let ringbuf_pages = match env_u32(&["RTRACE_RINGBUF_PAGES", "BPFTRACE_PERF_RB_PAGES"]) {
+        Ok(v) => v.map(|n| n.clamp(1, 1 << 16).next_power_of_two()),
+        Err(e) => return usage(&e),
+    };
     let opts = Options {
         params: rest.collect(),
         quiet: cli.quiet,
@@ -133,6 +141,7 @@ fn main_code() -> i32 {
         output: cli.output,
         strlen,
         max_map_keys,
+        ringbuf_pages,
     };
     driver::run(&source, &opts)
 }

@@ -237,8 +237,15 @@ fn run_case(case: &Case, bin: &[String], wl: &mut Workloads) -> Result<Outcome, 
     // A process started before the tracer; `{BEFORE_PID}` in RUN and PROG is its pid.
     let before = match &case.before {
         Some(b) => {
-            let g = spawn_group(Command::new("sh").arg("-c").arg(format!("exec {}", b)).current_dir(&wl.dir).stdout(Stdio::null()).stderr(Stdio::null()))
-                .map_err(|e| format!("cannot run BEFORE: {}", e))?;
+            let g = spawn_group(
+                Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("exec {}", b))
+                    .current_dir(&wl.dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            )
+            .map_err(|e| format!("cannot run BEFORE: {}", e))?;
             std::thread::sleep(Duration::from_millis(200));
             Some(g)
         }
@@ -257,7 +264,12 @@ fn run_case(case: &Case, bin: &[String], wl: &mut Workloads) -> Result<Outcome, 
         }
         (None, None) => {}
     }
-    cmd.args(&case.args).current_dir(&wl.dir).env(NOTIFY, "1").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(&case.args)
+        .current_dir(&wl.dir)
+        .env(NOTIFY, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in &case.env {
         cmd.env(k, v);
     }
@@ -295,8 +307,10 @@ fn run_case(case: &Case, bin: &[String], wl: &mut Workloads) -> Result<Outcome, 
     }
     let _after = match (&case.after, attached) {
         (Some(a), true) => Some(
-            spawn_group(Command::new("sh").arg("-c").arg(a).current_dir(&wl.dir).stdout(Stdio::null()).stderr(Stdio::null()))
-                .map_err(|e| format!("cannot run AFTER: {}", e))?,
+            spawn_group(
+                Command::new("sh").arg("-c").arg(a).current_dir(&wl.dir).stdout(Stdio::null()).stderr(Stdio::null()),
+            )
+            .map_err(|e| format!("cannot run AFTER: {}", e))?,
         ),
         _ => None,
     };
@@ -382,7 +396,12 @@ fn scripts() {
     let testing_bpftrace = bin[0].ends_with("bpftrace");
     let filter = std::env::var("RTRACE_TEST_FILTER").ok().map(|f| Regex::new(&f).expect("RTRACE_TEST_FILTER"));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "test")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "test"))
+        .collect();
     files.sort();
     let mut wl = Workloads::new();
     let (mut passed, mut failures) = (0, Vec::new());

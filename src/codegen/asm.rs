@@ -32,6 +32,7 @@ pub fn print(compiled: &Compiled, source: &Source) -> String {
                 match prog.relocs.iter().find(|r| r.insn == idx).map(|r| r.target) {
                     Some(RelocTarget::Map(m)) => format!("r{} = map[{}] ll", insn.dst, compiled.image.maps[m].name),
                     Some(RelocTarget::Rodata) => format!("r{} = .rodata+{} ll", insn.dst, value),
+                    Some(RelocTarget::Bss) => format!("r{} = .bss+{} ll", insn.dst, value),
                     None => format!("r{} = {:#x} ll", insn.dst, value),
                 }
             } else {
@@ -59,6 +60,9 @@ pub fn disassemble(insn: &Insn, idx: usize) -> String {
             }
         }
         BPF_LDX => format!("r{} = *({} *)(r{} {:+})", insn.dst, size_name(insn.code), insn.src, insn.off),
+        BPF_STX if insn.code & 0xe0 == BPF_ATOMIC && insn.imm == BPF_ADD as i32 => {
+            format!("lock *({} *)(r{} {:+}) += r{}", size_name(insn.code), insn.dst, insn.off, insn.src)
+        }
         BPF_STX => format!("*({} *)(r{} {:+}) = r{}", size_name(insn.code), insn.dst, insn.off, insn.src),
         BPF_ST => format!("*({} *)(r{} {:+}) = {}", size_name(insn.code), insn.dst, insn.off, insn.imm),
         BPF_JMP | BPF_JMP32 => {
@@ -72,7 +76,8 @@ pub fn disassemble(insn: &Insn, idx: usize) -> String {
                 },
                 BPF_EXIT => "exit".to_string(),
                 _ => {
-                    let src = if insn.code & BPF_X != 0 { format!("r{}", insn.src) } else { format!("{:#x}", insn.imm) };
+                    let src =
+                        if insn.code & BPF_X != 0 { format!("r{}", insn.src) } else { format!("{:#x}", insn.imm) };
                     format!("if r{} {} {} goto {:+} <{}>", insn.dst, jump_symbol(op), src, insn.off, target)
                 }
             }

@@ -37,7 +37,14 @@ impl Default for Btf {
 
 impl Btf {
     pub fn new() -> Btf {
-        Btf { types: Vec::new(), strings: vec![0], string_index: HashMap::new(), next_id: 1, int_id: None, array_ids: HashMap::new() }
+        Btf {
+            types: Vec::new(),
+            strings: vec![0],
+            string_index: HashMap::new(),
+            next_id: 1,
+            int_id: None,
+            array_ids: HashMap::new(),
+        }
     }
 
     /// Offset of `s` in the string table (added once).

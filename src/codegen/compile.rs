@@ -4,7 +4,7 @@
 
 use super::finish::{finish, FinishError};
 use super::image::{Image, LineInfo, MapKind, MapSpec, ProgramImage};
-use super::lower::{lower, LowerError, LowerOptions, MapIndices, RODATA_SIZE};
+use super::lower::{lower, LowerError, LowerOptions, MapIndices, COUNTER_MAPS, RODATA_SIZE};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::sema::Checked;
 use crate::span::Span;
@@ -55,7 +55,7 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
             flags: 0,
         })
         .collect();
-    let indices = MapIndices { events: maps.len(), counters: maps.len() + 1 };
+    let indices = MapIndices { events: maps.len() };
     maps.push(MapSpec {
         name: "events".into(),
         kind: MapKind::Ringbuf,
@@ -64,16 +64,9 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         max_entries: opts.ringbuf_bytes,
         flags: 0,
     });
-    maps.push(MapSpec {
-        name: "counters".into(),
-        kind: MapKind::PercpuArray,
-        key_size: 4,
-        value_size: 8,
-        max_entries: 1 + manifest.maps.len() as u32,
-        flags: 0,
-    });
-
-    let mut image = Image { maps, source_name: source.name.clone(), ..Image::default() };
+    // Counters the runtime reads (lower::maps::COUNTER_*).
+    let bss_size = 8 * (COUNTER_MAPS as usize + manifest.maps.len());
+    let mut image = Image { maps, bss_size, source_name: source.name.clone(), ..Image::default() };
     let mut all_locs = Vec::new();
     let mut diags = Vec::new();
     let mut uses_rodata = false;
@@ -81,10 +74,15 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         let lowered = match lower(prog, manifest, indices, &opts.lower) {
             Ok(l) => l,
             Err(LowerError::StackTooLarge { needed, span }) => {
-                diags.push(Diagnostic::error(
-                    format!("this needs {} bytes of stack, more than the 512 eBPF allows", needed),
-                    span,
-                ).with_help("use shorter strings (config = { max_strlen = N }) or fewer string values per statement"));
+                diags.push(
+                    Diagnostic::error(
+                        format!("this needs {} bytes of stack, more than the 512 eBPF allows", needed),
+                        span,
+                    )
+                    .with_help(
+                        "use shorter strings (config = { max_strlen = N }) or fewer string values per statement",
+                    ),
+                );
                 continue;
             }
         };
@@ -104,7 +102,12 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
             .iter()
             .map(|(insn, span)| {
                 let (line, col) = source.line_col(span.start);
-                LineInfo { insn: *insn, line: line as u32, col: col as u32, text: source.line_text(line).trim().to_string() }
+                LineInfo {
+                    insn: *insn,
+                    line: line as u32,
+                    col: col as u32,
+                    text: source.line_text(line).trim().to_string(),
+                }
             })
             .collect();
         image.programs.push(ProgramImage {

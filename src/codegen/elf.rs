@@ -6,7 +6,9 @@
 use super::btf::{encode_ext, Btf, ExtSection};
 use super::image::{Image, MapKind, RelocTarget};
 use object::write::{Object, Relocation, SectionId, Symbol, SymbolSection};
-use object::{Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+use object::{
+    Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope,
+};
 use std::collections::BTreeMap;
 
 /// `R_BPF_64_64`: a 64-bit immediate (`ld_imm64`) to patch with a map fd or address.
@@ -65,6 +67,14 @@ pub fn write(image: &Image) -> Result<Vec<u8>, ElfError> {
         Some(obj.section_symbol(sec))
     };
 
+    let bss_sym = if image.bss_size == 0 {
+        None
+    } else {
+        let sec = obj.add_section(vec![], b".bss".to_vec(), SectionKind::UninitializedData);
+        obj.append_section_bss(sec, image.bss_size as u64, 8);
+        Some(obj.section_symbol(sec))
+    };
+
     // Programs of one kind share a section (libbpf splits them by symbol).
     let mut sections: BTreeMap<&str, SectionId> = BTreeMap::new();
     let mut ext: BTreeMap<&str, ExtSection> = BTreeMap::new();
@@ -91,18 +101,30 @@ pub fn write(image: &Image) -> Result<Vec<u8>, ElfError> {
             }
             let symbol = match r.target {
                 RelocTarget::Map(m) => map_symbols[m],
-                RelocTarget::Rodata => rodata_sym.ok_or_else(|| ElfError::Write("rodata relocation without .rodata".into()))?,
+                RelocTarget::Rodata => {
+                    rodata_sym.ok_or_else(|| ElfError::Write("rodata relocation without .rodata".into()))?
+                }
+                RelocTarget::Bss => bss_sym.ok_or_else(|| ElfError::Write("bss relocation without .bss".into()))?,
             };
             // Addend 0: with REL the addend would be written over the instruction.
             obj.add_relocation(
                 sec,
-                Relocation { offset: start + 8 * r.insn as u64, symbol, addend: 0, flags: RelocationFlags::Elf { r_type: R_BPF_64_64 } },
+                Relocation {
+                    offset: start + 8 * r.insn as u64,
+                    symbol,
+                    addend: 0,
+                    flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
+                },
             )
             .map_err(|e| ElfError::Write(e.to_string()))?;
         }
         let func = btf.program(&prog.name);
         let section_name_off = btf.string(&prog.section);
-        let entry = ext.entry(prog.section.as_str()).or_insert_with(|| ExtSection { section_name_off, funcs: vec![], lines: vec![] });
+        let entry = ext.entry(prog.section.as_str()).or_insert_with(|| ExtSection {
+            section_name_off,
+            funcs: vec![],
+            lines: vec![],
+        });
         entry.funcs.push((start as u32, func));
         for l in &prog.lines {
             let text = btf.string(&l.text);
@@ -139,8 +161,16 @@ mod tests {
                 relocs: vec![Reloc { insn: 0, target: RelocTarget::Map(0) }],
                 lines: vec![LineInfo { insn: 0, line: 1, col: 1, text: "BEGIN { }".into() }],
             }],
-            maps: vec![MapSpec { name: "m0".into(), kind: MapKind::Hash, key_size: 8, value_size: 8, max_entries: 16, flags: 0 }],
+            maps: vec![MapSpec {
+                name: "m0".into(),
+                kind: MapKind::Hash,
+                key_size: 8,
+                value_size: 8,
+                max_entries: 16,
+                flags: 0,
+            }],
             rodata: vec![],
+            bss_size: 16,
             source_name: "stdin".into(),
         }
     }

@@ -1,6 +1,6 @@
 //! Virtual-register IR → real eBPF instructions: assigns physical registers to
 //! virtual ones (linear scan over live intervals), drops no-op moves and jumps
-//! to the next instruction, resolves labels to offsets, and records which
+//! to the next instruction, tidies jumps, resolves labels to offsets, and records which
 //! instruction came from which source span and which need map relocations.
 
 use super::image::{Reloc, RelocTarget};
@@ -265,13 +265,16 @@ fn emit(code: &[VInsn], assignment: &HashMap<u32, u8>) -> Result<Finished, Finis
             VInsn::LdRodata { dst, off } => {
                 items.push(Item::Wide { dst: phys(dst), imm: off as u64, reloc: Some(RelocTarget::Rodata) })
             }
+            VInsn::LdBss { dst, off } => {
+                items.push(Item::Wide { dst: phys(dst), imm: off as u64, reloc: Some(RelocTarget::Bss) })
+            }
             VInsn::Label(l) => {
                 label_item.insert(l, items.len());
             }
             VInsn::Loc(span) => loc_item.push((items.len(), span)),
         }
     }
-    drop_jumps_to_next(&mut items, &mut label_item, &mut loc_item);
+    tidy_jumps(&mut items, &mut label_item, &mut loc_item);
 
     // Pass 2: instruction index of every item, then the jump offsets.
     let mut index = Vec::with_capacity(items.len() + 1);
@@ -309,25 +312,119 @@ fn emit(code: &[VInsn], assignment: &HashMap<u32, u8>) -> Result<Finished, Finis
             last = Some(span);
         }
     }
-    out.locs.dedup_by(|b, a| a.0 == b.0 && { a.1 = b.1; true });
+    out.locs.dedup_by(|b, a| {
+        a.0 == b.0 && {
+            a.1 = b.1;
+            true
+        }
+    });
     Ok(out)
 }
 
-/// Removes unconditional jumps whose target is the next item.
-fn drop_jumps_to_next(items: &mut Vec<Item>, labels: &mut HashMap<Label, usize>, locs: &mut [(usize, Span)]) {
-    let mut i = 0;
-    while i < items.len() {
-        let is_noop = matches!(&items[i], Item::Jump { insn, target, .. }
-            if insn.code == BPF_JMP | BPF_JA && labels[target] == i + 1);
-        if is_noop {
-            items.remove(i);
-            for at in labels.values_mut().chain(locs.iter_mut().map(|(at, _)| at)) {
-                if *at > i {
-                    *at -= 1;
+/// Jump clean-up after register assignment: the lowering emits simple,
+/// composable control flow (jumps to jumps, branches over a `goto`) and this
+/// pass turns it into what a hand-writer would emit. Repeats until nothing
+/// changes:
+/// - a jump to an unconditional jump goes straight to the final target;
+/// - `if c goto L1; goto L2; L1:` becomes `if !c goto L2`;
+/// - jumps to the next instruction disappear;
+/// - instructions after `goto`/`exit` that no jump targets are dropped (the
+///   verifier rejects unreachable instructions).
+fn tidy_jumps(items: &mut Vec<Item>, labels: &mut HashMap<Label, usize>, locs: &mut [(usize, Span)]) {
+    loop {
+        let mut changed = false;
+        // Thread jumps through unconditional jumps.
+        for i in 0..items.len() {
+            let Item::Jump { target, .. } = &items[i] else { continue };
+            let mut to = *target;
+            for _ in 0..16 {
+                match items.get(labels[&to]) {
+                    Some(Item::Jump { insn, target: next, .. }) if is_goto(insn) && *next != to => to = *next,
+                    _ => break,
                 }
             }
-        } else {
+            if let Item::Jump { target, .. } = &mut items[i] {
+                if *target != to {
+                    *target = to;
+                    changed = true;
+                }
+            }
+        }
+        let mut i = 0;
+        while i < items.len() {
+            let targeted = |labels: &HashMap<Label, usize>, items: &[Item], at: usize| {
+                items.iter().any(|it| matches!(it, Item::Jump { target, .. } if labels[target] == at))
+            };
+            let remove = match &items[i] {
+                Item::Jump { target, .. } if labels[target] == i + 1 => true,
+                _ if i > 0 && ends_flow(&items[i - 1]) && !targeted(labels, items, i) => true,
+                _ => false,
+            };
+            if remove {
+                remove_item(items, labels, locs, i);
+                changed = true;
+                continue;
+            }
+            // `if c goto over; goto far; over:` → `if !c goto far`
+            if let (Item::Jump { insn, target, .. }, Some(Item::Jump { insn: next, target: far, .. })) =
+                (&items[i], items.get(i + 1))
+            {
+                if labels[target] == i + 2 && is_goto(next) && !targeted(labels, items, i + 1) {
+                    if let Some(inverted) = invert(insn.code) {
+                        let far = *far;
+                        if let Item::Jump { insn, target, .. } = &mut items[i] {
+                            insn.code = inverted;
+                            *target = far;
+                        }
+                        remove_item(items, labels, locs, i + 1);
+                        changed = true;
+                    }
+                }
+            }
             i += 1;
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+fn is_goto(insn: &Insn) -> bool {
+    insn.code == BPF_JMP | BPF_JA
+}
+
+fn ends_flow(item: &Item) -> bool {
+    match item {
+        Item::Jump { insn, .. } => is_goto(insn),
+        Item::Plain(insn) => insn.code == BPF_JMP | BPF_EXIT,
+        Item::Wide { .. } => false,
+    }
+}
+
+/// The jump taken exactly when `code`'s is not (same class and source).
+fn invert(code: u8) -> Option<u8> {
+    let op = match code & 0xf0 {
+        BPF_JEQ => BPF_JNE,
+        BPF_JNE => BPF_JEQ,
+        BPF_JGT => BPF_JLE,
+        BPF_JLE => BPF_JGT,
+        BPF_JGE => BPF_JLT,
+        BPF_JLT => BPF_JGE,
+        BPF_JSGT => BPF_JSLE,
+        BPF_JSLE => BPF_JSGT,
+        BPF_JSGE => BPF_JSLT,
+        BPF_JSLT => BPF_JSGE,
+        _ => return None,
+    };
+    Some((code & 0x0f) | op)
+}
+
+/// Removes item `i`; labels and locations on it move to the item after it.
+fn remove_item(items: &mut Vec<Item>, labels: &mut HashMap<Label, usize>, locs: &mut [(usize, Span)], i: usize) {
+    items.remove(i);
+    for at in labels.values_mut().chain(locs.iter_mut().map(|(at, _)| at)) {
+        if *at > i {
+            *at -= 1;
         }
     }
 }

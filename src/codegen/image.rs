@@ -10,6 +10,8 @@ pub struct Image {
     pub maps: Vec<MapSpec>,
     /// Bytes of the `.rodata` section (constant strings); may be empty.
     pub rodata: Vec<u8>,
+    /// Size of the zeroed, writable `.bss` section (the runtime's counters).
+    pub bss_size: usize,
     /// File name recorded in `.BTF.ext` line_info (`stdin`, `script.rt`).
     pub source_name: String,
 }
@@ -42,6 +44,8 @@ pub enum RelocTarget {
     Map(usize),
     /// A pointer into `.rodata`; the instruction's `imm` holds the byte offset.
     Rodata,
+    /// A pointer into `.bss`; the instruction's `imm` holds the byte offset.
+    Bss,
 }
 
 /// A source position for the verifier log: instructions from `insn` on come

@@ -22,17 +22,46 @@ pub struct Label(pub u32);
 #[derive(Clone, Debug, PartialEq)]
 pub enum VInsn {
     /// Any non-jump instruction whose registers are `dst`/`src` (ALU, LDX, STX, ST).
-    Op { code: u8, dst: Reg, src: Reg, off: i16, imm: i32 },
+    Op {
+        code: u8,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+        imm: i32,
+    },
     /// A conditional (or, with `BPF_JA`, unconditional) jump to `target`.
-    Jump { code: u8, dst: Reg, src: Reg, imm: i32, target: Label },
+    Jump {
+        code: u8,
+        dst: Reg,
+        src: Reg,
+        imm: i32,
+        target: Label,
+    },
     /// `call helper`: reads r1..r`args`, writes r0, clobbers r1-r5.
-    Call { helper: Helper, args: u8 },
+    Call {
+        helper: Helper,
+        args: u8,
+    },
     Exit,
-    LdImm64 { dst: Reg, imm: u64 },
+    LdImm64 {
+        dst: Reg,
+        imm: u64,
+    },
     /// `dst = &map` for map index `map` in the image.
-    LdMap { dst: Reg, map: usize },
+    LdMap {
+        dst: Reg,
+        map: usize,
+    },
     /// `dst = &.rodata[off]`
-    LdRodata { dst: Reg, off: u32 },
+    LdRodata {
+        dst: Reg,
+        off: u32,
+    },
+    /// `dst = &.bss[off]`
+    LdBss {
+        dst: Reg,
+        off: u32,
+    },
     Label(Label),
     /// The instructions that follow come from this source span (for line_info,
     /// `--emit asm` comments and mapping verifier errors back to the script).
@@ -86,7 +115,10 @@ impl VInsn {
                 _ => vec![],
             },
             VInsn::Call { .. } => (0..=5).map(Reg::Phys).collect(),
-            VInsn::LdImm64 { dst, .. } | VInsn::LdMap { dst, .. } | VInsn::LdRodata { dst, .. } => vec![dst],
+            VInsn::LdImm64 { dst, .. }
+            | VInsn::LdMap { dst, .. }
+            | VInsn::LdRodata { dst, .. }
+            | VInsn::LdBss { dst, .. } => vec![dst],
             _ => vec![],
         }
     }
@@ -201,6 +233,15 @@ impl Builder {
 
     pub fn ld_map(&mut self, dst: Reg, map: usize) {
         self.insns.push(VInsn::LdMap { dst, map });
+    }
+
+    pub fn ld_bss(&mut self, dst: Reg, off: u32) {
+        self.insns.push(VInsn::LdBss { dst, off });
+    }
+
+    /// `lock *(u64 *)(dst + off) += src`
+    pub fn atomic_add64(&mut self, dst: Reg, off: i16, src: Reg) {
+        self.insns.push(VInsn::Op { code: BPF_STX | BPF_ATOMIC | BPF_DW, dst, src, off, imm: BPF_ADD as i32 });
     }
 
     pub fn ld_rodata(&mut self, dst: Reg, off: u32) {

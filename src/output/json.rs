@@ -82,7 +82,8 @@ impl<W: Write> Output for JsonOutput<W> {
         let mut sorted = entries.to_vec();
         sort_entries(&mut sorted);
         let body = if keyed {
-            let items: Vec<String> = sorted.iter().map(|e| format!("{}: {}", key_json(&e.key), map_value_json(&e.value))).collect();
+            let items: Vec<String> =
+                sorted.iter().map(|e| format!("{}: {}", key_json(&e.key), map_value_json(&e.value))).collect();
             format!("{{{}}}", items.join(", "))
         } else {
             sorted.iter().map(|e| map_value_json(&e.value)).collect::<Vec<_>>().join(", ")
@@ -120,7 +121,14 @@ mod tests {
         j.attached_probes(1).unwrap();
         j.printf(b"a\"b\\c\t\n").unwrap();
         let maps = vec![
-            ("@b".to_string(), vec![MapEntry { key: vec![Value::Int(1), s("x")], value: MapValue::Value(Value::Int(5)) }, MapEntry { key: vec![Value::Int(2), s("y")], value: MapValue::Value(Value::Int(3)) }], true),
+            (
+                "@b".to_string(),
+                vec![
+                    MapEntry { key: vec![Value::Int(1), s("x")], value: MapValue::Value(Value::Int(5)) },
+                    MapEntry { key: vec![Value::Int(2), s("y")], value: MapValue::Value(Value::Int(3)) },
+                ],
+                true,
+            ),
             ("@a".to_string(), vec![MapEntry { key: vec![], value: MapValue::Value(Value::Int(7)) }], false),
             ("@s".to_string(), vec![MapEntry { key: vec![], value: MapValue::Value(s("hi\n")) }], false),
             ("@z".to_string(), vec![], true),

@@ -118,7 +118,10 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, FormatError> {
             }
         };
         let Some(&c) = b.get(i) else {
-            return Err(FormatError { message: "the format ends in the middle of a conversion".into(), range: (start, i) });
+            return Err(FormatError {
+                message: "the format ends in the middle of a conversion".into(),
+                range: (start, i),
+            });
         };
         i += 1;
         match c {
@@ -132,7 +135,10 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, FormatError> {
             }
             _ => {
                 let ch = fmt[i - 1..].chars().next().unwrap_or('?');
-                return Err(FormatError { message: format!("unknown conversion `%{}`", ch), range: (start, i - 1 + ch.len_utf8()) });
+                return Err(FormatError {
+                    message: format!("unknown conversion `%{}`", ch),
+                    range: (start, i - 1 + ch.len_utf8()),
+                });
             }
         }
         spec.range = (start, i);
@@ -199,7 +205,11 @@ fn convert(out: &mut Vec<u8>, spec: &Spec, arg: &Value) {
         'p' => {
             let v = arg.bits();
             // glibc prints a null pointer as "(nil)".
-            if v == 0 { b"(nil)".to_vec() } else { format!("0x{:x}", v).into_bytes() }
+            if v == 0 {
+                b"(nil)".to_vec()
+            } else {
+                format!("0x{:x}", v).into_bytes()
+            }
         }
         _ => return integer(out, spec, arg.bits()),
     };
@@ -297,9 +307,21 @@ mod tests {
     #[test]
     fn integers_like_bpftrace() {
         use Value::*;
-        assert_eq!(f("%d %x %ld %lu|%lx", &[Int(5000000000), Int(1 << 40), Int(5000000000), Int(-1), Int(255)]), "705032704 0 5000000000 18446744073709551615|ff");
-        assert_eq!(f("%d %x %X %o %5x|%-5d|", &[Int(-1), Int(-1), Int(-255), Int(-1), Int(255), Int(3)]), "-1 ffffffff FFFFFF01 37777777777    ff|3    |");
-        assert_eq!(f("[%5d|%-5d|%05d|%x|%X|%o|%c|%u|%lu|%p]", &[Int(-42), Int(42), Int(42), Int(255), Int(255), Int(8), Int(65), Int(-1), Int(5), Int(4096)]), "[  -42|42   |00042|ff|FF|10|A|4294967295|5|0x1000]");
+        assert_eq!(
+            f("%d %x %ld %lu|%lx", &[Int(5000000000), Int(1 << 40), Int(5000000000), Int(-1), Int(255)]),
+            "705032704 0 5000000000 18446744073709551615|ff"
+        );
+        assert_eq!(
+            f("%d %x %X %o %5x|%-5d|", &[Int(-1), Int(-1), Int(-255), Int(-1), Int(255), Int(3)]),
+            "-1 ffffffff FFFFFF01 37777777777    ff|3    |"
+        );
+        assert_eq!(
+            f(
+                "[%5d|%-5d|%05d|%x|%X|%o|%c|%u|%lu|%p]",
+                &[Int(-42), Int(42), Int(42), Int(255), Int(255), Int(8), Int(65), Int(-1), Int(5), Int(4096)]
+            ),
+            "[  -42|42   |00042|ff|FF|10|A|4294967295|5|0x1000]"
+        );
         assert_eq!(f("%hhd|%hd", &[Int(300), Int(70000)]), "44|4464");
         assert_eq!(f("%lld %llu %i %05d", &[Int(-1), Int(-1), Int(-7), Int(-42)]), "-1 18446744073709551615 -7 -0042");
     }
@@ -308,15 +330,27 @@ mod tests {
     fn strings_and_chars() {
         use Value::*;
         let s = |t: &str| Str(t.as_bytes().to_vec());
-        assert_eq!(f("%s|%10s|%-3s|%.2s|%5.1s|", &[s("bpftrace"), s("x"), s("abcdef"), s("abcdef"), s("xyz")]), "bpftrace|         x|abcdef|ab|    x|");
+        assert_eq!(
+            f("%s|%10s|%-3s|%.2s|%5.1s|", &[s("bpftrace"), s("x"), s("abcdef"), s("abcdef"), s("xyz")]),
+            "bpftrace|         x|abcdef|ab|    x|"
+        );
         assert_eq!(f("%c%c|%5c|100%%", &[Int(104), Int(0x69), Int(65)]), "hi|    A|100%");
-        assert_eq!(f("%r|%rx|%rh", &[Buffer(b"a\x01".to_vec()), Buffer(b"a".to_vec()), Buffer(b"\x01\xff".to_vec())]), "a\\x01|\\x61|01 ff");
+        assert_eq!(
+            f("%r|%rx|%rh", &[Buffer(b"a\x01".to_vec()), Buffer(b"a".to_vec()), Buffer(b"\x01\xff".to_vec())]),
+            "a\\x01|\\x61|01 ff"
+        );
     }
 
     #[test]
     fn reports_bad_conversions() {
-        assert_eq!(parse_format("ab %q").unwrap_err(), FormatError { message: "unknown conversion `%q`".into(), range: (3, 5) });
+        assert_eq!(
+            parse_format("ab %q").unwrap_err(),
+            FormatError { message: "unknown conversion `%q`".into(), range: (3, 5) }
+        );
         assert!(parse_format("%").is_err());
-        assert_eq!(conversions(&parse_format("%d %s %%").unwrap()).map(Spec::kind).collect::<Vec<_>>(), vec![ArgKind::Integer, ArgKind::String]);
+        assert_eq!(
+            conversions(&parse_format("%d %s %%").unwrap()).map(Spec::kind).collect::<Vec<_>>(),
+            vec![ArgKind::Integer, ArgKind::String]
+        );
     }
 }

@@ -53,7 +53,11 @@ fn map_text(name: &str, entries: &[MapEntry], keyed: bool) -> String {
     sorted
         .iter()
         .map(|e| {
-            let key = if keyed { format!("[{}]", e.key.iter().map(key_text).collect::<Vec<_>>().join(", ")) } else { String::new() };
+            let key = if keyed {
+                format!("[{}]", e.key.iter().map(key_text).collect::<Vec<_>>().join(", "))
+            } else {
+                String::new()
+            };
             format!("{}{}: {}", name, key, map_value_text(&e.value))
         })
         .collect::<Vec<_>>()
@@ -112,7 +116,14 @@ mod tests {
     fn maps_at_exit_like_bpftrace() {
         let s = |t: &str| Value::Str(t.as_bytes().to_vec());
         let maps = vec![
-            ("@b".to_string(), vec![entry(vec![Value::Int(1)], MapValue::Value(Value::Int(5))), entry(vec![Value::Int(2)], MapValue::Value(Value::Int(3)))], true),
+            (
+                "@b".to_string(),
+                vec![
+                    entry(vec![Value::Int(1)], MapValue::Value(Value::Int(5))),
+                    entry(vec![Value::Int(2)], MapValue::Value(Value::Int(3))),
+                ],
+                true,
+            ),
             ("@a".to_string(), vec![entry(vec![], MapValue::Value(Value::Int(7)))], false),
             ("@c".to_string(), vec![entry(vec![Value::Int(-1), s("x")], MapValue::Count(1))], true),
             ("@s".to_string(), vec![entry(vec![], MapValue::Value(s("hello")))], false),

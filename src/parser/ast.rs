@@ -119,17 +119,40 @@ pub enum StmtKind {
     /// `target = value`, or `target op= value` when `op` is set (`+=` has `Some(Add)`).
     /// The target is a map (`@x`, `@x[k]`), a variable (`$x`), or any other
     /// expression the checker will reject with a clear error.
-    Assign { target: Expr, op: Option<BinOp>, value: Expr },
+    Assign {
+        target: Expr,
+        op: Option<BinOp>,
+        value: Expr,
+    },
     /// `if (c) { } else if (d) { } else { }`: an `else if` is an `else` block holding one `If`.
-    If { cond: Expr, then: Block, els: Option<Block> },
+    If {
+        cond: Expr,
+        then: Block,
+        els: Option<Block>,
+    },
     /// `unroll (n) { }`
-    Unroll { count: Expr, body: Block },
+    Unroll {
+        count: Expr,
+        body: Block,
+    },
     /// `while (c) { }`
-    While { cond: Expr, body: Block },
+    While {
+        cond: Expr,
+        body: Block,
+    },
     /// `for ($kv : @map) { }` (bpftrace 0.21+)
-    ForMap { var: String, map: Expr, body: Block },
+    ForMap {
+        var: String,
+        map: Expr,
+        body: Block,
+    },
     /// `for ($i : start..end) { }` (bpftrace 0.24+)
-    ForRange { var: String, start: Expr, end: Expr, body: Block },
+    ForRange {
+        var: String,
+        start: Expr,
+        end: Expr,
+        body: Block,
+    },
     Break,
     Continue,
     Return,
@@ -160,28 +183,64 @@ pub enum ExprKind {
     /// `$#`
     PositionalCount,
     /// `@name`, `@name[k]`, `@name[k1, k2]`; the anonymous map `@` has name `""`.
-    Map { name: String, keys: Vec<Expr> },
+    Map {
+        name: String,
+        keys: Vec<Expr>,
+    },
     /// `name(args)`; `name_span` covers just the name.
-    Call { name: String, name_span: Span, args: Vec<Expr> },
-    Unary { op: UnOp, expr: Box<Expr> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Call {
+        name: String,
+        name_span: Span,
+        args: Vec<Expr>,
+    },
+    Unary {
+        op: UnOp,
+        expr: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `++x`, `x++`, `--x`, `x--`
-    IncDec { target: Box<Expr>, increment: bool, prefix: bool },
-    Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
+    IncDec {
+        target: Box<Expr>,
+        increment: bool,
+        prefix: bool,
+    },
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        els: Box<Expr>,
+    },
     /// `(type) expr`
-    Cast { ty: TypeName, expr: Box<Expr> },
+    Cast {
+        ty: TypeName,
+        expr: Box<Expr>,
+    },
     /// `expr.field` (`arrow == false`) or `expr->field` (`arrow == true`).
     /// Tuple access `$t.0` is a field named `"0"`.
-    Field { expr: Box<Expr>, field: String, field_span: Span, arrow: bool },
+    Field {
+        expr: Box<Expr>,
+        field: String,
+        field_span: Span,
+        arrow: bool,
+    },
     /// `expr[index]`
-    Index { expr: Box<Expr>, index: Box<Expr> },
+    Index {
+        expr: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `(a, b, ...)` with at least two elements.
     Tuple(Vec<Expr>),
     /// `sizeof(type)` or `sizeof(expr)`
     SizeofType(TypeName),
     SizeofExpr(Box<Expr>),
     /// `offsetof(struct X, field)`
-    Offsetof { ty: TypeName, field: String },
+    Offsetof {
+        ty: TypeName,
+        field: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -40,7 +40,11 @@ pub fn program(pair: Pair<Rule>) -> std::result::Result<Program, Vec<Diagnostic>
             errors.push(e);
         }
     }
-    if errors.is_empty() { Ok(prog) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(prog)
+    } else {
+        Err(errors)
+    }
 }
 
 fn include(pair: Pair<Rule>) -> Include {
@@ -194,7 +198,11 @@ fn stmt(pair: Pair<Rule>) -> Result<Stmt> {
             let mut inner = pair.into_inner().skip(1);
             let cond = expr(inner.next().unwrap())?;
             let body = block(inner.next().unwrap())?;
-            if is_unroll { StmtKind::Unroll { count: cond, body } } else { StmtKind::While { cond, body } }
+            if is_unroll {
+                StmtKind::Unroll { count: cond, body }
+            } else {
+                StmtKind::While { cond, body }
+            }
         }
         Rule::for_stmt => for_stmt(pair)?,
         Rule::block => StmtKind::Block(block(pair)?),

@@ -27,7 +27,12 @@ pub fn dump(p: &Program) -> String {
         let aps: Vec<String> = probe
             .attach_points
             .iter()
-            .map(|a| std::iter::once(a.provider.as_str()).chain(a.parts.iter().map(String::as_str)).collect::<Vec<_>>().join(" | "))
+            .map(|a| {
+                std::iter::once(a.provider.as_str())
+                    .chain(a.parts.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
             .collect();
         let _ = writeln!(out, "(probe [{}]", aps.join(", "));
         if let Some(pred) = &probe.predicate {
@@ -117,11 +122,17 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::Binary { op, lhs, rhs } => format!("({} {} {})", op.symbol(), expr(lhs), expr(rhs)),
         ExprKind::IncDec { target, increment, prefix } => {
             let op = if *increment { "++" } else { "--" };
-            if *prefix { format!("({}pre {})", op, expr(target)) } else { format!("({}post {})", op, expr(target)) }
+            if *prefix {
+                format!("({}pre {})", op, expr(target))
+            } else {
+                format!("({}post {})", op, expr(target))
+            }
         }
         ExprKind::Ternary { cond, then, els } => format!("(? {} {} {})", expr(cond), expr(then), expr(els)),
         ExprKind::Cast { ty, expr: inner } => format!("(cast {} {})", type_text(ty), expr(inner)),
-        ExprKind::Field { expr: inner, field, arrow, .. } => format!("({} {} {})", if *arrow { "->" } else { "." }, expr(inner), field),
+        ExprKind::Field { expr: inner, field, arrow, .. } => {
+            format!("({} {} {})", if *arrow { "->" } else { "." }, expr(inner), field)
+        }
         ExprKind::Index { expr: inner, index } => format!("([] {} {})", expr(inner), expr(index)),
         ExprKind::Tuple(items) => format!("(tuple {})", list(items)),
         ExprKind::SizeofType(t) => format!("(sizeof {})", type_text(t)),

@@ -28,7 +28,9 @@ fn pratt() -> &'static PrattParser<Rule> {
                 | Op::infix(Rule::ge, Assoc::Left))
             .op(Op::infix(Rule::shl, Assoc::Left) | Op::infix(Rule::shr, Assoc::Left))
             .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
-            .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left) | Op::infix(Rule::rem, Assoc::Left))
+            .op(Op::infix(Rule::mul, Assoc::Left)
+                | Op::infix(Rule::div, Assoc::Left)
+                | Op::infix(Rule::rem, Assoc::Left))
             .op(Op::prefix(Rule::pre_inc)
                 | Op::prefix(Rule::pre_dec)
                 | Op::prefix(Rule::neg)
@@ -85,7 +87,9 @@ fn operators(pairs: Pairs<Rule>) -> Result<Expr> {
                 Rule::post_inc | Rule::post_dec => {
                     ExprKind::IncDec { target: Box::new(lhs), increment: op.as_rule() == Rule::post_inc, prefix: false }
                 }
-                Rule::index => ExprKind::Index { expr: Box::new(lhs), index: Box::new(expr(op.into_inner().next().unwrap())?) },
+                Rule::index => {
+                    ExprKind::Index { expr: Box::new(lhs), index: Box::new(expr(op.into_inner().next().unwrap())?) }
+                }
                 rule => {
                     let field = op.into_inner().next().unwrap();
                     ExprKind::Field {
@@ -103,7 +107,10 @@ fn operators(pairs: Pairs<Rule>) -> Result<Expr> {
             let sp = lhs.span.to(rhs.span);
             if op.as_rule() == Rule::ternary {
                 let then = expr(op.into_inner().next().unwrap())?;
-                return Ok(Expr { kind: ExprKind::Ternary { cond: Box::new(lhs), then: Box::new(then), els: Box::new(rhs) }, span: sp });
+                return Ok(Expr {
+                    kind: ExprKind::Ternary { cond: Box::new(lhs), then: Box::new(then), els: Box::new(rhs) },
+                    span: sp,
+                });
             }
             let op = binop(op.as_rule());
             Ok(Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span: sp })
@@ -144,7 +151,9 @@ fn primary(pair: Pair<Rule>) -> Result<Expr> {
         Rule::ident => ExprKind::Ident(pair.as_str().to_string()),
         Rule::var => ExprKind::Var(pair.as_str()[1..].to_string()),
         Rule::positional => {
-            let n: u32 = pair.as_str()[1..].parse().map_err(|_| Diagnostic::error("positional parameter number too large", sp))?;
+            let n: u32 = pair.as_str()[1..]
+                .parse()
+                .map_err(|_| Diagnostic::error("positional parameter number too large", sp))?;
             if n == 0 {
                 return Err(Diagnostic::error("`$0` is not a positional parameter; they start at `$1`", sp));
             }
@@ -197,4 +206,3 @@ fn map(pair: Pair<Rule>) -> Result<ExprKind> {
     }
     Ok(ExprKind::Map { name, keys })
 }
-

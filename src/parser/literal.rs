@@ -62,15 +62,21 @@ pub fn unescape(body: &str) -> Result<Vec<u8>, (String, usize, usize)> {
             b'v' => (11, 2),
             b'e' => (27, 2),
             b'0'..=b'7' => {
-                let digits: Vec<u8> = bytes[i + 1..].iter().take(3).take_while(|d| (b'0'..=b'7').contains(d)).copied().collect();
+                let digits: Vec<u8> =
+                    bytes[i + 1..].iter().take(3).take_while(|d| (b'0'..=b'7').contains(d)).copied().collect();
                 let v = digits.iter().fold(0u32, |acc, d| acc * 8 + (d - b'0') as u32);
                 if v > 255 {
-                    return Err((format!("octal escape `\\{}` is out of range", String::from_utf8_lossy(&digits)), i, i + 1 + digits.len()));
+                    return Err((
+                        format!("octal escape `\\{}` is out of range", String::from_utf8_lossy(&digits)),
+                        i,
+                        i + 1 + digits.len(),
+                    ));
                 }
                 (v as u8, 1 + digits.len())
             }
             b'x' => {
-                let digits: Vec<u8> = bytes[i + 2..].iter().take(2).take_while(|d| d.is_ascii_hexdigit()).copied().collect();
+                let digits: Vec<u8> =
+                    bytes[i + 2..].iter().take(2).take_while(|d| d.is_ascii_hexdigit()).copied().collect();
                 if digits.is_empty() {
                     return Err(("`\\x` needs hexadecimal digits".into(), i, i + 2));
                 }

@@ -32,6 +32,17 @@ fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Diagnostic {
         return d;
     }
     let found = found_text(source, pos);
+    // At the end of input the bracket left open is the whole story: point at it.
+    if source[pos..].trim().is_empty() {
+        if let Some((open, closer)) = innermost_open(source, pos) {
+            let ch = source.as_bytes()[open] as char;
+            return Diagnostic::error(
+                format!("syntax error: unexpected end of input: `{ch}` is never closed"),
+                Span::new(open, open + 1),
+            )
+            .with_help(format!("add {closer} at the end"));
+        }
+    }
     let message = match &e.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
             let mut words: Vec<&str> = positives.iter().filter_map(|r| rule_words(*r)).collect();
@@ -40,8 +51,8 @@ fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Diagnostic {
             // After a complete expression an operator could always follow;
             // the bracket left open is what the user most likely forgot.
             if words.iter().all(|w| matches!(*w, "an operator" | "an assignment" | "`[`")) {
-                if let Some(closer) = innermost_open(source, pos) {
-                    words = vec![closer];
+                if let Some((_, closer)) = innermost_open(source, pos) {
+                    words = vec![if closer == "`}`" { "`;` or `}`" } else { closer }];
                 }
             }
             if words.is_empty() {
@@ -68,7 +79,9 @@ fn unterminated(source: &str, pos: usize) -> Option<Diagnostic> {
             (None, None, b'"') => in_string = Some(i),
             (Some(_), _, b'\\') => i += 1,
             (Some(_), _, b'"') => in_string = None,
-            (Some(start), _, b'\n') => return Some(Diagnostic::error("unterminated string literal", Span::new(start, start + 1))),
+            (Some(start), _, b'\n') => {
+                return Some(Diagnostic::error("unterminated string literal", Span::new(start, start + 1)))
+            }
             (None, None, b'/') if bytes.get(i + 1) == Some(&b'*') => {
                 in_comment = Some(i);
                 i += 1;
@@ -94,7 +107,7 @@ fn unterminated(source: &str, pos: usize) -> Option<Diagnostic> {
 
 /// What closes the innermost bracket still open at `pos` (strings and
 /// comments skipped).
-fn innermost_open(source: &str, pos: usize) -> Option<&'static str> {
+fn innermost_open(source: &str, pos: usize) -> Option<(usize, &'static str)> {
     let mut stack = Vec::new();
     let bytes = source.as_bytes();
     let mut i = 0;
@@ -118,7 +131,7 @@ fn innermost_open(source: &str, pos: usize) -> Option<&'static str> {
                 }
                 i += 1;
             }
-            b'{' | b'(' | b'[' => stack.push(bytes[i]),
+            b'{' | b'(' | b'[' => stack.push(i),
             b'}' | b')' | b']' => {
                 stack.pop();
             }
@@ -126,10 +139,13 @@ fn innermost_open(source: &str, pos: usize) -> Option<&'static str> {
         }
         i += 1;
     }
-    stack.last().map(|b| match b {
-        b'(' => "`)`",
-        b'[' => "`]`",
-        _ => "`;` or `}`",
+    stack.last().map(|&at| {
+        let closer = match bytes[at] {
+            b'(' => "`)`",
+            b'[' => "`]`",
+            _ => "`}`",
+        };
+        (at, closer)
     })
 }
 
@@ -166,13 +182,22 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
         Rule::if_stmt | Rule::unroll_stmt | Rule::while_stmt | Rule::for_stmt | Rule::jump_stmt => "a statement",
         Rule::assign_stmt | Rule::expr_stmt => "a statement",
         Rule::assign_op => "an assignment",
-        Rule::expr | Rule::unary | Rule::paren | Rule::call | Rule::ident | Rule::int_lit | Rule::string => "an expression",
-        Rule::map | Rule::var | Rule::positional | Rule::positional_count | Rule::boolean => "an expression",
-        Rule::sizeof_expr | Rule::offsetof_expr => "an expression",
-        Rule::pre_inc | Rule::pre_dec | Rule::neg | Rule::not | Rule::bitnot | Rule::deref | Rule::addr | Rule::cast => {
+        Rule::expr | Rule::unary | Rule::paren | Rule::call | Rule::ident | Rule::int_lit | Rule::string => {
             "an expression"
         }
-        Rule::ternary | Rule::or | Rule::and | Rule::bor | Rule::bxor | Rule::band | Rule::eq | Rule::ne => "an operator",
+        Rule::map | Rule::var | Rule::positional | Rule::positional_count | Rule::boolean => "an expression",
+        Rule::sizeof_expr | Rule::offsetof_expr => "an expression",
+        Rule::pre_inc
+        | Rule::pre_dec
+        | Rule::neg
+        | Rule::not
+        | Rule::bitnot
+        | Rule::deref
+        | Rule::addr
+        | Rule::cast => "an expression",
+        Rule::ternary | Rule::or | Rule::and | Rule::bor | Rule::bxor | Rule::band | Rule::eq | Rule::ne => {
+            "an operator"
+        }
         Rule::le | Rule::ge | Rule::lt | Rule::gt | Rule::shl | Rule::shr | Rule::add | Rule::sub => "an operator",
         Rule::mul | Rule::div | Rule::rem => "an operator",
         Rule::post_inc | Rule::post_dec | Rule::arrow | Rule::dot | Rule::index => "an operator",

@@ -15,17 +15,29 @@ fn err(src: &str) -> String {
 
 #[test]
 fn precedence_follows_c() {
-    assert_eq!(ok("BEGIN { $x = 1 + 2 * 3 << 1 == 14 && !0 || 0; }"), "(probe [BEGIN]\n  (= $x (|| (&& (== (<< (+ 1 (* 2 3)) 1) 14) (! 0)) 0))\n)\n");
+    assert_eq!(
+        ok("BEGIN { $x = 1 + 2 * 3 << 1 == 14 && !0 || 0; }"),
+        "(probe [BEGIN]\n  (= $x (|| (&& (== (<< (+ 1 (* 2 3)) 1) 14) (! 0)) 0))\n)\n"
+    );
     assert_eq!(ok("BEGIN { $x = a ? b : c ? d : e; }"), "(probe [BEGIN]\n  (= $x (? a b (? c d e)))\n)\n");
-    assert_eq!(ok("BEGIN { $x = -$y->z.w[1]++; }"), "(probe [BEGIN]\n  (= $x (- (++post ([] (. (-> $y z) w) 1))))\n)\n");
+    assert_eq!(
+        ok("BEGIN { $x = -$y->z.w[1]++; }"),
+        "(probe [BEGIN]\n  (= $x (- (++post ([] (. (-> $y z) w) 1))))\n)\n"
+    );
     assert_eq!(ok("BEGIN { $x = 1 & 2 | 3 ^ 4; }"), "(probe [BEGIN]\n  (= $x (| (& 1 2) (^ 3 4)))\n)\n");
 }
 
 #[test]
 fn casts_do_not_steal_parentheses() {
     assert_eq!(ok("BEGIN { $a = (uint8)$x + (x) * 2; }"), "(probe [BEGIN]\n  (= $a (+ (cast uint8 $x) (* x 2)))\n)\n");
-    assert_eq!(ok("BEGIN { $a = (struct task_struct *)curtask; }"), "(probe [BEGIN]\n  (= $a (cast struct task_struct* curtask))\n)\n");
-    assert_eq!(ok("BEGIN { $a = (unsigned long)1; $b = (foo **)0; }"), "(probe [BEGIN]\n  (= $a (cast unsigned long 1))\n  (= $b (cast foo** 0))\n)\n");
+    assert_eq!(
+        ok("BEGIN { $a = (struct task_struct *)curtask; }"),
+        "(probe [BEGIN]\n  (= $a (cast struct task_struct* curtask))\n)\n"
+    );
+    assert_eq!(
+        ok("BEGIN { $a = (unsigned long)1; $b = (foo **)0; }"),
+        "(probe [BEGIN]\n  (= $a (cast unsigned long 1))\n  (= $b (cast foo** 0))\n)\n"
+    );
 }
 
 #[test]
@@ -34,19 +46,29 @@ fn attach_points_and_predicates() {
         ok("uprobe:/lib/x86_64-linux-gnu/libc.so.6:fopen,uretprobe:./bin:\"ns::f(int)\" /pid == 1/ { }"),
         "(probe [uprobe | /lib/x86_64-linux-gnu/libc.so.6 | fopen, uretprobe | ./bin | ns::f(int)]\n  (pred (== pid 1))\n)\n"
     );
-    assert_eq!(ok("t:syscalls:sys_enter_* /$x / 2 > 1/{}"), "(probe [t | syscalls | sys_enter_*]\n  (pred (> (/ $x 2) 1))\n)\n");
+    assert_eq!(
+        ok("t:syscalls:sys_enter_* /$x / 2 > 1/{}"),
+        "(probe [t | syscalls | sys_enter_*]\n  (pred (> (/ $x 2) 1))\n)\n"
+    );
     assert_eq!(ok("BEGIN{exit()}END{}"), "(probe [BEGIN]\n  (exit)\n)\n(probe [END]\n)\n");
 }
 
 #[test]
 fn angle_blocks() {
-    assert_eq!(ok("uprobe:a:b < printf(\"hi\"); > END { }"), "(probe [uprobe | a | b]\n  (printf \"hi\")\n)\n(probe [END]\n)\n");
-    assert_eq!(ok("BEGIN < if (1 > 0) { @x = 2 > 1 } >"), "(probe [BEGIN]\n  (if (> 1 0)\n    (= @x (> 2 1))\n  )\n)\n");
+    assert_eq!(
+        ok("uprobe:a:b < printf(\"hi\"); > END { }"),
+        "(probe [uprobe | a | b]\n  (printf \"hi\")\n)\n(probe [END]\n)\n"
+    );
+    assert_eq!(
+        ok("BEGIN < if (1 > 0) { @x = 2 > 1 } >"),
+        "(probe [BEGIN]\n  (if (> 1 0)\n    (= @x (> 2 1))\n  )\n)\n"
+    );
 }
 
 #[test]
 fn statements() {
-    let src = "BEGIN { if (a) { } else if (b) { x() } else { y() } while (1) { break; continue } unroll(3) { $i++ } return }";
+    let src =
+        "BEGIN { if (a) { } else if (b) { x() } else { y() } while (1) { break; continue } unroll(3) { $i++ } return }";
     assert!(ok(src).contains("(while 1\n    (break)\n    (continue)\n  )"));
     assert!(ok("BEGIN { @x[1, \"a\"] += 2; @ = count(); @[comm] = 1; $x <<= 1 }").contains("(+= @x[1 \"a\"] 2)"));
     assert!(ok("BEGIN { for ($kv : @m) { } for ($i : 0..10) { } }").contains("(for $i 0..10"));
@@ -63,20 +85,29 @@ fn preamble() {
 
 #[test]
 fn literals() {
-    assert_eq!(ok("BEGIN { $x = 0x10 + 010 + 1e3 + 1_000 }"), "(probe [BEGIN]\n  (= $x (+ (+ (+ 16 8) 1000) 1000))\n)\n");
+    assert_eq!(
+        ok("BEGIN { $x = 0x10 + 010 + 1e3 + 1_000 }"),
+        "(probe [BEGIN]\n  (= $x (+ (+ (+ 16 8) 1000) 1000))\n)\n"
+    );
     assert_eq!(ok("BEGIN { $s = \"a\\tb\\x41\\101\" }"), "(probe [BEGIN]\n  (= $s \"a\\tbAA\")\n)\n");
-    assert_eq!(ok("BEGIN { printf(\"%d %s\", $1, $#) } // c\n/* d */"), "(probe [BEGIN]\n  (printf \"%d %s\" $1 $#)\n)\n");
+    assert_eq!(
+        ok("BEGIN { printf(\"%d %s\", $1, $#) } // c\n/* d */"),
+        "(probe [BEGIN]\n  (printf \"%d %s\" $1 $#)\n)\n"
+    );
 }
 
 #[test]
 fn errors_are_readable() {
-    assert_eq!(err("BEGIN { printf(\"x\") "), "syntax error: expected `;` or `}`, found end of input");
+    assert_eq!(err("BEGIN { printf(\"x\") "), "syntax error: unexpected end of input: `{` is never closed");
     assert_eq!(err("BEGIN { printf(\"x\" }"), "syntax error: expected `)`, found `}`");
     assert_eq!(err("BEGIN { @x[1 = 2 }"), "syntax error: expected `]`, found `=`");
     assert_eq!(err("BEGIN { $x = ; }"), "syntax error: expected an expression, found `;`");
     assert_eq!(err("BEGIN { printf(\"abc); }"), "unterminated string literal");
     assert_eq!(err("BEGIN { $x = \"\\q\"; }"), "unknown escape sequence `\\q`");
-    assert_eq!(err("BEGIN { $x = 99999999999999999999; }"), "integer literal `99999999999999999999` does not fit in 64 bits");
+    assert_eq!(
+        err("BEGIN { $x = 99999999999999999999; }"),
+        "integer literal `99999999999999999999` does not fit in 64 bits"
+    );
     assert_eq!(err("BEGIN { /* x }"), "unterminated comment");
 }
 
@@ -96,5 +127,3 @@ fn no_input_makes_it_panic() {
         }
     }
 }
-
-

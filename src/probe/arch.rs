@@ -12,7 +12,18 @@ pub enum Arch {
 impl Arch {
     /// The architecture rtrace was built for (and therefore runs on).
     pub fn host() -> Arch {
-        if cfg!(target_arch = "aarch64") { Arch::Aarch64 } else { Arch::X86_64 }
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
     }
 
     /// Register names `reg()` accepts, in `pt_regs` order.
@@ -71,14 +82,14 @@ impl Arch {
 
 // x86_64 `struct pt_regs` (arch/x86/include/asm/ptrace.h), 8 bytes each.
 const X86_64_REGS: &[&str] = &[
-    "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di",
-    "orig_ax", "ip", "cs", "flags", "sp", "ss",
+    "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di", "orig_ax", "ip",
+    "cs", "flags", "sp", "ss",
 ];
 
 // aarch64 `struct user_pt_regs`: regs[31] (named by number), then sp, pc, pstate.
 const AARCH64_REGS: &[&str] = &[
-    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17",
-    "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "sp", "pc", "pstate",
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20",
+    "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "sp", "pc", "pstate",
 ];
 
 #[cfg(test)]

@@ -9,27 +9,62 @@ pub enum ProbeSpec {
     Begin,
     End,
     /// `tracepoint:category:event` (either may hold wildcards)
-    Tracepoint { category: String, event: String },
+    Tracepoint {
+        category: String,
+        event: String,
+    },
     /// `rawtracepoint:event`
-    RawTracepoint { event: String },
+    RawTracepoint {
+        event: String,
+    },
     /// `uprobe:target:function`, `uretprobe:...` (`ret`)
-    Uprobe { target: String, func: UprobeTarget, ret: bool },
+    Uprobe {
+        target: String,
+        func: UprobeTarget,
+        ret: bool,
+    },
     /// `usdt:target:[provider:]name`
-    Usdt { target: String, provider: Option<String>, name: String },
+    Usdt {
+        target: String,
+        provider: Option<String>,
+        name: String,
+    },
     /// `kprobe:function[+offset]`, `kretprobe:function` (`ret`)
-    Kprobe { func: String, offset: u64, ret: bool },
+    Kprobe {
+        func: String,
+        offset: u64,
+        ret: bool,
+    },
     /// `kfunc`/`fentry:function`, `kretfunc`/`fexit:function` (`ret`)
-    Kfunc { func: String, ret: bool },
+    Kfunc {
+        func: String,
+        ret: bool,
+    },
     /// `interval:unit:n`: one CPU, periodically.
-    Interval { timer: Timer },
+    Interval {
+        timer: Timer,
+    },
     /// `profile:unit:n`: every CPU, periodically.
-    Profile { timer: Timer },
+    Profile {
+        timer: Timer,
+    },
     /// `software:event[:count]`
-    Software { event: String, count: Option<u64> },
+    Software {
+        event: String,
+        count: Option<u64>,
+    },
     /// `hardware:event[:count]`
-    Hardware { event: String, count: Option<u64> },
+    Hardware {
+        event: String,
+        count: Option<u64>,
+    },
     /// `watchpoint:addr:len:mode`
-    Watchpoint { addr: u64, len: u64, mode: String, asynchronous: bool },
+    Watchpoint {
+        addr: u64,
+        len: u64,
+        mode: String,
+        asynchronous: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,7 +158,11 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
     let spec = match provider {
         "BEGIN" | "END" => {
             arity(&[0], provider)?;
-            if provider == "BEGIN" { ProbeSpec::Begin } else { ProbeSpec::End }
+            if provider == "BEGIN" {
+                ProbeSpec::Begin
+            } else {
+                ProbeSpec::End
+            }
         }
         "tracepoint" => {
             arity(&[2], "tracepoint:category:event")?;
@@ -140,11 +179,8 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
         }
         "usdt" => {
             arity(&[2, 3], "usdt:binary:[provider:]name")?;
-            let (provider, name) = if parts.len() == 3 {
-                (Some(parts[1].clone()), parts[2].clone())
-            } else {
-                (None, parts[1].clone())
-            };
+            let (provider, name) =
+                if parts.len() == 3 { (Some(parts[1].clone()), parts[2].clone()) } else { (None, parts[1].clone()) };
             ProbeSpec::Usdt { target: parts[0].clone(), provider, name }
         }
         "kprobe" | "kretprobe" => {
@@ -166,13 +202,21 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
         "interval" | "profile" => {
             arity(&[2], &format!("{}:unit:count (units: s, ms, us, hz)", provider))?;
             let timer = timer(&parts[0], &parts[1]).map_err(err)?;
-            if provider == "interval" { ProbeSpec::Interval { timer } } else { ProbeSpec::Profile { timer } }
+            if provider == "interval" {
+                ProbeSpec::Interval { timer }
+            } else {
+                ProbeSpec::Profile { timer }
+            }
         }
         "software" | "hardware" => {
             arity(&[1, 2], &format!("{}:event[:count]", provider))?;
             let count = parts.get(1).map(|c| parse_number(c)).transpose().map_err(err)?;
             let event = parts[0].clone();
-            if provider == "software" { ProbeSpec::Software { event, count } } else { ProbeSpec::Hardware { event, count } }
+            if provider == "software" {
+                ProbeSpec::Software { event, count }
+            } else {
+                ProbeSpec::Hardware { event, count }
+            }
         }
         "watchpoint" | "asyncwatchpoint" => {
             arity(&[3], &format!("{}:address:length:mode", provider))?;

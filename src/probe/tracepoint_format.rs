@@ -54,12 +54,12 @@ impl TracepointFormat {
     }
 }
 
-/// `const char * filename;	offset:24;	size:8;	signed:0;`
+/// `const char * filename;    offset:24;    size:8;    signed:0;`
 fn parse_field(rest: &str) -> Option<TpField> {
     let mut parts = rest.split(';').map(str::trim);
     let decl = parts.next()?;
     let mut offset = None;
-    let mut size = None;
+    let mut size: Option<u32> = None;
     let mut signed = false;
     for p in parts {
         if let Some(v) = p.strip_prefix("offset:") {
@@ -84,7 +84,7 @@ fn parse_field(rest: &str) -> Option<TpField> {
             TpFieldKind::CharArray
         } else {
             let len = len.unwrap_or(0);
-            TpFieldKind::Array { elem_size: if len > 0 { size / len } else { size }, len }
+            TpFieldKind::Array { elem_size: size.checked_div(len).unwrap_or(size), len }
         }
     } else if c_type.ends_with('*') {
         TpFieldKind::Pointer { char_pointee: is_char }
@@ -112,9 +112,9 @@ fn split_declaration(decl: &str) -> Option<(String, String, Option<Option<u32>>)
         None => (decl.to_string(), None),
     };
     let decl = decl.trim();
-    let split = decl.rfind(|c: char| c == ' ' || c == '*')?;
+    let split = decl.rfind([' ', '*'])?;
     let name = decl[split + 1..].trim().to_string();
-    let c_type = decl[..split + 1].trim().split_whitespace().collect::<Vec<_>>().join(" ");
+    let c_type = decl[..split + 1].split_whitespace().collect::<Vec<_>>().join(" ");
     // `char *name` should read `char *`.
     let c_type = c_type.replace(" *", "*").replace('*', " *").replace("  ", " ").trim().to_string();
     let c_type = c_type.replace("* *", "**");

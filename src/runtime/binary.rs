@@ -6,8 +6,17 @@ use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
 use std::path::{Path, PathBuf};
 
 /// Directories searched for a library given by name (`libc`, `libc.so.6`).
-const LIBRARY_DIRS: &[&str] =
-    &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"];
+const LIBRARY_DIRS: &[&str] = &[
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+    "/usr/local/lib",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BinaryError {
@@ -42,9 +51,13 @@ pub struct Binary {
 pub fn locate(target: &str) -> Result<PathBuf, BinaryError> {
     if target.contains('/') {
         let p = Path::new(target);
-        return p
-            .canonicalize()
-            .map_err(|e| if p.exists() { BinaryError::Unreadable { path: target.into(), reason: e.to_string() } } else { BinaryError::NotFound(target.into()) });
+        return p.canonicalize().map_err(|e| {
+            if p.exists() {
+                BinaryError::Unreadable { path: target.into(), reason: e.to_string() }
+            } else {
+                BinaryError::NotFound(target.into())
+            }
+        });
     }
     let path_dirs = std::env::var("PATH").unwrap_or_default();
     let mut candidates: Vec<PathBuf> = Vec::new();
@@ -76,7 +89,8 @@ impl Binary {
         let unreadable = |reason: String| BinaryError::Unreadable { path: path.display().to_string(), reason };
         let data = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
         let file = object::File::parse(&*data).map_err(|e| unreadable(format!("not an ELF file ({})", e)))?;
-        let is_go = [".go.buildinfo", ".gopclntab", ".note.go.buildid"].iter().any(|s| file.section_by_name(s).is_some());
+        let is_go =
+            [".go.buildinfo", ".gopclntab", ".note.go.buildid"].iter().any(|s| file.section_by_name(s).is_some());
         let mut functions: Vec<FuncSymbol> = file
             .symbols()
             .chain(file.dynamic_symbols())

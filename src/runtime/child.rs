@@ -145,11 +145,12 @@ impl Drop for Child {
             self.start_fd = -1;
         }
         if self.exited.is_none() && self.try_wait().is_none() {
-            // Reap it so no zombie outlives rtrace; the command keeps running
-            // only if rtrace was interrupted, as with bpftrace.
+            // Tracing ended first (exit(), Ctrl-C): like bpftrace, the command
+            // does not outlive rtrace. Killed and reaped, so no zombie is left.
             unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
                 let mut status = 0;
-                libc::waitpid(self.pid, &mut status, libc::WNOHANG);
+                libc::waitpid(self.pid, &mut status, 0);
             }
         }
     }
@@ -163,5 +164,16 @@ mod tests {
     fn splits_like_a_shell() {
         assert_eq!(split_command("ls -l 'a b' \"c\\\"d\" e\\ f"), vec!["ls", "-l", "a b", "c\"d", "e f"]);
         assert_eq!(split_command("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_command_still_running_is_killed_and_reaped_on_drop() {
+        let mut child = Child::spawn("sleep 30").expect("spawn sleep");
+        child.start();
+        let pid = child.pid;
+        drop(child);
+        // SAFETY: signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "the -c command outlived rtrace");
     }
 }

@@ -96,8 +96,7 @@ pub fn load(elf: &[u8], opts: &LoadOptions) -> Result<Loaded, LoadError> {
             // buffer holds the verifier's reasons.
             let failed = logs
                 .into_iter()
-                .find(|(name, log)| !log.is_empty() && libbpf_log.contains(&format!("prog '{}'", name)))
-;
+                .find(|(name, log)| !log.is_empty() && libbpf_log.contains(&format!("prog '{}'", name)));
             match failed {
                 Some((program, log)) => Err(LoadError::Verifier { program, log }),
                 None => Err(LoadError::Other { message: e.to_string(), libbpf_log }),
@@ -123,7 +122,7 @@ pub fn failing_insn(log: &str) -> Option<usize> {
                 let (num, rest) = l.split_once(": (")?;
                 num.trim().parse::<usize>().ok().filter(|_| rest.len() > 2 && rest.as_bytes()[2] == b')')
             })
-            .last()
+            .next_back()
     })
 }
 
@@ -136,8 +135,16 @@ mod tests {
         let log = "0: R1=ctx() R10=fp0\n; @x = 1; @ stdin:1\n0: (b7) r1 = 1\n1: (79) r0 = *(u64 *)(r1 +0)\nR1 invalid mem access 'scalar'\nprocessed 2 insns";
         assert_eq!(failing_insn(log), Some(1));
         assert_eq!(failing_insn("nothing here"), None);
-        assert_eq!(failing_insn("51: (85) call bpf_map_update_elem#2\ninfinite loop detected at insn 52\ncur state: R0=scalar()"), Some(52));
+        assert_eq!(
+            failing_insn(
+                "51: (85) call bpf_map_update_elem#2\ninfinite loop detected at insn 52\ncur state: R0=scalar()"
+            ),
+            Some(52)
+        );
         assert_eq!(failing_insn("unreachable insn 6\nprocessed 0 insns"), Some(6));
-        assert_eq!(failing_insn("7: (85) call x\nprocessed 86 insns (limit 1000000) max_states_per_insn 1 total_states 7"), Some(7));
+        assert_eq!(
+            failing_insn("7: (85) call x\nprocessed 86 insns (limit 1000000) max_states_per_insn 1 total_states 7"),
+            Some(7)
+        );
     }
 }

@@ -27,7 +27,11 @@ pub fn resolve(program: &Program, params: &[String]) -> Result<Vec<Vec<Resolved>
         .iter()
         .map(|p| p.attach_points.iter().flat_map(|ap| r.attach_point(ap, params)).collect())
         .collect();
-    if r.diags.is_empty() { Ok(out) } else { Err(r.diags) }
+    if r.diags.is_empty() {
+        Ok(out)
+    } else {
+        Err(r.diags)
+    }
 }
 
 struct Resolver {
@@ -105,7 +109,11 @@ impl Resolver {
         let provider = if ret { "uretprobe" } else { "uprobe" };
         let site = |symbol: String, address: u64| -> Result<Resolved, Diagnostic> {
             let offset = bin.file_offset(address).ok_or_else(|| {
-                Diagnostic::error_nowhere(format!("address {:#x} is not in a loadable segment of `{}`", address, path.display()))
+                Diagnostic::error_nowhere(format!(
+                    "address {:#x} is not in a loadable segment of `{}`",
+                    address,
+                    path.display()
+                ))
             })?;
             Ok(Resolved {
                 name: format!("{}:{}:{}", provider, path.display(), symbol),

@@ -8,7 +8,7 @@ use super::decode;
 use super::loader::{self, LoadError, LoadOptions};
 use super::signals;
 use crate::codegen::compile::Compiled;
-use crate::codegen::lower::{RODATA_CPID, RODATA_SIZE, RODATA_START_NS};
+use crate::codegen::lower::{COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS, RODATA_CPID, RODATA_SIZE, RODATA_START_NS};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::driver::{exit, report, Format, Options};
 use crate::output::printf;
@@ -84,7 +84,8 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
 
-    let counters = object.maps().find(|m| m.name() == "counters");
+    // libbpf names the `.bss` map "<object>.bss"; its one value is the section.
+    let counters = object.maps().find(|m| m.name().to_string_lossy().ends_with(".bss"));
     let mut last_check = Instant::now();
     let started = Instant::now();
     let _ = started;
@@ -92,7 +93,9 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
         // A negative callback result (exit()) ends the poll early; it is not an error.
         let _ = ring.poll(POLL);
         let mut st = state.borrow_mut();
-        if st.exit || signals::stop_requested() {
+        // exit() also counts itself, in case its record was lost.
+        let exit_called = || counters.as_ref().is_some_and(|c| read_counter(c, COUNTER_EXIT) > 0);
+        if st.exit || signals::stop_requested() || exit_called() {
             break;
         }
         if signals::take_print_request() {
@@ -127,8 +130,21 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
     exit::OK
 }
 
+/// Counter `index` of the `.bss` section (`codegen::lower::COUNTER_*`).
+fn read_counter(bss: &libbpf_rs::Map<'_>, index: i32) -> u64 {
+    let value = bss.lookup(&0u32.to_le_bytes(), MapFlags::ANY).ok().flatten().unwrap_or_default();
+    let at = 8 * index as usize;
+    value.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
+}
+
 /// Writes the ELF and loads it; a verifier rejection points at the source.
-fn load(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options, cpid: Option<i32>) -> Result<Object, i32> {
+fn load(
+    source: &Source,
+    checked: &Checked,
+    compiled: &Compiled,
+    opts: &Options,
+    cpid: Option<i32>,
+) -> Result<Object, i32> {
     let elf = crate::codegen::elf::write(&compiled.image).map_err(|e| internal(source, &e.to_string()))?;
     let rodata = (!compiled.image.rodata.is_empty()).then(|| {
         let mut data = vec![0u8; RODATA_SIZE as usize];
@@ -166,7 +182,9 @@ fn load(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options,
             ));
             Err(report(source, &[d], exit::LOAD))
         }
-        Err(e) => Err(report(source, &[Diagnostic::error_nowhere(format!("cannot load the program: {}", e))], exit::LOAD)),
+        Err(e) => {
+            Err(report(source, &[Diagnostic::error_nowhere(format!("cannot load the program: {}", e))], exit::LOAD))
+        }
     }
 }
 
@@ -185,7 +203,9 @@ fn run_special(object: &Object, checked: &Checked, kind: ProgKind) {
 
 fn make_output(opts: &Options) -> Result<Box<dyn Output>, String> {
     let sink: Box<dyn Write> = match &opts.output {
-        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {}", path.display(), e))?),
+        Some(path) => {
+            Box::new(std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {}", path.display(), e))?)
+        }
         None => Box::new(std::io::stdout()),
     };
     Ok(match opts.format {
@@ -281,23 +301,17 @@ impl<'a> State<'a> {
         }
     }
 
-    /// Reports records lost to a full ring buffer and updates dropped by full maps.
+    /// Reports records lost to a full ring buffer and updates dropped by full
+    /// maps, from the u64 counters in `.bss`.
     fn check_counters(&mut self, counters: &libbpf_rs::Map<'_>) {
-        let read = |index: u32| -> u64 {
-            counters
-                .lookup_percpu(&index.to_le_bytes(), MapFlags::ANY)
-                .ok()
-                .flatten()
-                .map(|cpus| cpus.iter().map(|v| u64::from_le_bytes(v[..8].try_into().unwrap_or([0; 8]))).sum())
-                .unwrap_or(0)
-        };
-        let lost = read(0);
+        let read = |index: i32| read_counter(counters, index);
+        let lost = read(COUNTER_LOST);
         if lost > self.lost_reported {
             self.out.lost_events(lost - self.lost_reported).ok();
             self.lost_reported = lost;
         }
         for (i, info) in self.manifest.maps.iter().enumerate() {
-            if !self.full_reported[i] && read(1 + i as u32) > 0 {
+            if !self.full_reported[i] && read(COUNTER_MAPS + i as i32) > 0 {
                 self.full_reported[i] = true;
                 eprintln!(
                     "warning: map `{}` is full ({} entries): new keys are being dropped; raise it with RTRACE_MAP_KEYS_MAX",

@@ -15,11 +15,55 @@ use crate::span::Span;
 /// Every function of the bpftrace language, for "did you mean" and for telling
 /// "not supported yet" apart from "unknown".
 const FUNCTIONS: &[&str] = &[
-    "printf", "exit", "str", "reg", "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "delete",
-    "clear", "zero", "print", "time", "strftime", "join", "cat", "system", "buf", "strncmp", "strcontains",
-    "ntop", "pton", "ksym", "usym", "kaddr", "uaddr", "kstack", "ustack", "cgroupid", "cgroup_path", "signal",
-    "override", "path", "macaddr", "bswap", "strerror", "debugf", "unwatch", "len", "has_key", "kptr", "uptr",
-    "skboutput", "sizeof", "offsetof",
+    "printf",
+    "exit",
+    "str",
+    "reg",
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "stats",
+    "hist",
+    "lhist",
+    "delete",
+    "clear",
+    "zero",
+    "print",
+    "time",
+    "strftime",
+    "join",
+    "cat",
+    "system",
+    "buf",
+    "strncmp",
+    "strcontains",
+    "ntop",
+    "pton",
+    "ksym",
+    "usym",
+    "kaddr",
+    "uaddr",
+    "kstack",
+    "ustack",
+    "cgroupid",
+    "cgroup_path",
+    "signal",
+    "override",
+    "path",
+    "macaddr",
+    "bswap",
+    "strerror",
+    "debugf",
+    "unwatch",
+    "len",
+    "has_key",
+    "kptr",
+    "uptr",
+    "skboutput",
+    "sizeof",
+    "offsetof",
 ];
 
 impl<'a> Checker<'a> {
@@ -211,8 +255,14 @@ impl<'a> Checker<'a> {
                             ArgKind::Pointer => "a pointer or an integer",
                             _ => "a string",
                         };
-                        let d = Diagnostic::error(format!("printf: this argument should be {}, but it is {}", want, v.ty), v.span)
-                            .with_label(spec_span(spec.range), format!("for the conversion `{}`", &format[spec.range.0..spec.range.1]));
+                        let d = Diagnostic::error(
+                            format!("printf: this argument should be {}, but it is {}", want, v.ty),
+                            v.span,
+                        )
+                        .with_label(
+                            spec_span(spec.range),
+                            format!("for the conversion `{}`", &format[spec.range.0..spec.range.1]),
+                        );
                         self.report(d);
                     }
                 }

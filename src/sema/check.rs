@@ -72,10 +72,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
     };
     ck.apply_config(program);
     ck.reject_unsupported_toplevel(program);
-    let groups = match groups(program, env) {
-        Ok(g) => g,
-        Err(d) => return Err(d),
-    };
+    let groups = groups(program, env)?;
     ck.warn_go_uretprobes(&groups);
     for _ in 0..MAX_PASSES {
         ck.changed = false;
@@ -88,8 +85,11 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
     let config_diags = std::mem::take(&mut ck.diags);
     let programs = ck.pass(&groups);
     ck.diags.splice(0..0, config_diags);
+    // Only worth saying when nothing else went wrong: a failed assignment
+    // leaves its map without a type too.
+    let had_errors = ck.diags.iter().any(Diagnostic::is_error);
     for decl in &ck.maps {
-        if decl.value.is_none() {
+        if decl.value.is_none() && !had_errors {
             ck.diags.push(Diagnostic::error(format!("map `{}` is read but never assigned", decl.name), decl.span));
         }
     }
@@ -141,7 +141,11 @@ fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Vec<Group<'a>>,
             let kind = match prog_kind(&r.spec) {
                 Ok(k) => k,
                 Err(msg) => {
-                    let span = probe.attach_points.iter().find(|ap| r.name.contains(&ap.provider)).map_or(probe.span, |ap| ap.span);
+                    let span = probe
+                        .attach_points
+                        .iter()
+                        .find(|ap| r.name.contains(&ap.provider))
+                        .map_or(probe.span, |ap| ap.span);
                     diags.push(Diagnostic::error(msg, span));
                     continue;
                 }
@@ -152,7 +156,11 @@ fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Vec<Group<'a>>,
             }
         }
     }
-    if diags.is_empty() { Ok(out) } else { Err(diags) }
+    if diags.is_empty() {
+        Ok(out)
+    } else {
+        Err(diags)
+    }
 }
 
 fn prog_kind(spec: &ProbeSpec) -> Result<ProgKind, String> {
@@ -271,13 +279,26 @@ impl<'a> Checker<'a> {
     /// the stack can then be copied to the wrong place and crash the program.
     fn warn_go_uretprobes(&mut self, groups: &[Group<'_>]) {
         for g in groups.iter().filter(|g| g.kind == ProgKind::Uretprobe) {
-            let go = g.resolved.iter().any(|r| matches!(&r.detail, Detail::Uprobe(site) if site.lang == crate::probe::Lang::Go));
+            let go = g
+                .resolved
+                .iter()
+                .any(|r| matches!(&r.detail, Detail::Uprobe(site) if site.lang == crate::probe::Lang::Go));
             if go {
-                let span = g.probe.attach_points.iter().find(|a| a.provider.starts_with("ur")).map_or(g.probe.span, |a| a.span);
-                self.diags.push(Diagnostic::warning(
-                    "uretprobe on a Go function: Go moves goroutine stacks, which can crash the traced program",
-                    span,
-                ).with_help("prefer uprobes on the function's return instructions, or trace a program you can restart"));
+                let span = g
+                    .probe
+                    .attach_points
+                    .iter()
+                    .find(|a| a.provider.starts_with("ur"))
+                    .map_or(g.probe.span, |a| a.span);
+                self.diags.push(
+                    Diagnostic::warning(
+                        "uretprobe on a Go function: Go moves goroutine stacks, which can crash the traced program",
+                        span,
+                    )
+                    .with_help(
+                        "prefer uprobes on the function's return instructions, or trace a program you can restart",
+                    ),
+                );
             }
         }
     }
@@ -293,7 +314,9 @@ impl<'a> Checker<'a> {
                 ("max_strlen" | "strlen", _) => {
                     self.diags.push(Diagnostic::error("`max_strlen` must be an integer from 2 to 1024", item.span))
                 }
-                ("max_map_keys" | "map_keys_max", Some(n)) if n >= 1 && n <= u32::MAX as u64 => self.max_map_keys = n as u32,
+                ("max_map_keys" | "map_keys_max", Some(n)) if n >= 1 && n <= u32::MAX as u64 => {
+                    self.max_map_keys = n as u32
+                }
                 ("max_map_keys" | "map_keys_max", _) => {
                     self.diags.push(Diagnostic::error("`max_map_keys` must be a positive integer", item.span))
                 }
@@ -491,7 +514,10 @@ impl<'a> Checker<'a> {
                 Some(t) => t,
                 None => {
                     if *ty != Type::None {
-                        self.error(span, format!("type mismatch for `{}`: assigning {} but it holds {}", name, ty, old));
+                        self.error(
+                            span,
+                            format!("type mismatch for `${}`: assigning {} but it holds {}", name, ty, old),
+                        );
                     }
                     old.clone()
                 }
@@ -583,7 +609,12 @@ impl<'a> Checker<'a> {
             (Some(MapValue::Sum { signed: a }), MapValue::Sum { signed: b }) => MapValue::Sum { signed: *a || *b },
             (Some(old), new) if old == new => old.clone(),
             (Some(old), new) => {
-                let msg = format!("type mismatch for `{}`: assigning {} but it holds {}", name, new.describe(), old.describe());
+                let msg = format!(
+                    "type mismatch for `{}`: assigning {} but it holds {}",
+                    name,
+                    new.describe(),
+                    old.describe()
+                );
                 self.error(span, msg);
                 return;
             }

@@ -13,9 +13,9 @@ use crate::span::Span;
 
 /// Builtin variables the language knows, for "did you mean" suggestions.
 const BUILTINS: &[&str] = &[
-    "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "comm", "kstack", "ustack", "arg0", "arg1", "arg2",
-    "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "sarg0", "retval", "func", "probe", "curtask", "rand",
-    "cgroup", "ctx", "args", "username", "cpid", "numaid", "jiffies",
+    "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "comm", "kstack", "ustack", "arg0", "arg1", "arg2", "arg3",
+    "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "sarg0", "retval", "func", "probe", "curtask", "rand", "cgroup",
+    "ctx", "args", "username", "cpid", "numaid", "jiffies",
 ];
 
 impl<'a> Checker<'a> {
@@ -182,7 +182,7 @@ impl<'a> Checker<'a> {
                 if let Some(s) = closest(reg, regs.iter().copied()) {
                     d = d.with_help(format!("did you mean `{}`?", s));
                 }
-                self.report(d.with_label(span, format!("registers: {}", regs.join(", "))));
+                self.report(d.with_note(format!("{} registers: {}", self.env.arch.name(), regs.join(", "))));
                 none(span)
             }
         }
@@ -193,7 +193,10 @@ impl<'a> Checker<'a> {
         match parse_int(&value) {
             Some(v) => int_literal(v as u64, span).with_type(I64),
             None => {
-                self.error(span, format!("${} used numerically but given \"{}\"; use str(${}) for a string", n, value, n));
+                self.error(
+                    span,
+                    format!("${} used numerically but given \"{}\"; use str(${}) for a string", n, value, n),
+                );
                 none(span)
             }
         }
@@ -294,7 +297,9 @@ impl<'a> Checker<'a> {
         }
         // bpftrace: a non-negative literal takes the other operand's signedness;
         // the result is signed only when both operands are.
+        #[allow(clippy::nonminimal_bool)] // written the way the rule reads
         let lsigned = l.ty.is_signed() && !(is_nonneg_literal(&l) && !r.ty.is_signed());
+        #[allow(clippy::nonminimal_bool)]
         let rsigned = r.ty.is_signed() && !(is_nonneg_literal(&r) && !l.ty.is_signed());
         if lsigned != rsigned {
             if op.is_comparison() {
@@ -316,7 +321,12 @@ impl<'a> Checker<'a> {
 
     fn string_compare(&mut self, op: BinOp, l: TExpr, r: TExpr, span: Span) -> TExpr {
         if !(l.ty.is_str() && r.ty.is_str()) {
-            self.error(span, format!("cannot compare {} with {}", l.ty, r.ty));
+            let msg = if op.is_comparison() {
+                format!("cannot compare {} with {}", l.ty, r.ty)
+            } else {
+                format!("`{}` needs integer operands, but got {} and {}", op.symbol(), l.ty, r.ty)
+            };
+            self.error(span, msg);
             return none(span);
         }
         if !matches!(op, BinOp::Eq | BinOp::Ne) {
@@ -328,7 +338,10 @@ impl<'a> Checker<'a> {
                 if !matches!(other.kind, TExprKind::Str(_)) && bytes.len() as u32 >= *size {
                     self.warn(
                         span,
-                        format!("the literal is longer than the string it is compared with (size {}): always false", size),
+                        format!(
+                            "the literal is longer than the string it is compared with (size {}): always false",
+                            size
+                        ),
                     );
                 }
             }
@@ -353,7 +366,8 @@ impl<'a> Checker<'a> {
             _ => 1,
         };
         let ty = ptr.ty.clone();
-        let scaled = if elem == 1 { other } else { self.binary_typed(BinOp::Mul, other, int_literal(elem, span), span) };
+        let scaled =
+            if elem == 1 { other } else { self.binary_typed(BinOp::Mul, other, int_literal(elem, span), span) };
         TExpr { kind: TExprKind::Binary { op, lhs: Box::new(ptr), rhs: Box::new(scaled), signed: false }, ty, span }
     }
 
@@ -385,7 +399,10 @@ impl<'a> Checker<'a> {
                         none(span)
                     }
                     Some(MapValue::Plain(ty)) => {
-                        self.error(span, format!("`++`/`--` need an integer map, `{}` holds {}", self.maps[map].name, ty));
+                        self.error(
+                            span,
+                            format!("`++`/`--` need an integer map, `{}` holds {}", self.maps[map].name, ty),
+                        );
                         none(span)
                     }
                     Some(other) => {
@@ -407,7 +424,9 @@ impl<'a> Checker<'a> {
         let t = self.expr(then);
         let e = self.expr(els);
         let ty = match (&t.ty, &e.ty) {
-            (Type::Int { .. }, Type::Int { .. }) => Type::Int { bytes: 8, signed: t.ty.is_signed() && e.ty.is_signed() },
+            (Type::Int { .. }, Type::Int { .. }) => {
+                Type::Int { bytes: 8, signed: t.ty.is_signed() && e.ty.is_signed() }
+            }
             (a, b) => match unify(a, b) {
                 Some(ty) if matches!(ty, Type::Str { .. } | Type::Ptr { .. }) => ty,
                 _ => {
@@ -448,11 +467,17 @@ impl<'a> Checker<'a> {
             "int8" | "int8_t" | "char" | "signed char" => Type::Int { bytes: 1, signed: true },
             "uint8" | "uint8_t" | "unsigned char" | "u8" | "bool" | "_Bool" => Type::Int { bytes: 1, signed: false },
             "int16" | "int16_t" | "short" | "short int" | "signed short" => Type::Int { bytes: 2, signed: true },
-            "uint16" | "uint16_t" | "unsigned short" | "unsigned short int" | "u16" => Type::Int { bytes: 2, signed: false },
+            "uint16" | "uint16_t" | "unsigned short" | "unsigned short int" | "u16" => {
+                Type::Int { bytes: 2, signed: false }
+            }
             "int32" | "int32_t" | "int" | "signed int" | "signed" => Type::Int { bytes: 4, signed: true },
             "uint32" | "uint32_t" | "unsigned int" | "unsigned" | "u32" => Type::Int { bytes: 4, signed: false },
-            "int64" | "int64_t" | "long" | "long int" | "long long" | "long long int" | "signed long" | "ssize_t" => I64,
-            "uint64" | "uint64_t" | "unsigned long" | "unsigned long int" | "unsigned long long" | "size_t" | "u64" => U64,
+            "int64" | "int64_t" | "long" | "long int" | "long long" | "long long int" | "signed long" | "ssize_t" => {
+                I64
+            }
+            "uint64" | "uint64_t" | "unsigned long" | "unsigned long int" | "unsigned long long" | "size_t" | "u64" => {
+                U64
+            }
             "void" if ty.pointer > 0 => Type::Int { bytes: 1, signed: false },
             other => {
                 if other.starts_with("struct ") || other.starts_with("union ") || other.starts_with("enum ") {
@@ -484,7 +509,10 @@ impl<'a> Checker<'a> {
                     none(span)
                 }
                 _ => {
-                    self.error(field_span, format!("tuple index `{}` out of range (the tuple has {} elements)", field, items.len()));
+                    self.error(
+                        field_span,
+                        format!("tuple index `{}` out of range (the tuple has {} elements)", field, items.len()),
+                    );
                     none(span)
                 }
             },
@@ -526,7 +554,11 @@ impl<'a> Checker<'a> {
                 span,
             },
             TpFieldKind::Pointer { char_pointee } => {
-                let pointee = if char_pointee { Type::Int { bytes: 1, signed: true } } else { Type::Int { bytes: 1, signed: false } };
+                let pointee = if char_pointee {
+                    Type::Int { bytes: 1, signed: true }
+                } else {
+                    Type::Int { bytes: 1, signed: false }
+                };
                 TExpr {
                     kind: TExprKind::CtxLoad { offset, bytes: 8, signed: false },
                     ty: Type::Ptr { pointee: Box::new(pointee), space },
@@ -636,7 +668,11 @@ fn truncate(v: u64, ty: &Type) -> u64 {
         Type::Int { bytes, signed } => {
             let bits = bytes as u32 * 8;
             let low = v & ((1u64 << bits) - 1);
-            if signed && low >> (bits - 1) == 1 { low | !((1u64 << bits) - 1) } else { low }
+            if signed && low >> (bits - 1) == 1 {
+                low | !((1u64 << bits) - 1)
+            } else {
+                low
+            }
         }
         _ => v,
     }

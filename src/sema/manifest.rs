@@ -80,7 +80,8 @@ impl MapInfo {
 
     /// The symbol of the BPF map: a C identifier derived from the name.
     pub fn bpf_name(&self, id: usize) -> String {
-        let base: String = self.name.trim_start_matches('@').chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let base: String =
+            self.name.trim_start_matches('@').chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         format!("m{}_{}", id, base)
     }
 }

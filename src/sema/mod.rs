@@ -50,8 +50,12 @@ pub enum ProgKind {
     Uretprobe,
     Kprobe,
     Kretprobe,
-    Kfunc { func: String },
-    Kretfunc { func: String },
+    Kfunc {
+        func: String,
+    },
+    Kretfunc {
+        func: String,
+    },
     /// interval, profile, software and hardware probes.
     PerfEvent,
 }

@@ -26,35 +26,78 @@ pub enum TExprKind {
     Builtin(Builtin),
     /// An integer at a fixed offset in the probe context: `args->field` of a
     /// tracepoint, a `pt_regs` register (`argN`, `retval`, `reg()`).
-    CtxLoad { offset: i16, bytes: u8, signed: bool },
+    CtxLoad {
+        offset: i16,
+        bytes: u8,
+        signed: bool,
+    },
     /// A `char[N]` in a tracepoint record, read as a string.
-    CtxString { offset: i16, size: u32 },
+    CtxString {
+        offset: i16,
+        size: u32,
+    },
     /// A `__data_loc char[]` tracepoint field, read as a string.
-    DataLocString { offset: i16 },
+    DataLocString {
+        offset: i16,
+    },
     Var(VarId),
     /// `@map[keys]` of a plain-value map; 0 (or an empty value) when absent.
-    MapRead { map: MapId, keys: Vec<TExpr> },
+    MapRead {
+        map: MapId,
+        keys: Vec<TExpr>,
+    },
     /// Integer negation, `!`, `~`.
-    Unary { op: UnaryOp, expr: Box<TExpr> },
+    Unary {
+        op: UnaryOp,
+        expr: Box<TExpr>,
+    },
     /// Integer arithmetic, bitwise, shift and comparison; `signed` selects
     /// signed comparisons and arithmetic right shifts.
-    Binary { op: BinOp, lhs: Box<TExpr>, rhs: Box<TExpr>, signed: bool },
+    Binary {
+        op: BinOp,
+        lhs: Box<TExpr>,
+        rhs: Box<TExpr>,
+        signed: bool,
+    },
     /// Short-circuit `&&` (`and == true`) and `||`; the result is 0 or 1.
-    Logical { and: bool, lhs: Box<TExpr>, rhs: Box<TExpr> },
+    Logical {
+        and: bool,
+        lhs: Box<TExpr>,
+        rhs: Box<TExpr>,
+    },
     /// String `==` / `!=` (`negate`), comparing up to the first NUL.
-    StrEq { lhs: Box<TExpr>, rhs: Box<TExpr>, negate: bool },
-    Ternary { cond: Box<TExpr>, then: Box<TExpr>, els: Box<TExpr> },
+    StrEq {
+        lhs: Box<TExpr>,
+        rhs: Box<TExpr>,
+        negate: bool,
+    },
+    Ternary {
+        cond: Box<TExpr>,
+        then: Box<TExpr>,
+        els: Box<TExpr>,
+    },
     /// Integer conversion to `self.ty` (truncate, then sign- or zero-extend).
     IntCast(Box<TExpr>),
     /// `*p`: read `self.ty` from the address `ptr` in `space`.
-    Deref { ptr: Box<TExpr>, space: AddrSpace },
+    Deref {
+        ptr: Box<TExpr>,
+        space: AddrSpace,
+    },
     /// `str(ptr[, len])`: copy a NUL-terminated string of at most `self.ty`'s
     /// size (or `len` bytes including the NUL).
-    ReadStr { ptr: Box<TExpr>, len: Option<Box<TExpr>>, space: AddrSpace },
+    ReadStr {
+        ptr: Box<TExpr>,
+        len: Option<Box<TExpr>>,
+        space: AddrSpace,
+    },
     /// `(a, b, ...)`
     Tuple(Vec<TExpr>),
     /// `$x++`, `--@m[k]` ...: adds `delta`, yields the old value (postfix) or the new one.
-    Update { place: Place, delta: i64, prefix: bool },
+    Update {
+        place: Place,
+        delta: i64,
+        prefix: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -99,17 +142,40 @@ pub enum TStmtKind {
     /// An expression evaluated for its effects.
     Expr(TExpr),
     /// `$x = value`
-    SetVar { var: VarId, value: TExpr },
+    SetVar {
+        var: VarId,
+        value: TExpr,
+    },
     /// `@map[keys] = value` for a plain-value map.
-    SetMap { map: MapId, keys: Vec<TExpr>, value: TExpr },
+    SetMap {
+        map: MapId,
+        keys: Vec<TExpr>,
+        value: TExpr,
+    },
     /// `@map[keys] = count()` / `sum(v)`: an aggregation update.
-    Aggregate { map: MapId, keys: Vec<TExpr>, update: AggUpdate },
+    Aggregate {
+        map: MapId,
+        keys: Vec<TExpr>,
+        update: AggUpdate,
+    },
     /// Send a record to the runtime: `args` are laid out as `Action::record`.
-    Emit { action: ActionId, args: Vec<TExpr> },
+    Emit {
+        action: ActionId,
+        args: Vec<TExpr>,
+    },
     /// `exit()`: tell the runtime to stop, and stop this probe.
-    Exit { action: ActionId },
-    If { cond: TExpr, then: Vec<TStmt>, els: Vec<TStmt> },
-    While { cond: TExpr, body: Vec<TStmt> },
+    Exit {
+        action: ActionId,
+    },
+    If {
+        cond: TExpr,
+        then: Vec<TStmt>,
+        els: Vec<TStmt>,
+    },
+    While {
+        cond: TExpr,
+        body: Vec<TStmt>,
+    },
     Break,
     Continue,
     Return,

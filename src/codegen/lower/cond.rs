@@ -159,4 +159,3 @@ fn jump_code(op: BinOp, signed: bool) -> u8 {
         _ => unreachable!("not a comparison"),
     }
 }
-

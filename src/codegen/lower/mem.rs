@@ -119,7 +119,13 @@ impl<'a> Lowerer<'a> {
         data.push(0);
         let mut pos = 0;
         while pos < data.len() {
-            let chunk = if data.len() - pos >= 4 { 4 } else if data.len() - pos >= 2 { 2 } else { 1 };
+            let chunk = if data.len() - pos >= 4 {
+                4
+            } else if data.len() - pos >= 2 {
+                2
+            } else {
+                1
+            };
             let mut v = 0u32;
             for (i, b) in data[pos..pos + chunk].iter().enumerate() {
                 v |= (*b as u32) << (8 * i);
@@ -144,7 +150,8 @@ impl<'a> Lowerer<'a> {
     pub fn copy(&mut self, dst: Reg, doff: i16, src: Reg, soff: i16, size: u32) {
         let mut pos = 0u32;
         while pos < size {
-            let chunk = chunk_for(soff as i32 + pos as i32, size - pos).min(chunk_for(doff as i32 + pos as i32, size - pos));
+            let chunk =
+                chunk_for(soff as i32 + pos as i32, size - pos).min(chunk_for(doff as i32 + pos as i32, size - pos));
             let r = self.b.vreg();
             self.b.load(size_code(chunk as u8), r, src, soff + pos as i16);
             self.b.store(size_code(chunk as u8), dst, doff + pos as i16, r);

@@ -7,11 +7,12 @@
 
 mod cond;
 mod maps;
+pub use maps::{COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS};
 mod mem;
 mod scalar;
 
-use super::ir::{Builder, Label, Reg, FP};
 use super::insn::*;
+use super::ir::{Builder, Label, Reg, FP};
 use crate::sema::manifest::Manifest;
 use crate::sema::typed::*;
 use crate::sema::ProgramDef;
@@ -22,8 +23,6 @@ use crate::span::Span;
 pub struct MapIndices {
     /// The ring buffer every output record goes through.
     pub events: usize,
-    /// Per-CPU u64 counters: `[0]` lost records, `[1 + map]` failed updates of `map`.
-    pub counters: usize,
 }
 
 /// Byte offsets in `.rodata` of the values the runtime fills in before loading.
@@ -165,6 +164,7 @@ impl<'a> Lowerer<'a> {
             TStmtKind::Aggregate { map, keys, update } => self.map_aggregate(*map, keys, update),
             TStmtKind::Emit { action, args } => self.emit_record(*action, args),
             TStmtKind::Exit { action } => {
+                self.count(maps::COUNTER_EXIT);
                 self.emit_record(*action, &[]);
                 self.b.jump(self.exit_label);
             }

@@ -9,6 +9,17 @@ use crate::sema::typed::*;
 use crate::sema::types::{AddrSpace, Type};
 
 impl<'a> Lowerer<'a> {
+    /// `dst = e`, with constants moved straight into `dst` (a temporary would
+    /// overlap `dst`'s live range and cost a register and a move).
+    fn eval_into(&mut self, dst: Reg, e: &TExpr) {
+        if let TExprKind::Int(v) = e.kind {
+            self.b.mov_imm(dst, v);
+        } else {
+            let r = self.eval(e);
+            self.b.mov(dst, r);
+        }
+    }
+
     pub fn eval(&mut self, e: &TExpr) -> Reg {
         match &e.kind {
             TExprKind::Int(v) => {
@@ -44,12 +55,10 @@ impl<'a> Lowerer<'a> {
                 let res = self.b.vreg();
                 let (else_l, end) = (self.b.label(), self.b.label());
                 self.branch(cond, else_l, false);
-                let t = self.eval(then);
-                self.b.mov(res, t);
+                self.eval_into(res, then);
                 self.b.jump(end);
                 self.b.place(else_l);
-                let f = self.eval(els);
-                self.b.mov(res, f);
+                self.eval_into(res, els);
                 self.b.place(end);
                 res
             }
@@ -214,7 +223,11 @@ impl<'a> Lowerer<'a> {
                 self.b.mov(new, old);
                 self.b.alu_imm(BPF_ADD, new, delta as i32);
                 self.b.store(BPF_DW, FP, slot, new);
-                if prefix { new } else { old }
+                if prefix {
+                    new
+                } else {
+                    old
+                }
             }
             Place::Map { map, keys } => self.map_update_scalar(*map, keys, delta, prefix),
         }
