@@ -1,5 +1,6 @@
 //! bpftrace's `-f json` output: one JSON object per line.
 
+use super::hist;
 use super::text::value_text;
 use super::value::{sort_entries, MapEntry, MapValue, Value};
 use super::{by_name, Output};
@@ -50,6 +51,24 @@ fn map_value_json(v: &MapValue) -> String {
     match v {
         MapValue::Count(n) => n.to_string(),
         MapValue::Value(v) | MapValue::Sum(v) | MapValue::Min(v) | MapValue::Max(v) => value_json(v),
+        MapValue::Avg { count, total } => MapValue::average(*count, *total).to_string(),
+        MapValue::Stats { count, total } => format!(
+            "{{\"count\": {}, \"average\": {}, \"total\": {}}}",
+            count,
+            MapValue::average(*count, *total),
+            total
+        ),
+        MapValue::Hist(counts) => hist::log2_json(counts, 1),
+        MapValue::Lhist { counts, min, max, step } => hist::linear_json(counts, *min, *max, *step),
+    }
+}
+
+/// The message type bpftrace gives a map of this kind of value.
+fn map_message_type(v: &MapValue) -> &'static str {
+    match v {
+        MapValue::Hist(_) | MapValue::Lhist { .. } => "hist",
+        MapValue::Avg { .. } | MapValue::Stats { .. } => "stats",
+        _ => "map",
     }
 }
 
@@ -88,7 +107,8 @@ impl<W: Write> Output for JsonOutput<W> {
         } else {
             sorted.iter().map(|e| map_value_json(&e.value)).collect::<Vec<_>>().join(", ")
         };
-        writeln!(self.out, "{{\"type\": \"map\", \"data\": {{\"{}\": {}}}}}", escape(name.as_bytes()), body)
+        let kind = map_message_type(&sorted[0].value);
+        writeln!(self.out, "{{\"type\": \"{}\", \"data\": {{\"{}\": {}}}}}", kind, escape(name.as_bytes()), body)
     }
 
     fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()> {
@@ -97,6 +117,10 @@ impl<W: Write> Output for JsonOutput<W> {
             self.map(name, entries, *keyed)?;
         }
         Ok(())
+    }
+
+    fn value(&mut self, v: &Value) -> io::Result<()> {
+        writeln!(self.out, "{{\"type\": \"value\", \"data\": {}}}", value_json(v))
     }
 
     fn lost_events(&mut self, n: u64) -> io::Result<()> {

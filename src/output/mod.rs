@@ -2,6 +2,7 @@
 //! maps, in bpftrace's text and JSON formats. Pure: takes decoded values and
 //! writes bytes; the runtime decides when.
 
+pub mod hist;
 pub mod json;
 pub mod printf;
 pub mod text;
@@ -24,6 +25,8 @@ pub trait Output {
     fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()>;
     /// Every map at exit (or on SIGUSR1), in name order.
     fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()>;
+    /// `print(value)`
+    fn value(&mut self, v: &value::Value) -> io::Result<()>;
     /// Records the kernel could not deliver (ring buffer full).
     fn lost_events(&mut self, n: u64) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;

@@ -1,5 +1,6 @@
 //! bpftrace's default text output.
 
+use super::hist;
 use super::value::{sort_entries, MapEntry, MapValue, Value};
 use super::{by_name, Output};
 use std::io::{self, Write};
@@ -39,10 +40,17 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
+/// What follows `@name[key]: `; histograms start on the next line.
 fn map_value_text(v: &MapValue) -> String {
     match v {
         MapValue::Count(n) => n.to_string(),
         MapValue::Value(v) | MapValue::Sum(v) | MapValue::Min(v) | MapValue::Max(v) => value_text(v),
+        MapValue::Avg { count, total } => MapValue::average(*count, *total).to_string(),
+        MapValue::Stats { count, total } => {
+            format!("count {}, average {}, total {}", count, MapValue::average(*count, *total), total)
+        }
+        MapValue::Hist(counts) => format!("\n{}", hist::log2_text(counts, 1)),
+        MapValue::Lhist { counts, min, max, step } => format!("\n{}", hist::linear_text(counts, *min, *max, *step)),
     }
 }
 
@@ -75,8 +83,12 @@ impl<W: Write> Output for TextOutput<W> {
 
     fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()> {
         // bpftrace ends every printed map with a newline, so an empty map
-        // shows as an empty line.
-        writeln!(self.out, "{}", map_text(name, entries, keyed))
+        // shows as an empty line; avg and stats maps get one more.
+        writeln!(self.out, "{}", map_text(name, entries, keyed))?;
+        if entries.first().is_some_and(|e| matches!(e.value, MapValue::Avg { .. } | MapValue::Stats { .. })) {
+            writeln!(self.out)?;
+        }
+        Ok(())
     }
 
     fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()> {
@@ -85,6 +97,10 @@ impl<W: Write> Output for TextOutput<W> {
             self.map(name, entries, *keyed)?;
         }
         Ok(())
+    }
+
+    fn value(&mut self, v: &Value) -> io::Result<()> {
+        writeln!(self.out, "{}", value_text(v))
     }
 
     fn lost_events(&mut self, n: u64) -> io::Result<()> {

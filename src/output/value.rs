@@ -38,6 +38,55 @@ pub enum MapValue {
     Sum(Value),
     Min(Value),
     Max(Value),
+    /// `avg()`: printed as total / count.
+    Avg {
+        count: u64,
+        total: i64,
+    },
+    /// `stats()`: count, average and total.
+    Stats {
+        count: u64,
+        total: i64,
+    },
+    /// `hist()`: counts of the log2 buckets (negative, zero, 1, 2-3, 4-7, ...).
+    Hist(Vec<u64>),
+    /// `lhist()`: counts of the buckets below `min`, each `step` wide, and from `max` on.
+    Lhist {
+        counts: Vec<u64>,
+        min: i64,
+        max: i64,
+        step: i64,
+    },
+}
+
+impl MapValue {
+    /// The value as `print(@x, top, div)` shows it: numbers divided by `div`.
+    pub fn divided(&self, div: u64) -> MapValue {
+        let d = |v: &Value| match v {
+            Value::Int(i) => Value::Int(i / div as i64),
+            Value::UInt(u) => Value::UInt(u / div),
+            other => other.clone(),
+        };
+        match self {
+            MapValue::Value(v) => MapValue::Value(d(v)),
+            MapValue::Count(n) => MapValue::Count(n / div),
+            MapValue::Sum(v) => MapValue::Sum(d(v)),
+            MapValue::Min(v) => MapValue::Min(d(v)),
+            MapValue::Max(v) => MapValue::Max(d(v)),
+            MapValue::Avg { count, total } => MapValue::Avg { count: *count * div, total: *total },
+            MapValue::Hist(c) => MapValue::Hist(c.iter().map(|n| n / div).collect()),
+            other => other.clone(),
+        }
+    }
+
+    /// total / count as bpftrace computes it (0 when nothing was counted).
+    pub fn average(count: u64, total: i64) -> i64 {
+        if count == 0 {
+            0
+        } else {
+            total.wrapping_div(count as i64)
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +111,11 @@ pub fn sort_entries(entries: &mut [MapEntry]) {
 fn numeric(v: &MapValue) -> Option<i128> {
     match v {
         MapValue::Count(n) => Some(*n as i128),
+        MapValue::Avg { count, total } | MapValue::Stats { count, total } => {
+            Some(MapValue::average(*count, *total) as i128)
+        }
+        // Histograms sort by their total count.
+        MapValue::Hist(counts) | MapValue::Lhist { counts, .. } => Some(counts.iter().map(|c| *c as i128).sum()),
         MapValue::Value(v) | MapValue::Sum(v) | MapValue::Min(v) | MapValue::Max(v) => match v {
             Value::Int(i) => Some(*i as i128),
             Value::UInt(u) => Some(*u as i128),

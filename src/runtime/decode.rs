@@ -43,17 +43,71 @@ pub fn key(info: &MapInfo, bytes: &[u8]) -> Vec<Value> {
     values(&info.keys, &layout.offsets, bytes)
 }
 
-/// A map value; `per_cpu` holds one value per CPU for per-CPU maps.
-pub fn map_value(info: &MapInfo, per_cpu: &[Vec<u8>]) -> OutMapValue {
-    let sum = || per_cpu.iter().fold(0u64, |acc, v| acc.wrapping_add(u64_at(v, 0)));
+/// A map value; `per_cpu` holds one value per CPU for per-CPU maps. For
+/// bucketed maps the key says which bucket the value counts.
+pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> OutMapValue {
+    let sum = |off: usize| per_cpu.iter().fold(0u64, |acc, v| acc.wrapping_add(u64_at(v, off)));
+    let int = |bits: u64, signed: bool| if signed { Value::Int(bits as i64) } else { Value::UInt(bits) };
+    // min/max: only CPUs that stored a value (their `set` word is non-zero).
+    let extreme = |signed: bool, pick_min: bool| {
+        let set = per_cpu.iter().filter(|v| u64_at(v, 8) != 0).map(|v| u64_at(v, 0));
+        let best = if signed {
+            let vals = set.map(|b| b as i64);
+            if pick_min { vals.min() } else { vals.max() }.map(|v| v as u64)
+        } else if pick_min {
+            set.min()
+        } else {
+            set.max()
+        };
+        int(best.unwrap_or(0), signed)
+    };
+    let buckets = || {
+        let mut counts = vec![0u64; info.value.buckets()];
+        let bucket = u64_at(key_bytes, info.bucket_offset() as usize) as usize;
+        if let Some(c) = counts.get_mut(bucket) {
+            *c = sum(0);
+        }
+        counts
+    };
     match &info.value {
         MapValue::Plain(ty) => OutMapValue::Value(value(ty, per_cpu.first().map_or(&[][..], |v| v), 0)),
-        MapValue::Count => OutMapValue::Count(sum()),
-        MapValue::Sum { signed: true } => OutMapValue::Sum(Value::Int(sum() as i64)),
-        MapValue::Sum { signed: false } => OutMapValue::Sum(Value::UInt(sum())),
+        MapValue::Count => OutMapValue::Count(sum(0)),
+        MapValue::Sum { signed } => OutMapValue::Sum(int(sum(0), *signed)),
+        MapValue::Avg => OutMapValue::Avg { count: sum(0), total: sum(8) as i64 },
+        MapValue::Stats => OutMapValue::Stats { count: sum(0), total: sum(8) as i64 },
+        MapValue::Min { signed } => OutMapValue::Min(extreme(*signed, true)),
+        MapValue::Max { signed } => OutMapValue::Max(extreme(*signed, false)),
+        MapValue::Hist => OutMapValue::Hist(buckets()),
+        MapValue::Lhist { min, max, step } => {
+            OutMapValue::Lhist { counts: buckets(), min: *min, max: *max, step: *step }
+        }
     }
 }
 
 pub fn entry(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> MapEntry {
-    MapEntry { key: if info.keys.is_empty() { vec![] } else { key(info, key_bytes) }, value: map_value(info, per_cpu) }
+    MapEntry {
+        key: if info.keys.is_empty() { vec![] } else { key(info, key_bytes) },
+        value: map_value(info, key_bytes, per_cpu),
+    }
+}
+
+/// Bucketed maps hold one kernel entry per (key, bucket): folds them into
+/// one entry per key.
+pub fn merge_buckets(entries: Vec<MapEntry>) -> Vec<MapEntry> {
+    let mut out: Vec<MapEntry> = Vec::new();
+    for e in entries {
+        match out.iter_mut().find(|o| o.key == e.key) {
+            Some(o) => match (&mut o.value, e.value) {
+                (OutMapValue::Hist(a), OutMapValue::Hist(b))
+                | (OutMapValue::Lhist { counts: a, .. }, OutMapValue::Lhist { counts: b, .. }) => {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x += y;
+                    }
+                }
+                _ => {}
+            },
+            None => out.push(e),
+        }
+    }
+    out
 }

@@ -15,9 +15,9 @@ use crate::output::printf;
 use crate::output::value::{MapEntry, Value};
 use crate::output::{JsonOutput, Output, TextOutput};
 use crate::probe::ProbeSpec;
-use crate::sema::manifest::{Action, Manifest};
+use crate::sema::manifest::{Action, Manifest, MapInfo};
 use crate::sema::{Checked, ProgKind};
-use libbpf_rs::{MapCore, MapFlags, Object, ProgramInput, RingBufferBuilder};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, Object, ProgramInput, RingBufferBuilder};
 use std::cell::RefCell;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -44,7 +44,15 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
         Ok(o) => o,
         Err(e) => return report(source, &[Diagnostic::error_nowhere(e)], exit::USAGE),
     };
-    let state = RefCell::new(State::new(manifest, out));
+    // Owned handles (duplicated fds) of the user maps, by MapId: the ring
+    // buffer callback prints, clears and zeroes maps through them.
+    let handles: Vec<Option<MapHandle>> = (0..manifest.maps.len())
+        .map(|i| {
+            let name = manifest.maps[i].bpf_name(i);
+            object.maps().find(|m| m.name() == name.as_str()).and_then(|m| MapHandle::try_from(&m).ok())
+        })
+        .collect();
+    let state = RefCell::new(State::new(manifest, out, handles));
     let Some(events) = object.maps().find(|m| m.name() == "events") else {
         return internal(source, "the object has no `events` ring buffer");
     };
@@ -99,7 +107,7 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
             break;
         }
         if signals::take_print_request() {
-            let maps = read_maps(&object, manifest);
+            let maps = st.read_maps();
             st.out.maps_at_exit(&maps).ok();
         }
         if child.as_mut().is_some_and(|c| c.try_wait().is_some()) {
@@ -124,7 +132,7 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
     if let Some(c) = &counters {
         st.check_counters(c);
     }
-    let maps = read_maps(&object, manifest);
+    let maps = st.read_maps();
     st.out.maps_at_exit(&maps).ok();
     st.out.flush().ok();
     exit::OK
@@ -231,31 +239,66 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Every user map's entries, decoded.
-fn read_maps(object: &Object, manifest: &Manifest) -> Vec<(String, Vec<MapEntry>, bool)> {
-    let mut out = Vec::new();
-    for (i, info) in manifest.maps.iter().enumerate() {
-        let name = info.bpf_name(i);
-        let Some(map) = object.maps().find(|m| m.name() == name.as_str()) else { continue };
-        let mut entries = Vec::new();
-        for key in map.keys() {
-            let values = if info.value.per_cpu() {
-                map.lookup_percpu(&key, MapFlags::ANY).ok().flatten()
-            } else {
-                map.lookup(&key, MapFlags::ANY).ok().flatten().map(|v| vec![v])
-            };
-            if let Some(values) = values {
-                entries.push(decode::entry(info, &key, &values));
-            }
+/// One map's entries, decoded (a key deleted meanwhile is skipped).
+fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
+    let mut entries = Vec::new();
+    for key in map.keys() {
+        let values = if info.value.per_cpu() {
+            map.lookup_percpu(&key, MapFlags::ANY).ok().flatten()
+        } else {
+            map.lookup(&key, MapFlags::ANY).ok().flatten().map(|v| vec![v])
+        };
+        if let Some(values) = values {
+            entries.push(decode::entry(info, &key, &values));
         }
-        out.push((info.name.clone(), entries, !info.keys.is_empty()));
     }
-    out
+    if info.value.bucketed() {
+        entries = decode::merge_buckets(entries);
+    }
+    entries
+}
+
+/// `clear(@x)`: every key deleted.
+fn clear_map(map: &MapHandle) {
+    let keys: Vec<Vec<u8>> = map.keys().collect();
+    for key in keys {
+        let _ = map.delete(&key);
+    }
+}
+
+/// `zero(@x)`: every value (of every CPU) set to zero, keys kept.
+fn zero_map(map: &MapHandle, info: &MapInfo) {
+    let keys: Vec<Vec<u8>> = map.keys().collect();
+    let size = info.value.size() as usize;
+    for key in keys {
+        let _ = if info.value.per_cpu() {
+            let zeros = vec![vec![0u8; size]; libbpf_rs::num_possible_cpus().unwrap_or(1)];
+            map.update_percpu(&key, &zeros, MapFlags::EXIST)
+        } else {
+            map.update(&key, &vec![0u8; size], MapFlags::EXIST)
+        };
+    }
+}
+
+/// `print(@x, top, div)`: the `top` largest entries, values divided by `div`.
+fn top_entries(mut entries: Vec<MapEntry>, top: u64, div: u64) -> Vec<MapEntry> {
+    crate::output::value::sort_entries(&mut entries);
+    if top > 0 && entries.len() > top as usize {
+        entries.drain(..entries.len() - top as usize);
+    }
+    if div > 1 {
+        for e in &mut entries {
+            e.value = e.value.divided(div);
+        }
+    }
+    entries
 }
 
 /// What the ring buffer callback and the loop share.
 struct State<'a> {
     manifest: &'a Manifest,
+    /// User maps by MapId.
+    maps: Vec<Option<MapHandle>>,
     out: Box<dyn Output>,
     /// Parsed printf formats, by action id.
     formats: Vec<Option<Vec<printf::Piece>>>,
@@ -265,7 +308,7 @@ struct State<'a> {
 }
 
 impl<'a> State<'a> {
-    fn new(manifest: &'a Manifest, out: Box<dyn Output>) -> State<'a> {
+    fn new(manifest: &'a Manifest, out: Box<dyn Output>, maps: Vec<Option<MapHandle>>) -> State<'a> {
         let formats = manifest
             .actions
             .iter()
@@ -274,7 +317,25 @@ impl<'a> State<'a> {
                 _ => None,
             })
             .collect();
-        State { manifest, out, formats, exit: false, lost_reported: 0, full_reported: vec![false; manifest.maps.len()] }
+        State {
+            manifest,
+            maps,
+            out,
+            formats,
+            exit: false,
+            lost_reported: 0,
+            full_reported: vec![false; manifest.maps.len()],
+        }
+    }
+
+    /// Every user map's entries, decoded.
+    fn read_maps(&self) -> Vec<(String, Vec<MapEntry>, bool)> {
+        let mut out = Vec::new();
+        for (info, handle) in self.manifest.maps.iter().zip(&self.maps) {
+            let Some(map) = handle else { continue };
+            out.push((info.name.clone(), read_map(map, info), !info.keys.is_empty()));
+        }
+        out
     }
 
     /// Handles one ring buffer record; a negative result stops this poll.
@@ -297,6 +358,31 @@ impl<'a> State<'a> {
             Action::Exit => {
                 self.exit = true;
                 -1
+            }
+            Action::PrintValue { ty } => {
+                let v = decode::value(ty, data, 8);
+                self.out.value(&v).ok();
+                0
+            }
+            Action::PrintMap { map, top, div } => {
+                if let Some(handle) = &self.maps[*map] {
+                    let info = &self.manifest.maps[*map];
+                    let entries = top_entries(read_map(handle, info), *top, *div);
+                    self.out.map(&info.name, &entries, !info.keys.is_empty()).ok();
+                }
+                0
+            }
+            Action::ClearMap { map } => {
+                if let Some(handle) = &self.maps[*map] {
+                    clear_map(handle);
+                }
+                0
+            }
+            Action::ZeroMap { map } => {
+                if let (Some(handle), info) = (&self.maps[*map], &self.manifest.maps[*map]) {
+                    zero_map(handle, info);
+                }
+                0
             }
         }
     }

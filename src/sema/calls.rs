@@ -79,34 +79,125 @@ impl<'a> Checker<'a> {
                 self.actions.push(Action::Exit);
                 Some(TStmtKind::Exit { action: self.actions.len() - 1 })
             }
+            "print" => Some(self.print(name_span, args, e.span)),
+            "clear" | "zero" => {
+                let map = self.whole_map(name, *name_span, args, 1, 1)?;
+                self.actions.push(if name == "clear" { Action::ClearMap { map } } else { Action::ZeroMap { map } });
+                Some(TStmtKind::Emit { action: self.actions.len() - 1, args: vec![] })
+            }
+            "delete" => {
+                if !self.arity(name, *name_span, args, 1, 1) {
+                    return Some(TStmtKind::Expr(none(e.span)));
+                }
+                let ExprKind::Map { name: map_name, keys } = &args[0].kind else {
+                    self.error(args[0].span, "delete() takes a map entry: `delete(@x[key])`");
+                    return Some(TStmtKind::Expr(none(e.span)));
+                };
+                let map = self.map_id(map_name, args[0].span);
+                if self.maps[map].value.as_ref().is_some_and(|v| v.bucketed()) {
+                    self.unsupported(e.span, "delete() of one key of a hist()/lhist() map (use clear())");
+                    return Some(TStmtKind::Expr(none(e.span)));
+                }
+                let keys = self.map_keys(map, keys, args[0].span);
+                Some(TStmtKind::DeleteMap { map, keys })
+            }
+            _ => None,
+        }
+    }
+
+    /// The map named by a `clear(@x)`-style argument (a map, not an entry).
+    fn whole_map(&mut self, name: &str, name_span: Span, args: &[Expr], lo: usize, hi: usize) -> Option<usize> {
+        if !self.arity(name, name_span, args, lo, hi) {
+            return None;
+        }
+        match &args[0].kind {
+            ExprKind::Map { name: map_name, keys } if keys.is_empty() => Some(self.map_id(map_name, args[0].span)),
             _ => {
-                let _ = name_span;
+                self.error(args[0].span, format!("{}() takes a whole map, like `{}(@x)`", name, name));
                 None
             }
         }
     }
 
-    /// `count()` / `sum(n)` when assigned to a map.
+    /// `print(@x[, top[, div]])` prints a map; `print(value)` a value.
+    fn print(&mut self, name_span: &Span, args: &[Expr], span: Span) -> TStmtKind {
+        if matches!(args.first().map(|a| &a.kind), Some(ExprKind::Map { keys, .. }) if keys.is_empty()) {
+            let Some(map) = self.whole_map("print", *name_span, args, 1, 3) else { return TStmtKind::Expr(none(span)) };
+            let mut consts = [0u64; 2];
+            for (slot, arg) in consts.iter_mut().zip(&args[1..]) {
+                let e = self.expr(arg);
+                match e.kind {
+                    TExprKind::Int(n) if (n as i64) >= 0 => *slot = n,
+                    _ => self.error(e.span, "print(): top and div must be non-negative integer constants"),
+                }
+            }
+            self.actions.push(Action::PrintMap { map, top: consts[0], div: consts[1] });
+            return TStmtKind::Emit { action: self.actions.len() - 1, args: vec![] };
+        }
+        if !self.arity("print", *name_span, args, 1, 1) {
+            return TStmtKind::Expr(none(span));
+        }
+        let v = self.expr(&args[0]);
+        if v.ty == Type::None {
+            return TStmtKind::Expr(none(span));
+        }
+        self.actions.push(Action::PrintValue { ty: v.ty.clone() });
+        TStmtKind::Emit { action: self.actions.len() - 1, args: vec![v] }
+    }
+
+    /// Aggregations assigned to a map: `@x = count()`, `@x[k] = hist(n)`, ...
     pub fn aggregation(&mut self, value: &Expr) -> Option<AggUpdate> {
         let ExprKind::Call { name, name_span, args } = &value.kind else { return None };
-        match name.as_str() {
-            "count" => {
-                self.arity(name, *name_span, args, 0, 0);
-                Some(AggUpdate::Count)
-            }
-            "sum" => {
-                if !self.arity(name, *name_span, args, 1, 1) {
+        let (lo, hi) = match name.as_str() {
+            "count" => (0, 0),
+            "sum" | "avg" | "stats" | "min" | "max" | "hist" => (1, 1),
+            "lhist" => (4, 4),
+            _ => return None,
+        };
+        if !self.arity(name, *name_span, args, lo, hi) {
+            return Some(AggUpdate::Count);
+        }
+        if name == "count" {
+            return Some(AggUpdate::Count);
+        }
+        let v = self.expr(&args[0]);
+        if !v.ty.is_int() && v.ty != Type::None {
+            let msg = format!("{}() needs an integer, not {}", name, v.ty);
+            self.error(v.span, msg);
+        }
+        Some(match name.as_str() {
+            "sum" => AggUpdate::Sum(v),
+            "avg" => AggUpdate::Avg(v),
+            "stats" => AggUpdate::Stats(v),
+            "min" => AggUpdate::Min(v),
+            "max" => AggUpdate::Max(v),
+            "hist" => AggUpdate::Hist(v),
+            _ => {
+                let mut consts = [0i64; 3];
+                for (slot, (arg, what)) in consts.iter_mut().zip(args[1..].iter().zip(["min", "max", "step"])) {
+                    let e = self.expr(arg);
+                    match e.kind {
+                        TExprKind::Int(n) => *slot = n as i64,
+                        _ if e.ty == Type::None => {}
+                        _ => self.error(e.span, format!("lhist(): {} must be an integer constant", what)),
+                    }
+                }
+                let [min, max, step] = consts;
+                if step <= 0 {
+                    self.error(args[3].span, "lhist(): step must be greater than 0");
                     return Some(AggUpdate::Count);
                 }
-                let v = self.expr(&args[0]);
-                if !v.ty.is_int() && v.ty != Type::None {
-                    let msg = format!("sum() needs an integer, not {}", v.ty);
-                    self.error(v.span, msg);
+                if max <= min {
+                    self.error(args[2].span, "lhist(): max must be greater than min");
+                    return Some(AggUpdate::Count);
                 }
-                Some(AggUpdate::Sum(v))
+                if (max - min) / step > 1000 {
+                    self.error(args[3].span, "lhist(): too many buckets: (max - min) / step must be at most 1000");
+                    return Some(AggUpdate::Count);
+                }
+                AggUpdate::Lhist { value: v, min, max, step }
             }
-            _ => None,
-        }
+        })
     }
 
     /// Calls that produce a value inside an expression.

@@ -452,16 +452,12 @@ impl<'a> Checker<'a> {
                     if let Some(update) = self.aggregation(value) {
                         let map = self.map_id(name, target.span);
                         let keys = self.map_keys(map, keys, target.span);
-                        let kind = match &update {
-                            AggUpdate::Count => MapValue::Count,
-                            AggUpdate::Sum(v) => MapValue::Sum { signed: v.ty.is_signed() },
-                        };
-                        self.learn_map_value(map, kind, value.span);
+                        self.learn_map_value(map, update.map_value(), value.span);
                         return Some(TStmtKind::Aggregate { map, keys, update });
                     }
                 }
                 let map = self.map_id(name, target.span);
-                if op.is_some() && matches!(self.maps[map].value, Some(MapValue::Count | MapValue::Sum { .. })) {
+                if op.is_some() && self.maps[map].value.as_ref().is_some_and(MapValue::per_cpu) {
                     self.unsupported(span, "compound assignment to an aggregation map");
                     return None;
                 }
@@ -607,6 +603,8 @@ impl<'a> Checker<'a> {
                 }
             },
             (Some(MapValue::Sum { signed: a }), MapValue::Sum { signed: b }) => MapValue::Sum { signed: *a || *b },
+            (Some(MapValue::Min { signed: a }), MapValue::Min { signed: b }) => MapValue::Min { signed: *a || *b },
+            (Some(MapValue::Max { signed: a }), MapValue::Max { signed: b }) => MapValue::Max { signed: *a || *b },
             (Some(old), new) if old == new => old.clone(),
             (Some(old), new) => {
                 let msg = format!(

@@ -42,7 +42,25 @@ pub enum MapValue {
     Count,
     /// `sum(n)`: one 64-bit total per CPU, summed when read.
     Sum { signed: bool },
+    /// `avg(n)`: `{count, total}` per CPU; printed as total / count.
+    Avg,
+    /// `stats(n)`: `{count, total}` per CPU, like `avg`.
+    Stats,
+    /// `min(n)`: `{value, set}` per CPU (`set` tells a CPU that never saw a
+    /// value from one that saw 0); the smallest set value when read.
+    Min { signed: bool },
+    /// `max(n)`: as `min`, the largest.
+    Max { signed: bool },
+    /// `hist(n)`: a u64 count per CPU under the key plus a u64 log2 bucket
+    /// index (0: negative, 1: zero, 2 + floor(log2 n) otherwise).
+    Hist,
+    /// `lhist(n, min, max, step)`: as `hist` with linear buckets: 0 below
+    /// `min`, `1 + (n - min) / step`, and `buckets + 1` from `max` on.
+    Lhist { min: i64, max: i64, step: i64 },
 }
+
+/// Buckets of a `hist()`: negative, zero, then one per power of two.
+pub const HIST_BUCKETS: usize = 66;
 
 impl MapValue {
     /// True when the map keeps one value per CPU (a per-CPU hash map).
@@ -50,11 +68,26 @@ impl MapValue {
         !matches!(self, MapValue::Plain(_))
     }
 
+    /// Whether the key carries a trailing u64 bucket index.
+    pub fn bucketed(&self) -> bool {
+        matches!(self, MapValue::Hist | MapValue::Lhist { .. })
+    }
+
+    /// Buckets of a `hist`/`lhist` value, including the two open-ended ones.
+    pub fn buckets(&self) -> usize {
+        match self {
+            MapValue::Hist => HIST_BUCKETS,
+            MapValue::Lhist { min, max, step } => ((max - min) / step) as usize + 2,
+            _ => 0,
+        }
+    }
+
     /// Bytes of one value (of one CPU's value for per-CPU maps).
     pub fn size(&self) -> u32 {
         match self {
             MapValue::Plain(t) => t.size().max(1),
-            MapValue::Count | MapValue::Sum { .. } => 8,
+            MapValue::Count | MapValue::Sum { .. } | MapValue::Hist | MapValue::Lhist { .. } => 8,
+            MapValue::Avg | MapValue::Stats | MapValue::Min { .. } | MapValue::Max { .. } => 16,
         }
     }
 
@@ -63,19 +96,32 @@ impl MapValue {
             MapValue::Plain(t) => t.to_string(),
             MapValue::Count => "count()".into(),
             MapValue::Sum { .. } => "sum()".into(),
+            MapValue::Avg => "avg()".into(),
+            MapValue::Stats => "stats()".into(),
+            MapValue::Min { .. } => "min()".into(),
+            MapValue::Max { .. } => "max()".into(),
+            MapValue::Hist => "hist()".into(),
+            MapValue::Lhist { min, max, step } => format!("lhist(.., {}, {}, {})", min, max, step),
         }
     }
 }
 
 impl MapInfo {
     /// Layout of the key: the key values packed like a tuple; a map without
-    /// keys uses one zero u64.
+    /// keys uses one zero u64. Bucketed maps (`hist`, `lhist`) append the
+    /// u64 bucket index at `bucket_offset()`.
     pub fn key_layout(&self) -> Layout {
-        if self.keys.is_empty() {
-            Layout { offsets: vec![], size: 8 }
-        } else {
-            tuple_layout(&self.keys)
+        let mut layout =
+            if self.keys.is_empty() { Layout { offsets: vec![], size: 8 } } else { tuple_layout(&self.keys) };
+        if self.value.bucketed() {
+            layout.size = layout.size.div_ceil(8) * 8 + 8;
         }
+        layout
+    }
+
+    /// Where a bucketed map's key holds the bucket index.
+    pub fn bucket_offset(&self) -> u32 {
+        self.key_layout().size - 8
     }
 
     /// The symbol of the BPF map: a C identifier derived from the name.
@@ -92,6 +138,15 @@ pub enum Action {
     Printf { format: String, args: Vec<Type>, span: Span },
     /// `exit()`
     Exit,
+    /// `print(@x[, top[, div]])`: the runtime prints the map (the `top`
+    /// largest entries, values divided by `div`; 0 means all / 1).
+    PrintMap { map: usize, top: u64, div: u64 },
+    /// `print(value)`
+    PrintValue { ty: Type },
+    /// `clear(@x)`: the runtime deletes every entry.
+    ClearMap { map: usize },
+    /// `zero(@x)`: the runtime sets every value to zero.
+    ZeroMap { map: usize },
 }
 
 impl Action {
@@ -99,7 +154,8 @@ impl Action {
     pub fn arg_types(&self) -> &[Type] {
         match self {
             Action::Printf { args, .. } => args,
-            Action::Exit => &[],
+            Action::PrintValue { ty } => std::slice::from_ref(ty),
+            Action::Exit | Action::PrintMap { .. } | Action::ClearMap { .. } | Action::ZeroMap { .. } => &[],
         }
     }
 

@@ -1,6 +1,7 @@
 //! The checked program: every expression typed, every name resolved to what it
 //! means (a context load, a variable slot, a map id). Codegen only sees this.
 
+use super::manifest::MapValue;
 use super::types::{AddrSpace, Type};
 use crate::parser::ast::BinOp;
 use crate::span::Span;
@@ -158,6 +159,11 @@ pub enum TStmtKind {
         keys: Vec<TExpr>,
         update: AggUpdate,
     },
+    /// `delete(@m[k])`
+    DeleteMap {
+        map: MapId,
+        keys: Vec<TExpr>,
+    },
     /// Send a record to the runtime: `args` are laid out as `Action::record`.
     Emit {
         action: ActionId,
@@ -185,6 +191,28 @@ pub enum TStmtKind {
 pub enum AggUpdate {
     Count,
     Sum(TExpr),
+    Avg(TExpr),
+    Stats(TExpr),
+    Min(TExpr),
+    Max(TExpr),
+    Hist(TExpr),
+    Lhist { value: TExpr, min: i64, max: i64, step: i64 },
+}
+
+impl AggUpdate {
+    /// What the map stores for this aggregation.
+    pub fn map_value(&self) -> MapValue {
+        match self {
+            AggUpdate::Count => MapValue::Count,
+            AggUpdate::Sum(v) => MapValue::Sum { signed: v.ty.is_signed() },
+            AggUpdate::Avg(_) => MapValue::Avg,
+            AggUpdate::Stats(_) => MapValue::Stats,
+            AggUpdate::Min(v) => MapValue::Min { signed: v.ty.is_signed() },
+            AggUpdate::Max(v) => MapValue::Max { signed: v.ty.is_signed() },
+            AggUpdate::Hist(_) => MapValue::Hist,
+            AggUpdate::Lhist { min, max, step, .. } => MapValue::Lhist { min: *min, max: *max, step: *step },
+        }
+    }
 }
 
 /// A scratch variable of one program.

@@ -108,11 +108,166 @@ impl<'a> Lowerer<'a> {
     /// `@m[k] = count()` / `sum(v)` on a per-CPU map: add in place when the key
     /// exists, else insert. Per-CPU values need no atomics.
     pub fn map_aggregate(&mut self, map: MapId, keys: &[TExpr], update: &AggUpdate) {
-        let amount = match update {
-            AggUpdate::Count => None,
-            AggUpdate::Sum(v) => Some(self.eval(v)),
-        };
+        match update {
+            AggUpdate::Count => self.add_to_entry(map, keys, None, None),
+            AggUpdate::Sum(v) => {
+                let amount = self.eval(v);
+                self.add_to_entry(map, keys, Some(amount), None)
+            }
+            AggUpdate::Hist(v) => {
+                let n = self.eval(v);
+                let bucket = self.log2_bucket(n);
+                self.add_to_entry(map, keys, None, Some(bucket))
+            }
+            AggUpdate::Lhist { value, min, max, step } => {
+                let n = self.eval(value);
+                let bucket = self.linear_bucket(n, *min, *max, *step);
+                self.add_to_entry(map, keys, None, Some(bucket))
+            }
+            AggUpdate::Avg(v) | AggUpdate::Stats(v) => self.count_and_total(map, keys, v),
+            AggUpdate::Min(v) => self.extreme(map, keys, v, true),
+            AggUpdate::Max(v) => self.extreme(map, keys, v, false),
+        }
+    }
+
+    /// Bucket of a `hist()`: 0 for negative values, 1 for zero, else
+    /// 2 + floor(log2 n), found by halving the shift width (6 steps).
+    fn log2_bucket(&mut self, n: Reg) -> Reg {
+        let res = self.b.vreg();
+        let done = self.b.label();
+        self.b.mov_imm(res, 0);
+        self.b.jump_imm(BPF_JSLT, n, 0, done);
+        self.b.mov_imm(res, 1);
+        self.b.jump_imm(BPF_JEQ, n, 0, done);
+        self.b.mov_imm(res, 2);
+        let t = self.b.vreg();
+        for shift in [32, 16, 8, 4, 2, 1] {
+            let skip = self.b.label();
+            self.b.mov(t, n);
+            self.b.alu_imm(BPF_RSH, t, shift);
+            self.b.jump_imm(BPF_JEQ, t, 0, skip);
+            self.b.mov(n, t);
+            self.b.alu_imm(BPF_ADD, res, shift);
+            self.b.place(skip);
+        }
+        self.b.place(done);
+        res
+    }
+
+    /// Bucket of an `lhist()`: 0 below `min`, `buckets + 1` from `max` on,
+    /// else `1 + (n - min) / step` (signed comparisons, as bpftrace).
+    fn linear_bucket(&mut self, n: Reg, min: i64, max: i64, step: i64) -> Reg {
+        let res = self.b.vreg();
+        let done = self.b.label();
+        self.b.mov_imm(res, 0);
+        self.jump_const(BPF_JSLT, n, min, done);
+        self.b.mov_imm(res, ((max - min) / step + 1) as u64);
+        self.jump_const(BPF_JSGE, n, max, done);
+        self.b.mov(res, n);
+        self.alu_const(BPF_SUB, res, min);
+        self.alu_const(BPF_DIV, res, step);
+        self.b.alu_imm(BPF_ADD, res, 1);
+        self.b.place(done);
+        res
+    }
+
+    /// `if reg op c goto target`, through a register when `c` needs 64 bits.
+    fn jump_const(&mut self, op: u8, reg: Reg, c: i64, target: crate::codegen::ir::Label) {
+        match i32::try_from(c) {
+            Ok(imm) => self.b.jump_imm(op, reg, imm, target),
+            Err(_) => {
+                let r = self.b.vreg();
+                self.b.mov_imm(r, c as u64);
+                self.b.jump_reg(op, reg, r, target);
+            }
+        }
+    }
+
+    /// `reg op= c`, through a register when `c` needs 64 bits.
+    fn alu_const(&mut self, op: u8, reg: Reg, c: i64) {
+        match i32::try_from(c) {
+            Ok(0) if op == BPF_SUB => {}
+            Ok(imm) => self.b.alu_imm(op, reg, imm),
+            Err(_) => {
+                let r = self.b.vreg();
+                self.b.mov_imm(r, c as u64);
+                self.b.alu_reg(op, reg, r);
+            }
+        }
+    }
+
+    /// `avg()`/`stats()`: adds 1 to the entry's count and `v` to its total.
+    fn count_and_total(&mut self, map: MapId, keys: &[TExpr], v: &TExpr) {
+        let v = self.eval(v);
         let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let (insert, done) = (self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, p, 0, insert);
+        let t = self.b.vreg();
+        self.b.load(BPF_DW, t, p, 0);
+        self.b.alu_imm(BPF_ADD, t, 1);
+        self.b.store(BPF_DW, p, 0, t);
+        self.b.load(BPF_DW, t, p, 8);
+        self.b.alu_reg(BPF_ADD, t, v);
+        self.b.store(BPF_DW, p, 8, t);
+        self.b.jump(done);
+        self.b.place(insert);
+        let slot = self.alloc(16);
+        self.b.store_imm(BPF_DW, FP, slot, 1);
+        self.b.store(BPF_DW, FP, slot + 8, v);
+        self.update_elem(map, key, slot);
+        self.b.place(done);
+    }
+
+    /// `min()`/`max()`: the entry is `{value, set}`; `set` is 0 on CPUs that
+    /// have not stored a value yet.
+    fn extreme(&mut self, map: MapId, keys: &[TExpr], v: &TExpr, min: bool) {
+        let signed = v.ty.is_signed();
+        let v = self.eval(v);
+        let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let (insert, replace, done) = (self.b.label(), self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, p, 0, insert);
+        let t = self.b.vreg();
+        self.b.load(BPF_DW, t, p, 8);
+        self.b.jump_imm(BPF_JEQ, t, 0, replace);
+        self.b.load(BPF_DW, t, p, 0);
+        // Keep the old value unless the new one is strictly better.
+        let keep = match (min, signed) {
+            (true, true) => BPF_JSGE,
+            (true, false) => BPF_JGE,
+            (false, true) => BPF_JSLE,
+            (false, false) => BPF_JLE,
+        };
+        self.b.jump_reg(keep, v, t, done);
+        self.b.place(replace);
+        self.b.store(BPF_DW, p, 0, v);
+        self.b.store_imm(BPF_DW, p, 8, 1);
+        self.b.jump(done);
+        self.b.place(insert);
+        let slot = self.alloc(16);
+        self.b.store(BPF_DW, FP, slot, v);
+        self.b.store_imm(BPF_DW, FP, slot + 8, 1);
+        self.update_elem(map, key, slot);
+        self.b.place(done);
+    }
+
+    /// `delete(@m[k])`: a missing key is not an error.
+    pub fn map_delete(&mut self, map: MapId, keys: &[TExpr]) {
+        let key = self.map_key(map, keys);
+        self.b.ld_map(Reg::Phys(R1), map);
+        self.address(Reg::Phys(R2), FP, key);
+        self.b.call(Helper::MapDeleteElem, 2);
+    }
+
+    /// `count()`, `sum()`, `hist()`, `lhist()`: adds `amount` (or 1) to the
+    /// u64 under the key (with `bucket` appended for bucketed maps).
+    fn add_to_entry(&mut self, map: MapId, keys: &[TExpr], amount: Option<Reg>, bucket: Option<Reg>) {
+        let key = self.map_key(map, keys);
+        if let Some(b) = bucket {
+            let off = self.manifest.maps[map].bucket_offset() as i16;
+            self.b.store(BPF_DW, FP, key + off, b);
+        }
         let p = self.lookup(map, key);
         let (insert, done) = (self.b.label(), self.b.label());
         self.b.jump_imm(BPF_JEQ, p, 0, insert);

@@ -163,6 +163,7 @@ impl<'a> Lowerer<'a> {
             TStmtKind::SetMap { map, keys, value } => self.map_set(*map, keys, value),
             TStmtKind::Aggregate { map, keys, update } => self.map_aggregate(*map, keys, update),
             TStmtKind::Emit { action, args } => self.emit_record(*action, args),
+            TStmtKind::DeleteMap { map, keys } => self.map_delete(*map, keys),
             TStmtKind::Exit { action } => {
                 self.count(maps::COUNTER_EXIT);
                 self.emit_record(*action, &[]);
