@@ -60,6 +60,18 @@ fn env_u32(names: &[&str]) -> Result<Option<u32>, String> {
     Ok(None)
 }
 
+/// The kernel's largest pid (`PID_MAX_LIMIT` on 64-bit).
+const PID_MAX: u64 = 4_194_304;
+
+/// An I/O error's reason without Rust's " (os error N)" suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
 fn main_code() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -76,6 +88,15 @@ fn main_code() -> i32 {
             return usage(&format!("unknown option `{}`", opt));
         }
     }
+    // Options are checked before the script is read, as bpftrace does.
+    let pid = match cli.pid.as_deref() {
+        None => None,
+        Some(text) => match text.parse::<u64>() {
+            Ok(p) if (1..=PID_MAX).contains(&p) => Some(p as u32),
+            Ok(_) => return usage(&format!("pid '{}' out of valid pid range [1,{}]", text, PID_MAX)),
+            Err(_) => return usage(&format!("pid '{}' is not a valid decimal number", text)),
+        },
+    };
     let mut rest = cli.rest.into_iter();
     let source = match cli.program {
         Some(text) => Source::new("stdin", text),
@@ -90,7 +111,7 @@ fn main_code() -> i32 {
             Some(file) => match std::fs::read_to_string(&file) {
                 Ok(text) => Source::new(file, text),
                 Err(e) => {
-                    eprintln!("error: cannot read `{}`: {}", file, e);
+                    eprintln!("error: failed to open file '{}': {}", file, io_reason(&e));
                     return exit::SCRIPT;
                 }
             },
@@ -109,11 +130,6 @@ fn main_code() -> i32 {
         "text" => Format::Text,
         "json" => Format::Json,
         other => return usage(&format!("invalid output format `{}`: use text or json", other)),
-    };
-    let pid = match cli.pid.as_deref().map(str::parse::<u32>) {
-        None => None,
-        Some(Ok(p)) if p > 0 => Some(p),
-        Some(_) => return usage(&format!("pid `{}` is not a valid process id", cli.pid.unwrap_or_default())),
     };
     let strlen = match env_u32(&["RTRACE_STRLEN", "BPFTRACE_STRLEN"]) {
         Ok(v) => v.map(|n| n.clamp(2, 1024)),
