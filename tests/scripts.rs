@@ -9,6 +9,8 @@
 mod common;
 
 use common::regex::Regex;
+// The same shell-like splitting rtrace applies to `-c CMD`.
+use rtrace::runtime::child::split_command;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -86,8 +88,8 @@ fn parse_cases(path: &Path) -> Vec<Case> {
         match key {
             "PROG" => case.prog = Some(rest.to_string()),
             "SCRIPT" => case.script = Some(rest.to_string()),
-            "ARGS" => case.args = split_words(rest),
-            "RUN" => case.run = split_words(rest),
+            "ARGS" => case.args = split_command(rest),
+            "RUN" => case.run = split_command(rest),
             "BUILD" => case.build = rest.split_whitespace().map(String::from).collect(),
             "BEFORE" => case.before = Some(rest.to_string()),
             "AFTER" => case.after = Some(rest.to_string()),
@@ -118,38 +120,6 @@ fn parse_cases(path: &Path) -> Vec<Case> {
         }
     }
     cases
-}
-
-/// Splits like a shell for simple quoting (`-c "./add 1 2" -q`).
-fn split_words(s: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut quote = None;
-    let mut in_word = false;
-    for c in s.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
 }
 
 /// Builds workload programs on demand into one directory per test run.
@@ -390,7 +360,7 @@ fn scripts() {
         return;
     }
     let bin: Vec<String> = match std::env::var("RTRACE_BIN") {
-        Ok(b) => split_words(&b),
+        Ok(b) => split_command(&b),
         Err(_) => vec![env!("CARGO_BIN_EXE_rtrace").to_string()],
     };
     let testing_bpftrace = bin[0].ends_with("bpftrace");

@@ -3,7 +3,7 @@
 use super::hist;
 use super::text::value_text;
 use super::value::{sort_entries, MapEntry, MapValue, Value};
-use super::{by_name, Output};
+use super::Output;
 use std::io::{self, Write};
 
 pub struct JsonOutput<W: Write> {
@@ -111,12 +111,8 @@ impl<W: Write> Output for JsonOutput<W> {
         writeln!(self.out, "{{\"type\": \"{}\", \"data\": {{\"{}\": {}}}}}", kind, escape(name.as_bytes()), body)
     }
 
-    fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()> {
-        self.out.write_all(b"\n\n")?;
-        for (name, entries, keyed) in by_name(maps) {
-            self.map(name, entries, *keyed)?;
-        }
-        Ok(())
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)
     }
 
     fn value(&mut self, v: &Value) -> io::Result<()> {

@@ -23,8 +23,17 @@ pub trait Output {
     fn printf(&mut self, text: &[u8]) -> io::Result<()>;
     /// One map (`print(@x)`), entries already decoded; sorted here.
     fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()>;
-    /// Every map at exit (or on SIGUSR1), in name order.
-    fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()>;
+    /// Bytes written as they are, in either format.
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Every map at exit (or on SIGUSR1), in name order, after two newlines
+    /// (bpftrace writes them in JSON mode too).
+    fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()> {
+        self.raw(b"\n\n")?;
+        for (name, entries, keyed) in by_name(maps) {
+            self.map(name, entries, *keyed)?;
+        }
+        Ok(())
+    }
     /// `print(value)`
     fn value(&mut self, v: &value::Value) -> io::Result<()>;
     /// Records the kernel could not deliver (ring buffer full).

@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 
 /// A decoded value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Value {
     /// A signed integer type.
     Int(i64),

@@ -95,8 +95,10 @@ pub fn entry(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> MapEntry 
 /// one entry per key.
 pub fn merge_buckets(entries: Vec<MapEntry>) -> Vec<MapEntry> {
     let mut out: Vec<MapEntry> = Vec::new();
+    // Index of each key in `out`: a map holds up to max_map_keys entries.
+    let mut index: std::collections::HashMap<Vec<Value>, usize> = std::collections::HashMap::new();
     for e in entries {
-        match out.iter_mut().find(|o| o.key == e.key) {
+        match index.get(&e.key).map(|&i| &mut out[i]) {
             Some(o) => match (&mut o.value, e.value) {
                 (OutMapValue::Hist(a), OutMapValue::Hist(b))
                 | (OutMapValue::Lhist { counts: a, .. }, OutMapValue::Lhist { counts: b, .. }) => {
@@ -106,7 +108,10 @@ pub fn merge_buckets(entries: Vec<MapEntry>) -> Vec<MapEntry> {
                 }
                 _ => {}
             },
-            None => out.push(e),
+            None => {
+                index.insert(e.key.clone(), out.len());
+                out.push(e);
+            }
         }
     }
     out

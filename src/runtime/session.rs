@@ -95,8 +95,6 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
     // libbpf names the `.bss` map "<object>.bss"; its one value is the section.
     let counters = object.maps().find(|m| m.name().to_string_lossy().ends_with(".bss"));
     let mut last_check = Instant::now();
-    let started = Instant::now();
-    let _ = started;
     loop {
         // A negative callback result (exit()) ends the poll early; it is not an error.
         let _ = ring.poll(POLL);
@@ -140,9 +138,17 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
 
 /// Counter `index` of the `.bss` section (`codegen::lower::COUNTER_*`).
 fn read_counter(bss: &libbpf_rs::Map<'_>, index: i32) -> u64 {
-    let value = bss.lookup(&0u32.to_le_bytes(), MapFlags::ANY).ok().flatten().unwrap_or_default();
+    counter_at(&read_bss(bss), index)
+}
+
+/// The whole `.bss` section: one lookup of its single value.
+fn read_bss(bss: &libbpf_rs::Map<'_>) -> Vec<u8> {
+    bss.lookup(&0u32.to_le_bytes(), MapFlags::ANY).ok().flatten().unwrap_or_default()
+}
+
+fn counter_at(bss: &[u8], index: i32) -> u64 {
     let at = 8 * index as usize;
-    value.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
+    bss.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
 }
 
 /// Writes the ELF and loads it; a verifier rejection points at the source.
@@ -390,7 +396,9 @@ impl<'a> State<'a> {
     /// Reports records lost to a full ring buffer and updates dropped by full
     /// maps, from the u64 counters in `.bss`.
     fn check_counters(&mut self, counters: &libbpf_rs::Map<'_>) {
-        let read = |index: i32| read_counter(counters, index);
+        // One lookup for all counters, not one per counter.
+        let bss = read_bss(counters);
+        let read = |index: i32| counter_at(&bss, index);
         let lost = read(COUNTER_LOST);
         if lost > self.lost_reported {
             self.out.lost_events(lost - self.lost_reported).ok();
