@@ -482,11 +482,7 @@ impl<'a> Checker<'a> {
     /// True when a value of this type can be kept in a variable or map.
     pub fn storable(&mut self, value: &TExpr) -> bool {
         match &value.ty {
-            Type::Int { .. } | Type::Str { .. } | Type::Ptr { .. } | Type::None => true,
-            Type::Tuple(_) => {
-                self.unsupported(value.span, "storing a tuple");
-                false
-            }
+            t if storable_type(t) => true,
             other => {
                 let msg = format!("a value of type {} cannot be stored", other);
                 self.error(value.span, msg);
@@ -646,6 +642,16 @@ fn has_break(body: &ast::Block) -> bool {
         StmtKind::Block(b) | StmtKind::Unroll { body: b, .. } => has_break(b),
         _ => false,
     })
+}
+
+/// Values a variable or a map can hold: integers, pointers, strings and
+/// tuples of them.
+fn storable_type(t: &Type) -> bool {
+    match t {
+        Type::Int { .. } | Type::Str { .. } | Type::Ptr { .. } | Type::None => true,
+        Type::Tuple(items) => items.iter().all(storable_type),
+        _ => false,
+    }
 }
 
 /// Integers are stored as 8 bytes whatever their source width.

@@ -4,7 +4,7 @@
 use super::check::{unify, Checker};
 use super::manifest::MapValue;
 use super::typed::*;
-use super::types::{AddrSpace, Type, I64, U64};
+use super::types::{tuple_layout, AddrSpace, Type, I64, U64};
 use super::ProgKind;
 use crate::diagnostic::{closest, Diagnostic};
 use crate::parser::ast::{BinOp, Expr, ExprKind, TypeName, UnOp};
@@ -505,8 +505,9 @@ impl<'a> Checker<'a> {
                     if let TExprKind::Tuple(mut elems) = b.kind {
                         return elems.swap_remove(i);
                     }
-                    self.unsupported(span, "indexing a stored tuple");
-                    none(span)
+                    let ty = items[i].clone();
+                    let offset = tuple_layout(items).offsets[i];
+                    TExpr { kind: TExprKind::TupleField { tuple: Box::new(b), offset }, ty, span }
                 }
                 _ => {
                     self.error(

@@ -93,6 +93,12 @@ pub enum TExprKind {
     },
     /// `(a, b, ...)`
     Tuple(Vec<TExpr>),
+    /// `t.N` of a stored tuple (a variable, a map value): the element at
+    /// `offset` in the tuple's layout.
+    TupleField {
+        tuple: Box<TExpr>,
+        offset: u32,
+    },
     /// `$x++`, `--@m[k]` ...: adds `delta`, yields the old value (postfix) or the new one.
     Update {
         place: Place,

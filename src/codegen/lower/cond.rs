@@ -82,7 +82,7 @@ impl<'a> Lowerer<'a> {
             self.b.jump(differ);
             return;
         }
-        let (base, off) = self.string_location(s);
+        let (base, off) = self.memory_location(s);
         let mut bytes = lit.to_vec();
         bytes.push(0);
         let mut pos = 0usize;
@@ -110,8 +110,8 @@ impl<'a> Lowerer<'a> {
         let (Type::Str { size: sa }, Type::Str { size: sb }) = (&a.ty, &b.ty) else {
             unreachable!("checked: string comparison")
         };
-        let (abase, aoff) = self.string_location(a);
-        let (bbase, boff) = self.string_location(b);
+        let (abase, aoff) = self.memory_location(a);
+        let (bbase, boff) = self.memory_location(b);
         let n = (*sa).min(*sb);
         for i in 0..n as i16 {
             let x = self.b.vreg();

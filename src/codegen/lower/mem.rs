@@ -15,6 +15,15 @@ impl<'a> Lowerer<'a> {
         if e.ty.is_scalar() {
             let r = self.eval(e);
             self.b.store(BPF_DW, base, off, r);
+        } else if let (TExprKind::Tuple(items), Type::Tuple(types)) = (&e.kind, dest) {
+            // Each element straight into its place in the destination layout.
+            let layout = tuple_layout(types);
+            for ((item, ty), o) in items.iter().zip(types).zip(layout.offsets) {
+                self.store_value(item, base, off + o as i16, ty);
+            }
+        } else if matches!(dest, Type::Tuple(_)) && e.ty != *dest {
+            let (src, soff) = self.memory_location(e);
+            self.convert(base, off, dest, src, soff, &e.ty.clone());
         } else {
             // A smaller string in a larger slot: the rest must not keep stale bytes
             // (it is compared and hashed as a whole).
@@ -73,12 +82,10 @@ impl<'a> Lowerer<'a> {
                 self.store_value(els, base, off, &e.ty);
                 self.b.place(end);
             }
-            TExprKind::Tuple(items) => {
-                let Type::Tuple(types) = &e.ty else { unreachable!() };
-                let layout = tuple_layout(types);
-                for ((item, ty), o) in items.iter().zip(types).zip(layout.offsets) {
-                    self.store_value(item, base, off + o as i16, ty);
-                }
+            TExprKind::Tuple(_) => self.store_value(e, base, off, &e.ty),
+            TExprKind::TupleField { .. } => {
+                let (src, soff) = self.memory_location(e);
+                self.copy(base, off, src, soff, e.ty.size());
             }
             _ => unreachable!("checked: {:?} is not a memory value", e.kind),
         }
@@ -159,15 +166,41 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Where a string value can be read: its own slot for a variable, else a
-    /// stack temporary it is written to.
-    pub fn string_location(&mut self, e: &TExpr) -> (Reg, i16) {
-        if let TExprKind::Var(id) = e.kind {
-            return (FP, self.var_slots[id]);
+    /// Where a memory value (string, tuple) can be read: its own slot for a
+    /// variable (or a field of one), else a stack temporary it is written to.
+    pub fn memory_location(&mut self, e: &TExpr) -> (Reg, i16) {
+        match &e.kind {
+            TExprKind::Var(id) => (FP, self.var_slots[*id]),
+            TExprKind::TupleField { tuple, offset } => {
+                let (base, off) = self.memory_location(tuple);
+                (base, off + *offset as i16)
+            }
+            _ => {
+                let slot = self.alloc(e.ty.size());
+                self.write(e, FP, slot);
+                (FP, slot)
+            }
         }
-        let slot = self.alloc(e.ty.size());
-        self.write(e, FP, slot);
-        (FP, slot)
+    }
+
+    /// Copies a value of type `from` at `src + soff` into the layout of type
+    /// `to` at `dst + doff`: the types differ only in string sizes (a tuple
+    /// stored where a wider one was stored before).
+    fn convert(&mut self, dst: Reg, doff: i16, to: &Type, src: Reg, soff: i16, from: &Type) {
+        match (to, from) {
+            (Type::Tuple(dts), Type::Tuple(sts)) if to != from => {
+                let (dl, sl) = (tuple_layout(dts), tuple_layout(sts));
+                for (i, (dt, st)) in dts.iter().zip(sts).enumerate() {
+                    self.convert(dst, doff + dl.offsets[i] as i16, dt, src, soff + sl.offsets[i] as i16, st);
+                }
+            }
+            _ => {
+                if from.size() < to.size() {
+                    self.zero(dst, doff, to.size());
+                }
+                self.copy(dst, doff, src, soff, from.size().min(to.size()));
+            }
+        }
     }
 }
 

@@ -40,6 +40,12 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
+            TExprKind::TupleField { .. } => {
+                let (base, off) = self.memory_location(e);
+                let r = self.b.vreg();
+                self.b.load(BPF_DW, r, base, off);
+                r
+            }
             TExprKind::Unary { op, expr } => {
                 let r = self.eval(expr);
                 match op {
