@@ -55,6 +55,21 @@ pub struct Options {
     pub max_map_keys: Option<u32>,
     /// Ring buffer size in 4 KiB pages.
     pub ringbuf_pages: Option<u32>,
+    /// `--unsafe`: allow `system()`.
+    pub unsafe_calls: bool,
+    /// `-B`; `None`: line-buffered to a terminal or pipe, fully to a file.
+    pub buffering: Option<Buffering>,
+}
+
+/// How output is buffered (`-B`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buffering {
+    /// Written at each newline.
+    Line,
+    /// Written when the buffer fills, and at exit.
+    Full,
+    /// Written at once.
+    None,
 }
 
 /// Runs a program; returns the process exit code.
@@ -71,7 +86,11 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         Ok(r) => r,
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };
+    let symbols = runtime::symbols::lookup_addresses(&program, &resolved);
     let mut env = Env::new(opts.params.clone(), resolved);
+    env.symbols = symbols;
+    env.unsafe_calls = opts.unsafe_calls;
+    env.child = opts.command.is_some();
     if let Some(n) = opts.strlen {
         env.strlen = n;
     }

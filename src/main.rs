@@ -2,7 +2,7 @@
 
 use clap::{ArgAction, Parser};
 use rtrace::diagnostic::Source;
-use rtrace::driver::{self, exit, Emit, Format, Options};
+use rtrace::driver::{self, exit, Buffering, Emit, Format, Options};
 use std::io::Read;
 
 #[derive(Parser, Debug)]
@@ -40,6 +40,12 @@ struct Cli {
     /// Write output to FILE instead of stdout
     #[arg(short = 'o', value_name = "FILE")]
     output: Option<std::path::PathBuf>,
+    /// Allow unsafe functions: system()
+    #[arg(long = "unsafe", action = ArgAction::SetTrue)]
+    unsafe_calls: bool,
+    /// Output buffering: line, full or none (default line; full with -o FILE)
+    #[arg(short = 'B', value_name = "MODE")]
+    buffering: Option<String>,
     /// Script file ('-' for stdin), then positional parameters $1, $2, ...
     #[arg(value_name = "FILE_OR_ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
     rest: Vec<String>,
@@ -131,6 +137,13 @@ fn main_code() -> i32 {
         "json" => Format::Json,
         other => return usage(&format!("invalid output format `{}`: use text or json", other)),
     };
+    let buffering = match cli.buffering.as_deref() {
+        None => None,
+        Some("line") => Some(Buffering::Line),
+        Some("full") => Some(Buffering::Full),
+        Some("none") => Some(Buffering::None),
+        Some(other) => return usage(&format!("invalid buffering mode `{}`: use line, full or none", other)),
+    };
     let strlen = match env_u32(&["RTRACE_STRLEN", "BPFTRACE_STRLEN"]) {
         Ok(v) => v.map(|n| n.clamp(2, 1024)),
         Err(e) => return usage(&e),
@@ -158,6 +171,8 @@ fn main_code() -> i32 {
         strlen,
         max_map_keys,
         ringbuf_pages,
+        unsafe_calls: cli.unsafe_calls,
+        buffering,
     };
     driver::run(&source, &opts)
 }

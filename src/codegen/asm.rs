@@ -56,6 +56,7 @@ pub fn disassemble(insn: &Insn, idx: usize) -> String {
             match op {
                 BPF_MOV => format!("{}{} = {}", r, insn.dst, src),
                 BPF_NEG => format!("{}{} = -{}{}", r, insn.dst, r, insn.dst),
+                BPF_END => format!("r{} = be{}(r{})", insn.dst, insn.imm, insn.dst),
                 _ => format!("{}{} {}= {}", r, insn.dst, alu_symbol(op), src),
             }
         }

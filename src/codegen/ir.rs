@@ -190,6 +190,12 @@ impl Builder {
         }
     }
 
+    /// Reverses the bytes of the low `bits` of `dst` (to big endian on this
+    /// little-endian target), zero-extending.
+    pub fn bswap(&mut self, dst: Reg, bits: i32) {
+        self.op(BPF_ALU | BPF_END | BPF_X, dst, Reg::Phys(0), 0, bits);
+    }
+
     pub fn neg(&mut self, dst: Reg) {
         self.op(BPF_ALU64 | BPF_NEG | BPF_K, dst, Reg::Phys(0), 0, 0);
     }

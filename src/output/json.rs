@@ -3,7 +3,7 @@
 use super::hist;
 use super::text::value_text;
 use super::value::{sort_entries, MapEntry, MapValue, Value};
-use super::Output;
+use super::{Message, Output};
 use std::io::{self, Write};
 
 pub struct JsonOutput<W: Write> {
@@ -40,7 +40,7 @@ pub fn escape(bytes: &[u8]) -> String {
 
 fn value_json(v: &Value) -> String {
     match v {
-        Value::Str(s) | Value::Buffer(s) => format!("\"{}\"", escape(s)),
+        Value::Str(_) | Value::Buffer(_) => format!("\"{}\"", escape(value_text(v).as_bytes())),
         Value::Tuple(items) => format!("[{}]", items.iter().map(value_json).collect::<Vec<_>>().join(",")),
         Value::None => "null".into(),
         other => value_text(other),
@@ -89,8 +89,8 @@ impl<W: Write> Output for JsonOutput<W> {
         writeln!(self.out, "{{\"type\": \"attached_probes\", \"data\": {{\"probes\": {}}}}}", n)
     }
 
-    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
-        writeln!(self.out, "{{\"type\": \"printf\", \"data\": \"{}\"}}", escape(text))
+    fn message(&mut self, kind: Message, text: &[u8], _newline: bool) -> io::Result<()> {
+        writeln!(self.out, "{{\"type\": \"{}\", \"data\": \"{}\"}}", kind.name(), escape(text))
     }
 
     fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()> {
@@ -139,7 +139,7 @@ mod tests {
         let s = |t: &str| Value::Str(t.as_bytes().to_vec());
         let mut j = JsonOutput::new(Vec::new());
         j.attached_probes(1).unwrap();
-        j.printf(b"a\"b\\c\t\n").unwrap();
+        j.message(Message::Printf, b"a\"b\\c\t\n", false).unwrap();
         let maps = vec![
             (
                 "@b".to_string(),

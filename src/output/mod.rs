@@ -14,13 +14,37 @@ pub use text::TextOutput;
 use std::io;
 use value::MapEntry;
 
+/// Text messages, named as bpftrace's JSON output names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message {
+    Printf,
+    Time,
+    Join,
+    Cat,
+    /// `system()` output.
+    Syscall,
+}
+
+impl Message {
+    pub fn name(self) -> &'static str {
+        match self {
+            Message::Printf => "printf",
+            Message::Time => "time",
+            Message::Join => "join",
+            Message::Cat => "cat",
+            Message::Syscall => "syscall",
+        }
+    }
+}
+
 /// Where every kind of output goes. Implementations write exactly what
 /// bpftrace 0.17 writes in the same situation.
 pub trait Output {
     /// `Attaching N probes...`
     fn attached_probes(&mut self, n: usize) -> io::Result<()>;
-    /// The text of one printf.
-    fn printf(&mut self, text: &[u8]) -> io::Result<()>;
+    /// Text from printf, time, join, cat or system; `newline` ends it with
+    /// a newline in text output (JSON data never has it).
+    fn message(&mut self, kind: Message, text: &[u8], newline: bool) -> io::Result<()>;
     /// One map (`print(@x)`), entries already decoded; sorted here.
     fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()>;
     /// Bytes written as they are, in either format.

@@ -199,7 +199,7 @@ fn convert(out: &mut Vec<u8>, spec: &Spec, arg: &Value) {
         }
         'c' => vec![arg.bits() as u8],
         'r' => match arg {
-            Value::Buffer(b) | Value::Str(b) => buffer(b, spec.buf_style),
+            Value::Buffer(b) | Value::Str(b) => escape_buffer(b, spec.buf_style),
             _ => vec![],
         },
         'p' => {
@@ -283,7 +283,9 @@ fn pad(out: &mut Vec<u8>, spec: &Spec, body: &[u8]) {
 
 /// `%r`: printable bytes as they are, others as `\xNN`; `%rx` all as `\xNN`;
 /// `%rh` as space-separated hex.
-fn buffer(bytes: &[u8], style: Option<char>) -> Vec<u8> {
+/// `%r` of a buffer: printable ASCII as is, other bytes as `\xNN`; `%rx`
+/// escapes every byte, `%rh` writes hex pairs separated by spaces.
+pub fn escape_buffer(bytes: &[u8], style: Option<char>) -> Vec<u8> {
     match style {
         Some('h') => bytes.iter().map(|b| format!("{:02x}", b)).collect::<Vec<_>>().join(" ").into_bytes(),
         Some('x') => bytes.iter().flat_map(|b| format!("\\x{:02x}", b).into_bytes()).collect(),

@@ -2,7 +2,7 @@
 
 use super::hist;
 use super::value::{sort_entries, MapEntry, MapValue, Value};
-use super::Output;
+use super::{Message, Output};
 use std::io::{self, Write};
 
 pub struct TextOutput<W: Write> {
@@ -34,7 +34,8 @@ pub fn value_text(v: &Value) -> String {
     match v {
         Value::Int(i) => i.to_string(),
         Value::UInt(u) => u.to_string(),
-        Value::Str(s) | Value::Buffer(s) => String::from_utf8_lossy(s).into_owned(),
+        Value::Str(s) => String::from_utf8_lossy(s).into_owned(),
+        Value::Buffer(b) => String::from_utf8_lossy(&super::printf::escape_buffer(b, None)).into_owned(),
         Value::Tuple(items) => format!("({})", items.iter().map(value_text).collect::<Vec<_>>().join(", ")),
         Value::None => String::new(),
     }
@@ -77,8 +78,12 @@ impl<W: Write> Output for TextOutput<W> {
         writeln!(self.out, "Attaching {} probe{}...", n, if n == 1 { "" } else { "s" })
     }
 
-    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
-        self.out.write_all(text)
+    fn message(&mut self, _kind: Message, text: &[u8], newline: bool) -> io::Result<()> {
+        self.out.write_all(text)?;
+        if newline {
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
     }
 
     fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()> {

@@ -321,3 +321,61 @@ impl UnOp {
         }
     }
 }
+
+/// Calls `f` on every expression of a block, outermost first.
+pub fn walk_block(block: &Block, f: &mut impl FnMut(&Expr)) {
+    for s in &block.stmts {
+        match &s.kind {
+            StmtKind::Expr(e) | StmtKind::Unroll { count: e, .. } => walk_expr(e, f),
+            StmtKind::Assign { target, value, .. } => {
+                walk_expr(target, f);
+                walk_expr(value, f);
+            }
+            StmtKind::If { cond, .. } | StmtKind::While { cond, .. } => walk_expr(cond, f),
+            StmtKind::ForMap { map, .. } => walk_expr(map, f),
+            StmtKind::ForRange { start, end, .. } => {
+                walk_expr(start, f);
+                walk_expr(end, f);
+            }
+            _ => {}
+        }
+        match &s.kind {
+            StmtKind::If { then, els, .. } => {
+                walk_block(then, f);
+                if let Some(b) = els {
+                    walk_block(b, f);
+                }
+            }
+            StmtKind::Unroll { body, .. }
+            | StmtKind::While { body, .. }
+            | StmtKind::ForMap { body, .. }
+            | StmtKind::ForRange { body, .. }
+            | StmtKind::Block(body) => walk_block(body, f),
+            _ => {}
+        }
+    }
+}
+
+/// Calls `f` on `e` and every expression inside it.
+pub fn walk_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
+    f(e);
+    match &e.kind {
+        ExprKind::Map { keys, .. } => keys.iter().for_each(|k| walk_expr(k, f)),
+        ExprKind::Call { args, .. } | ExprKind::Tuple(args) => args.iter().for_each(|a| walk_expr(a, f)),
+        ExprKind::Unary { expr, .. }
+        | ExprKind::Cast { expr, .. }
+        | ExprKind::Field { expr, .. }
+        | ExprKind::SizeofExpr(expr)
+        | ExprKind::IncDec { target: expr, .. } => walk_expr(expr, f),
+        ExprKind::Binary { lhs, rhs, .. } | ExprKind::Index { expr: lhs, index: rhs } => {
+            walk_expr(lhs, f);
+            walk_expr(rhs, f);
+        }
+        ExprKind::Ternary { cond, then, els } => {
+            walk_expr(cond, f);
+            walk_expr(then, f);
+            walk_expr(els, f);
+        }
+        _ => {}
+    }
+}

@@ -75,6 +75,14 @@ impl Arch {
         }
     }
 
+    /// The instruction pointer: in a uprobe, the probed instruction's address.
+    pub fn ip_register(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "ip",
+            Arch::Aarch64 => "pc",
+        }
+    }
+
     pub fn stack_pointer(self) -> &'static str {
         "sp"
     }

@@ -42,6 +42,8 @@ pub struct Binary {
     pub path: PathBuf,
     pub lang: Lang,
     pub functions: Vec<FuncSymbol>,
+    /// Position-independent (ET_DYN): loaded at an address chosen at run time.
+    pub pie: bool,
     /// Loadable segments: (virtual address, size in file, file offset).
     segments: Vec<(u64, u64, u64)>,
 }
@@ -110,7 +112,8 @@ impl Binary {
                 (s.address(), size, off)
             })
             .collect();
-        Ok(Binary { path: path.to_path_buf(), lang: if is_go { Lang::Go } else { Lang::C }, functions, segments })
+        let pie = file.kind() == object::ObjectKind::Dynamic;
+        Ok(Binary { path: path.to_path_buf(), lang: if is_go { Lang::Go } else { Lang::C }, functions, pie, segments })
     }
 
     pub fn function(&self, name: &str) -> Option<&FuncSymbol> {
@@ -123,6 +126,14 @@ impl Binary {
             .iter()
             .find(|(vaddr, size, _)| address >= *vaddr && address < vaddr + size)
             .map(|(vaddr, _, off)| address - vaddr + off)
+    }
+
+    /// The virtual address of a file offset, through the segment holding it.
+    pub fn address_of_offset(&self, offset: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|(_, size, off)| offset >= *off && offset < off + size)
+            .map(|(vaddr, _, off)| offset - off + vaddr)
     }
 
     /// The function whose code contains `address`.

@@ -1,6 +1,7 @@
 //! Raw bytes from the kernel → values, using the Manifest's layouts: output
 //! records from the ring buffer, and map keys and values.
 
+use super::{clock, symbols};
 use crate::output::value::{MapEntry, MapValue as OutMapValue, Value};
 use crate::sema::manifest::{MapInfo, MapValue};
 use crate::sema::types::{tuple_layout, Type};
@@ -28,7 +29,30 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             let layout = tuple_layout(items);
             Value::Tuple(items.iter().zip(layout.offsets).map(|(t, o)| value(t, bytes, off + o as usize)).collect())
         }
+        // Arrays of strings (`join()`); other arrays are not decoded.
+        Type::Array { elem, len } if elem.is_str() => {
+            let size = elem.size() as usize;
+            Value::Tuple((0..*len as usize).map(|i| value(elem, bytes, off + i * size)).collect())
+        }
+        Type::Timestamp { format } => Value::Str(clock::from_monotonic(u64_at(bytes, off), format).into_bytes()),
+        Type::Buffer { size } => {
+            let len = (bytes.get(off).copied().unwrap_or(0) as usize).min(*size as usize);
+            Value::Buffer(bytes.get(off + 1..off + 1 + len).unwrap_or(&[]).to_vec())
+        }
+        Type::Inet => Value::Str(inet(u64_at(bytes, off), bytes.get(off + 8..off + 24).unwrap_or(&[])).into_bytes()),
+        Type::Ksym => Value::Str(symbols::ksym(u64_at(bytes, off)).into_bytes()),
+        Type::Usym => Value::Str(symbols::usym(u64_at(bytes, off), u64_at(bytes, off + 8)).into_bytes()),
+        Type::CgroupPath => Value::Str(symbols::cgroup_path(u64_at(bytes, off)).into_bytes()),
         _ => Value::None,
+    }
+}
+
+/// `ntop()`: an IPv4 or IPv6 address in the usual notation.
+fn inet(family: u64, addr: &[u8]) -> String {
+    match (family, addr.len()) {
+        (2, n) if n >= 4 => std::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string(),
+        (10, 16) => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(addr).unwrap()).to_string(),
+        _ => String::new(),
     }
 }
 

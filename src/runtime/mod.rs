@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod binary;
 pub mod child;
+pub mod clock;
 pub mod decode;
 pub mod glob;
 pub mod loader;
@@ -11,3 +12,4 @@ pub mod perf;
 pub mod resolve;
 pub mod session;
 pub mod signals;
+pub mod symbols;

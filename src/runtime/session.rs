@@ -4,22 +4,24 @@
 
 use super::attach::{self, Attached};
 use super::child::Child;
+use super::clock;
 use super::decode;
 use super::loader::{self, LoadError, LoadOptions};
 use super::signals;
 use crate::codegen::compile::Compiled;
 use crate::codegen::lower::{COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS, RODATA_CPID, RODATA_SIZE, RODATA_START_NS};
 use crate::diagnostic::{Diagnostic, Source};
-use crate::driver::{exit, report, Format, Options};
+use crate::driver::{exit, report, Buffering, Format, Options};
 use crate::output::printf;
 use crate::output::value::{MapEntry, Value};
-use crate::output::{JsonOutput, Output, TextOutput};
+use crate::output::{JsonOutput, Message, Output, TextOutput};
 use crate::probe::ProbeSpec;
-use crate::sema::manifest::{Action, Manifest, MapInfo};
+use crate::sema::manifest::{join_args_type, Action, Manifest, MapInfo};
 use crate::sema::{Checked, ProgKind};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, Object, ProgramInput, RingBufferBuilder};
 use std::cell::RefCell;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 /// How long one ring buffer poll may block: bounds the reaction time to
@@ -120,7 +122,9 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
             }
             last_check = Instant::now();
         }
-        st.out.flush().ok();
+        if opts.buffering != Some(Buffering::Full) {
+            st.out.flush().ok();
+        }
     }
     attached.detach();
     state.borrow_mut().exit = false;
@@ -216,11 +220,15 @@ fn run_special(object: &Object, checked: &Checked, kind: ProgKind) {
 }
 
 fn make_output(opts: &Options) -> Result<Box<dyn Output>, String> {
-    let sink: Box<dyn Write> = match &opts.output {
-        Some(path) => {
-            Box::new(std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {}", path.display(), e))?)
-        }
-        None => Box::new(std::io::stdout()),
+    let file = match &opts.output {
+        Some(path) => std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {}", path.display(), e))?,
+        // Our own handle on stdout, so that rtrace alone decides its buffering.
+        None => std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from).map_err(|e| e.to_string())?,
+    };
+    let sink: Box<dyn Write> = match opts.buffering.unwrap_or(Buffering::Line) {
+        Buffering::Line => Box::new(std::io::LineWriter::new(file)),
+        Buffering::Full => Box::new(std::io::BufWriter::with_capacity(1 << 16, file)),
+        Buffering::None => Box::new(file),
     };
     Ok(match opts.format {
         Format::Text => Box::new(TextOutput::new(sink)),
@@ -300,6 +308,28 @@ fn top_entries(mut entries: Vec<MapEntry>, top: u64, div: u64) -> Vec<MapEntry> 
     entries
 }
 
+/// Bytes `cat()` prints at most, as bpftrace (`BPFTRACE_CAT_BYTES_MAX`).
+const CAT_BYTES_MAX: u64 = 10240;
+
+/// `cat(path)`: the file's first `CAT_BYTES_MAX` bytes.
+fn cat_file(path: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut content = Vec::new();
+    std::fs::File::open(path)?.take(CAT_BYTES_MAX).read_to_end(&mut content)?;
+    Ok(content)
+}
+
+/// `system(command)`: runs it with `sh -c` and returns what it printed.
+fn run_command(command: &str) -> Vec<u8> {
+    match std::process::Command::new("/bin/sh").arg("-c").arg(command).stderr(std::process::Stdio::inherit()).output() {
+        Ok(out) => out.stdout,
+        Err(e) => {
+            eprintln!("ERROR: cannot run `{}`: {}", command, e);
+            Vec::new()
+        }
+    }
+}
+
 /// What the ring buffer callback and the loop share.
 struct State<'a> {
     manifest: &'a Manifest,
@@ -319,7 +349,9 @@ impl<'a> State<'a> {
             .actions
             .iter()
             .map(|a| match a {
-                Action::Printf { format, .. } => printf::parse_format(format).ok(),
+                Action::Printf { format, .. } | Action::Cat { format, .. } | Action::System { format, .. } => {
+                    printf::parse_format(format).ok()
+                }
                 _ => None,
             })
             .collect();
@@ -357,7 +389,46 @@ impl<'a> State<'a> {
                 let values: Vec<Value> = decode::values(args, &layout.offsets, data);
                 if let Some(pieces) = &self.formats[id] {
                     let text = printf::format(pieces, &values);
-                    self.out.printf(&text).ok();
+                    self.out.message(Message::Printf, &text, false).ok();
+                }
+                0
+            }
+            Action::Time { format } => {
+                self.out.message(Message::Time, clock::now(format).as_bytes(), false).ok();
+                0
+            }
+            Action::Join { delim } => {
+                let layout = action.record();
+                let Value::Tuple(args) = decode::value(&join_args_type(), data, layout.offsets[0] as usize) else {
+                    return 0;
+                };
+                let parts: Vec<Vec<u8>> = args
+                    .into_iter()
+                    .map_while(|a| match a {
+                        Value::Str(s) if !s.is_empty() => Some(s),
+                        _ => None,
+                    })
+                    .collect();
+                self.out.message(Message::Join, &parts.join(delim.as_bytes()), true).ok();
+                0
+            }
+            Action::Cat { args, .. } | Action::System { args, .. } => {
+                let layout = action.record();
+                let values: Vec<Value> = decode::values(args, &layout.offsets, data);
+                let Some(pieces) = &self.formats[id] else { return 0 };
+                let text = String::from_utf8_lossy(&printf::format(pieces, &values)).into_owned();
+                if matches!(action, Action::Cat { .. }) {
+                    match cat_file(&text) {
+                        Ok(content) => self.out.message(Message::Cat, &content, false).ok(),
+                        Err(e) => {
+                            eprintln!("ERROR: failed to open file '{}': {}", text, e);
+                            None
+                        }
+                    };
+                } else {
+                    self.out.flush().ok();
+                    let output = run_command(&text);
+                    self.out.message(Message::Syscall, &output, false).ok();
                 }
                 0
             }

@@ -80,6 +80,37 @@ impl<'a> Checker<'a> {
                 Some(TStmtKind::Exit { action: self.actions.len() - 1 })
             }
             "print" => Some(self.print(name_span, args, e.span)),
+            "time" => {
+                if !self.arity(name, *name_span, args, 0, 1) {
+                    return Some(TStmtKind::Expr(none(e.span)));
+                }
+                let format = match args.first().map(|a| &a.kind) {
+                    None => "%H:%M:%S\n".to_string(),
+                    Some(ExprKind::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+                    Some(_) => {
+                        self.error(args[0].span, "time() needs its format as a string literal");
+                        return Some(TStmtKind::Expr(none(e.span)));
+                    }
+                };
+                Some(self.emit(Action::Time { format }, vec![]))
+            }
+            "join" => Some(self.join(name_span, args, e.span)),
+            "cat" | "system" => {
+                let Some((format, values)) = self.formatted(name, args, e.span) else {
+                    return Some(TStmtKind::Expr(none(e.span)));
+                };
+                if name == "system" && !self.env.unsafe_calls {
+                    self.error(*name_span, "system() runs commands: it needs the --unsafe option");
+                }
+                let types = values.iter().map(|v| v.ty.clone()).collect();
+                let action = if name == "cat" {
+                    Action::Cat { format, args: types, span: e.span }
+                } else {
+                    Action::System { format, args: types, span: e.span }
+                };
+                Some(self.emit(action, values))
+            }
+            "debugf" => Some(self.debugf(args, e.span)),
             "clear" | "zero" => {
                 let map = self.whole_map(name, *name_span, args, 1, 1)?;
                 self.actions.push(if name == "clear" { Action::ClearMap { map } } else { Action::ZeroMap { map } });
@@ -200,8 +231,59 @@ impl<'a> Checker<'a> {
         })
     }
 
+    /// `join(argv[, delim])`: the strings of a NULL-ended `char **`.
+    fn join(&mut self, name_span: &Span, args: &[Expr], span: Span) -> TStmtKind {
+        if !self.arity("join", *name_span, args, 1, 2) {
+            return TStmtKind::Expr(none(span));
+        }
+        let argv = self.expr(&args[0]);
+        let space = match &argv.ty {
+            Type::Ptr { space, .. } => *space,
+            Type::Int { .. } if self.group().kind.is_user() => AddrSpace::User,
+            Type::Int { .. } => AddrSpace::Kernel,
+            Type::None => return TStmtKind::Expr(none(span)),
+            other => {
+                let msg = format!("join() needs a pointer to an array of strings, not {}", other);
+                self.error(argv.span, msg);
+                return TStmtKind::Expr(none(span));
+            }
+        };
+        let delim = match args.get(1).map(|a| &a.kind) {
+            None => " ".to_string(),
+            Some(ExprKind::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+            Some(_) => {
+                self.error(args[1].span, "join() needs its delimiter as a string literal");
+                return TStmtKind::Expr(none(span));
+            }
+        };
+        let ty = super::manifest::join_args_type();
+        let value = TExpr { kind: TExprKind::JoinArgs { argv: Box::new(argv), space }, ty, span };
+        self.emit(Action::Join { delim }, vec![value])
+    }
+
+    /// `debugf(format, args...)`: at most 3 integer or string arguments,
+    /// the limit of `bpf_trace_printk`.
+    fn debugf(&mut self, args: &[Expr], span: Span) -> TStmtKind {
+        let Some((format, values)) = self.formatted("debugf", args, span) else {
+            return TStmtKind::Expr(none(span));
+        };
+        if values.len() > 3 {
+            self.error(span, "debugf() takes at most 3 arguments after the format (the limit of bpf_trace_printk)");
+        }
+        for v in &values {
+            if !v.ty.is_scalar() && !v.ty.is_str() && v.ty != Type::None {
+                let msg = format!("debugf() prints integers and strings, not {}", v.ty);
+                self.error(v.span, msg);
+            }
+        }
+        TStmtKind::Debugf { format: format.into_bytes(), args: values }
+    }
+
     /// Calls that produce a value inside an expression.
     pub fn call(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> TExpr {
+        if let Some(v) = self.value_function(name, name_span, args, span) {
+            return v;
+        }
         match name {
             "str" => self.str_call(name_span, args, span),
             "reg" => {
@@ -219,7 +301,7 @@ impl<'a> Checker<'a> {
                 let reg = String::from_utf8_lossy(reg).into_owned();
                 self.pt_regs_load(&reg, args[0].span)
             }
-            "printf" | "exit" => {
+            "printf" | "exit" | "time" | "join" | "cat" | "system" | "debugf" => {
                 self.error(span, format!("{}() is a statement and has no value", name));
                 none(span)
             }
@@ -297,13 +379,28 @@ impl<'a> Checker<'a> {
     }
 
     fn printf(&mut self, args: &[Expr], span: Span) -> TStmtKind {
-        let Some(first) = args.first() else {
-            self.error(span, "printf() needs a format string");
+        let Some((format, values)) = self.formatted("printf", args, span) else {
             return TStmtKind::Expr(none(span));
         };
+        let types = values.iter().map(|v| v.ty.clone()).collect();
+        self.emit(Action::Printf { format, args: types, span }, values)
+    }
+
+    /// Pushes an output action; the statement sends its record.
+    fn emit(&mut self, action: Action, args: Vec<TExpr>) -> TStmtKind {
+        self.actions.push(action);
+        TStmtKind::Emit { action: self.actions.len() - 1, args }
+    }
+
+    /// The format and checked arguments of `printf`, `cat`, `system`.
+    fn formatted(&mut self, name: &str, args: &[Expr], span: Span) -> Option<(String, Vec<TExpr>)> {
+        let Some(first) = args.first() else {
+            self.error(span, format!("{}() needs a format string", name));
+            return None;
+        };
         let ExprKind::Str(fmt) = &first.kind else {
-            self.error(first.span, "printf() needs a string literal as its format");
-            return TStmtKind::Expr(none(span));
+            self.error(first.span, format!("{}() needs a string literal as its format", name));
+            return None;
         };
         let format = String::from_utf8_lossy(fmt).into_owned();
         let values: Vec<TExpr> = args[1..].iter().map(|a| self.expr(a)).collect();
@@ -317,14 +414,15 @@ impl<'a> Checker<'a> {
             }
         };
         match parse_format(&format) {
-            Err(e) => self.error(spec_span(e.range), format!("printf: {}", e.message)),
+            Err(e) => self.error(spec_span(e.range), format!("{}: {}", name, e.message)),
             Ok(pieces) => {
                 let specs: Vec<_> = conversions(&pieces).collect();
                 if specs.len() != values.len() {
                     self.error(
                         span,
                         format!(
-                            "printf: the format has {} conversion{} but {} argument{} given",
+                            "{}: the format has {} conversion{} but {} argument{} given",
+                            name,
                             specs.len(),
                             if specs.len() == 1 { "" } else { "s" },
                             values.len(),
@@ -335,19 +433,18 @@ impl<'a> Checker<'a> {
                 for (spec, v) in specs.iter().zip(&values) {
                     let ok = match spec.kind() {
                         ArgKind::Integer | ArgKind::Pointer => v.ty.is_scalar(),
-                        ArgKind::String => v.ty.is_str(),
-                        ArgKind::Buffer => false,
+                        ArgKind::String => v.ty.prints_as_text(),
+                        ArgKind::Buffer => matches!(v.ty, Type::Buffer { .. } | Type::Str { .. }),
                     };
-                    if spec.kind() == ArgKind::Buffer {
-                        self.unsupported(spec_span(spec.range), "`%r` (buffers)");
-                    } else if !ok && v.ty != Type::None {
+                    if !ok && v.ty != Type::None {
                         let want = match spec.kind() {
                             ArgKind::Integer => "an integer",
                             ArgKind::Pointer => "a pointer or an integer",
+                            ArgKind::Buffer => "a buffer (`buf()`)",
                             _ => "a string",
                         };
                         let d = Diagnostic::error(
-                            format!("printf: this argument should be {}, but it is {}", want, v.ty),
+                            format!("{}: this argument should be {}, but it is {}", name, want, v.ty),
                             v.span,
                         )
                         .with_label(
@@ -360,12 +457,10 @@ impl<'a> Checker<'a> {
             }
         }
         for v in &values {
-            if matches!(v.ty, Type::Tuple(_) | Type::Array { .. } | Type::TracepointArgs) {
+            if matches!(v.ty, Type::Array { .. } | Type::TracepointArgs) {
                 self.unsupported(v.span, format!("printing a value of type {}", v.ty));
             }
         }
-        let types = values.iter().map(|v| v.ty.clone()).collect();
-        self.actions.push(Action::Printf { format, args: types, span });
-        TStmtKind::Emit { action: self.actions.len() - 1, args: values }
+        Some((format, values))
     }
 }

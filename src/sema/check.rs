@@ -6,7 +6,7 @@ use super::typed::*;
 use super::types::Type;
 use super::{Checked, Env, ProgKind, ProgramDef};
 use crate::diagnostic::Diagnostic;
-use crate::parser::ast::{self, BinOp, Expr, ExprKind, Stmt, StmtKind};
+use crate::parser::ast::{self, walk_block, walk_expr, BinOp, Expr, ExprKind, Stmt, StmtKind};
 use crate::probe::{Detail, ProbeSpec, Resolved};
 use crate::span::Span;
 use std::collections::HashMap;
@@ -192,62 +192,6 @@ fn mentions_per_attach_builtin(probe: &ast::Probe) -> bool {
     }
     walk_block(&probe.body, &mut visit);
     found
-}
-
-fn walk_block(block: &ast::Block, f: &mut impl FnMut(&Expr)) {
-    for s in &block.stmts {
-        match &s.kind {
-            StmtKind::Expr(e) | StmtKind::Unroll { count: e, .. } => walk_expr(e, f),
-            StmtKind::Assign { target, value, .. } => {
-                walk_expr(target, f);
-                walk_expr(value, f);
-            }
-            StmtKind::If { cond, .. } | StmtKind::While { cond, .. } => walk_expr(cond, f),
-            StmtKind::ForMap { map, .. } => walk_expr(map, f),
-            StmtKind::ForRange { start, end, .. } => {
-                walk_expr(start, f);
-                walk_expr(end, f);
-            }
-            _ => {}
-        }
-        match &s.kind {
-            StmtKind::If { then, els, .. } => {
-                walk_block(then, f);
-                if let Some(b) = els {
-                    walk_block(b, f);
-                }
-            }
-            StmtKind::Unroll { body, .. }
-            | StmtKind::While { body, .. }
-            | StmtKind::ForMap { body, .. }
-            | StmtKind::ForRange { body, .. }
-            | StmtKind::Block(body) => walk_block(body, f),
-            _ => {}
-        }
-    }
-}
-
-fn walk_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
-    f(e);
-    match &e.kind {
-        ExprKind::Map { keys, .. } => keys.iter().for_each(|k| walk_expr(k, f)),
-        ExprKind::Call { args, .. } | ExprKind::Tuple(args) => args.iter().for_each(|a| walk_expr(a, f)),
-        ExprKind::Unary { expr, .. }
-        | ExprKind::Cast { expr, .. }
-        | ExprKind::Field { expr, .. }
-        | ExprKind::SizeofExpr(expr)
-        | ExprKind::IncDec { target: expr, .. } => walk_expr(expr, f),
-        ExprKind::Binary { lhs, rhs, .. } | ExprKind::Index { expr: lhs, index: rhs } => {
-            walk_expr(lhs, f);
-            walk_expr(rhs, f);
-        }
-        ExprKind::Ternary { cond, then, els } => {
-            walk_expr(cond, f);
-            walk_expr(then, f);
-            walk_expr(els, f);
-        }
-        _ => {}
-    }
 }
 
 impl<'a> Checker<'a> {
@@ -543,7 +487,7 @@ impl<'a> Checker<'a> {
     pub fn map_keys(&mut self, map: MapId, keys: &[Expr], span: Span) -> Vec<TExpr> {
         let typed: Vec<TExpr> = keys.iter().map(|k| self.expr(k)).collect();
         for k in &typed {
-            if !matches!(k.ty, Type::Int { .. } | Type::Str { .. } | Type::None | Type::Ptr { .. }) {
+            if !storable_type(&k.ty) {
                 let msg = format!("a map key cannot be of type {}", k.ty);
                 self.error(k.span, msg);
             }
@@ -649,8 +593,9 @@ fn has_break(body: &ast::Block) -> bool {
 fn storable_type(t: &Type) -> bool {
     match t {
         Type::Int { .. } | Type::Str { .. } | Type::Ptr { .. } | Type::None => true,
+        Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
         Type::Tuple(items) => items.iter().all(storable_type),
-        _ => false,
+        Type::Array { .. } | Type::TracepointArgs => false,
     }
 }
 

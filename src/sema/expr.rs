@@ -125,8 +125,11 @@ impl<'a> Checker<'a> {
                 TExpr { kind: TExprKind::Int(0), ty: Type::TracepointArgs, span }
             }
             "cpid" => {
-                self.unsupported(span, "`cpid`");
-                none(span)
+                if !self.env.child {
+                    self.error(span, "`cpid` needs a command to trace: run rtrace with -c CMD");
+                    return none(span);
+                }
+                builtin(Builtin::Cpid, U64)
             }
             n if n.starts_with("arg") && n[3..].parse::<usize>().is_ok() => {
                 let idx: usize = n[3..].parse().unwrap();
@@ -260,7 +263,9 @@ impl<'a> Checker<'a> {
 
     fn deref(&mut self, ptr: TExpr, pointee: Type, space: AddrSpace, span: Span) -> TExpr {
         match pointee {
-            Type::Int { .. } => TExpr { kind: TExprKind::Deref { ptr: Box::new(ptr), space }, ty: pointee, span },
+            Type::Int { .. } | Type::Ptr { .. } => {
+                TExpr { kind: TExprKind::Deref { ptr: Box::new(ptr), space }, ty: pointee, span }
+            }
             other => {
                 self.unsupported(span, format!("dereferencing a pointer to {}", other));
                 none(span)
@@ -346,7 +351,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        let kind = TExprKind::StrEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne };
+        let kind = TExprKind::StrEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne, limit: None };
         TExpr { kind, ty: U64, span }
     }
 
@@ -555,11 +560,15 @@ impl<'a> Checker<'a> {
                 span,
             },
             TpFieldKind::Pointer { char_pointee } => {
-                let pointee = if char_pointee {
+                let mut pointee = if char_pointee {
                     Type::Int { bytes: 1, signed: true }
                 } else {
                     Type::Int { bytes: 1, signed: false }
                 };
+                // `const char *const *argv`: pointers to pointers.
+                for _ in 1..f.c_type.matches('*').count() {
+                    pointee = Type::Ptr { pointee: Box::new(pointee), space };
+                }
                 TExpr {
                     kind: TExprKind::CtxLoad { offset, bytes: 8, signed: false },
                     ty: Type::Ptr { pointee: Box::new(pointee), space },

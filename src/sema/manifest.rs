@@ -147,15 +147,41 @@ pub enum Action {
     ClearMap { map: usize },
     /// `zero(@x)`: the runtime sets every value to zero.
     ZeroMap { map: usize },
+    /// `time(format)`: the runtime prints the local time.
+    Time { format: String },
+    /// `join(argv[, delim])`: the record holds the argument strings.
+    Join { delim: String },
+    /// `cat(format, args...)`: the runtime prints the named file.
+    Cat { format: String, args: Vec<Type>, span: Span },
+    /// `system(format, args...)`: the runtime runs the command (`--unsafe`).
+    System { format: String, args: Vec<Type>, span: Span },
+}
+
+/// `join()` reads at most this many arguments of this many bytes each, as
+/// bpftrace does.
+pub const JOIN_ARGS: u32 = 16;
+pub const JOIN_ARG_SIZE: u32 = 1024;
+
+/// The record argument of a `join()`: its strings one after another.
+pub fn join_args_type() -> Type {
+    Type::Array { elem: Box::new(Type::Str { size: JOIN_ARG_SIZE }), len: JOIN_ARGS }
 }
 
 impl Action {
     /// Types of the values that follow the 8-byte action id in a record.
     pub fn arg_types(&self) -> &[Type] {
         match self {
-            Action::Printf { args, .. } => args,
+            Action::Printf { args, .. } | Action::Cat { args, .. } | Action::System { args, .. } => args,
             Action::PrintValue { ty } => std::slice::from_ref(ty),
-            Action::Exit | Action::PrintMap { .. } | Action::ClearMap { .. } | Action::ZeroMap { .. } => &[],
+            Action::Join { .. } => {
+                static JOIN: std::sync::OnceLock<Vec<Type>> = std::sync::OnceLock::new();
+                JOIN.get_or_init(|| vec![join_args_type()])
+            }
+            Action::Exit
+            | Action::PrintMap { .. }
+            | Action::ClearMap { .. }
+            | Action::ZeroMap { .. }
+            | Action::Time { .. } => &[],
         }
     }
 

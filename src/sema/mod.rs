@@ -8,6 +8,7 @@
 mod calls;
 mod check;
 mod expr;
+mod functions;
 pub mod manifest;
 pub mod typed;
 pub mod types;
@@ -31,12 +32,47 @@ pub struct Env {
     /// Default string size in bytes (including the NUL).
     pub strlen: u32,
     pub max_map_keys: u32,
+    /// `system()` is allowed (`--unsafe`).
+    pub unsafe_calls: bool,
+    /// A command runs under rtrace (`-c`): `cpid` has a value.
+    pub child: bool,
+    /// Addresses of the symbols `kaddr()` and `uaddr()` name, looked up
+    /// before checking (keys from `symbol_key`), or why they were not found.
+    pub symbols: std::collections::HashMap<String, SymbolAddress>,
 }
 
 impl Env {
     pub fn new(params: Vec<String>, resolved: Vec<Vec<Resolved>>) -> Env {
-        Env { params, resolved, arch: Arch::host(), strlen: 64, max_map_keys: 4096 }
+        Env {
+            params,
+            resolved,
+            arch: Arch::host(),
+            strlen: 64,
+            max_map_keys: 4096,
+            unsafe_calls: false,
+            child: false,
+            symbols: Default::default(),
+        }
     }
+}
+
+/// A symbol's address and size, or why it was not found.
+pub type SymbolAddress = Result<Symbol, String>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    /// The address; with `pc_relative`, the distance from the probed
+    /// instruction (a position-independent binary's load address is only
+    /// known at run time).
+    pub address: u64,
+    pub size: u64,
+    pub pc_relative: bool,
+}
+
+/// The key of `Env::symbols` for `kaddr("sym")` and `uaddr("sym")`
+/// (`scope`: the binary a uprobe probes).
+pub fn symbol_key(function: &str, scope: &str, symbol: &str) -> String {
+    format!("{}:{}:{}", function, scope, symbol)
 }
 
 /// The kind of eBPF program a probe compiles to.

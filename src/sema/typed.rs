@@ -66,11 +66,46 @@ pub enum TExprKind {
         lhs: Box<TExpr>,
         rhs: Box<TExpr>,
     },
-    /// String `==` / `!=` (`negate`), comparing up to the first NUL.
+    /// String `==` / `!=` (`negate`), comparing up to the first NUL, or
+    /// only the first `limit` bytes (`strncmp`).
     StrEq {
         lhs: Box<TExpr>,
         rhs: Box<TExpr>,
         negate: bool,
+        limit: Option<u32>,
+    },
+    /// `strcontains(hay, "needle")`: 1 when the literal occurs in `hay`.
+    StrContains {
+        hay: Box<TExpr>,
+        needle: Vec<u8>,
+    },
+    /// The value of the inner expression, typed differently: `strftime`,
+    /// `ksym`, `cgroup_path` only change how a number prints.
+    Retype(Box<TExpr>),
+    /// `bswap(n)`: the bytes of an integer of `self.ty`'s width reversed.
+    Bswap(Box<TExpr>),
+    /// Constant bytes of an array type (`pton("...")`).
+    Bytes(Vec<u8>),
+    /// `buf(src[, len])`: a length byte, then the bytes. `src` is an address
+    /// in `space`, or a value in memory (a string, an array).
+    MakeBuffer {
+        src: Box<TExpr>,
+        len: Option<Box<TExpr>>,
+        space: AddrSpace,
+    },
+    /// `ntop([af, ]addr)`: the family, then the address (an IPv4 integer, or
+    /// an array of 4 or 16 bytes).
+    MakeInet {
+        af: Box<TExpr>,
+        addr: Box<TExpr>,
+    },
+    /// `usym(addr)`: the address and the current pid.
+    MakeUsym(Box<TExpr>),
+    /// `join(argv)`: up to `JOIN_ARGS` strings read through the NULL-ended
+    /// pointer array `argv`.
+    JoinArgs {
+        argv: Box<TExpr>,
+        space: AddrSpace,
     },
     Ternary {
         cond: Box<TExpr>,
@@ -136,6 +171,8 @@ pub enum Builtin {
     NumaId,
     Jiffies,
     CurTask,
+    /// The pid of the `-c` command.
+    Cpid,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -173,6 +210,11 @@ pub enum TStmtKind {
     /// Send a record to the runtime: `args` are laid out as `Action::record`.
     Emit {
         action: ActionId,
+        args: Vec<TExpr>,
+    },
+    /// `debugf(format, args...)`: `bpf_trace_printk` to the kernel's trace pipe.
+    Debugf {
+        format: Vec<u8>,
         args: Vec<TExpr>,
     },
     /// `exit()`: tell the runtime to stop, and stop this probe.

@@ -27,6 +27,20 @@ pub enum Type {
     Tuple(Vec<Type>),
     /// `args` of a tracepoint: only usable through `args->field`.
     TracepointArgs,
+    /// `strftime(format, ns)`: CLOCK_MONOTONIC nanoseconds, printed as the
+    /// local wall-clock time in `format`.
+    Timestamp { format: String },
+    /// `buf(p, n)`: a length byte, then up to `size` bytes; printed escaped.
+    Buffer { size: u32 },
+    /// `ntop(...)`: an address family (8 bytes), then 16 address bytes.
+    Inet,
+    /// `ksym(addr)`: a kernel address, printed as the symbol holding it.
+    Ksym,
+    /// `usym(addr)`: a user address and the pid it belongs to (16 bytes),
+    /// printed as the symbol holding it.
+    Usym,
+    /// `cgroup_path(id)`: a cgroup id, printed as the cgroup's path.
+    CgroupPath,
 }
 
 pub const U64: Type = Type::Int { bytes: 8, signed: false };
@@ -54,21 +68,52 @@ impl Type {
         matches!(self, Type::Int { .. } | Type::Ptr { .. })
     }
 
+    /// Values the generated code computes in one register: scalars, and the
+    /// 8-byte values that only print differently.
+    pub fn in_register(&self) -> bool {
+        matches!(self, Type::Int { .. } | Type::Ptr { .. } | Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath)
+    }
+
+    /// Values printf's `%s` accepts: strings, and values printed as text.
+    pub fn prints_as_text(&self) -> bool {
+        matches!(
+            self,
+            Type::Str { .. }
+                | Type::Timestamp { .. }
+                | Type::Inet
+                | Type::Ksym
+                | Type::Usym
+                | Type::CgroupPath
+                | Type::Buffer { .. }
+        )
+    }
+
     /// Bytes this value takes in a map key/value, an output record or a stack slot.
     pub fn size(&self) -> u32 {
         match self {
             Type::None | Type::TracepointArgs => 0,
             Type::Int { .. } | Type::Ptr { .. } => 8,
+            Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath => 8,
+            Type::Usym => 16,
+            Type::Inet => 24,
+            Type::Buffer { size } => size + 1,
             Type::Str { size } => *size,
-            Type::Array { elem, len } => elem.size() * len,
+            // A C array: integers keep their own width.
+            Type::Array { elem, len } => match **elem {
+                Type::Int { bytes, .. } => bytes as u32 * len,
+                ref other => other.size() * len,
+            },
             Type::Tuple(items) => tuple_layout(items).size,
         }
     }
 
     pub fn align(&self) -> u32 {
         match self {
-            Type::Str { .. } => 1,
-            Type::Array { elem, .. } => elem.align(),
+            Type::Str { .. } | Type::Buffer { .. } => 1,
+            Type::Array { elem, .. } => match **elem {
+                Type::Int { bytes, .. } => bytes as u32,
+                ref other => other.align(),
+            },
             Type::Tuple(items) => items.iter().map(Type::align).max().unwrap_or(1),
             Type::None | Type::TracepointArgs => 1,
             _ => 8,
@@ -118,6 +163,12 @@ impl fmt::Display for Type {
                 write!(f, ")")
             }
             Type::TracepointArgs => write!(f, "args"),
+            Type::Timestamp { .. } => write!(f, "timestamp"),
+            Type::Buffer { size } => write!(f, "buffer[{}]", size),
+            Type::Inet => write!(f, "inet"),
+            Type::Ksym => write!(f, "ksym"),
+            Type::Usym => write!(f, "usym"),
+            Type::CgroupPath => write!(f, "cgroup_path"),
         }
     }
 }

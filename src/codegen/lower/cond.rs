@@ -43,7 +43,10 @@ impl<'a> Lowerer<'a> {
                 }
             }
             TExprKind::Unary { op: UnaryOp::Not, expr } => self.branch(expr, target, !when),
-            TExprKind::StrEq { lhs, rhs, negate } => self.string_branch(lhs, rhs, target, when != *negate),
+            TExprKind::StrEq { lhs, rhs, negate, limit } => {
+                self.string_branch(lhs, rhs, *limit, target, when != *negate)
+            }
+            TExprKind::StrContains { hay, needle } => self.contains_branch(hay, needle, target, when),
             _ => {
                 let v = self.eval(e);
                 self.b.jump_imm(if when { BPF_JNE } else { BPF_JEQ }, v, 0, target);
@@ -51,13 +54,14 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Jumps to `target` when the strings are equal (`when_equal`) or differ.
-    fn string_branch(&mut self, lhs: &TExpr, rhs: &TExpr, target: Label, when_equal: bool) {
+    /// Jumps to `target` when the strings (or their first `limit` bytes) are
+    /// equal (`when_equal`) or differ.
+    fn string_branch(&mut self, lhs: &TExpr, rhs: &TExpr, limit: Option<u32>, target: Label, when_equal: bool) {
         let (differ, equal) = (self.b.label(), self.b.label());
         match (&lhs.kind, &rhs.kind) {
-            (_, TExprKind::Str(lit)) => self.compare_with_literal(lhs, lit, differ),
-            (TExprKind::Str(lit), _) => self.compare_with_literal(rhs, lit, differ),
-            _ => self.compare_strings(lhs, rhs, differ, equal),
+            (_, TExprKind::Str(lit)) => self.compare_with_literal(lhs, lit, limit, differ),
+            (TExprKind::Str(lit), _) => self.compare_with_literal(rhs, lit, limit, differ),
+            _ => self.compare_strings(lhs, rhs, limit, differ, equal),
         }
         // Fell through: equal.
         self.b.place(equal);
@@ -73,18 +77,20 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Falls through when `s` equals `lit` (up to and including its NUL),
-    /// jumps to `differ` otherwise. Compares up to 8 bytes per instruction.
-    fn compare_with_literal(&mut self, s: &TExpr, lit: &[u8], differ: Label) {
+    /// Falls through when `s` equals `lit` (up to and including its NUL, or
+    /// in the first `limit` bytes), jumps to `differ` otherwise. Compares up
+    /// to 8 bytes per instruction.
+    fn compare_with_literal(&mut self, s: &TExpr, lit: &[u8], limit: Option<u32>, differ: Label) {
         let Type::Str { size } = s.ty else { unreachable!("checked: string comparison") };
-        if lit.len() as u32 >= size {
+        let mut bytes = lit.to_vec();
+        bytes.push(0);
+        bytes.truncate(limit.unwrap_or(u32::MAX).min(u32::MAX - 1) as usize);
+        if bytes.len() as u32 > size {
             // The literal and its NUL cannot fit: never equal.
             self.b.jump(differ);
             return;
         }
         let (base, off) = self.memory_location(s);
-        let mut bytes = lit.to_vec();
-        bytes.push(0);
         let mut pos = 0usize;
         while pos < bytes.len() {
             let chunk = [8usize, 4, 2, 1].into_iter().find(|c| pos + c <= bytes.len()).unwrap();
@@ -105,14 +111,26 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Byte-by-byte comparison of two runtime strings up to the first NUL.
-    fn compare_strings(&mut self, a: &TExpr, b: &TExpr, differ: Label, equal: Label) {
+    /// Byte-by-byte comparison of two runtime strings up to the first NUL
+    /// (or the first `limit` bytes).
+    fn compare_strings(&mut self, a: &TExpr, b: &TExpr, limit: Option<u32>, differ: Label, equal: Label) {
         let (Type::Str { size: sa }, Type::Str { size: sb }) = (&a.ty, &b.ty) else {
             unreachable!("checked: string comparison")
         };
         let (abase, aoff) = self.memory_location(a);
         let (bbase, boff) = self.memory_location(b);
         let n = (*sa).min(*sb);
+        if let Some(l) = limit.filter(|l| *l <= n) {
+            for i in 0..l as i16 {
+                let x = self.b.vreg();
+                let y = self.b.vreg();
+                self.b.load(BPF_B, x, abase, aoff + i);
+                self.b.load(BPF_B, y, bbase, boff + i);
+                self.b.jump_reg(BPF_JNE, x, y, differ);
+                self.b.jump_imm(BPF_JEQ, x, 0, equal);
+            }
+            return;
+        }
         for i in 0..n as i16 {
             let x = self.b.vreg();
             let y = self.b.vreg();
@@ -129,6 +147,48 @@ impl<'a> Lowerer<'a> {
             self.b.load(BPF_B, x, base, off + n as i16);
             self.b.jump_imm(BPF_JNE, x, 0, differ);
         }
+    }
+}
+
+impl<'a> Lowerer<'a> {
+    /// Jumps to `target` when `needle` occurs in `hay` (`when`) or not.
+    /// Unrolled: at each start position, compare the needle's bytes.
+    fn contains_branch(&mut self, hay: &TExpr, needle: &[u8], target: Label, when: bool) {
+        let (found, missing) = (self.b.label(), self.b.label());
+        let Type::Str { size } = hay.ty else { unreachable!("checked: strcontains of strings") };
+        let (base, off) = self.memory_location(hay);
+        let k = needle.len() as u32;
+        if k == 0 {
+            self.b.jump(found);
+        } else if k > size {
+            self.b.jump(missing);
+        }
+        let starts = if k == 0 || k > size { 0 } else { size - k + 1 };
+        for start in 0..starts {
+            let next = self.b.label();
+            for (j, &c) in needle.iter().enumerate() {
+                let h = self.b.vreg();
+                self.b.load(BPF_B, h, base, off + (start + j as u32) as i16);
+                if j == 0 {
+                    // The hay ended before this start position.
+                    self.b.jump_imm(BPF_JEQ, h, 0, missing);
+                }
+                self.b.jump_imm(BPF_JNE, h, c as i32, next);
+            }
+            self.b.jump(found);
+            self.b.place(next);
+        }
+        self.b.place(missing);
+        let end = self.b.label();
+        if when {
+            self.b.jump(end);
+            self.b.place(found);
+            self.b.jump(target);
+        } else {
+            self.b.jump(target);
+            self.b.place(found);
+        }
+        self.b.place(end);
     }
 }
 

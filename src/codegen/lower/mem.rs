@@ -12,7 +12,7 @@ use crate::sema::types::{tuple_layout, AddrSpace, Type};
 impl<'a> Lowerer<'a> {
     /// Stores the value of `e` (any type) at `base + off` in the layout of `dest`.
     pub fn store_value(&mut self, e: &TExpr, base: Reg, off: i16, dest: &Type) {
-        if e.ty.is_scalar() {
+        if e.ty.in_register() {
             let r = self.eval(e);
             self.b.store(BPF_DW, base, off, r);
         } else if let (TExprKind::Tuple(items), Type::Tuple(types)) = (&e.kind, dest) {
@@ -36,7 +36,7 @@ impl<'a> Lowerer<'a> {
 
     /// Writes a value of any type at `base + off` (`e.ty.size()` bytes).
     pub fn write(&mut self, e: &TExpr, base: Reg, off: i16) {
-        if e.ty.is_scalar() {
+        if e.ty.in_register() {
             let r = self.eval(e);
             self.b.store(BPF_DW, base, off, r);
             return;
@@ -83,12 +83,100 @@ impl<'a> Lowerer<'a> {
                 self.b.place(end);
             }
             TExprKind::Tuple(_) => self.store_value(e, base, off, &e.ty),
+            TExprKind::Bytes(bytes) => {
+                for (i, b) in bytes.iter().enumerate() {
+                    self.b.store_imm(BPF_B, base, off + i as i16, *b as i32);
+                }
+            }
+            // A tracepoint array, read in place from the record.
+            TExprKind::CtxLoad { offset, .. } => self.copy(base, off, self.ctx, *offset, e.ty.size()),
+            TExprKind::MakeBuffer { src, len, space } => {
+                let Type::Buffer { size } = e.ty else { unreachable!() };
+                self.make_buffer(src, len.as_deref(), *space, size, base, off)
+            }
+            TExprKind::MakeInet { af, addr } => {
+                let family = self.eval(af);
+                self.b.store(BPF_DW, base, off, family);
+                self.zero(base, off + 8, 16);
+                if addr.ty.in_register() {
+                    // An IPv4 address in an integer is already in network order.
+                    let a = self.eval(addr);
+                    self.b.store(BPF_W, base, off + 8, a);
+                } else {
+                    self.write(addr, base, off + 8);
+                }
+            }
+            TExprKind::MakeUsym(addr) => {
+                let a = self.eval(addr);
+                self.b.store(BPF_DW, base, off, a);
+                self.b.call(Helper::GetCurrentPidTgid, 0);
+                let pid = self.b.vreg();
+                self.b.mov(pid, Reg::Phys(R0));
+                self.b.alu_imm(BPF_RSH, pid, 32);
+                self.b.store(BPF_DW, base, off + 8, pid);
+            }
+            TExprKind::JoinArgs { argv, space } => self.join_args(argv, *space, base, off),
             TExprKind::TupleField { .. } => {
                 let (src, soff) = self.memory_location(e);
                 self.copy(base, off, src, soff, e.ty.size());
             }
             _ => unreachable!("checked: {:?} is not a memory value", e.kind),
         }
+    }
+
+    /// `buf()`: the length byte, then the bytes (zero-padded to `size`).
+    fn make_buffer(&mut self, src: &TExpr, len: Option<&TExpr>, space: AddrSpace, size: u32, base: Reg, off: i16) {
+        self.zero(base, off, size + 1);
+        if !src.ty.in_register() {
+            // A string or an array: copy what there is (a constant length).
+            let (sbase, soff) = self.memory_location(src);
+            self.copy(base, off + 1, sbase, soff, src.ty.size().min(size));
+            self.b.store_imm(BPF_B, base, off, size as i32);
+            return;
+        }
+        let p = self.eval(src);
+        let n = self.b.vreg();
+        match len {
+            Some(l) => {
+                // A runtime length, capped at the buffer (the verifier needs the bound).
+                let l = self.eval(l);
+                self.b.mov(n, l);
+                let ok = self.b.label();
+                self.b.jump_imm(BPF_JLE, n, size as i32, ok);
+                self.b.mov_imm(n, size as u64);
+                self.b.place(ok);
+            }
+            None => self.b.mov_imm(n, size as u64),
+        }
+        self.b.store(BPF_B, base, off, n);
+        self.b.mov(Reg::Phys(R3), p);
+        self.b.mov(Reg::Phys(R2), n);
+        self.address(Reg::Phys(R1), base, off + 1);
+        let helper = if space == AddrSpace::User { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+        self.b.call(helper, 3);
+    }
+
+    /// `join(argv)`: each argument string in its `JOIN_ARG_SIZE` slot, until
+    /// a NULL pointer (the slot after the last one starts with a NUL).
+    fn join_args(&mut self, argv: &TExpr, space: AddrSpace, base: Reg, off: i16) {
+        use crate::sema::manifest::{JOIN_ARGS, JOIN_ARG_SIZE};
+        let done = self.b.label();
+        let array = self.eval(argv);
+        let slot = self.alloc(8);
+        for i in 0..JOIN_ARGS {
+            let at = off as i32 + (i * JOIN_ARG_SIZE) as i32;
+            let at = at as i16;
+            self.b.store_imm(BPF_B, base, at, 0);
+            let p = self.b.vreg();
+            self.b.mov(p, array);
+            self.b.alu_imm(BPF_ADD, p, 8 * i as i32);
+            self.probe_read(FP, slot, 8, p, space);
+            let s = self.b.vreg();
+            self.b.load(BPF_DW, s, FP, slot);
+            self.b.jump_imm(BPF_JEQ, s, 0, done);
+            self.read_str(base, at, JOIN_ARG_SIZE, None, s, space);
+        }
+        self.b.place(done);
     }
 
     /// `dst = base + off`

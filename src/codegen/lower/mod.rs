@@ -15,6 +15,7 @@ use super::insn::*;
 use super::ir::{Builder, Label, Reg, FP};
 use crate::sema::manifest::Manifest;
 use crate::sema::typed::*;
+use crate::sema::types::Type;
 use crate::sema::ProgramDef;
 use crate::span::Span;
 
@@ -164,6 +165,7 @@ impl<'a> Lowerer<'a> {
             TStmtKind::Aggregate { map, keys, update } => self.map_aggregate(*map, keys, update),
             TStmtKind::Emit { action, args } => self.emit_record(*action, args),
             TStmtKind::DeleteMap { map, keys } => self.map_delete(*map, keys),
+            TStmtKind::Debugf { format, args } => self.debugf(format, args),
             TStmtKind::Exit { action } => {
                 self.count(maps::COUNTER_EXIT);
                 self.emit_record(*action, &[]);
@@ -209,9 +211,39 @@ impl<'a> Lowerer<'a> {
         self.top = mark;
     }
 
+    /// `bpf_trace_printk(fmt, size, args...)`: the format (with its NUL) on
+    /// the stack; strings are passed by address (the kernel reads `%s` safely).
+    fn debugf(&mut self, format: &[u8], args: &[TExpr]) {
+        let mut values = Vec::new();
+        for a in args {
+            let r = if a.ty.in_register() {
+                self.eval(a)
+            } else {
+                let (base, off) = self.memory_location(a);
+                let r = self.b.vreg();
+                self.address(r, base, off);
+                r
+            };
+            values.push(r);
+        }
+        let size = format.len() as u32 + 1;
+        let slot = self.alloc(size);
+        self.write(
+            &TExpr { kind: TExprKind::Str(format.to_vec()), ty: Type::Str { size }, span: self.stmt_span },
+            FP,
+            slot,
+        );
+        for (i, r) in values.iter().enumerate() {
+            self.b.mov(Reg::Phys(R3 + i as u8), *r);
+        }
+        self.address(Reg::Phys(R1), FP, slot);
+        self.b.mov_imm(Reg::Phys(R2), size as u64);
+        self.b.call(Helper::TracePrintk, 2 + values.len() as u8);
+    }
+
     /// Evaluates an expression for its side effects only.
     fn effect(&mut self, e: &TExpr) {
-        if e.ty.is_scalar() {
+        if e.ty.in_register() {
             self.eval(e);
         } else if e.ty.size() > 0 {
             let slot = self.alloc(e.ty.size());

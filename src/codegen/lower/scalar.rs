@@ -40,6 +40,15 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
+            TExprKind::Retype(inner) => self.eval(inner),
+            TExprKind::Bswap(inner) => {
+                let r = self.eval(inner);
+                let Type::Int { bytes, signed } = e.ty else { unreachable!("checked: bswap of integers") };
+                self.b.bswap(r, 8 * bytes as i32);
+                self.extend(r, bytes, signed);
+                r
+            }
+            TExprKind::StrContains { .. } => self.bool_of(e),
             TExprKind::TupleField { .. } => {
                 let (base, off) = self.memory_location(e);
                 let r = self.b.vreg();
@@ -56,7 +65,9 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::Binary { op, lhs, rhs, signed } if !op.is_comparison() => self.arith(*op, lhs, rhs, *signed),
-            TExprKind::Binary { .. } | TExprKind::Logical { .. } | TExprKind::StrEq { .. } => self.bool_of(e),
+            TExprKind::Binary { .. } | TExprKind::Logical { .. } => self.bool_of(e),
+            // strncmp() is 0 when equal, like C; `==` 1.
+            TExprKind::StrEq { .. } => self.bool_of(e),
             TExprKind::Ternary { cond, then, els } => {
                 let res = self.b.vreg();
                 let (else_l, end) = (self.b.label(), self.b.label());
@@ -76,7 +87,10 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::Deref { ptr, space } => {
-                let Type::Int { bytes, signed } = e.ty else { unreachable!("checked: deref of integers only") };
+                let (bytes, signed) = match e.ty {
+                    Type::Int { bytes, signed } => (bytes, signed),
+                    _ => (8, false), // a pointer
+                };
                 let p = self.eval(ptr);
                 let slot = self.alloc(8);
                 self.probe_read(FP, slot, bytes as u32, p, *space);
@@ -90,7 +104,12 @@ impl<'a> Lowerer<'a> {
             | TExprKind::CtxString { .. }
             | TExprKind::DataLocString { .. }
             | TExprKind::ReadStr { .. }
-            | TExprKind::Tuple(_) => unreachable!("checked: {:?} is not a scalar", e.ty),
+            | TExprKind::Tuple(_)
+            | TExprKind::Bytes(_)
+            | TExprKind::MakeBuffer { .. }
+            | TExprKind::MakeInet { .. }
+            | TExprKind::MakeUsym(_)
+            | TExprKind::JoinArgs { .. } => unreachable!("checked: {:?} is not a scalar", e.ty),
         }
     }
 
@@ -129,6 +148,10 @@ impl<'a> Lowerer<'a> {
             Builtin::NumaId => self.call_into(r, Helper::GetNumaNodeId),
             Builtin::Jiffies => self.call_into(r, Helper::Jiffies64),
             Builtin::CurTask => self.call_into(r, Helper::GetCurrentTask),
+            Builtin::Cpid => {
+                let v = self.rodata_u64(super::RODATA_CPID);
+                self.b.mov(r, v);
+            }
             Builtin::Comm => unreachable!("checked: comm is a string"),
         }
         r

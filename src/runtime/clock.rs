@@ -1,0 +1,61 @@
+//! Wall-clock time for `time()` and `strftime()`: local time formatted
+//! with the C library's `strftime`, plus bpftrace's `%f` (microseconds).
+
+use std::sync::OnceLock;
+
+/// `time(format)`: the local time now.
+pub fn now(format: &str) -> String {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    local(ts.tv_sec, ts.tv_nsec, format)
+}
+
+/// `strftime(format, ns)`: `ns` is CLOCK_MONOTONIC (what `nsecs` reads),
+/// turned into wall-clock time with the offset measured at start-up.
+pub fn from_monotonic(ns: u64, format: &str) -> String {
+    let wall = (*monotonic_to_realtime() as i128 + ns as i128).max(0);
+    local((wall / 1_000_000_000) as i64, (wall % 1_000_000_000) as i64, format)
+}
+
+/// Realtime minus monotonic, in nanoseconds.
+fn monotonic_to_realtime() -> &'static i64 {
+    static OFFSET: OnceLock<i64> = OnceLock::new();
+    OFFSET.get_or_init(|| {
+        let read = |clock| {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: ts is a valid timespec to fill.
+            unsafe { libc::clock_gettime(clock, &mut ts) };
+            ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+        };
+        read(libc::CLOCK_REALTIME) - read(libc::CLOCK_MONOTONIC)
+    })
+}
+
+fn local(secs: i64, nsecs: i64, format: &str) -> String {
+    let format = format.replace("%f", &format!("{:06}", nsecs / 1000));
+    let Ok(cformat) = std::ffi::CString::new(format) else { return String::new() };
+    let t: libc::time_t = secs as libc::time_t;
+    // SAFETY: zeroed is a valid `tm`; localtime_r fills it from a valid time_t.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return "(?)".into();
+    }
+    let mut buf = vec![0u8; 1024];
+    // SAFETY: buf has buf.len() bytes; cformat is NUL-terminated.
+    let n = unsafe { libc::strftime(buf.as_mut_ptr() as *mut libc::c_char, buf.len(), cformat.as_ptr(), &tm) };
+    buf.truncate(n);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_with_microseconds() {
+        let s = local(0, 123_456_789, "%Y %f");
+        assert!(s.ends_with(" 123456"), "{}", s);
+        assert!(s.starts_with("1970") || s.starts_with("1969"), "{}", s);
+    }
+}

@@ -1,0 +1,269 @@
+//! Typing the value functions that go beyond arithmetic: strings (`strncmp`,
+//! `strcontains`), byte buffers (`buf`), addresses (`ntop`, `pton`,
+//! `ksym`, `usym`, `kaddr`, `uaddr`), time (`strftime`), `bswap` and
+//! `cgroup_path`. Values that print as text carry a type that says how.
+
+use super::check::Checker;
+use super::expr::none;
+use super::typed::*;
+use super::types::{AddrSpace, Type, U64};
+use crate::parser::ast::{Expr, ExprKind};
+use crate::span::Span;
+
+/// Linux address family numbers, as `ntop()` takes them.
+const AF_INET: u64 = 2;
+const AF_INET6: u64 = 10;
+
+impl<'a> Checker<'a> {
+    /// Value functions of this module; `None` when `name` is not one of them.
+    pub fn value_function(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> Option<TExpr> {
+        let (lo, hi) = match name {
+            "strftime" | "strcontains" => (2, 2),
+            "strncmp" => (3, 3),
+            "buf" | "ntop" => (1, 2),
+            "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" => (1, 1),
+            _ => return None,
+        };
+        if !self.arity(name, name_span, args, lo, hi) {
+            return Some(none(span));
+        }
+        Some(match name {
+            "strftime" => self.strftime(args, span),
+            "strncmp" => self.strncmp(args, span),
+            "strcontains" => self.strcontains(args, span),
+            "buf" => self.buf(args, span),
+            "ntop" => self.ntop(args, span),
+            "pton" => self.pton(&args[0], span),
+            "bswap" => self.bswap(&args[0], span),
+            "kaddr" | "uaddr" => self.symbol_address(name, &args[0], span),
+            _ => {
+                let v = self.expr(&args[0]);
+                if !v.ty.is_scalar() && v.ty != Type::None {
+                    let msg = format!("{}() needs an integer or a pointer, not {}", name, v.ty);
+                    self.error(v.span, msg);
+                    return Some(none(span));
+                }
+                match name {
+                    "ksym" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::Ksym, span },
+                    "usym" => TExpr { kind: TExprKind::MakeUsym(Box::new(v)), ty: Type::Usym, span },
+                    _ => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::CgroupPath, span },
+                }
+            }
+        })
+    }
+
+    /// A string literal argument, as text.
+    fn literal_arg(&mut self, name: &str, arg: &Expr, what: &str) -> Option<String> {
+        match &arg.kind {
+            ExprKind::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
+            _ => {
+                self.error(arg.span, format!("{}() needs {} as a string literal", name, what));
+                None
+            }
+        }
+    }
+
+    fn int_arg(&mut self, name: &str, arg: &Expr) -> TExpr {
+        let v = self.expr(arg);
+        if !v.ty.is_int() && v.ty != Type::None {
+            let msg = format!("{}() needs an integer here, not {}", name, v.ty);
+            self.error(v.span, msg);
+        }
+        v
+    }
+
+    fn strftime(&mut self, args: &[Expr], span: Span) -> TExpr {
+        let Some(format) = self.literal_arg("strftime", &args[0], "its format") else { return none(span) };
+        let ns = self.int_arg("strftime", &args[1]);
+        TExpr { kind: TExprKind::Retype(Box::new(ns)), ty: Type::Timestamp { format }, span }
+    }
+
+    fn string_arg(&mut self, name: &str, arg: &Expr) -> Option<TExpr> {
+        let v = self.expr(arg);
+        match v.ty {
+            Type::Str { .. } => Some(v),
+            Type::None => None,
+            _ => {
+                let msg = format!("{}() compares strings, not {}", name, v.ty);
+                self.error(v.span, msg);
+                None
+            }
+        }
+    }
+
+    /// `strncmp(a, b, n)`: 0 when the first `n` bytes are equal, like C.
+    fn strncmp(&mut self, args: &[Expr], span: Span) -> TExpr {
+        let a = self.string_arg("strncmp", &args[0]);
+        let b = self.string_arg("strncmp", &args[1]);
+        let n = self.expr(&args[2]);
+        let limit = match n.kind {
+            TExprKind::Int(v) if (v as i64) >= 0 => v.min(u32::MAX as u64) as u32,
+            _ => {
+                if n.ty != Type::None {
+                    self.error(n.span, "strncmp(): the length must be a non-negative integer constant");
+                }
+                return none(span);
+            }
+        };
+        let (Some(a), Some(b)) = (a, b) else { return none(span) };
+        let kind = TExprKind::StrEq { lhs: Box::new(a), rhs: Box::new(b), negate: true, limit: Some(limit) };
+        TExpr { kind, ty: U64, span }
+    }
+
+    fn strcontains(&mut self, args: &[Expr], span: Span) -> TExpr {
+        let hay = self.string_arg("strcontains", &args[0]);
+        let needle = match &args[1].kind {
+            ExprKind::Str(s) => s.clone(),
+            _ => {
+                self.string_arg("strcontains", &args[1]);
+                self.unsupported(args[1].span, "strcontains() with a needle that is not a string literal");
+                return none(span);
+            }
+        };
+        let Some(hay) = hay else { return none(span) };
+        TExpr { kind: TExprKind::StrContains { hay: Box::new(hay), needle }, ty: U64, span }
+    }
+
+    /// `buf(p, n)` reads `n` bytes at `p`; `buf(array)` takes the whole array.
+    fn buf(&mut self, args: &[Expr], span: Span) -> TExpr {
+        let src = self.expr(&args[0]);
+        let space = match &src.ty {
+            Type::Ptr { space, .. } => *space,
+            Type::Int { .. } if self.group().kind.is_user() => AddrSpace::User,
+            Type::Int { .. } => AddrSpace::Kernel,
+            Type::Str { .. } | Type::Array { .. } => AddrSpace::Kernel,
+            Type::None => return none(span),
+            other => {
+                let msg = format!("buf() needs an integer, a pointer, a string or an array, not {}", other);
+                self.error(src.span, msg);
+                return none(span);
+            }
+        };
+        let in_memory = matches!(src.ty, Type::Str { .. } | Type::Array { .. });
+        // A constant length sizes the buffer; a runtime one is capped at the string size.
+        let (mut size, len) = match args.get(1) {
+            None if in_memory => (src.ty.size(), None),
+            None => {
+                self.error(span, format!("buf() needs a length for a value of type {}", src.ty));
+                return none(span);
+            }
+            Some(a) => {
+                let l = self.int_arg("buf", a);
+                match l.kind {
+                    TExprKind::Int(v) if (v as i64) < 0 => {
+                        self.error(l.span, format!("buf() cannot use a negative length ({})", v as i64));
+                        return none(span);
+                    }
+                    TExprKind::Int(v) => (v.min(u32::MAX as u64) as u32, None),
+                    _ if in_memory => {
+                        self.error(l.span, "buf() of a string or an array needs a constant length");
+                        return none(span);
+                    }
+                    _ => (self.strlen, Some(Box::new(l))),
+                }
+            }
+        };
+        if size > self.strlen {
+            self.warn(
+                span,
+                format!("buf() length is too long and will be shortened to {} bytes (see RTRACE_STRLEN)", self.strlen),
+            );
+            size = self.strlen;
+        }
+        TExpr { kind: TExprKind::MakeBuffer { src: Box::new(src), len, space }, ty: Type::Buffer { size }, span }
+    }
+
+    /// `ntop(addr)` (IPv4 integer or 4/16-byte array) or `ntop(af, addr)`.
+    fn ntop(&mut self, args: &[Expr], span: Span) -> TExpr {
+        let addr = self.expr(args.last().expect("checked arity"));
+        let default_af = match &addr.ty {
+            Type::Int { .. } => AF_INET,
+            Type::Array { .. } if addr.ty.size() == 4 => AF_INET,
+            Type::Array { .. } if addr.ty.size() == 16 => AF_INET6,
+            Type::None => return none(span),
+            other => {
+                let msg = format!("ntop() needs an integer or an array of 4 or 16 bytes, not {}", other);
+                self.error(addr.span, msg);
+                return none(span);
+            }
+        };
+        let af = match args.len() {
+            2 => self.int_arg("ntop", &args[0]),
+            _ => TExpr { kind: TExprKind::Int(default_af), ty: U64, span },
+        };
+        TExpr { kind: TExprKind::MakeInet { af: Box::new(af), addr: Box::new(addr) }, ty: Type::Inet, span }
+    }
+
+    /// `pton("1.2.3.4")` / `pton("::1")`: the address bytes, at compile time.
+    fn pton(&mut self, arg: &Expr, span: Span) -> TExpr {
+        let Some(text) = self.literal_arg("pton", arg, "the address") else { return none(span) };
+        let bytes = if let Ok(v4) = text.parse::<std::net::Ipv4Addr>() {
+            v4.octets().to_vec()
+        } else if let Ok(v6) = text.parse::<std::net::Ipv6Addr>() {
+            v6.octets().to_vec()
+        } else {
+            self.error(arg.span, format!("pton(): `{}` is not an IPv4 or IPv6 address", text));
+            return none(span);
+        };
+        let ty = Type::Array { elem: Box::new(Type::Int { bytes: 1, signed: false }), len: bytes.len() as u32 };
+        TExpr { kind: TExprKind::Bytes(bytes), ty, span }
+    }
+
+    fn bswap(&mut self, arg: &Expr, span: Span) -> TExpr {
+        let v = self.int_arg("bswap", arg);
+        if !v.ty.is_int() {
+            return none(span);
+        }
+        let ty = v.ty.clone();
+        // A one-byte value has nothing to swap.
+        if matches!(ty, Type::Int { bytes: 1, .. }) {
+            return v;
+        }
+        TExpr { kind: TExprKind::Bswap(Box::new(v)), ty, span }
+    }
+
+    /// `kaddr("sym")` (kernel) and `uaddr("sym")` (the probed binary): the
+    /// address, found before checking (`Env::symbols`).
+    fn symbol_address(&mut self, name: &str, arg: &Expr, span: Span) -> TExpr {
+        let Some(sym) = self.literal_arg(name, arg, "a symbol name") else { return none(span) };
+        if name == "uaddr" && !self.group().kind.is_user() {
+            self.error(span, "uaddr() is only available in uprobe and uretprobe probes");
+            return none(span);
+        }
+        let scope = match self.group().resolved.first().map(|r| &r.detail) {
+            Some(crate::probe::Detail::Uprobe(site)) if name == "uaddr" => site.path.display().to_string(),
+            _ => String::new(),
+        };
+        match self.env.symbols.get(&super::symbol_key(name, &scope, &sym)) {
+            Some(Ok(s)) => {
+                // The pointee is as wide as the symbol, when that is an integer width.
+                let bytes = if matches!(s.size, 1 | 2 | 4) { s.size as u8 } else { 8 };
+                let pointee = Type::Int { bytes, signed: false };
+                let space = if name == "kaddr" { AddrSpace::Kernel } else { AddrSpace::User };
+                let ty = Type::Ptr { pointee: Box::new(pointee), space };
+                let (address, pc_relative) = (s.address, s.pc_relative);
+                let constant = TExpr { kind: TExprKind::Int(address), ty: ty.clone(), span };
+                if !pc_relative {
+                    return constant;
+                }
+                let ip = self.pt_regs_load(self.env.arch.ip_register(), span);
+                let kind = TExprKind::Binary {
+                    op: crate::parser::ast::BinOp::Add,
+                    lhs: Box::new(ip),
+                    rhs: Box::new(constant),
+                    signed: false,
+                };
+                TExpr { kind, ty, span }
+            }
+            Some(Err(msg)) => {
+                let msg = msg.clone();
+                self.error(arg.span, msg);
+                none(span)
+            }
+            None => {
+                self.error(arg.span, format!("{}(): `{}` was not looked up", name, sym));
+                none(span)
+            }
+        }
+    }
+}
