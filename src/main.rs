@@ -10,6 +10,7 @@ use std::io::Read;
     name = "rtrace",
     version,
     about = "bpftrace's language, compiled straight to eBPF",
+    help_template = "{name} {version}: {about}\n\nUSAGE:\n    rtrace [OPTIONS] FILE [ARGS...]\n    rtrace [OPTIONS] -e PROGRAM [ARGS...]\n\nOPTIONS:\n{options}\n{after-help}",
     after_help = "Examples:\n  rtrace -e 'tracepoint:syscalls:sys_enter_openat { printf(\"%s %s\\n\", comm, str(args->filename)); }'\n  rtrace script.rt arg1 arg2\n  rtrace -c ./prog -e 'uprobe:./prog:main { printf(\"hi\\n\"); }'"
 )]
 struct Cli {
@@ -43,7 +44,7 @@ struct Cli {
     /// Allow unsafe functions: system()
     #[arg(long = "unsafe", action = ArgAction::SetTrue)]
     unsafe_calls: bool,
-    /// Output buffering: line, full or none (default line; full with -o FILE)
+    /// Output buffering: line (default), full or none
     #[arg(short = 'B', value_name = "MODE")]
     buffering: Option<String>,
     /// Script file ('-' for stdin), then positional parameters $1, $2, ...
@@ -51,8 +52,9 @@ struct Cli {
     rest: Vec<String>,
 }
 
+/// A command-line error, worded and prefixed as bpftrace does.
 fn usage(message: &str) -> i32 {
-    eprintln!("rtrace: {}", message);
+    eprintln!("ERROR: {}", message);
     eprintln!("Try 'rtrace --help' for more information.");
     exit::USAGE
 }
@@ -84,6 +86,10 @@ fn main_code() -> i32 {
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
             let _ = e.print();
+            // A bad option: show the whole usage, as bpftrace does.
+            if e.use_stderr() {
+                eprintln!("\n{}", <Cli as clap::CommandFactory>::command().render_help());
+            }
             return code;
         }
     };
@@ -91,7 +97,8 @@ fn main_code() -> i32 {
     // looks like an option is a mistake (use `--` before such parameters).
     if let Some(opt) = cli.rest.iter().find(|a| a.starts_with('-') && a.len() > 1 && a[1..].parse::<i64>().is_err()) {
         if !std::env::args().any(|a| a == "--") {
-            return usage(&format!("unknown option `{}`", opt));
+            eprintln!("ERROR: unknown option `{}`\n\n{}", opt, <Cli as clap::CommandFactory>::command().render_help());
+            return exit::USAGE;
         }
     }
     // Options are checked before the script is read, as bpftrace does.
@@ -117,7 +124,7 @@ fn main_code() -> i32 {
             Some(file) => match std::fs::read_to_string(&file) {
                 Ok(text) => Source::new(file, text),
                 Err(e) => {
-                    eprintln!("error: failed to open file '{}': {}", file, io_reason(&e));
+                    eprintln!("ERROR: failed to open file '{}': {}", file, io_reason(&e));
                     return exit::SCRIPT;
                 }
             },

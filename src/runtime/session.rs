@@ -9,7 +9,9 @@ use super::decode;
 use super::loader::{self, LoadError, LoadOptions};
 use super::signals;
 use crate::codegen::compile::Compiled;
-use crate::codegen::lower::{COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS, RODATA_CPID, RODATA_SIZE, RODATA_START_NS};
+use crate::codegen::lower::{
+    COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS, RODATA_CPID, RODATA_NCPUS, RODATA_SIZE, RODATA_START_NS,
+};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::driver::{exit, report, Buffering, Format, Options};
 use crate::output::printf;
@@ -169,6 +171,8 @@ fn load(
         let start = boot_ns();
         data[RODATA_START_NS as usize..][..8].copy_from_slice(&start.to_le_bytes());
         data[RODATA_CPID as usize..][..8].copy_from_slice(&(cpid.unwrap_or(0) as u64).to_le_bytes());
+        let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u64;
+        data[RODATA_NCPUS as usize..][..8].copy_from_slice(&ncpus.to_le_bytes());
         data
     });
     let lopts = LoadOptions { verbose: opts.verbose, rodata };
@@ -268,6 +272,10 @@ fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     }
     if info.value.bucketed() {
         entries = decode::merge_buckets(entries);
+    }
+    // bpftrace shows a `count()` without keys that holds nothing as 0.
+    if entries.is_empty() && info.keys.is_empty() && info.value == crate::sema::manifest::MapValue::Count {
+        entries.push(MapEntry { key: vec![], value: crate::output::value::MapValue::Count(0) });
     }
     entries
 }

@@ -216,8 +216,25 @@ impl<'a> Checker<'a> {
         let keys = self.map_keys(map, keys, span);
         match self.maps[map].value.clone() {
             Some(MapValue::Plain(ty)) => TExpr { kind: TExprKind::MapRead { map, keys }, ty, span },
+            Some(
+                agg @ (MapValue::Count
+                | MapValue::Sum { .. }
+                | MapValue::Avg
+                | MapValue::Min { .. }
+                | MapValue::Max { .. }),
+            ) => {
+                let signed = matches!(
+                    agg,
+                    MapValue::Avg
+                        | MapValue::Sum { signed: true }
+                        | MapValue::Min { signed: true }
+                        | MapValue::Max { signed: true }
+                );
+                let ty = if signed { I64 } else { U64 };
+                TExpr { kind: TExprKind::AggRead { map, keys }, ty, span }
+            }
             Some(other) => {
-                self.unsupported(span, format!("reading a {} map in an expression", other.describe()));
+                self.error(span, format!("a {} map cannot be read in an expression, only printed", other.describe()));
                 none(span)
             }
             // Unknown so far; a later pass knows, or the final pass reports it.

@@ -47,6 +47,12 @@ pub enum TExprKind {
         map: MapId,
         keys: Vec<TExpr>,
     },
+    /// `@map[keys]` of a `count`, `sum`, `avg`, `min` or `max` map: the
+    /// value of every CPU combined, as printing shows it; 0 when absent.
+    AggRead {
+        map: MapId,
+        keys: Vec<TExpr>,
+    },
     /// Integer negation, `!`, `~`.
     Unary {
         op: UnaryOp,

@@ -84,6 +84,108 @@ impl<'a> Lowerer<'a> {
         res
     }
 
+    /// An aggregation's value under `keys`, combined over every CPU with
+    /// `bpf_map_lookup_percpu_elem`: a loop over the possible CPUs (their
+    /// number is in `.rodata`, so the verifier walks exactly that many
+    /// iterations), ended at once when the key is absent.
+    pub fn map_read_aggregate(&mut self, map: MapId, keys: &[TExpr]) -> Reg {
+        let value = self.manifest.maps[map].value.clone();
+        let key = self.map_key(map, keys);
+        // The running value and count live on the stack: only the CPU index
+        // stays in a register across the helper call.
+        let (acc, count) = (self.alloc(8), self.alloc(8));
+        let init = match value {
+            MapValue::Min { signed: true } => i64::MAX as u64,
+            MapValue::Min { signed: false } => u64::MAX,
+            MapValue::Max { signed: true } => i64::MIN as u64,
+            _ => 0,
+        };
+        let t = self.b.vreg();
+        self.b.mov_imm(t, init);
+        self.b.store(BPF_DW, FP, acc, t);
+        self.b.store_imm(BPF_DW, FP, count, 0);
+        let cpu = self.b.vreg();
+        self.b.mov_imm(cpu, 0);
+        let (head, end) = (self.b.label(), self.b.label());
+        self.b.place(head);
+        let ncpus = self.rodata_u64(super::RODATA_NCPUS);
+        self.b.jump_reg(BPF_JGE, cpu, ncpus, end);
+        self.b.ld_map(Reg::Phys(R1), map);
+        self.address(Reg::Phys(R2), FP, key);
+        self.b.mov(Reg::Phys(R3), cpu);
+        self.b.call(Helper::MapLookupPercpuElem, 3);
+        let p = self.b.vreg();
+        self.b.mov(p, Reg::Phys(R0));
+        self.b.jump_imm(BPF_JEQ, p, 0, end);
+        self.b.alu_imm(BPF_ADD, cpu, 1);
+        let (v, a) = (self.b.vreg(), self.b.vreg());
+        self.b.load(BPF_DW, v, p, 0);
+        self.b.load(BPF_DW, a, FP, acc);
+        match value {
+            MapValue::Count | MapValue::Sum { .. } => self.b.alu_reg(BPF_ADD, a, v),
+            MapValue::Avg | MapValue::Stats => {
+                // {count, total}
+                let c = self.b.vreg();
+                self.b.load(BPF_DW, c, FP, count);
+                self.b.alu_reg(BPF_ADD, c, v);
+                self.b.store(BPF_DW, FP, count, c);
+                self.b.load(BPF_DW, v, p, 8);
+                self.b.alu_reg(BPF_ADD, a, v);
+            }
+            MapValue::Min { signed } | MapValue::Max { signed } => {
+                // {value, set}: only CPUs that stored a value count.
+                let set = self.b.vreg();
+                self.b.load(BPF_DW, set, p, 8);
+                self.b.jump_imm(BPF_JEQ, set, 0, head);
+                self.b.store_imm(BPF_DW, FP, count, 1);
+                let keep = match (matches!(value, MapValue::Min { .. }), signed) {
+                    (true, true) => BPF_JSGE,
+                    (true, false) => BPF_JGE,
+                    (false, true) => BPF_JSLE,
+                    (false, false) => BPF_JLE,
+                };
+                self.b.jump_reg(keep, v, a, head);
+                self.b.mov(a, v);
+            }
+            _ => unreachable!("checked: only count, sum, avg, min and max are read"),
+        }
+        self.b.store(BPF_DW, FP, acc, a);
+        self.b.jump(head);
+        self.b.place(end);
+        let (res, n) = (self.b.vreg(), self.b.vreg());
+        self.b.load(BPF_DW, res, FP, acc);
+        match value {
+            MapValue::Avg | MapValue::Stats => {
+                self.b.load(BPF_DW, n, FP, count);
+                self.signed_average(res, n);
+            }
+            MapValue::Min { .. } | MapValue::Max { .. } => {
+                // No CPU stored a value: 0, as printing shows it.
+                let done = self.b.label();
+                self.b.load(BPF_DW, n, FP, count);
+                self.b.jump_imm(BPF_JNE, n, 0, done);
+                self.b.mov_imm(res, 0);
+                self.b.place(done);
+            }
+            _ => {}
+        }
+        res
+    }
+
+    /// `total / count` rounded toward zero, 0 when `count` is 0 (in `total`).
+    fn signed_average(&mut self, total: Reg, count: Reg) {
+        let (positive, done) = (self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, count, 0, done);
+        self.b.jump_imm(BPF_JSGE, total, 0, positive);
+        self.b.neg(total);
+        self.b.alu_reg(BPF_DIV, total, count);
+        self.b.neg(total);
+        self.b.jump(done);
+        self.b.place(positive);
+        self.b.alu_reg(BPF_DIV, total, count);
+        self.b.place(done);
+    }
+
     /// Copies the value stored under `keys` to `base + off`, or zeroes it.
     pub fn map_read_into(&mut self, map: MapId, keys: &[TExpr], base: Reg, off: i16, size: u32) {
         let key = self.map_key(map, keys);

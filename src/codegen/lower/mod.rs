@@ -29,7 +29,9 @@ pub struct MapIndices {
 /// Byte offsets in `.rodata` of the values the runtime fills in before loading.
 pub const RODATA_START_NS: u32 = 0;
 pub const RODATA_CPID: u32 = 8;
-pub const RODATA_SIZE: u32 = 16;
+/// The number of possible CPUs: bounds the loop that reads aggregations.
+pub const RODATA_NCPUS: u32 = 16;
+pub const RODATA_SIZE: u32 = 24;
 
 /// Options that change the generated code.
 #[derive(Clone, Debug, Default)]

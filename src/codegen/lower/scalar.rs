@@ -40,6 +40,7 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
+            TExprKind::AggRead { map, keys } => self.map_read_aggregate(*map, keys),
             TExprKind::Retype(inner) => self.eval(inner),
             TExprKind::Bswap(inner) => {
                 let r = self.eval(inner);
