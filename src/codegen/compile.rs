@@ -4,7 +4,7 @@
 
 use super::finish::{finish, FinishError};
 use super::image::{Image, LineInfo, MapKind, MapSpec, ProgramImage};
-use super::lower::{lower, LowerError, LowerOptions, MapIndices, COUNTER_MAPS, RODATA_SIZE};
+use super::lower::{counters, lower, LowerError, LowerOptions, MapIndices, RODATA_SIZE};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::sema::Checked;
 use crate::span::Span;
@@ -65,7 +65,7 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         flags: 0,
     });
     // Counters the runtime reads (lower::maps::COUNTER_*).
-    let bss_size = 8 * (COUNTER_MAPS as usize + manifest.maps.len());
+    let bss_size = 8 * counters(manifest.maps.len());
     let mut image = Image { maps, bss_size, source_name: source.name.clone(), ..Image::default() };
     let mut all_locs = Vec::new();
     let mut diags = Vec::new();

@@ -10,7 +10,8 @@ use super::loader::{self, LoadError, LoadOptions};
 use super::signals;
 use crate::codegen::compile::Compiled;
 use crate::codegen::lower::{
-    COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS, RODATA_CPID, RODATA_NCPUS, RODATA_SIZE, RODATA_START_NS,
+    len_counter_index, COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS, RODATA_CPID, RODATA_NCPUS, RODATA_SIZE,
+    RODATA_START_NS,
 };
 use crate::diagnostic::{Diagnostic, Source};
 use crate::driver::{exit, report, Buffering, Format, Options};
@@ -56,7 +57,9 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
             object.maps().find(|m| m.name() == name.as_str()).and_then(|m| MapHandle::try_from(&m).ok())
         })
         .collect();
-    let state = RefCell::new(State::new(manifest, out, handles));
+    let bss =
+        object.maps().find(|m| m.name().to_string_lossy().ends_with(".bss")).and_then(|m| MapHandle::try_from(&m).ok());
+    let state = RefCell::new(State::new(manifest, out, handles, bss));
     let Some(events) = object.maps().find(|m| m.name() == "events") else {
         return internal(source, "the object has no `events` ring buffer");
     };
@@ -150,6 +153,18 @@ fn read_counter(bss: &libbpf_rs::Map<'_>, index: i32) -> u64 {
 /// The whole `.bss` section: one lookup of its single value.
 fn read_bss(bss: &libbpf_rs::Map<'_>) -> Vec<u8> {
     bss.lookup(&0u32.to_le_bytes(), MapFlags::ANY).ok().flatten().unwrap_or_default()
+}
+
+/// Sets counter `index` of `.bss` (read, change, write back the section).
+fn set_counter(bss: &MapHandle, index: i32, value: u64) {
+    let key = 0u32.to_le_bytes();
+    if let Ok(Some(mut data)) = bss.lookup(&key, MapFlags::ANY) {
+        let at = 8 * index as usize;
+        if let Some(word) = data.get_mut(at..at + 8) {
+            word.copy_from_slice(&value.to_le_bytes());
+            let _ = bss.update(&key, &data, MapFlags::ANY);
+        }
+    }
 }
 
 fn counter_at(bss: &[u8], index: i32) -> u64 {
@@ -343,6 +358,8 @@ struct State<'a> {
     manifest: &'a Manifest,
     /// User maps by MapId.
     maps: Vec<Option<MapHandle>>,
+    /// The `.bss` counters (entry counts are reset by `clear()`).
+    bss: Option<MapHandle>,
     out: Box<dyn Output>,
     /// Parsed printf formats, by action id.
     formats: Vec<Option<Vec<printf::Piece>>>,
@@ -352,7 +369,12 @@ struct State<'a> {
 }
 
 impl<'a> State<'a> {
-    fn new(manifest: &'a Manifest, out: Box<dyn Output>, maps: Vec<Option<MapHandle>>) -> State<'a> {
+    fn new(
+        manifest: &'a Manifest,
+        out: Box<dyn Output>,
+        maps: Vec<Option<MapHandle>>,
+        bss: Option<MapHandle>,
+    ) -> State<'a> {
         let formats = manifest
             .actions
             .iter()
@@ -366,6 +388,7 @@ impl<'a> State<'a> {
         State {
             manifest,
             maps,
+            bss,
             out,
             formats,
             exit: false,
@@ -460,6 +483,12 @@ impl<'a> State<'a> {
             Action::ClearMap { map } => {
                 if let Some(handle) = &self.maps[*map] {
                     clear_map(handle);
+                }
+                if let (true, Some(bss)) = (self.manifest.maps[*map].counted, &self.bss) {
+                    // Deletes in flight may still decrement: the count is exact
+                    // again once they are done, as the map is empty.
+                    let index = len_counter_index(self.manifest.maps.len(), *map);
+                    set_counter(bss, index, 0);
                 }
                 0
             }

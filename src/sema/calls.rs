@@ -286,6 +286,18 @@ impl<'a> Checker<'a> {
         }
         match name {
             "str" => self.str_call(name_span, args, span),
+            "len" => {
+                let Some(map) = self.whole_map(name, name_span, args, 1, 1) else { return none(span) };
+                if self.maps[map].value.as_ref().is_some_and(|v| v.bucketed()) {
+                    self.unsupported(span, "len() of a hist()/lhist() map");
+                    return none(span);
+                }
+                if !self.maps[map].counted {
+                    self.maps[map].counted = true;
+                    self.changed = true;
+                }
+                TExpr { kind: TExprKind::MapLen(map), ty: super::types::I64, span }
+            }
             "reg" => {
                 if !self.arity(name, name_span, args, 1, 1) {
                     return none(span);

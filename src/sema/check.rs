@@ -21,6 +21,8 @@ pub(super) struct MapDecl {
     pub keys: Option<Vec<Type>>,
     pub value: Option<MapValue>,
     pub span: Span,
+    /// `len()` reads the map's entry count.
+    pub counted: bool,
 }
 
 /// The attach points one program serves.
@@ -106,6 +108,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
                 keys: d.keys.clone().unwrap_or_default(),
                 value: d.value.clone().expect("checked above"),
                 span: d.span,
+                counted: d.counted,
             })
             .collect(),
         actions: ck.actions,
@@ -478,7 +481,7 @@ impl<'a> Checker<'a> {
         if let Some(&id) = self.map_ids.get(&display) {
             return id;
         }
-        self.maps.push(MapDecl { name: display.clone(), keys: None, value: None, span });
+        self.maps.push(MapDecl { name: display.clone(), keys: None, value: None, span, counted: false });
         self.map_ids.insert(display, self.maps.len() - 1);
         self.maps.len() - 1
     }

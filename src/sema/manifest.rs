@@ -31,6 +31,9 @@ pub struct MapInfo {
     pub value: MapValue,
     /// Where the map is first used (for messages).
     pub span: Span,
+    /// `len()` is used: the generated code keeps the number of entries in
+    /// a `.bss` counter (inserts and deletes that succeed move it).
+    pub counted: bool,
 }
 
 /// What a map stores under each key.

@@ -132,6 +132,8 @@ pub enum TExprKind {
         len: Option<Box<TExpr>>,
         space: AddrSpace,
     },
+    /// `len(@map)`: the map's entry count (a `.bss` counter).
+    MapLen(MapId),
     /// `(a, b, ...)`
     Tuple(Vec<TExpr>),
     /// `t.N` of a stored tuple (a variable, a map value): the element at

@@ -11,8 +11,22 @@ use crate::sema::types::Type;
 pub const COUNTER_LOST: i32 = 0;
 /// `exit()` calls (so an exit whose record was lost still stops rtrace),
 pub const COUNTER_EXIT: i32 = 1;
-/// then failed updates (a full map) of map `m` at `COUNTER_MAPS + m`.
+/// then failed updates (a full map) of map `m` at `COUNTER_MAPS + m`, then
+/// the entry counts `len()` reads, at `len_counter_index(maps, m)`.
 pub const COUNTER_MAPS: i32 = 2;
+
+/// The `.bss` counter holding the entry count of map `m` of `maps`.
+pub fn len_counter_index(maps: usize, m: MapId) -> i32 {
+    COUNTER_MAPS + (maps + m) as i32
+}
+
+/// Words of `.bss` a program with `maps` maps needs.
+pub fn counters(maps: usize) -> usize {
+    COUNTER_MAPS as usize + 2 * maps
+}
+
+/// `-EEXIST`: an insert with `BPF_NOEXIST` found the key there.
+const EEXIST: i32 = -17;
 
 impl<'a> Lowerer<'a> {
     /// Builds the key of `map` on the stack; returns its r10 offset.
@@ -49,26 +63,50 @@ impl<'a> Lowerer<'a> {
     /// `bpf_map_update_elem(&map, key, value, BPF_ANY)`, counting failures
     /// (a full map) for the runtime to report.
     fn update_elem(&mut self, map: MapId, key_slot: i16, value_slot: i16) {
-        self.b.ld_map(Reg::Phys(R1), map);
-        self.address(Reg::Phys(R2), FP, key_slot);
-        self.address(Reg::Phys(R3), FP, value_slot);
-        self.b.mov_imm(Reg::Phys(R4), BPF_ANY as u64);
-        self.b.call(Helper::MapUpdateElem, 4);
         let ok = self.b.label();
+        if self.manifest.maps[map].counted {
+            // A new key counts one more entry for len(); an existing one is
+            // then updated as usual.
+            let existing = self.b.label();
+            self.update_call(map, key_slot, value_slot, BPF_NOEXIST as u64);
+            self.b.jump_imm(BPF_JEQ, Reg::Phys(R0), EEXIST, existing);
+            self.b.jump_imm(BPF_JSLT, Reg::Phys(R0), 0, existing);
+            self.add_counter(self.len_counter(map), 1);
+            self.b.jump(ok);
+            self.b.place(existing);
+        }
+        self.update_call(map, key_slot, value_slot, BPF_ANY as u64);
         self.b.jump_imm(BPF_JSGE, Reg::Phys(R0), 0, ok);
         self.count(COUNTER_MAPS + map as i32);
         self.b.place(ok);
+    }
+
+    fn update_call(&mut self, map: MapId, key_slot: i16, value_slot: i16, flags: u64) {
+        self.b.ld_map(Reg::Phys(R1), map);
+        self.address(Reg::Phys(R2), FP, key_slot);
+        self.address(Reg::Phys(R3), FP, value_slot);
+        self.b.mov_imm(Reg::Phys(R4), flags);
+        self.b.call(Helper::MapUpdateElem, 4);
+    }
+
+    /// The `.bss` counter of `map`'s entry count.
+    pub fn len_counter(&self, map: MapId) -> i32 {
+        len_counter_index(self.manifest.maps.len(), map)
     }
 
     /// Adds one to u64 counter `index` in `.bss` (`COUNTER_*`). A global with an atomic add
     /// costs 4 instructions where a per-CPU map lookup costs 11; it runs
     /// only when something failed, so contention does not matter.
     pub fn count(&mut self, index: i32) {
+        self.add_counter(index, 1);
+    }
+
+    fn add_counter(&mut self, index: i32, delta: i64) {
         let p = self.b.vreg();
         self.b.ld_bss(p, 8 * index as u32);
-        let one = self.b.vreg();
-        self.b.mov_imm(one, 1);
-        self.b.atomic_add64(p, 0, one);
+        let d = self.b.vreg();
+        self.b.mov_imm(d, delta as u64);
+        self.b.atomic_add64(p, 0, d);
     }
 
     /// The integer stored under `keys`, or 0 when there is none.
@@ -360,6 +398,12 @@ impl<'a> Lowerer<'a> {
         self.b.ld_map(Reg::Phys(R1), map);
         self.address(Reg::Phys(R2), FP, key);
         self.b.call(Helper::MapDeleteElem, 2);
+        if self.manifest.maps[map].counted {
+            let missing = self.b.label();
+            self.b.jump_imm(BPF_JNE, Reg::Phys(R0), 0, missing);
+            self.add_counter(self.len_counter(map), -1);
+            self.b.place(missing);
+        }
     }
 
     /// `count()`, `sum()`, `hist()`, `lhist()`: adds `amount` (or 1) to the

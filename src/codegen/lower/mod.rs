@@ -7,7 +7,7 @@
 
 mod cond;
 mod maps;
-pub use maps::{COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS};
+pub use maps::{counters, len_counter_index, COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS};
 mod mem;
 mod scalar;
 

@@ -41,6 +41,13 @@ impl<'a> Lowerer<'a> {
             }
             TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
             TExprKind::AggRead { map, keys } => self.map_read_aggregate(*map, keys),
+            TExprKind::MapLen(map) => {
+                let p = self.b.vreg();
+                self.b.ld_bss(p, 8 * self.len_counter(*map) as u32);
+                let r = self.b.vreg();
+                self.b.load(BPF_DW, r, p, 0);
+                r
+            }
             TExprKind::Retype(inner) => self.eval(inner),
             TExprKind::Bswap(inner) => {
                 let r = self.eval(inner);
