@@ -82,6 +82,10 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         print!("{}", parser::dump::dump(&program));
         return exit::OK;
     }
+    let missing = runtime::resolve::check_includes(&program);
+    if !missing.is_empty() {
+        return report(source, &missing, exit::SCRIPT);
+    }
     let resolved = match runtime::resolve::resolve(&program, &opts.params) {
         Ok(r) => r,
         Err(diags) => return report(source, &diags, exit::SCRIPT),

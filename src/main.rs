@@ -142,7 +142,7 @@ fn main_code() -> i32 {
     let format = match cli.format.as_str() {
         "text" => Format::Text,
         "json" => Format::Json,
-        other => return usage(&format!("invalid output format `{}`: use text or json", other)),
+        other => return usage(&format!("Invalid output format \"{}\"\n-f takes text or json", other)),
     };
     let buffering = match cli.buffering.as_deref() {
         None => None,

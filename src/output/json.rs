@@ -41,7 +41,17 @@ pub fn escape(bytes: &[u8]) -> String {
 fn value_json(v: &Value) -> String {
     match v {
         Value::Str(_) | Value::Buffer(_) => format!("\"{}\"", escape(value_text(v).as_bytes())),
-        Value::Tuple(items) => format!("[{}]", items.iter().map(value_json).collect::<Vec<_>>().join(",")),
+        Value::Tuple(items) | Value::Array(items) => {
+            format!("[{}]", items.iter().map(value_json).collect::<Vec<_>>().join(","))
+        }
+        Value::Record(fields) => format!(
+            "{{ {} }}",
+            fields
+                .iter()
+                .map(|(n, v)| format!("\"{}\": {}", escape(n.as_bytes()), value_json(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Value::None => "null".into(),
         other => value_text(other),
     }

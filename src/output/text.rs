@@ -37,6 +37,11 @@ pub fn value_text(v: &Value) -> String {
         Value::Str(s) => String::from_utf8_lossy(s).into_owned(),
         Value::Buffer(b) => String::from_utf8_lossy(&super::printf::escape_buffer(b, None)).into_owned(),
         Value::Tuple(items) => format!("({})", items.iter().map(value_text).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!("[{}]", items.iter().map(value_text).collect::<Vec<_>>().join(",")),
+        Value::Record(fields) => format!(
+            "{{ {} }}",
+            fields.iter().map(|(n, v)| format!(".{} = {}", n, value_text(v))).collect::<Vec<_>>().join(", ")
+        ),
         Value::None => String::new(),
     }
 }

@@ -12,6 +12,10 @@ pub enum Value {
     /// String bytes up to (not including) the first NUL.
     Str(Vec<u8>),
     Tuple(Vec<Value>),
+    /// A C array.
+    Array(Vec<Value>),
+    /// A struct: its members in order.
+    Record(Vec<(String, Value)>),
     /// `buf()` bytes, printed with `%r`.
     Buffer(Vec<u8>),
     None,

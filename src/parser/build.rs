@@ -106,7 +106,7 @@ fn struct_body(pair: Pair<Rule>) -> Result<Vec<FieldDef>> {
 
 fn c_type(pair: Pair<Rule>) -> TypeName {
     let sp = span(&pair);
-    let base = pair.into_inner().next().map(|b| words(b.as_str())).unwrap_or_default();
+    let base = pair.into_inner().find(|p| p.as_rule() == Rule::c_base).map(|b| words(b.as_str())).unwrap_or_default();
     TypeName { base, pointer: 0, span: sp }
 }
 

@@ -4,7 +4,7 @@
 use super::{clock, symbols};
 use crate::output::value::{MapEntry, MapValue as OutMapValue, Value};
 use crate::sema::manifest::{MapInfo, MapValue};
-use crate::sema::types::{tuple_layout, Type};
+use crate::sema::types::{c_size, tuple_layout, Type};
 
 fn u64_at(bytes: &[u8], off: usize) -> u64 {
     let mut b = [0u8; 8];
@@ -29,10 +29,15 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             let layout = tuple_layout(items);
             Value::Tuple(items.iter().zip(layout.offsets).map(|(t, o)| value(t, bytes, off + o as usize)).collect())
         }
-        // Arrays of strings (`join()`); other arrays are not decoded.
+        // Arrays of strings (`join()`).
         Type::Array { elem, len } if elem.is_str() => {
             let size = elem.size() as usize;
             Value::Tuple((0..*len as usize).map(|i| value(elem, bytes, off + i * size)).collect())
+        }
+        Type::Array { .. } | Type::Record(_) => c_value(ty, bytes, off),
+        Type::MacAddr => {
+            let b = bytes.get(off..off + 6).unwrap_or(&[0; 6]);
+            Value::Str(b.iter().map(|x| format!("{:02X}", x)).collect::<Vec<_>>().join(":").into_bytes())
         }
         Type::Timestamp { format } => Value::Str(clock::from_monotonic(u64_at(bytes, off), format).into_bytes()),
         Type::Buffer { size } => {
@@ -44,6 +49,35 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
         Type::Usym => Value::Str(symbols::usym(u64_at(bytes, off), u64_at(bytes, off + 8)).into_bytes()),
         Type::CgroupPath => Value::Str(symbols::cgroup_path(u64_at(bytes, off)).into_bytes()),
         _ => Value::None,
+    }
+}
+
+/// A value in C memory (a struct member, an array element): integers are
+/// read at their own width.
+fn c_value(ty: &Type, bytes: &[u8], off: usize) -> Value {
+    match ty {
+        Type::Int { bytes: width, signed } => {
+            let w = *width as usize;
+            let mut b = [0u8; 8];
+            if let Some(src) = bytes.get(off..off + w) {
+                b[..w].copy_from_slice(src);
+            }
+            let raw = u64::from_le_bytes(b);
+            let shift = 64 - 8 * w as u32;
+            if *signed {
+                Value::Int(((raw << shift) as i64) >> shift)
+            } else {
+                Value::UInt(raw)
+            }
+        }
+        Type::Array { elem, len } => {
+            let size = c_size(elem) as usize;
+            Value::Array((0..*len as usize).map(|i| c_value(elem, bytes, off + i * size)).collect())
+        }
+        Type::Record(r) => Value::Record(
+            r.fields.iter().map(|m| (m.name.clone(), c_value(&m.ty, bytes, off + m.offset as usize))).collect(),
+        ),
+        other => value(other, bytes, off),
     }
 }
 

@@ -19,6 +19,23 @@ pub fn tracefs() -> Option<PathBuf> {
     TRACEFS.iter().map(PathBuf::from).find(|p| p.join("events").is_dir())
 }
 
+/// Directories `#include <...>` names are looked up in.
+const INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/local/include", "/usr/include/x86_64-linux-gnu"];
+
+/// Checks that every `#include` names an existing header (rtrace does not
+/// read C headers: struct types come from definitions in the script).
+pub fn check_includes(program: &Program) -> Vec<Diagnostic> {
+    program
+        .includes
+        .iter()
+        .filter(|inc| {
+            let p = Path::new(&inc.path);
+            !(p.is_file() || INCLUDE_DIRS.iter().any(|d| Path::new(d).join(p).is_file()))
+        })
+        .map(|inc| Diagnostic::error(format!("'{}' file not found", inc.path), inc.span))
+        .collect()
+}
+
 /// Resolves every probe's attach points; the result is parallel to `program.probes`.
 pub fn resolve(program: &Program, params: &[String]) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
     let mut r = Resolver { binaries: HashMap::new(), diags: Vec::new() };

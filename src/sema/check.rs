@@ -52,6 +52,10 @@ pub(super) struct Checker<'a> {
     pub vars: Vec<VarInfo>,
     pub var_ids: HashMap<String, VarId>,
     pub loop_depth: u32,
+    /// Structs and unions defined in the script, by `struct Name`.
+    pub records: HashMap<String, std::sync::Arc<super::types::Record>>,
+    /// `#define NAME value` of the script: an integer or a string.
+    pub defines: HashMap<String, String>,
 }
 
 pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diagnostic>> {
@@ -68,12 +72,22 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         max_map_keys: env.max_map_keys,
         prog: 0,
         group: None,
+        records: HashMap::new(),
+        defines: program
+            .directives
+            .iter()
+            .filter(|d| d.name == "define")
+            .filter_map(|d| d.text.trim().split_once(char::is_whitespace))
+            .map(|(name, value)| (name.to_string(), value.trim().to_string()))
+            .collect(),
         vars: Vec::new(),
         var_ids: HashMap::new(),
         loop_depth: 0,
     };
     ck.apply_config(program);
-    ck.reject_unsupported_toplevel(program);
+    ck.final_pass = true;
+    ck.define_records(&program.structs);
+    ck.final_pass = false;
     let groups = groups(program, env)?;
     ck.warn_go_uretprobes(&groups);
     for _ in 0..MAX_PASSES {
@@ -272,12 +286,6 @@ impl<'a> Checker<'a> {
                         .with_help("supported keys: max_strlen, max_map_keys"),
                 ),
             }
-        }
-    }
-
-    fn reject_unsupported_toplevel(&mut self, program: &ast::Program) {
-        for s in &program.structs {
-            self.diags.push(Diagnostic::error("struct definitions are not supported yet", s.span));
         }
     }
 
@@ -597,8 +605,9 @@ fn storable_type(t: &Type) -> bool {
     match t {
         Type::Int { .. } | Type::Str { .. } | Type::Ptr { .. } | Type::None => true,
         Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
+        Type::MacAddr | Type::Record(_) | Type::Array { .. } => true,
         Type::Tuple(items) => items.iter().all(storable_type),
-        Type::Array { .. } | Type::TracepointArgs => false,
+        Type::TracepointArgs => false,
     }
 }
 

@@ -75,6 +75,9 @@ impl<'a> Checker<'a> {
     }
 
     fn ident(&mut self, name: &str, span: Span) -> TExpr {
+        if let Some(value) = self.defines.get(name).cloned() {
+            return self.define_value(name, &value, span);
+        }
         let kind = self.group().kind.clone();
         let builtin = |b: Builtin, ty: Type| TExpr { kind: TExprKind::Builtin(b), ty, span };
         match name {
@@ -191,6 +194,18 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A `#define`d name: its value, an integer or a string literal.
+    fn define_value(&mut self, name: &str, value: &str, span: Span) -> TExpr {
+        if let Some(v) = parse_int(value) {
+            return int_literal(v as u64, span).with_type(I64);
+        }
+        if let Some(text) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            return str_literal(text.as_bytes().to_vec(), span);
+        }
+        self.unsupported(span, format!("`#define {} {}`: only integer and string values are", name, value));
+        none(span)
+    }
+
     fn positional(&mut self, n: u32, span: Span) -> TExpr {
         let value = self.env.params.get(n as usize - 1).cloned().unwrap_or_else(|| "0".into());
         match parse_int(&value) {
@@ -282,6 +297,10 @@ impl<'a> Checker<'a> {
         match pointee {
             Type::Int { .. } | Type::Ptr { .. } => {
                 TExpr { kind: TExprKind::Deref { ptr: Box::new(ptr), space }, ty: pointee, span }
+            }
+            // Structs, arrays and char arrays are copied whole.
+            Type::Record(_) | Type::Array { .. } | Type::Str { .. } => {
+                TExpr { kind: TExprKind::ReadMem { ptr: Box::new(ptr), space }, ty: pointee, span }
             }
             other => {
                 self.unsupported(span, format!("dereferencing a pointer to {}", other));
@@ -502,15 +521,30 @@ impl<'a> Checker<'a> {
             }
             "void" if ty.pointer > 0 => Type::Int { bytes: 1, signed: false },
             other => {
-                if other.starts_with("struct ") || other.starts_with("union ") || other.starts_with("enum ") {
+                if let Some(r) = self.record(other) {
+                    Type::Record(r)
+                } else if other.starts_with("struct ") || other.starts_with("union ") {
+                    let mut d = Diagnostic::error(format!("unknown type `{}`", other), ty.span);
+                    if let Some(s) = closest(other, self.records.keys().map(String::as_str)) {
+                        d = d.with_help(format!("did you mean `{}`?", s));
+                    } else {
+                        d = d.with_note("define it in the script: `struct Name { int field; ... }` (kernel types from BTF are not supported yet)");
+                    }
+                    self.report(d);
+                    return None;
+                } else if other.starts_with("enum ") {
                     self.unsupported(ty.span, format!("the type `{}`", other));
+                    return None;
                 } else {
                     self.error(ty.span, format!("unknown type `{}`", other));
+                    return None;
                 }
-                return None;
             }
         };
-        let space = if self.group().kind.is_user() { AddrSpace::User } else { AddrSpace::Kernel };
+        let space = match self.group {
+            Some(g) if g.kind.is_user() => AddrSpace::User,
+            _ => AddrSpace::Kernel,
+        };
         let mut t = base;
         for _ in 0..ty.pointer {
             t = Type::Ptr { pointee: Box::new(t), space };
@@ -539,12 +573,60 @@ impl<'a> Checker<'a> {
                     none(span)
                 }
             },
+            Type::Ptr { pointee, space } if arrow && matches!(**pointee, Type::Record(_)) => {
+                let Type::Record(r) = &**pointee else { unreachable!() };
+                let Some(m) = self.member(r, field, field_span) else { return none(span) };
+                let space = *space;
+                let addr = TExpr {
+                    kind: TExprKind::Binary {
+                        op: BinOp::Add,
+                        lhs: Box::new(b.clone()),
+                        rhs: Box::new(int_literal(m.offset as u64, span)),
+                        signed: false,
+                    },
+                    // An address in bytes: no pointer scaling when indexed.
+                    ty: U64,
+                    span,
+                };
+                // A pointer member points into the same address space.
+                let ty = match m.ty {
+                    Type::Ptr { pointee, .. } => Type::Ptr { pointee, space },
+                    other => other,
+                };
+                self.deref(addr, ty, space, span)
+            }
+            Type::Record(r) if !arrow => {
+                let r = r.clone();
+                let Some(m) = self.member(&r, field, field_span) else { return none(span) };
+                TExpr { kind: TExprKind::TupleField { tuple: Box::new(b), offset: m.offset }, ty: m.ty, span }
+            }
+            Type::Ptr { pointee, .. } if !arrow && matches!(**pointee, Type::Record(_)) => {
+                self.error(span, format!("`{}` is a pointer: use `->{}`", b.ty, field));
+                none(span)
+            }
+            Type::Record(_) => {
+                self.error(span, format!("`{}` is not a pointer: use `.{}`", b.ty, field));
+                none(span)
+            }
             Type::None => none(span),
             other => {
                 self.unsupported(span, format!("field access on {}", other));
                 none(span)
             }
         }
+    }
+
+    /// Member `name` of a struct, or an error naming the closest one.
+    fn member(&mut self, r: &super::types::Record, name: &str, span: Span) -> Option<super::types::Member> {
+        if let Some(m) = r.field(name) {
+            return Some(m.clone());
+        }
+        let mut d = Diagnostic::error(format!("`{}` has no field `{}`", r.name, name), span);
+        if let Some(s) = closest(name, r.fields.iter().map(|f| f.name.as_str())) {
+            d = d.with_help(format!("did you mean `{}`?", s));
+        }
+        self.report(d);
+        None
     }
 
     fn tracepoint_field(&mut self, field: &str, field_span: Span, span: Span) -> TExpr {
@@ -626,6 +708,43 @@ impl<'a> Checker<'a> {
                 let Type::Int { bytes, signed } = **elem else { return none(span) };
                 let offset = offset + (n as i16) * bytes as i16;
                 TExpr { kind: TExprKind::CtxLoad { offset, bytes, signed }, ty: (**elem).clone(), span }
+            }
+            // An array read from memory: index its address.
+            (Type::Array { elem, len }, TExprKind::ReadMem { ptr, space }) => {
+                let (elem, len, space) = ((**elem).clone(), *len, *space);
+                if let Some(n) = const_value(&i).filter(|n| *n >= len as u64) {
+                    self.error(index.span, format!("index {} is out of bounds for an array of {} elements", n, len));
+                    return none(span);
+                }
+                if !i.ty.is_int() {
+                    if i.ty != Type::None {
+                        self.error(index.span, format!("an array index must be an integer, not {}", i.ty));
+                    }
+                    return none(span);
+                }
+                // Address arithmetic in bytes, unsigned (no sign warnings).
+                let arith = |op, lhs: TExpr, rhs: TExpr| TExpr {
+                    kind: TExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), signed: false },
+                    ty: U64,
+                    span,
+                };
+                let size = int_literal(super::types::c_size(&elem) as u64, span);
+                let addr = arith(BinOp::Add, (**ptr).clone(), arith(BinOp::Mul, i, size));
+                self.deref(addr, elem, space, span)
+            }
+            // An array held in a variable or a struct value: a constant index.
+            (Type::Array { elem, len }, _) => {
+                let Some(n) = const_value(&i) else {
+                    self.unsupported(index.span, "a non-constant index into an array held in a variable");
+                    return none(span);
+                };
+                if n >= *len as u64 {
+                    self.error(index.span, format!("index {} is out of bounds for an array of {} elements", n, len));
+                    return none(span);
+                }
+                let elem = (**elem).clone();
+                let offset = n as u32 * super::types::c_size(&elem);
+                TExpr { kind: TExprKind::TupleField { tuple: Box::new(b), offset }, ty: elem, span }
             }
             (Type::Ptr { pointee, space }, _) => {
                 let (pointee, space) = ((**pointee).clone(), *space);

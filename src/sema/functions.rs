@@ -21,7 +21,7 @@ impl<'a> Checker<'a> {
             "strftime" | "strcontains" => (2, 2),
             "strncmp" => (3, 3),
             "buf" | "ntop" => (1, 2),
-            "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" => (1, 1),
+            "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" | "macaddr" => (1, 1),
             _ => return None,
         };
         if !self.arity(name, name_span, args, lo, hi) {
@@ -35,6 +35,20 @@ impl<'a> Checker<'a> {
             "ntop" => self.ntop(args, span),
             "pton" => self.pton(&args[0], span),
             "bswap" => self.bswap(&args[0], span),
+            "macaddr" => {
+                let v = self.expr(&args[0]);
+                let bytes = match &v.ty {
+                    Type::Array { .. } | Type::Str { .. } => v.ty.size(),
+                    Type::None => return Some(none(span)),
+                    _ => 0,
+                };
+                if bytes < 6 {
+                    let msg = format!("macaddr() needs an array of at least 6 bytes, not {}", v.ty);
+                    self.error(v.span, msg);
+                    return Some(none(span));
+                }
+                TExpr { kind: TExprKind::MakeMac(Box::new(v)), ty: Type::MacAddr, span }
+            }
             "kaddr" | "uaddr" => self.symbol_address(name, &args[0], span),
             _ => {
                 let v = self.expr(&args[0]);

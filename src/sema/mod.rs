@@ -10,6 +10,7 @@ mod check;
 mod expr;
 mod functions;
 pub mod manifest;
+mod records;
 pub mod typed;
 pub mod types;
 

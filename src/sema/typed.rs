@@ -134,10 +134,18 @@ pub enum TExprKind {
     },
     /// `len(@map)`: the map's entry count (a `.bss` counter).
     MapLen(MapId),
+    /// `*p` of a struct, array or char array: `self.ty.size()` bytes read
+    /// from `ptr` in `space`.
+    ReadMem {
+        ptr: Box<TExpr>,
+        space: AddrSpace,
+    },
+    /// `macaddr(array)`: the array's first 6 bytes.
+    MakeMac(Box<TExpr>),
     /// `(a, b, ...)`
     Tuple(Vec<TExpr>),
-    /// `t.N` of a stored tuple (a variable, a map value): the element at
-    /// `offset` in the tuple's layout.
+    /// `t.N` of a stored tuple (a variable, a map value), or `s.name` of a
+    /// struct value: the member at `offset` (integers at their type's width).
     TupleField {
         tuple: Box<TExpr>,
         offset: u32,

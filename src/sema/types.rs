@@ -2,6 +2,7 @@
 //! and values, output records, stack slots), and how they print in messages.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Which address space a pointer points into: decides the probe-read helper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +42,51 @@ pub enum Type {
     Usym,
     /// `cgroup_path(id)`: a cgroup id, printed as the cgroup's path.
     CgroupPath,
+    /// `macaddr(array)`: 6 bytes, printed as `AA:BB:CC:DD:EE:FF`.
+    MacAddr,
+    /// A C struct or union in its C layout (members keep their C widths).
+    Record(Arc<Record>),
+}
+
+/// A struct or union: its members at their C offsets.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Record {
+    /// `struct Foo` (empty for an anonymous member struct).
+    pub name: String,
+    pub fields: Vec<Member>,
+    pub size: u32,
+    pub align: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Member {
+    pub name: String,
+    pub offset: u32,
+    /// Integers keep their width here (`int` is 4 bytes at `offset`);
+    /// `char name[N]` is a string of N bytes.
+    pub ty: Type,
+}
+
+impl Record {
+    pub fn field(&self, name: &str) -> Option<&Member> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// Bytes a value takes inside C memory (a struct member, an array element):
+/// integers at their own width, everything else as in `Type::size`.
+pub fn c_size(t: &Type) -> u32 {
+    match t {
+        Type::Int { bytes, .. } => *bytes as u32,
+        other => other.size(),
+    }
+}
+
+pub fn c_align(t: &Type) -> u32 {
+    match t {
+        Type::Int { bytes, .. } => *bytes as u32,
+        other => other.align(),
+    }
 }
 
 pub const U64: Type = Type::Int { bytes: 8, signed: false };
@@ -84,6 +130,7 @@ impl Type {
                 | Type::Ksym
                 | Type::Usym
                 | Type::CgroupPath
+                | Type::MacAddr
                 | Type::Buffer { .. }
         )
     }
@@ -95,25 +142,22 @@ impl Type {
             Type::Int { .. } | Type::Ptr { .. } => 8,
             Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath => 8,
             Type::Usym => 16,
+            Type::MacAddr => 6,
+            Type::Record(r) => r.size,
             Type::Inet => 24,
             Type::Buffer { size } => size + 1,
             Type::Str { size } => *size,
             // A C array: integers keep their own width.
-            Type::Array { elem, len } => match **elem {
-                Type::Int { bytes, .. } => bytes as u32 * len,
-                ref other => other.size() * len,
-            },
+            Type::Array { elem, len } => c_size(elem) * len,
             Type::Tuple(items) => tuple_layout(items).size,
         }
     }
 
     pub fn align(&self) -> u32 {
         match self {
-            Type::Str { .. } | Type::Buffer { .. } => 1,
-            Type::Array { elem, .. } => match **elem {
-                Type::Int { bytes, .. } => bytes as u32,
-                ref other => other.align(),
-            },
+            Type::Str { .. } | Type::Buffer { .. } | Type::MacAddr => 1,
+            Type::Record(r) => r.align,
+            Type::Array { elem, .. } => c_align(elem),
             Type::Tuple(items) => items.iter().map(Type::align).max().unwrap_or(1),
             Type::None | Type::TracepointArgs => 1,
             _ => 8,
@@ -169,6 +213,9 @@ impl fmt::Display for Type {
             Type::Ksym => write!(f, "ksym"),
             Type::Usym => write!(f, "usym"),
             Type::CgroupPath => write!(f, "cgroup_path"),
+            Type::MacAddr => write!(f, "macaddr"),
+            Type::Record(r) if r.name.is_empty() => write!(f, "struct {{...}}"),
+            Type::Record(r) => write!(f, "{}", r.name),
         }
     }
 }

@@ -116,6 +116,14 @@ impl<'a> Lowerer<'a> {
                 self.b.store(BPF_DW, base, off + 8, pid);
             }
             TExprKind::JoinArgs { argv, space } => self.join_args(argv, *space, base, off),
+            TExprKind::ReadMem { ptr, space } => {
+                let p = self.eval(ptr);
+                self.probe_read(base, off, e.ty.size(), p, *space);
+            }
+            TExprKind::MakeMac(array) => {
+                let (src, soff) = self.memory_location(array);
+                self.copy(base, off, src, soff, 6);
+            }
             TExprKind::TupleField { .. } => {
                 let (src, soff) = self.memory_location(e);
                 self.copy(base, off, src, soff, e.ty.size());

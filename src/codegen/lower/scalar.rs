@@ -58,9 +58,17 @@ impl<'a> Lowerer<'a> {
             }
             TExprKind::StrContains { .. } => self.bool_of(e),
             TExprKind::TupleField { .. } => {
+                // Struct members are as wide as their type; tuple elements
+                // are 8 bytes holding the extended value, so either load works.
                 let (base, off) = self.memory_location(e);
                 let r = self.b.vreg();
-                self.b.load(BPF_DW, r, base, off);
+                match e.ty {
+                    Type::Int { bytes, signed } => {
+                        self.b.load(size_code(bytes), r, base, off);
+                        self.extend(r, bytes, signed);
+                    }
+                    _ => self.b.load(BPF_DW, r, base, off),
+                }
                 r
             }
             TExprKind::Unary { op, expr } => {
@@ -117,6 +125,8 @@ impl<'a> Lowerer<'a> {
             | TExprKind::MakeBuffer { .. }
             | TExprKind::MakeInet { .. }
             | TExprKind::MakeUsym(_)
+            | TExprKind::ReadMem { .. }
+            | TExprKind::MakeMac(_)
             | TExprKind::JoinArgs { .. } => unreachable!("checked: {:?} is not a scalar", e.ty),
         }
     }

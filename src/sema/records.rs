@@ -1,0 +1,58 @@
+//! Struct and union definitions written in the script, laid out as a C
+//! compiler does (natural alignment, unions overlay their members).
+
+use super::check::Checker;
+use super::types::{c_align, c_size, Member, Record, Type};
+use crate::parser::ast::{FieldDef, StructDef};
+use std::sync::Arc;
+
+impl<'a> Checker<'a> {
+    /// Lays out every definition of the program, in order (a member may use
+    /// a struct defined before it).
+    pub fn define_records(&mut self, defs: &[StructDef]) {
+        for def in defs {
+            if let Some(record) = self.layout(def) {
+                let key = format!("{} {}", if def.is_union { "union" } else { "struct" }, def.name);
+                self.records.insert(key, Arc::new(record));
+            }
+        }
+    }
+
+    fn layout(&mut self, def: &StructDef) -> Option<Record> {
+        let kw = if def.is_union { "union" } else { "struct" };
+        let (mut size, mut align) = (0u32, 1u32);
+        let mut fields = Vec::new();
+        for f in &def.fields {
+            let ty = self.member_type(f)?;
+            let (fs, fa) = (c_size(&ty), c_align(&ty).max(1));
+            align = align.max(fa);
+            let offset = if def.is_union { 0 } else { size.div_ceil(fa) * fa };
+            size = if def.is_union { size.max(fs) } else { offset + fs };
+            if f.bits.is_some() {
+                self.unsupported(f.span, "bit-field members");
+                return None;
+            }
+            fields.push(Member { name: f.name.clone(), offset, ty });
+        }
+        let name = if def.name.is_empty() { String::new() } else { format!("{} {}", kw, def.name) };
+        Some(Record { name, fields, size: size.div_ceil(align) * align, align })
+    }
+
+    /// A member's type: `char x[N]` is a string, other arrays are arrays
+    /// (innermost dimension last).
+    fn member_type(&mut self, f: &FieldDef) -> Option<Type> {
+        let base = match &f.inline {
+            Some(def) => Type::Record(Arc::new(self.layout(def)?)),
+            None if f.ty.pointer == 0 && f.ty.base == "char" && f.array.len() == 1 => {
+                return Some(Type::Str { size: f.array[0] as u32 });
+            }
+            None => self.type_name(&f.ty)?,
+        };
+        Some(f.array.iter().rev().fold(base, |elem, &len| Type::Array { elem: Box::new(elem), len: len as u32 }))
+    }
+
+    /// `struct Foo` / `union Foo` defined in the script.
+    pub fn record(&self, name: &str) -> Option<Arc<Record>> {
+        self.records.get(name).cloned()
+    }
+}
