@@ -41,6 +41,9 @@ struct Cli {
     /// Write output to FILE instead of stdout
     #[arg(short = 'o', value_name = "FILE")]
     output: Option<std::path::PathBuf>,
+    /// List probes matching the pattern (first argument), e.g. 'tracepoint:sched:*'; with -v, their fields
+    #[arg(short = 'l', action = ArgAction::SetTrue)]
+    list: bool,
     /// Allow unsafe functions: system()
     #[arg(long = "unsafe", action = ArgAction::SetTrue)]
     unsafe_calls: bool,
@@ -110,6 +113,17 @@ fn main_code() -> i32 {
             Err(_) => return usage(&format!("pid '{}' is not a valid decimal number", text)),
         },
     };
+    if cli.list {
+        let pattern = cli.program.as_deref().or(cli.rest.first().map(String::as_str));
+        let mut out = std::io::stdout().lock();
+        return match rtrace::runtime::list::list(pattern, cli.verbose, &mut out) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("ERROR: {}", e);
+                exit::SCRIPT
+            }
+        };
+    }
     let mut rest = cli.rest.into_iter();
     let source = match cli.program {
         Some(text) => Source::new("stdin", text),
