@@ -44,6 +44,9 @@ struct Cli {
     /// List probes matching the pattern (first argument), e.g. 'tracepoint:sched:*'; with -v, their fields
     #[arg(short = 'l', action = ArgAction::SetTrue)]
     list: bool,
+    /// Print what this system supports (kernel helpers, features, map and probe types) and exit
+    #[arg(long = "info", action = ArgAction::SetTrue)]
+    info: bool,
     /// Allow unsafe functions: system()
     #[arg(long = "unsafe", action = ArgAction::SetTrue)]
     unsafe_calls: bool,
@@ -113,6 +116,12 @@ fn main_code() -> i32 {
             Err(_) => return usage(&format!("pid '{}' is not a valid decimal number", text)),
         },
     };
+    if cli.info {
+        return match rtrace::runtime::info::write(&mut std::io::stdout().lock()) {
+            Ok(()) => exit::OK,
+            Err(_) => exit::RUNTIME,
+        };
+    }
     if cli.list {
         let pattern = cli.program.as_deref().or(cli.rest.first().map(String::as_str));
         let mut out = std::io::stdout().lock();
