@@ -27,7 +27,7 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
         }
         Type::Tuple(items) => {
             let layout = tuple_layout(items);
-            Value::Tuple(items.iter().zip(layout.offsets).map(|(t, o)| value(t, bytes, off + o as usize)).collect())
+            Value::Tuple(items.iter().zip(layout.offsets).map(|(t, o)| c_value(t, bytes, off + o as usize)).collect())
         }
         // Arrays of strings (`join()`).
         Type::Array { elem, len } if elem.is_str() => {

@@ -625,6 +625,7 @@ fn normalize_key(t: &Type) -> Type {
 /// larger size.
 pub(super) fn unify(old: &Type, new: &Type) -> Option<Type> {
     match (old, new) {
+        _ if old == new => Some(old.clone()),
         (_, Type::None) => Some(old.clone()),
         (Type::None, _) => Some(new.clone()),
         (Type::Int { signed, .. }, Type::Int { .. }) => Some(Type::Int { bytes: 8, signed: *signed }),

@@ -4,7 +4,7 @@
 //! record layouts, and the attach points of every program. The runtime never
 //! re-infers a type: it decodes records and map entries from this.
 
-use super::types::{tuple_layout, Layout, Type};
+use super::types::{slot_layout, Layout, Type};
 use crate::probe::Resolved;
 use crate::span::Span;
 
@@ -115,7 +115,7 @@ impl MapInfo {
     /// u64 bucket index at `bucket_offset()`.
     pub fn key_layout(&self) -> Layout {
         let mut layout =
-            if self.keys.is_empty() { Layout { offsets: vec![], size: 8 } } else { tuple_layout(&self.keys) };
+            if self.keys.is_empty() { Layout { offsets: vec![], size: 8 } } else { slot_layout(&self.keys) };
         if self.value.bucketed() {
             layout.size = layout.size.div_ceil(8) * 8 + 8;
         }
@@ -191,7 +191,7 @@ impl Action {
     /// Offsets of the arguments in the record (after the 8-byte id) and the
     /// total record size.
     pub fn record(&self) -> Layout {
-        let inner = tuple_layout(self.arg_types());
+        let inner = slot_layout(self.arg_types());
         Layout { offsets: inner.offsets.iter().map(|o| o + 8).collect(), size: 8 + inner.size }
     }
 }

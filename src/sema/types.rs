@@ -158,7 +158,7 @@ impl Type {
             Type::Str { .. } | Type::Buffer { .. } | Type::MacAddr => 1,
             Type::Record(r) => r.align,
             Type::Array { elem, .. } => c_align(elem),
-            Type::Tuple(items) => items.iter().map(Type::align).max().unwrap_or(1),
+            Type::Tuple(items) => items.iter().map(c_align).max().unwrap_or(1),
             Type::None | Type::TracepointArgs => 1,
             _ => 8,
         }
@@ -174,16 +174,28 @@ pub struct Layout {
     pub size: u32,
 }
 
+/// A tuple's layout, as bpftrace packs it: like a C struct, integers at
+/// their own width (`((int8)1, (int64)2)` is 16 bytes).
 pub fn tuple_layout(items: &[Type]) -> Layout {
+    packed(items, c_size, c_align)
+}
+
+/// The layout of an output record's arguments and of a map key's values:
+/// every integer in an 8-byte slot, as it is held in a register.
+pub fn slot_layout(items: &[Type]) -> Layout {
+    packed(items, Type::size, Type::align)
+}
+
+fn packed(items: &[Type], size_of: fn(&Type) -> u32, align_of: fn(&Type) -> u32) -> Layout {
     let mut offsets = Vec::with_capacity(items.len());
     let mut size = 0u32;
     let mut max_align = 1;
     for t in items {
-        let a = t.align();
+        let a = align_of(t).max(1);
         max_align = max_align.max(a);
         size = size.div_ceil(a) * a;
         offsets.push(size);
-        size += t.size();
+        size += size_of(t);
     }
     Layout { offsets, size: size.div_ceil(max_align) * max_align }
 }
@@ -230,6 +242,13 @@ mod tests {
         assert_eq!(l.offsets, vec![0, 8, 16]);
         assert_eq!(l.size, 24);
         assert_eq!(tuple_layout(&[Type::Str { size: 16 }]).size, 16);
+        // Integers keep their width in tuples (bpftrace's sizes), not in records.
+        let i8t = Type::Int { bytes: 1, signed: true };
+        let i16t = Type::Int { bytes: 2, signed: true };
+        let i32t = Type::Int { bytes: 4, signed: true };
+        assert_eq!(tuple_layout(&[i8t.clone(), I64, i8t.clone(), I64]).size, 32);
+        assert_eq!(tuple_layout(&[i8t.clone(), i16t, i32t.clone()]).size, 8);
+        assert_eq!(slot_layout(&[i8t, i32t]).size, 16);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::Lowerer;
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Reg, FP};
 use crate::sema::typed::*;
-use crate::sema::types::{tuple_layout, AddrSpace, Type};
+use crate::sema::types::{c_size, tuple_layout, AddrSpace, Type};
 
 impl<'a> Lowerer<'a> {
     /// Stores the value of `e` (any type) at `base + off` in the layout of `dest`.
@@ -16,10 +16,17 @@ impl<'a> Lowerer<'a> {
             let r = self.eval(e);
             self.b.store(BPF_DW, base, off, r);
         } else if let (TExprKind::Tuple(items), Type::Tuple(types)) = (&e.kind, dest) {
-            // Each element straight into its place in the destination layout.
+            // Each element straight into its place in the destination layout,
+            // integers at their width there.
             let layout = tuple_layout(types);
             for ((item, ty), o) in items.iter().zip(types).zip(layout.offsets) {
-                self.store_value(item, base, off + o as i16, ty);
+                match ty {
+                    Type::Int { bytes, .. } => {
+                        let r = self.eval(item);
+                        self.b.store(size_code(*bytes), base, off + o as i16, r);
+                    }
+                    _ => self.store_value(item, base, off + o as i16, ty),
+                }
             }
         } else if matches!(dest, Type::Tuple(_)) && e.ty != *dest {
             let (src, soff) = self.memory_location(e);
@@ -216,19 +223,14 @@ impl<'a> Lowerer<'a> {
         self.b.call(helper, 3);
     }
 
-    /// Writes literal bytes and a terminating NUL, 4 bytes per instruction.
+    /// Writes literal bytes and a terminating NUL, up to 4 bytes per
+    /// instruction (aligned: the stack and records need aligned stores).
     fn write_literal(&mut self, bytes: &[u8], base: Reg, off: i16) {
         let mut data = bytes.to_vec();
         data.push(0);
         let mut pos = 0;
         while pos < data.len() {
-            let chunk = if data.len() - pos >= 4 {
-                4
-            } else if data.len() - pos >= 2 {
-                2
-            } else {
-                1
-            };
+            let chunk = chunk_for(off as i32 + pos as i32, (data.len() - pos) as u32).min(4) as usize;
             let mut v = 0u32;
             for (i, b) in data[pos..pos + chunk].iter().enumerate() {
                 v |= (*b as u32) << (8 * i);
@@ -290,11 +292,19 @@ impl<'a> Lowerer<'a> {
                     self.convert(dst, doff + dl.offsets[i] as i16, dt, src, soff + sl.offsets[i] as i16, st);
                 }
             }
+            // A narrower integer widened: read it at its width, extended.
+            (Type::Int { bytes: tb, .. }, Type::Int { bytes: fb, signed }) if tb != fb => {
+                let r = self.b.vreg();
+                self.b.load(size_code(*fb), r, src, soff);
+                self.extend(r, *fb, *signed);
+                self.b.store(size_code(*tb), dst, doff, r);
+            }
             _ => {
-                if from.size() < to.size() {
-                    self.zero(dst, doff, to.size());
+                let (from_size, to_size) = (c_size(from), c_size(to));
+                if from_size < to_size {
+                    self.zero(dst, doff, to_size);
                 }
-                self.copy(dst, doff, src, soff, from.size().min(to.size()));
+                self.copy(dst, doff, src, soff, from_size.min(to_size));
             }
         }
     }
