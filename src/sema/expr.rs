@@ -329,6 +329,10 @@ impl<'a> Checker<'a> {
         if l.ty.is_str() || r.ty.is_str() {
             return self.string_compare(op, l, r, span);
         }
+        if let (Type::Buffer { .. }, Type::Buffer { .. }, BinOp::Eq | BinOp::Ne) = (&l.ty, &r.ty, op) {
+            let kind = TExprKind::BufEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne };
+            return TExpr { kind, ty: U64, span };
+        }
         if l.ty.is_ptr() || r.ty.is_ptr() {
             return self.pointer_arith(op, l, r, span);
         }

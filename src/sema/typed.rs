@@ -80,6 +80,12 @@ pub enum TExprKind {
         negate: bool,
         limit: Option<u32>,
     },
+    /// Buffer `==` / `!=` (`negate`): the lengths and the bytes.
+    BufEq {
+        lhs: Box<TExpr>,
+        rhs: Box<TExpr>,
+        negate: bool,
+    },
     /// `strcontains(hay, "needle")`: 1 when the literal occurs in `hay`.
     StrContains {
         hay: Box<TExpr>,

@@ -47,6 +47,7 @@ impl<'a> Lowerer<'a> {
                 self.string_branch(lhs, rhs, *limit, target, when != *negate)
             }
             TExprKind::StrContains { hay, needle } => self.contains_branch(hay, needle, target, when),
+            TExprKind::BufEq { lhs, rhs, negate } => self.buffer_branch(lhs, rhs, target, when != *negate),
             _ => {
                 let v = self.eval(e);
                 self.b.jump_imm(if when { BPF_JNE } else { BPF_JEQ }, v, 0, target);
@@ -151,6 +152,34 @@ impl<'a> Lowerer<'a> {
 }
 
 impl<'a> Lowerer<'a> {
+    /// Jumps to `target` when two buffers are equal (`when_equal`) or differ:
+    /// the length byte and then the bytes, which are zero past the length.
+    fn buffer_branch(&mut self, a: &TExpr, b: &TExpr, target: Label, when_equal: bool) {
+        let (Type::Buffer { size: sa }, Type::Buffer { size: sb }) = (&a.ty, &b.ty) else {
+            unreachable!("checked: buffer comparison")
+        };
+        let n = 1 + (*sa).min(*sb) as i16;
+        let (abase, aoff) = self.memory_location(a);
+        let (bbase, boff) = self.memory_location(b);
+        let differ = self.b.label();
+        for i in 0..n {
+            let (x, y) = (self.b.vreg(), self.b.vreg());
+            self.b.load(BPF_B, x, abase, aoff + i);
+            self.b.load(BPF_B, y, bbase, boff + i);
+            self.b.jump_reg(BPF_JNE, x, y, differ);
+        }
+        if when_equal {
+            self.b.jump(target);
+            self.b.place(differ);
+        } else {
+            let end = self.b.label();
+            self.b.jump(end);
+            self.b.place(differ);
+            self.b.jump(target);
+            self.b.place(end);
+        }
+    }
+
     /// Jumps to `target` when `needle` occurs in `hay` (`when`) or not.
     /// Unrolled: at each start position, compare the needle's bytes.
     fn contains_branch(&mut self, hay: &TExpr, needle: &[u8], target: Label, when: bool) {

@@ -56,7 +56,7 @@ impl<'a> Lowerer<'a> {
                 self.extend(r, bytes, signed);
                 r
             }
-            TExprKind::StrContains { .. } => self.bool_of(e),
+            TExprKind::StrContains { .. } | TExprKind::BufEq { .. } => self.bool_of(e),
             TExprKind::TupleField { .. } => {
                 // Struct members are as wide as their type; tuple elements
                 // are 8 bytes holding the extended value, so either load works.
