@@ -696,19 +696,27 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The value of a constant index within `len` elements, or an error.
+    fn constant_index(&mut self, i: &TExpr, len: u32, span: Span, what: &str) -> Option<u64> {
+        let Some(n) = const_value(i) else {
+            self.unsupported(span, format!("a non-constant index into {}", what));
+            return None;
+        };
+        if n >= len as u64 {
+            self.error(span, format!("index {} is out of bounds for an array of {} elements", n, len));
+            return None;
+        }
+        Some(n)
+    }
+
     fn index(&mut self, base: &Expr, index: &Expr, span: Span) -> TExpr {
         let b = self.expr(base);
         let i = self.expr(index);
         match (&b.ty, &b.kind) {
             (Type::Array { elem, len }, TExprKind::CtxLoad { offset, .. }) => {
-                let Some(n) = const_value(&i) else {
-                    self.unsupported(index.span, "a non-constant index into a tracepoint array");
+                let Some(n) = self.constant_index(&i, *len, index.span, "a tracepoint array") else {
                     return none(span);
                 };
-                if n >= *len as u64 {
-                    self.error(index.span, format!("index {} is out of bounds for an array of {} elements", n, len));
-                    return none(span);
-                }
                 let Type::Int { bytes, signed } = **elem else { return none(span) };
                 let offset = offset + (n as i16) * bytes as i16;
                 TExpr { kind: TExprKind::CtxLoad { offset, bytes, signed }, ty: (**elem).clone(), span }
@@ -738,14 +746,9 @@ impl<'a> Checker<'a> {
             }
             // An array held in a variable or a struct value: a constant index.
             (Type::Array { elem, len }, _) => {
-                let Some(n) = const_value(&i) else {
-                    self.unsupported(index.span, "a non-constant index into an array held in a variable");
+                let Some(n) = self.constant_index(&i, *len, index.span, "an array held in a variable") else {
                     return none(span);
                 };
-                if n >= *len as u64 {
-                    self.error(index.span, format!("index {} is out of bounds for an array of {} elements", n, len));
-                    return none(span);
-                }
                 let elem = (**elem).clone();
                 let offset = n as u32 * super::types::c_size(&elem);
                 TExpr { kind: TExprKind::TupleField { tuple: Box::new(b), offset }, ty: elem, span }

@@ -66,13 +66,19 @@ impl<'a> Lowerer<'a> {
         }
         // Fell through: equal.
         self.b.place(equal);
-        if when_equal {
+        self.finish_test(differ, target, when_equal);
+    }
+
+    /// After code that falls through when a test holds and jumps to `fails`
+    /// when it does not: jumps to `target` when the outcome is `when`.
+    fn finish_test(&mut self, fails: Label, target: Label, when: bool) {
+        if when {
             self.b.jump(target);
-            self.b.place(differ);
+            self.b.place(fails);
         } else {
             let end = self.b.label();
             self.b.jump(end);
-            self.b.place(differ);
+            self.b.place(fails);
             self.b.jump(target);
             self.b.place(end);
         }
@@ -121,24 +127,18 @@ impl<'a> Lowerer<'a> {
         let (abase, aoff) = self.memory_location(a);
         let (bbase, boff) = self.memory_location(b);
         let n = (*sa).min(*sb);
-        if let Some(l) = limit.filter(|l| *l <= n) {
-            for i in 0..l as i16 {
-                let x = self.b.vreg();
-                let y = self.b.vreg();
-                self.b.load(BPF_B, x, abase, aoff + i);
-                self.b.load(BPF_B, y, bbase, boff + i);
-                self.b.jump_reg(BPF_JNE, x, y, differ);
-                self.b.jump_imm(BPF_JEQ, x, 0, equal);
-            }
-            return;
-        }
-        for i in 0..n as i16 {
+        // strncmp() within the shorter buffer: its first `l` bytes decide.
+        let limited = limit.filter(|l| *l <= n);
+        for i in 0..limited.unwrap_or(n) as i16 {
             let x = self.b.vreg();
             let y = self.b.vreg();
             self.b.load(BPF_B, x, abase, aoff + i);
             self.b.load(BPF_B, y, bbase, boff + i);
             self.b.jump_reg(BPF_JNE, x, y, differ);
             self.b.jump_imm(BPF_JEQ, x, 0, equal);
+        }
+        if limited.is_some() {
+            return;
         }
         // All bytes of the shorter buffer matched without a NUL: equal only if
         // the longer one ends right there.
@@ -168,16 +168,7 @@ impl<'a> Lowerer<'a> {
             self.b.load(BPF_B, y, bbase, boff + i);
             self.b.jump_reg(BPF_JNE, x, y, differ);
         }
-        if when_equal {
-            self.b.jump(target);
-            self.b.place(differ);
-        } else {
-            let end = self.b.label();
-            self.b.jump(end);
-            self.b.place(differ);
-            self.b.jump(target);
-            self.b.place(end);
-        }
+        self.finish_test(differ, target, when_equal);
     }
 
     /// Jumps to `target` when `needle` occurs in `hay` (`when`) or not.
