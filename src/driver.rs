@@ -57,6 +57,8 @@ pub struct Options {
     pub ringbuf_pages: Option<u32>,
     /// `--unsafe`: allow `system()`.
     pub unsafe_calls: bool,
+    /// `--include HEADER`: headers whose integer `#define`s the program sees.
+    pub includes: Vec<String>,
     /// `-B`; `None`: line-buffered to a terminal or pipe, fully to a file.
     pub buffering: Option<Buffering>,
 }
@@ -82,10 +84,10 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         print!("{}", parser::dump::dump(&program));
         return exit::OK;
     }
-    let missing = runtime::resolve::check_includes(&program);
-    if !missing.is_empty() {
-        return report(source, &missing, exit::SCRIPT);
-    }
+    let header_defines = match runtime::resolve::header_defines(&program, &opts.includes) {
+        Ok(d) => d,
+        Err(diags) => return report(source, &diags, exit::SCRIPT),
+    };
     let resolved = match runtime::resolve::resolve(&program, &opts.params) {
         Ok(r) => r,
         Err(diags) => return report(source, &diags, exit::SCRIPT),
@@ -93,6 +95,7 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
     let symbols = runtime::symbols::lookup_addresses(&program, &resolved);
     let mut env = Env::new(opts.params.clone(), resolved);
     env.symbols = symbols;
+    env.header_defines = header_defines;
     env.unsafe_calls = opts.unsafe_calls;
     env.child = opts.command.is_some();
     if let Some(n) = opts.strlen {

@@ -47,6 +47,9 @@ struct Cli {
     /// Print what this system supports (kernel helpers, features, map and probe types) and exit
     #[arg(long = "info", action = ArgAction::SetTrue)]
     info: bool,
+    /// Make the integer #defines of HEADER visible (like #include <HEADER>)
+    #[arg(long = "include", value_name = "HEADER")]
+    include: Vec<String>,
     /// Allow unsafe functions: system()
     #[arg(long = "unsafe", action = ArgAction::SetTrue)]
     unsafe_calls: bool,
@@ -202,6 +205,7 @@ fn main_code() -> i32 {
         max_map_keys,
         ringbuf_pages,
         unsafe_calls: cli.unsafe_calls,
+        includes: cli.include,
         buffering,
     };
     driver::run(&source, &opts)

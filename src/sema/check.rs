@@ -73,12 +73,19 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         prog: 0,
         group: None,
         records: HashMap::new(),
-        defines: program
-            .directives
-            .iter()
-            .filter(|d| d.name == "define")
-            .filter_map(|d| d.text.trim().split_once(char::is_whitespace))
-            .map(|(name, value)| (name.to_string(), value.trim().to_string()))
+        // The script's own `#define`s win over the headers'.
+        defines: env
+            .header_defines
+            .clone()
+            .into_iter()
+            .chain(
+                program
+                    .directives
+                    .iter()
+                    .filter(|d| d.name == "define")
+                    .filter_map(|d| d.text.trim().split_once(char::is_whitespace))
+                    .map(|(name, value)| (name.to_string(), value.trim().to_string())),
+            )
             .collect(),
         vars: Vec::new(),
         var_ids: HashMap::new(),
@@ -605,7 +612,7 @@ fn storable_type(t: &Type) -> bool {
     match t {
         Type::Int { .. } | Type::Str { .. } | Type::Ptr { .. } | Type::None => true,
         Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
-        Type::MacAddr | Type::Record(_) | Type::Array { .. } => true,
+        Type::MacAddr | Type::Errno | Type::Record(_) | Type::Array { .. } => true,
         Type::Tuple(items) => items.iter().all(storable_type),
         Type::TracepointArgs => false,
     }

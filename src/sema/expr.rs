@@ -196,7 +196,7 @@ impl<'a> Checker<'a> {
 
     /// A `#define`d name: its value, an integer or a string literal.
     fn define_value(&mut self, name: &str, value: &str, span: Span) -> TExpr {
-        if let Some(v) = parse_int(value) {
+        if let Some(v) = c_int(value) {
             return int_literal(v as u64, span).with_type(I64);
         }
         if let Some(text) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
@@ -804,6 +804,25 @@ fn const_value(e: &TExpr) -> Option<u64> {
         TExprKind::Int(v) => Some(v),
         _ => None,
     }
+}
+
+/// An integer as C headers write them: `(1)`, `0x10U`, `-1L`, `017`.
+fn c_int(text: &str) -> Option<i64> {
+    let mut t = text.trim();
+    while let Some(inner) = t.strip_prefix('(').and_then(|v| v.strip_suffix(')')) {
+        t = inner.trim();
+    }
+    let (negative, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest.trim()),
+        None => (false, t),
+    };
+    let t = t.trim_end_matches(['u', 'U', 'l', 'L']);
+    let v = if t.len() > 1 && t.starts_with('0') && t.bytes().all(|b| b.is_ascii_digit()) {
+        i64::from_str_radix(&t[1..], 8).ok()?
+    } else {
+        parse_int(t)?
+    };
+    Some(if negative { v.wrapping_neg() } else { v })
 }
 
 fn parse_int(text: &str) -> Option<i64> {

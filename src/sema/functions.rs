@@ -21,7 +21,7 @@ impl<'a> Checker<'a> {
             "strftime" | "strcontains" => (2, 2),
             "strncmp" => (3, 3),
             "buf" | "ntop" => (1, 2),
-            "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" | "macaddr" => (1, 1),
+            "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" | "macaddr" | "strerror" => (1, 1),
             _ => return None,
         };
         if !self.arity(name, name_span, args, lo, hi) {
@@ -60,6 +60,7 @@ impl<'a> Checker<'a> {
                 match name {
                     "ksym" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::Ksym, span },
                     "usym" => TExpr { kind: TExprKind::MakeUsym(Box::new(v)), ty: Type::Usym, span },
+                    "strerror" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::Errno, span },
                     _ => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::CgroupPath, span },
                 }
             }

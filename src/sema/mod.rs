@@ -40,6 +40,8 @@ pub struct Env {
     /// Addresses of the symbols `kaddr()` and `uaddr()` name, looked up
     /// before checking (keys from `symbol_key`), or why they were not found.
     pub symbols: std::collections::HashMap<String, SymbolAddress>,
+    /// `#define NAME value` of the included headers.
+    pub header_defines: std::collections::HashMap<String, String>,
 }
 
 impl Env {
@@ -53,6 +55,7 @@ impl Env {
             unsafe_calls: false,
             child: false,
             symbols: Default::default(),
+            header_defines: Default::default(),
         }
     }
 }

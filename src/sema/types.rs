@@ -44,6 +44,8 @@ pub enum Type {
     CgroupPath,
     /// `macaddr(array)`: 6 bytes, printed as `AA:BB:CC:DD:EE:FF`.
     MacAddr,
+    /// `strerror(n)`: an error number, printed as the C library's message.
+    Errno,
     /// A C struct or union in its C layout (members keep their C widths).
     Record(Arc<Record>),
 }
@@ -117,7 +119,10 @@ impl Type {
     /// Values the generated code computes in one register: scalars, and the
     /// 8-byte values that only print differently.
     pub fn in_register(&self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Ptr { .. } | Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath)
+        matches!(
+            self,
+            Type::Int { .. } | Type::Ptr { .. } | Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath | Type::Errno
+        )
     }
 
     /// Values printf's `%s` accepts: strings, and values printed as text.
@@ -131,6 +136,7 @@ impl Type {
                 | Type::Usym
                 | Type::CgroupPath
                 | Type::MacAddr
+                | Type::Errno
                 | Type::Buffer { .. }
         )
     }
@@ -140,7 +146,7 @@ impl Type {
         match self {
             Type::None | Type::TracepointArgs => 0,
             Type::Int { .. } | Type::Ptr { .. } => 8,
-            Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath => 8,
+            Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath | Type::Errno => 8,
             Type::Usym => 16,
             Type::MacAddr => 6,
             Type::Record(r) => r.size,
@@ -226,6 +232,7 @@ impl fmt::Display for Type {
             Type::Usym => write!(f, "usym"),
             Type::CgroupPath => write!(f, "cgroup_path"),
             Type::MacAddr => write!(f, "macaddr"),
+            Type::Errno => write!(f, "strerror"),
             Type::Record(r) if r.name.is_empty() => write!(f, "struct {{...}}"),
             Type::Record(r) => write!(f, "{}", r.name),
         }
