@@ -81,7 +81,8 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };
     if opts.emit == Some(Emit::Ast) {
-        print!("{}", parser::dump::dump(&program));
+        // A closed pipe (`| head`) is not an error.
+        let _ = std::io::stdout().write_all(parser::dump::dump(&program).as_bytes());
         return exit::OK;
     }
     let header_defines = match runtime::resolve::header_defines(&program, &opts.includes) {
@@ -118,7 +119,7 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };
     if opts.emit == Some(Emit::Asm) {
-        print!("{}", crate::codegen::asm::print(&compiled, source));
+        let _ = std::io::stdout().write_all(crate::codegen::asm::print(&compiled, source).as_bytes());
         return exit::OK;
     }
     runtime::session::run(source, &checked, &compiled, opts)

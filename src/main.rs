@@ -130,6 +130,8 @@ fn main_code() -> i32 {
         let mut out = std::io::stdout().lock();
         return match rtrace::runtime::list::list(pattern, cli.verbose, &mut out) {
             Ok(()) => exit::OK,
+            // `rtrace -l | head`: the reader has seen enough.
+            Err(e) if e.contains("Broken pipe") => exit::OK,
             Err(e) => {
                 eprintln!("ERROR: {}", e);
                 exit::SCRIPT

@@ -127,16 +127,9 @@ impl<'a> Checker<'a> {
 
     fn strcontains(&mut self, args: &[Expr], span: Span) -> TExpr {
         let hay = self.string_arg("strcontains", &args[0]);
-        let needle = match &args[1].kind {
-            ExprKind::Str(s) => s.clone(),
-            _ => {
-                self.string_arg("strcontains", &args[1]);
-                self.unsupported(args[1].span, "strcontains() with a needle that is not a string literal");
-                return none(span);
-            }
-        };
-        let Some(hay) = hay else { return none(span) };
-        TExpr { kind: TExprKind::StrContains { hay: Box::new(hay), needle }, ty: U64, span }
+        let needle = self.string_arg("strcontains", &args[1]);
+        let (Some(hay), Some(needle)) = (hay, needle) else { return none(span) };
+        TExpr { kind: TExprKind::StrContains { hay: Box::new(hay), needle: Box::new(needle) }, ty: U64, span }
     }
 
     /// `buf(p, n)` reads `n` bytes at `p`; `buf(array)` takes the whole array.

@@ -86,10 +86,11 @@ pub enum TExprKind {
         rhs: Box<TExpr>,
         negate: bool,
     },
-    /// `strcontains(hay, "needle")`: 1 when the literal occurs in `hay`.
+    /// `strcontains(hay, needle)`: 1 when `needle` (a literal or a runtime
+    /// string) occurs in `hay`.
     StrContains {
         hay: Box<TExpr>,
-        needle: Vec<u8>,
+        needle: Box<TExpr>,
     },
     /// The value of the inner expression, typed differently: `strftime`,
     /// `ksym`, `cgroup_path` only change how a number prints.

@@ -5,7 +5,7 @@
 use super::scalar::imm32;
 use super::Lowerer;
 use crate::codegen::insn::*;
-use crate::codegen::ir::Label;
+use crate::codegen::ir::{Label, Reg};
 use crate::parser::ast::BinOp;
 use crate::sema::typed::*;
 use crate::sema::types::Type;
@@ -173,10 +173,14 @@ impl<'a> Lowerer<'a> {
 
     /// Jumps to `target` when `needle` occurs in `hay` (`when`) or not.
     /// Unrolled: at each start position, compare the needle's bytes.
-    fn contains_branch(&mut self, hay: &TExpr, needle: &[u8], target: Label, when: bool) {
+    fn contains_branch(&mut self, hay: &TExpr, needle: &TExpr, target: Label, when: bool) {
         let (found, missing) = (self.b.label(), self.b.label());
         let Type::Str { size } = hay.ty else { unreachable!("checked: strcontains of strings") };
         let (base, off) = self.memory_location(hay);
+        let TExprKind::Str(needle) = &needle.kind else {
+            self.contains_runtime(base, off, size, needle, found, missing);
+            return self.finish_contains(found, missing, target, when);
+        };
         let k = needle.len() as u32;
         if k == 0 {
             self.b.jump(found);
@@ -198,6 +202,40 @@ impl<'a> Lowerer<'a> {
             self.b.jump(found);
             self.b.place(next);
         }
+        self.finish_contains(found, missing, target, when);
+    }
+
+    /// A runtime needle: at each start position of the hay, compare until
+    /// the needle's NUL (found), a different byte (next position) or the
+    /// hay's NUL at the start (missing).
+    fn contains_runtime(&mut self, base: Reg, off: i16, size: u32, needle: &TExpr, found: Label, missing: Label) {
+        let Type::Str { size: nsize } = needle.ty else { unreachable!("checked: strcontains of strings") };
+        let (nbase, noff) = self.memory_location(needle);
+        for start in 0..size {
+            let next = self.b.label();
+            for j in 0..nsize.min(size - start) {
+                let n = self.b.vreg();
+                self.b.load(BPF_B, n, nbase, noff + j as i16);
+                self.b.jump_imm(BPF_JEQ, n, 0, found);
+                let h = self.b.vreg();
+                self.b.load(BPF_B, h, base, off + (start + j) as i16);
+                if j == 0 {
+                    self.b.jump_imm(BPF_JEQ, h, 0, missing);
+                }
+                self.b.jump_reg(BPF_JNE, h, n, next);
+            }
+            // Every byte of a full-size needle (no NUL) matched.
+            if nsize <= size - start {
+                self.b.jump(found);
+            }
+            self.b.place(next);
+        }
+        self.b.jump(missing);
+    }
+
+    /// Falls through from `missing`; `found` is placed after: jumps to
+    /// `target` when the outcome is `when`.
+    fn finish_contains(&mut self, found: Label, missing: Label, target: Label, when: bool) {
         self.b.place(missing);
         let end = self.b.label();
         if when {
