@@ -59,6 +59,8 @@ pub struct Options {
     pub unsafe_calls: bool,
     /// `--include HEADER`: headers whose integer `#define`s the program sees.
     pub includes: Vec<String>,
+    /// `-k` (1): report failed map updates; `-kk` (2): failed reads too.
+    pub helper_checks: u8,
     /// `-B`; `None`: line-buffered to a terminal or pipe, fully to a file.
     pub buffering: Option<Buffering>,
 }
@@ -110,7 +112,10 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };
     eprint!("{}", render_all(&checked.warnings, source));
-    let mut compile_opts = CompileOptions { lower: LowerOptions { pid_filter: opts.pid }, ..Default::default() };
+    let mut compile_opts = CompileOptions {
+        lower: LowerOptions { pid_filter: opts.pid, helper_checks: opts.helper_checks },
+        ..Default::default()
+    };
     if let Some(pages) = opts.ringbuf_pages {
         compile_opts.ringbuf_bytes = pages * 4096;
     }

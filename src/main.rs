@@ -47,6 +47,9 @@ struct Cli {
     /// Print what this system supports (kernel helpers, features, map and probe types) and exit
     #[arg(long = "info", action = ArgAction::SetTrue)]
     info: bool,
+    /// Report failed helper calls: -k map updates, -kk memory reads too
+    #[arg(short = 'k', action = ArgAction::Count)]
+    helper_checks: u8,
     /// Make the integer #defines of HEADER visible (like #include <HEADER>)
     #[arg(long = "include", value_name = "HEADER")]
     include: Vec<String>,
@@ -208,6 +211,7 @@ fn main_code() -> i32 {
         ringbuf_pages,
         unsafe_calls: cli.unsafe_calls,
         includes: cli.include,
+        helper_checks: cli.helper_checks,
         buffering,
     };
     driver::run(&source, &opts)

@@ -4,7 +4,7 @@
 
 use super::finish::{finish, FinishError};
 use super::image::{Image, LineInfo, MapKind, MapSpec, ProgramImage};
-use super::lower::{counters, lower, LowerError, LowerOptions, MapIndices, RODATA_SIZE};
+use super::lower::{counters, lower, HelperSite, LowerError, LowerOptions, MapIndices, RODATA_SIZE};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::sema::Checked;
 use crate::span::Span;
@@ -31,6 +31,8 @@ pub struct Compiled {
     pub maps: MapIndices,
     /// Per program (same order as `image.programs`): instruction index → span.
     pub locs: Vec<Vec<(usize, Span)>>,
+    /// The helper calls `-k`/`-kk` check, by the site number in their records.
+    pub helper_sites: Vec<HelperSite>,
 }
 
 impl Compiled {
@@ -68,10 +70,11 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     let bss_size = 8 * counters(manifest.maps.len());
     let mut image = Image { maps, bss_size, source_name: source.name.clone(), ..Image::default() };
     let mut all_locs = Vec::new();
+    let mut helper_sites = Vec::new();
     let mut diags = Vec::new();
     let mut uses_rodata = false;
     for prog in &checked.programs {
-        let lowered = match lower(prog, manifest, indices, &opts.lower) {
+        let lowered = match lower(prog, manifest, indices, &opts.lower, helper_sites.len()) {
             Ok(l) => l,
             Err(LowerError::StackTooLarge { needed, span }) => {
                 diags.push(
@@ -87,6 +90,7 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
             }
         };
         uses_rodata |= lowered.uses_rodata;
+        helper_sites.extend(lowered.sites.iter().copied());
         let finished = match finish(&lowered.insns) {
             Ok(f) => f,
             Err(e) => {
@@ -125,5 +129,5 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     if uses_rodata {
         image.rodata = vec![0; RODATA_SIZE as usize];
     }
-    Ok(Compiled { image, maps: indices, locs: all_locs })
+    Ok(Compiled { image, maps: indices, locs: all_locs, helper_sites })
 }

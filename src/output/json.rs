@@ -129,6 +129,14 @@ impl<W: Write> Output for JsonOutput<W> {
         writeln!(self.out, "{{\"type\": \"value\", \"data\": {}}}", value_json(v))
     }
 
+    fn helper_error(&mut self, helper: &str, retcode: i64, _file: &str, line: usize, col: usize) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "{{\"type\": \"helper_error\", \"helper\": \"{}\", \"retcode\": {}, \"line\": {}, \"col\": {}}}",
+            helper, retcode, line, col
+        )
+    }
+
     fn lost_events(&mut self, n: u64) -> io::Result<()> {
         writeln!(self.out, "{{\"type\": \"lost_events\", \"data\": {{\"events\": {}}}}}", n)
     }

@@ -60,6 +60,8 @@ pub trait Output {
     }
     /// `print(value)`
     fn value(&mut self, v: &value::Value) -> io::Result<()>;
+    /// A helper call failed (`-k`/`-kk`): where (`file:line:col`) and how.
+    fn helper_error(&mut self, helper: &str, retcode: i64, file: &str, line: usize, col: usize) -> io::Result<()>;
     /// Records the kernel could not deliver (ring buffer full).
     fn lost_events(&mut self, n: u64) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;

@@ -29,6 +29,16 @@ fn key_text(v: &Value) -> String {
     }
 }
 
+/// `Bad address (-14)` for a negative error return, else the number.
+pub fn errno_text(retcode: i64) -> String {
+    if retcode < 0 {
+        let msg = io::Error::from_raw_os_error((-retcode) as i32).to_string();
+        format!("{} ({})", msg.split(" (os error").next().unwrap_or_default(), retcode)
+    } else {
+        retcode.to_string()
+    }
+}
+
 /// A value as `print()` and map printing show it.
 pub fn value_text(v: &Value) -> String {
     match v {
@@ -107,6 +117,10 @@ impl<W: Write> Output for TextOutput<W> {
 
     fn value(&mut self, v: &Value) -> io::Result<()> {
         writeln!(self.out, "{}", value_text(v))
+    }
+
+    fn helper_error(&mut self, helper: &str, retcode: i64, file: &str, line: usize, col: usize) -> io::Result<()> {
+        writeln!(self.out, "{}:{}:{}: WARNING: Failed to {}: {}", file, line, col, helper, errno_text(retcode))
     }
 
     fn lost_events(&mut self, n: u64) -> io::Result<()> {

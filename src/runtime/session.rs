@@ -10,8 +10,8 @@ use super::loader::{self, LoadError, LoadOptions};
 use super::signals;
 use crate::codegen::compile::Compiled;
 use crate::codegen::lower::{
-    len_counter_index, COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS, RODATA_CPID, RODATA_NCPUS, RODATA_SIZE,
-    RODATA_START_NS,
+    len_counter_index, COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS, HELPER_ERROR_ID, RODATA_CPID, RODATA_NCPUS,
+    RODATA_SIZE, RODATA_START_NS,
 };
 use crate::diagnostic::{Diagnostic, Source};
 use crate::driver::{exit, report, Buffering, Format, Options};
@@ -59,7 +59,19 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
         .collect();
     let bss =
         object.maps().find(|m| m.name().to_string_lossy().ends_with(".bss")).and_then(|m| MapHandle::try_from(&m).ok());
-    let state = RefCell::new(State::new(manifest, out, handles, bss));
+    // Where each helper call `-k`/`-kk` checks is: (helper, line, column).
+    let sites = compiled
+        .helper_sites
+        .iter()
+        .map(|site| {
+            let (line, col) = source.line_col(site.span.start);
+            (site.helper.name(), line, col)
+        })
+        .collect();
+    let mut state = State::new(manifest, out, handles, bss);
+    state.helper_sites = sites;
+    state.source_name = source.name.clone();
+    let state = RefCell::new(state);
     let Some(events) = object.maps().find(|m| m.name() == "events") else {
         return internal(source, "the object has no `events` ring buffer");
     };
@@ -360,6 +372,9 @@ struct State<'a> {
     maps: Vec<Option<MapHandle>>,
     /// The `.bss` counters (entry counts are reset by `clear()`).
     bss: Option<MapHandle>,
+    /// Helper calls checked by `-k`/`-kk`: (helper, line, column).
+    helper_sites: Vec<(&'static str, usize, usize)>,
+    source_name: String,
     out: Box<dyn Output>,
     /// Parsed printf formats, by action id.
     formats: Vec<Option<Vec<printf::Piece>>>,
@@ -389,6 +404,8 @@ impl<'a> State<'a> {
             manifest,
             maps,
             bss,
+            helper_sites: Vec::new(),
+            source_name: String::new(),
             out,
             formats,
             exit: false,
@@ -412,7 +429,15 @@ impl<'a> State<'a> {
         if self.exit {
             return -1;
         }
-        let id = u64::from_le_bytes(data.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0xff; 8])) as usize;
+        let word =
+            |at: usize| u64::from_le_bytes(data.get(at..at + 8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
+        if word(0) == HELPER_ERROR_ID {
+            if let Some((helper, line, col)) = self.helper_sites.get(word(8) as usize) {
+                self.out.helper_error(helper, word(16) as i64, &self.source_name, *line, *col).ok();
+            }
+            return 0;
+        }
+        let id = word(0) as usize;
         let Some(action) = self.manifest.actions.get(id) else { return 0 };
         match action {
             Action::Printf { args, .. } => {

@@ -77,6 +77,7 @@ impl<'a> Lowerer<'a> {
         }
         self.update_call(map, key_slot, value_slot, BPF_ANY as u64);
         self.b.jump_imm(BPF_JSGE, Reg::Phys(R0), 0, ok);
+        self.check_helper(Helper::MapUpdateElem, 1);
         self.count(COUNTER_MAPS + map as i32);
         self.b.place(ok);
     }

@@ -43,6 +43,7 @@ impl<'a> Lowerer<'a> {
 
     /// Writes a value of any type at `base + off` (`e.ty.size()` bytes).
     pub fn write(&mut self, e: &TExpr, base: Reg, off: i16) {
+        self.read_span = e.span;
         if e.ty.in_register() {
             let r = self.eval(e);
             self.b.store(BPF_DW, base, off, r);
@@ -169,6 +170,7 @@ impl<'a> Lowerer<'a> {
         self.address(Reg::Phys(R1), base, off + 1);
         let helper = if space == AddrSpace::User { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
         self.b.call(helper, 3);
+        self.check_helper(helper, 2);
     }
 
     /// `join(argv)`: each argument string in its `JOIN_ARG_SIZE` slot, until
@@ -221,6 +223,7 @@ impl<'a> Lowerer<'a> {
         self.address(Reg::Phys(R1), base, off);
         let helper = if space == AddrSpace::User { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
         self.b.call(helper, 3);
+        self.check_helper(helper, 2);
     }
 
     /// Writes literal bytes and a terminating NUL, up to 4 bytes per

@@ -38,6 +38,19 @@ pub const RODATA_SIZE: u32 = 24;
 pub struct LowerOptions {
     /// Only run probes for this process (`-p PID`) where the kernel cannot filter.
     pub pid_filter: Option<u32>,
+    /// `-k`: report failed map updates; `-kk`: failed memory reads too.
+    pub helper_checks: u8,
+}
+
+/// The action id of a helper-error record: `{id, site, return value}`,
+/// where `site` indexes `Compiled::helper_sites`.
+pub const HELPER_ERROR_ID: u64 = u64::MAX;
+
+/// A helper call `-k`/`-kk` reports the failures of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HelperSite {
+    pub helper: Helper,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +61,8 @@ pub enum LowerError {
 
 pub struct Lowered {
     pub insns: Vec<super::ir::VInsn>,
+    /// Checked helper calls, numbered from `first_site`.
+    pub sites: Vec<HelperSite>,
     /// True when the program reads `.rodata` (elapsed, cpid).
     pub uses_rodata: bool,
     /// Peak stack use in bytes.
@@ -60,6 +75,7 @@ pub fn lower(
     manifest: &Manifest,
     maps: MapIndices,
     opts: &LowerOptions,
+    first_site: usize,
 ) -> Result<Lowered, LowerError> {
     let mut l = Lowerer {
         b: Builder::new(),
@@ -75,6 +91,10 @@ pub fn lower(
         exit_label: Label(0),
         loops: Vec::new(),
         uses_rodata: false,
+        helper_checks: opts.helper_checks,
+        first_site,
+        sites: Vec::new(),
+        read_span: prog.span,
     };
     l.exit_label = l.b.label();
     l.b.loc(prog.span);
@@ -91,7 +111,7 @@ pub fn lower(
     if l.peak > MAX_STACK {
         return Err(LowerError::StackTooLarge { needed: l.peak, span: l.peak_span });
     }
-    Ok(Lowered { insns: l.b.insns, uses_rodata: l.uses_rodata, stack: l.peak })
+    Ok(Lowered { insns: l.b.insns, sites: l.sites, uses_rodata: l.uses_rodata, stack: l.peak })
 }
 
 /// BEGIN and END run in rtrace itself; uprobes are filtered by the kernel.
@@ -118,6 +138,11 @@ pub(super) struct Lowerer<'a> {
     /// (continue, break) targets of the enclosing loops.
     pub loops: Vec<(Label, Label)>,
     pub uses_rodata: bool,
+    pub helper_checks: u8,
+    pub first_site: usize,
+    pub sites: Vec<HelperSite>,
+    /// The expression whose memory read is being generated (for `-kk`).
+    pub read_span: Span,
 }
 
 impl<'a> Lowerer<'a> {
@@ -156,6 +181,7 @@ impl<'a> Lowerer<'a> {
     fn stmt(&mut self, s: &TStmt) {
         let mark = self.top;
         self.stmt_span = s.span;
+        self.read_span = s.span;
         self.b.loc(s.span);
         match &s.kind {
             TStmtKind::Expr(e) => self.effect(e),
@@ -211,6 +237,40 @@ impl<'a> Lowerer<'a> {
             TStmtKind::Return => self.b.jump(self.exit_label),
         }
         self.top = mark;
+    }
+
+    /// After a call of `helper` whose failure `-k` (`level` 1) or `-kk`
+    /// (`level` 2) reports: when r0 < 0, sends a helper-error record.
+    pub fn check_helper(&mut self, helper: Helper, level: u8) {
+        if self.helper_checks < level {
+            return;
+        }
+        let ok = self.b.label();
+        self.b.jump_imm(BPF_JSGE, Reg::Phys(R0), 0, ok);
+        let ret = self.b.vreg();
+        self.b.mov(ret, Reg::Phys(R0));
+        let site = self.first_site + self.sites.len();
+        // Reads point at the expression read, other helpers at the statement.
+        let span = if level >= 2 { self.read_span } else { self.stmt_span };
+        self.sites.push(HelperSite { helper, span });
+        self.b.ld_map(Reg::Phys(R1), self.maps.events);
+        self.b.mov_imm(Reg::Phys(R2), 24);
+        self.b.mov_imm(Reg::Phys(R3), 0);
+        self.b.call(Helper::RingbufReserve, 3);
+        let lost = self.b.label();
+        self.b.jump_imm(BPF_JEQ, Reg::Phys(R0), 0, lost);
+        let rec = self.b.vreg();
+        self.b.mov(rec, Reg::Phys(R0));
+        self.b.store_imm(BPF_DW, rec, 0, HELPER_ERROR_ID as i64 as i32);
+        self.b.store_imm(BPF_DW, rec, 8, site as i32);
+        self.b.store(BPF_DW, rec, 16, ret);
+        self.b.mov(Reg::Phys(R1), rec);
+        self.b.mov_imm(Reg::Phys(R2), 0);
+        self.b.call(Helper::RingbufSubmit, 2);
+        self.b.jump(ok);
+        self.b.place(lost);
+        self.count(maps::COUNTER_LOST);
+        self.b.place(ok);
     }
 
     /// `bpf_trace_printk(fmt, size, args...)`: the format (with its NUL) on

@@ -109,6 +109,7 @@ impl<'a> Lowerer<'a> {
                 };
                 let p = self.eval(ptr);
                 let slot = self.alloc(8);
+                self.read_span = e.span;
                 self.probe_read(FP, slot, bytes as u32, p, *space);
                 let r = self.b.vreg();
                 self.b.load(size_code(bytes), r, FP, slot);
@@ -258,6 +259,7 @@ impl<'a> Lowerer<'a> {
         self.b.mov_imm(Reg::Phys(R2), size as u64);
         let helper = if space == AddrSpace::User { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
         self.b.call(helper, 3);
+        self.check_helper(helper, 2);
     }
 
     fn update(&mut self, place: &Place, delta: i64, prefix: bool) -> Reg {
