@@ -89,6 +89,30 @@ pub fn attach_one(
                 attach_timer(attached, prog, cpu, *timer).map_err(&fail)?;
             }
         }
+        (ProbeSpec::Software { event, count } | ProbeSpec::Hardware { event, count }, _) => {
+            use crate::probe::perf_events::*;
+            let software = matches!(resolved.spec, ProbeSpec::Software { .. });
+            let (type_, table, default) = if software {
+                (PERF_TYPE_SOFTWARE, SOFTWARE, DEFAULT_SOFTWARE_COUNT)
+            } else {
+                (PERF_TYPE_HARDWARE, HARDWARE, DEFAULT_HARDWARE_COUNT)
+            };
+            let config = config(table, event).ok_or_else(|| fail(format!("unknown event `{}`", event)))?;
+            for cpu in perf::online_cpus() {
+                let fd = perf::open_event(type_, config, cpu, count.unwrap_or(default)).map_err(|e| {
+                    // No PMU (a VM without hardware counters): say so, not just ENOENT.
+                    if !software && matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EOPNOTSUPP | libc::ENODEV)) {
+                        fail(format!("this machine has no hardware performance counters (PMU) for `{}`: {}", event, e))
+                    } else {
+                        fail(format!("perf_event_open of {} on CPU {}: {}", event, cpu, e))
+                    }
+                })?;
+                let link = prog.attach_perf_event(fd.as_raw_fd()).map_err(lib)?;
+                // libbpf's perf-event link closes the event fd when it is destroyed.
+                let _ = fd.into_raw_fd();
+                attached.links.push(link);
+            }
+        }
         (other, _) => return Err(fail(format!("attaching {} probes is not supported yet", other.provider()))),
     }
     Ok(())

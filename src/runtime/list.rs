@@ -5,37 +5,9 @@
 use super::binary::{self, Binary};
 use super::glob;
 use super::resolve::tracefs;
+use crate::probe::perf_events::{HARDWARE, SOFTWARE};
 use crate::probe::TracepointFormat;
 use std::io::Write;
-
-/// Software perf events (the kernel's `PERF_COUNT_SW_*`), as bpftrace names them.
-const SOFTWARE: &[&str] = &[
-    "cpu-clock",
-    "task-clock",
-    "page-faults",
-    "context-switches",
-    "cpu-migrations",
-    "minor-faults",
-    "major-faults",
-    "alignment-faults",
-    "emulation-faults",
-    "dummy",
-    "bpf-output",
-];
-
-/// Hardware perf events (`PERF_COUNT_HW_*`).
-const HARDWARE: &[&str] = &[
-    "cpu-cycles",
-    "instructions",
-    "cache-references",
-    "cache-misses",
-    "branch-instructions",
-    "branch-misses",
-    "bus-cycles",
-    "frontend-stalls",
-    "backend-stalls",
-    "ref-cycles",
-];
 
 /// Writes every probe matching `pattern` (all kernel probes when `None`).
 pub fn list(pattern: Option<&str>, verbose: bool, out: &mut dyn Write) -> Result<(), String> {
@@ -82,7 +54,9 @@ pub fn list(pattern: Option<&str>, verbose: bool, out: &mut dyn Write) -> Result
     }
     for (name, events) in [("software", SOFTWARE), ("hardware", HARDWARE)] {
         if glob::matches(kind, name) {
-            for e in events.iter().filter(|e| glob::matches(rest, &format!("{}:", e)) || glob::matches(rest, e)) {
+            for (e, _, _) in
+                events.iter().filter(|e| glob::matches(rest, &format!("{}:", e.0)) || glob::matches(rest, e.0))
+            {
                 w(&format!("{}:{}:", name, e))?;
             }
         }

@@ -68,6 +68,27 @@ pub fn open_timer(cpu: i32, rate: Rate) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// A counting perf event (`type_`/`config` as in `perf_event_attr`) on
+/// `cpu`, all processes, that runs the attached program every `period` events.
+pub fn open_event(type_: u32, config: u64, cpu: i32, period: u64) -> io::Result<OwnedFd> {
+    let attr = PerfEventAttr {
+        type_,
+        size: std::mem::size_of::<PerfEventAttr>() as u32,
+        config,
+        sample_period_or_freq: period.max(1),
+        ..Default::default()
+    };
+    // SAFETY: attr is a valid, fully initialised perf_event_attr of the size it declares.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, -1i32, cpu, -1i32, PERF_FLAG_FD_CLOEXEC)
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the syscall returned a new fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// Online CPU numbers (from /sys/devices/system/cpu/online, e.g. `0-1`).
 pub fn online_cpus() -> Vec<i32> {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_else(|_| "0".into());

@@ -19,6 +19,22 @@ pub fn tracefs() -> Option<PathBuf> {
     TRACEFS.iter().map(PathBuf::from).find(|p| p.join("events").is_dir())
 }
 
+/// A `software:`/`hardware:` event the kernel knows, or an error naming it.
+fn perf_event(spec: &ProbeSpec, event: &str) -> Result<(), Diagnostic> {
+    use crate::probe::perf_events::{config, names, HARDWARE, SOFTWARE};
+    let (kind, table) =
+        if matches!(spec, ProbeSpec::Software { .. }) { ("software", SOFTWARE) } else { ("hardware", HARDWARE) };
+    if config(table, event).is_some() {
+        return Ok(());
+    }
+    let d = Diagnostic::error_nowhere(format!("unknown {} event `{}`", kind, event)).with_note(format!(
+        "{} events: {}",
+        kind,
+        table.iter().map(|e| e.0).collect::<Vec<_>>().join(", ")
+    ));
+    Err(suggest(d, event, names(table)))
+}
+
 /// Directories `#include <...>` names are looked up in.
 const INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/local/include", "/usr/include/x86_64-linux-gnu"];
 
@@ -130,6 +146,8 @@ impl Resolver {
         let result = match &spec {
             ProbeSpec::Tracepoint { category, event } => self.tracepoints(category, event),
             ProbeSpec::Uprobe { target, func, ret } => self.uprobes(target, func, *ret),
+            ProbeSpec::Software { event, .. } | ProbeSpec::Hardware { event, .. } => perf_event(&spec, event)
+                .map(|()| vec![Resolved { name: display_name(ap, &spec), spec: spec.clone(), detail: Detail::None }]),
             other => Ok(vec![Resolved { name: display_name(ap, other), spec: spec.clone(), detail: Detail::None }]),
         };
         match result {

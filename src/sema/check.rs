@@ -199,7 +199,10 @@ fn prog_kind(spec: &ProbeSpec) -> Result<ProgKind, String> {
         ProbeSpec::Kprobe { ret: true, .. } => ProgKind::Kretprobe,
         ProbeSpec::Kfunc { func, ret: false } => ProgKind::Kfunc { func: func.clone() },
         ProbeSpec::Kfunc { func, ret: true } => ProgKind::Kretfunc { func: func.clone() },
-        ProbeSpec::Interval { .. } | ProbeSpec::Profile { .. } => ProgKind::PerfEvent,
+        ProbeSpec::Interval { .. }
+        | ProbeSpec::Profile { .. }
+        | ProbeSpec::Software { .. }
+        | ProbeSpec::Hardware { .. } => ProgKind::PerfEvent,
         other => return Err(format!("`{}` probes are not supported yet", other.provider())),
     })
 }
