@@ -81,9 +81,16 @@ pub fn locate(target: &str) -> Result<PathBuf, BinaryError> {
     candidates.extend(path_dirs.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(target)));
     candidates
         .into_iter()
-        .find(|p| p.is_file())
+        // `libc.so` is often a linker script: only ELF files count.
+        .find(|p| p.is_file() && is_elf(p))
         .and_then(|p| p.canonicalize().ok())
         .ok_or_else(|| BinaryError::NotFound(target.into()))
+}
+
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
 }
 
 impl Binary {
