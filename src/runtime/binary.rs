@@ -103,10 +103,13 @@ impl Binary {
         let mut functions: Vec<FuncSymbol> = file
             .symbols()
             .chain(file.dynamic_symbols())
-            .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
             .filter_map(|s| {
-                let name = s.name().ok()?.to_string();
+                // object does not count IFUNCs as text: check the ELF type itself.
                 let ifunc = matches!(s.flags(), object::SymbolFlags::Elf { st_info, .. } if st_info.st_type() == object::elf::STT_GNU_IFUNC);
+                if !(s.kind() == SymbolKind::Text || ifunc) || s.is_undefined() || s.address() == 0 {
+                    return None;
+                }
+                let name = s.name().ok()?.to_string();
                 Some(FuncSymbol { name, address: s.address(), size: s.size(), ifunc })
             })
             .collect();

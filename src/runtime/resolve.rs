@@ -228,22 +228,34 @@ impl Resolver {
                 Ok(vec![site(symbol, *addr)?])
             }
             UprobeTarget::Symbol { name, offset } if glob::is_glob(name) => {
-                let matched: Vec<_> = bin.functions.iter().filter(|f| !f.ifunc && glob::matches(name, &f.name)).collect();
+                let matched: Vec<_> =
+                    bin.functions.iter().filter(|f| !f.ifunc && glob::matches(name, &f.name)).collect();
                 if matched.is_empty() {
-                    return Err(Diagnostic::error_nowhere(format!("no functions in `{}` match `{}`", path.display(), name)));
+                    return Err(Diagnostic::error_nowhere(format!(
+                        "no functions in `{}` match `{}`",
+                        path.display(),
+                        name
+                    )));
                 }
                 let mut seen = std::collections::HashSet::new();
-                matched.into_iter().filter(|f| seen.insert(f.address)).map(|f| site(f.name.clone(), f.address + offset)).collect()
+                matched
+                    .into_iter()
+                    .filter(|f| seen.insert(f.address))
+                    .map(|f| site(f.name.clone(), f.address + offset))
+                    .collect()
             }
             UprobeTarget::Symbol { name, offset } => match bin.function(name) {
-                Some(f) if f.ifunc => Err(Diagnostic::error_nowhere(format!(
-                    "`{}` in `{}` is an IFUNC (its address is a resolver, not the code); probing IFUNCs is not supported yet",
-                    name,
-                    path.display()
-                ))),
+                // The code the resolver picks for this CPU (`__strlen_avx2`).
+                Some(f) if f.ifunc => {
+                    let addr = super::ifunc::resolve(&path, name).map_err(Diagnostic::error_nowhere)?;
+                    Ok(vec![site(name.clone(), addr + offset)?])
+                }
                 Some(f) => {
                     if *offset >= f.size.max(1) && f.size > 0 {
-                        return Err(Diagnostic::error_nowhere(format!("offset {} is outside `{}` ({} bytes)", offset, name, f.size)));
+                        return Err(Diagnostic::error_nowhere(format!(
+                            "offset {} is outside `{}` ({} bytes)",
+                            offset, name, f.size
+                        )));
                     }
                     Ok(vec![site(name.clone(), f.address + offset)?])
                 }
