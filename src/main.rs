@@ -83,15 +83,6 @@ fn env_u32(names: &[&str]) -> Result<Option<u32>, String> {
 /// The kernel's largest pid (`PID_MAX_LIMIT` on 64-bit).
 const PID_MAX: u64 = 4_194_304;
 
-/// An I/O error's reason without Rust's " (os error N)" suffix.
-fn io_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
-}
-
 fn main_code() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -155,7 +146,7 @@ fn main_code() -> i32 {
             Some(file) => match std::fs::read_to_string(&file) {
                 Ok(text) => Source::new(file, text),
                 Err(e) => {
-                    eprintln!("ERROR: failed to open file '{}': {}", file, io_reason(&e));
+                    eprintln!("ERROR: failed to open file '{}': {}", file, rtrace::output::error_reason(&e));
                     return exit::SCRIPT;
                 }
             },

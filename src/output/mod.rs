@@ -14,6 +14,16 @@ pub use text::TextOutput;
 use std::io;
 use value::MapEntry;
 
+/// An I/O error's reason as C's `strerror` words it, without Rust's
+/// " (os error N)" suffix.
+pub fn error_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
 /// Text messages, named as bpftrace's JSON output names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Message {

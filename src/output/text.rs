@@ -32,8 +32,7 @@ fn key_text(v: &Value) -> String {
 /// `Bad address (-14)` for a negative error return, else the number.
 pub fn errno_text(retcode: i64) -> String {
     if retcode < 0 {
-        let msg = io::Error::from_raw_os_error((-retcode) as i32).to_string();
-        format!("{} ({})", msg.split(" (os error").next().unwrap_or_default(), retcode)
+        format!("{} ({})", super::error_reason(&io::Error::from_raw_os_error((-retcode) as i32)), retcode)
     } else {
         retcode.to_string()
     }

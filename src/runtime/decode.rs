@@ -48,7 +48,11 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
         Type::Ksym => Value::Str(symbols::ksym(u64_at(bytes, off)).into_bytes()),
         Type::Usym => Value::Str(symbols::usym(u64_at(bytes, off), u64_at(bytes, off + 8)).into_bytes()),
         Type::CgroupPath => Value::Str(symbols::cgroup_path(u64_at(bytes, off)).into_bytes()),
-        Type::Errno => Value::Str(strerror(u64_at(bytes, off) as i32).into_bytes()),
+        // `strerror(n)`: the C library's message for error number `n`.
+        Type::Errno => {
+            let e = std::io::Error::from_raw_os_error(u64_at(bytes, off) as i32);
+            Value::Str(crate::output::error_reason(&e).into_bytes())
+        }
         _ => Value::None,
     }
 }
@@ -80,11 +84,6 @@ fn c_value(ty: &Type, bytes: &[u8], off: usize) -> Value {
         ),
         other => value(other, bytes, off),
     }
-}
-
-/// `strerror(n)`: the C library's message for error number `n`.
-fn strerror(n: i32) -> String {
-    std::io::Error::from_raw_os_error(n).to_string().split(" (os error").next().unwrap_or_default().to_string()
 }
 
 /// `ntop()`: an IPv4 or IPv6 address in the usual notation.

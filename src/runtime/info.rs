@@ -61,7 +61,8 @@ pub fn write(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "  Instruction limit: 1000000")?;
     writeln!(out, "  Loop support: yes")?;
     writeln!(out, "  btf: {}", yes(Path::new("/sys/kernel/btf/vmlinux").exists()))?;
-    writeln!(out, "  kprobes: {}", yes(Path::new("/sys/bus/event_source/devices/kprobe").exists()))?;
+    let kprobes = super::attach::kprobes_available();
+    writeln!(out, "  kprobes: {}", yes(kprobes))?;
     writeln!(out, "  uprobes: {}", yes(Path::new("/sys/bus/event_source/devices/uprobe").exists()))?;
     writeln!(out, "  tracefs: {}", yes(super::resolve::tracefs().is_some()))?;
     writeln!(out)?;
@@ -80,7 +81,6 @@ pub fn write(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "Probe types")?;
     // A kprobe program loads even where the kernel cannot place kprobes.
-    let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists();
     for (name, t) in [
         ("kprobe", sys::BPF_PROG_TYPE_KPROBE),
         ("tracepoint", sys::BPF_PROG_TYPE_TRACEPOINT),

@@ -46,7 +46,7 @@ pub fn list(pattern: Option<&str>, verbose: bool, out: &mut dyn Write) -> Result
         // Only where the kernel has kprobes does tracefs list these.
         let funcs = tracefs()
             .and_then(|r| std::fs::read_to_string(r.join("available_filter_functions")).ok())
-            .filter(|_| std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists())
+            .filter(|_| super::attach::kprobes_available())
             .unwrap_or_default();
         for f in funcs.lines().filter_map(|l| l.split_whitespace().next()).filter(|f| glob::matches(rest, f)) {
             w(&format!("kprobe:{}", f))?;

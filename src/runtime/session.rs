@@ -57,6 +57,8 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
             object.maps().find(|m| m.name() == name.as_str()).and_then(|m| MapHandle::try_from(&m).ok())
         })
         .collect();
+    // libbpf names the `.bss` map "<object>.bss"; its one value is the section
+    // holding the counters (`codegen::lower::COUNTER_*`).
     let bss =
         object.maps().find(|m| m.name().to_string_lossy().ends_with(".bss")).and_then(|m| MapHandle::try_from(&m).ok());
     // Where each helper call `-k`/`-kk` checks is: (helper, line, column).
@@ -111,15 +113,13 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
 
-    // libbpf names the `.bss` map "<object>.bss"; its one value is the section.
-    let counters = object.maps().find(|m| m.name().to_string_lossy().ends_with(".bss"));
     let mut last_check = Instant::now();
     loop {
         // A negative callback result (exit()) ends the poll early; it is not an error.
         let _ = ring.poll(POLL);
         let mut st = state.borrow_mut();
         // exit() also counts itself, in case its record was lost.
-        let exit_called = || counters.as_ref().is_some_and(|c| read_counter(c, COUNTER_EXIT) > 0);
+        let exit_called = || st.bss.as_ref().is_some_and(|c| read_counter(c, COUNTER_EXIT) > 0);
         if st.exit || signals::stop_requested() || exit_called() {
             break;
         }
@@ -134,9 +134,7 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
             break;
         }
         if last_check.elapsed() > Duration::from_secs(1) {
-            if let Some(c) = &counters {
-                st.check_counters(c);
-            }
+            st.check_counters();
             last_check = Instant::now();
         }
         if opts.buffering != Some(Buffering::Full) {
@@ -148,9 +146,7 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
     run_special(&object, checked, ProgKind::End);
     let _ = ring.consume();
     let mut st = state.borrow_mut();
-    if let Some(c) = &counters {
-        st.check_counters(c);
-    }
+    st.check_counters();
     let maps = st.read_maps();
     st.out.maps_at_exit(&maps).ok();
     st.out.flush().ok();
@@ -158,12 +154,12 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
 }
 
 /// Counter `index` of the `.bss` section (`codegen::lower::COUNTER_*`).
-fn read_counter(bss: &libbpf_rs::Map<'_>, index: i32) -> u64 {
+fn read_counter(bss: &MapHandle, index: i32) -> u64 {
     counter_at(&read_bss(bss), index)
 }
 
 /// The whole `.bss` section: one lookup of its single value.
-fn read_bss(bss: &libbpf_rs::Map<'_>) -> Vec<u8> {
+fn read_bss(bss: &MapHandle) -> Vec<u8> {
     bss.lookup(&0u32.to_le_bytes(), MapFlags::ANY).ok().flatten().unwrap_or_default()
 }
 
@@ -528,7 +524,8 @@ impl<'a> State<'a> {
 
     /// Reports records lost to a full ring buffer and updates dropped by full
     /// maps, from the u64 counters in `.bss`.
-    fn check_counters(&mut self, counters: &libbpf_rs::Map<'_>) {
+    fn check_counters(&mut self) {
+        let Some(counters) = &self.bss else { return };
         // One lookup for all counters, not one per counter.
         let bss = read_bss(counters);
         let read = |index: i32| counter_at(&bss, index);

@@ -463,23 +463,31 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Reserves a ring buffer record, writes the action id and the arguments
-    /// straight into it, and submits it; a full buffer counts a lost record.
+    /// Sends an action's record: its id and the arguments, written straight
+    /// into the ring buffer.
     pub fn emit_record(&mut self, action: ActionId, args: &[TExpr]) {
         let layout = self.manifest.actions[action].record();
+        self.send_record(layout.size, |l, rec| {
+            l.b.store_imm(BPF_DW, rec, 0, action as i32);
+            let types: Vec<Type> = l.manifest.actions[action].arg_types().to_vec();
+            for ((arg, ty), off) in args.iter().zip(&types).zip(layout.offsets) {
+                l.store_value(arg, rec, off as i16, ty);
+            }
+        });
+    }
+
+    /// Reserves a `size`-byte ring buffer record, lets `fill` write it
+    /// (given its address), and submits it; a full buffer counts a lost record.
+    pub fn send_record(&mut self, size: u32, fill: impl FnOnce(&mut Self, Reg)) {
         self.b.ld_map(Reg::Phys(R1), self.maps.events);
-        self.b.mov_imm(Reg::Phys(R2), layout.size as u64);
+        self.b.mov_imm(Reg::Phys(R2), size as u64);
         self.b.mov_imm(Reg::Phys(R3), 0);
         self.b.call(Helper::RingbufReserve, 3);
         let rec = self.b.vreg();
         self.b.mov(rec, Reg::Phys(R0));
         let (lost, done) = (self.b.label(), self.b.label());
         self.b.jump_imm(BPF_JEQ, rec, 0, lost);
-        self.b.store_imm(BPF_DW, rec, 0, action as i32);
-        let types: Vec<Type> = self.manifest.actions[action].arg_types().to_vec();
-        for ((arg, ty), off) in args.iter().zip(&types).zip(layout.offsets) {
-            self.store_value(arg, rec, off as i16, ty);
-        }
+        fill(self, rec);
         self.b.mov(Reg::Phys(R1), rec);
         self.b.mov_imm(Reg::Phys(R2), 0);
         self.b.call(Helper::RingbufSubmit, 2);

@@ -253,23 +253,11 @@ impl<'a> Lowerer<'a> {
         // Reads point at the expression read, other helpers at the statement.
         let span = if level >= 2 { self.read_span } else { self.stmt_span };
         self.sites.push(HelperSite { helper, span });
-        self.b.ld_map(Reg::Phys(R1), self.maps.events);
-        self.b.mov_imm(Reg::Phys(R2), 24);
-        self.b.mov_imm(Reg::Phys(R3), 0);
-        self.b.call(Helper::RingbufReserve, 3);
-        let lost = self.b.label();
-        self.b.jump_imm(BPF_JEQ, Reg::Phys(R0), 0, lost);
-        let rec = self.b.vreg();
-        self.b.mov(rec, Reg::Phys(R0));
-        self.b.store_imm(BPF_DW, rec, 0, HELPER_ERROR_ID as i64 as i32);
-        self.b.store_imm(BPF_DW, rec, 8, site as i32);
-        self.b.store(BPF_DW, rec, 16, ret);
-        self.b.mov(Reg::Phys(R1), rec);
-        self.b.mov_imm(Reg::Phys(R2), 0);
-        self.b.call(Helper::RingbufSubmit, 2);
-        self.b.jump(ok);
-        self.b.place(lost);
-        self.count(maps::COUNTER_LOST);
+        self.send_record(24, |l, rec| {
+            l.b.store_imm(BPF_DW, rec, 0, HELPER_ERROR_ID as i64 as i32);
+            l.b.store_imm(BPF_DW, rec, 8, site as i32);
+            l.b.store(BPF_DW, rec, 16, ret);
+        });
         self.b.place(ok);
     }
 
