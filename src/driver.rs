@@ -91,7 +91,7 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         Ok(d) => d,
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };
-    let resolved = match runtime::resolve::resolve(&program, &opts.params) {
+    let resolved = match runtime::resolve::resolve(&program, &opts.params, opts.pid) {
         Ok(r) => r,
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };

@@ -53,6 +53,9 @@ struct Cli {
     /// Make the integer #defines of HEADER visible (like #include <HEADER>)
     #[arg(long = "include", value_name = "HEADER")]
     include: Vec<String>,
+    /// Accepted for bpftrace compatibility: USDT semaphores are always raised in every process mapping the file (the kernel does it)
+    #[arg(long = "usdt-file-activation", action = ArgAction::SetTrue, hide = true)]
+    _usdt_file_activation: bool,
     /// Allow unsafe functions: system()
     #[arg(long = "unsafe", action = ArgAction::SetTrue)]
     unsafe_calls: bool,
@@ -83,8 +86,38 @@ fn env_u32(names: &[&str]) -> Result<Option<u32>, String> {
 /// The kernel's largest pid (`PID_MAX_LIMIT` on 64-bit).
 const PID_MAX: u64 = 4_194_304;
 
+/// Options may follow the script or pattern, as getopt allows
+/// (`rtrace -l 'usdt:*' -p 42`): they are moved in front of the first
+/// positional argument. Negative numbers stay parameters; `--` ends options.
+fn options_first(args: Vec<String>) -> Vec<String> {
+    const TAKES_VALUE: &[&str] = &["-e", "-c", "-p", "-d", "--emit", "-f", "-o", "-B", "--include"];
+    let mut opts = Vec::new();
+    let mut positional = Vec::new();
+    let mut iter = args.into_iter();
+    opts.extend(iter.next());
+    while let Some(a) = iter.next() {
+        if a == "--" {
+            positional.push(a);
+            positional.extend(iter.by_ref());
+            break;
+        }
+        let option = a.starts_with('-') && a.len() > 1 && a[1..].parse::<i64>().is_err();
+        if option {
+            let value = TAKES_VALUE.contains(&a.as_str());
+            opts.push(a);
+            if value {
+                opts.extend(iter.next());
+            }
+        } else {
+            positional.push(a);
+        }
+    }
+    opts.extend(positional);
+    opts
+}
+
 fn main_code() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(options_first(std::env::args().collect())) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
@@ -122,7 +155,7 @@ fn main_code() -> i32 {
     if cli.list {
         let pattern = cli.program.as_deref().or(cli.rest.first().map(String::as_str));
         let mut out = std::io::stdout().lock();
-        return match rtrace::runtime::list::list(pattern, cli.verbose, &mut out) {
+        return match rtrace::runtime::list::list(pattern, cli.verbose, pid, &mut out) {
             Ok(()) => exit::OK,
             // `rtrace -l | head`: the reader has seen enough.
             Err(e) if e.contains("Broken pipe") => exit::OK,

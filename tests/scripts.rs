@@ -141,11 +141,13 @@ impl Workloads {
             return Ok(());
         }
         let out = self.dir.join(name);
-        let c_src = self.src.join(format!("{}.c", name));
+        // `usdt-O2` is `usdt.c` optimised; everything else is built at -O0.
+        let (base, opt) = name.strip_suffix("-O2").map_or((name, "-O0"), |b| (b, "-O2"));
+        let c_src = self.src.join(format!("{}.c", base));
         let go_src = self.src.join(name);
         let mut cmd = if c_src.exists() {
             let mut c = Command::new("gcc");
-            c.args(["-g", "-O0", "-o"]).arg(&out).arg(&c_src);
+            c.args(["-g", opt, "-o"]).arg(&out).arg(&c_src);
             c
         } else if go_src.join("go.mod").exists() {
             // Go's caches go under the test directory: CI runs as root with no network.

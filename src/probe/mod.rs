@@ -7,6 +7,7 @@ pub mod arch;
 pub mod perf_events;
 pub mod spec;
 pub mod tracepoint_format;
+pub mod usdt;
 
 pub use spec::{ProbeSpec, UprobeTarget};
 pub use tracepoint_format::{TpField, TpFieldKind, TracepointFormat};
@@ -35,6 +36,7 @@ pub enum Detail {
     None,
     Tracepoint(TracepointFormat),
     Uprobe(UprobeSite),
+    Usdt(UsdtSite),
 }
 
 /// Where in a file a uprobe goes.
@@ -47,4 +49,19 @@ pub struct UprobeSite {
     /// Symbol the offset belongs to (for `func`), or the address text.
     pub symbol: String,
     pub lang: Lang,
+}
+
+/// Where a USDT probe goes and where its arguments are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsdtSite {
+    /// Absolute path of the binary or library holding the note.
+    pub path: PathBuf,
+    /// File offset of the probed instruction.
+    pub offset: u64,
+    /// File offset of the probe's semaphore, which the kernel increments
+    /// while the probe is attached.
+    pub semaphore: Option<u64>,
+    pub provider: String,
+    pub name: String,
+    pub args: Vec<usdt::UsdtArg>,
 }

@@ -178,10 +178,15 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
             ProbeSpec::Uprobe { target: parts[0].clone(), func, ret: provider == "uretprobe" }
         }
         "usdt" => {
-            arity(&[2, 3], "usdt:binary:[provider:]name")?;
-            let (provider, name) =
-                if parts.len() == 3 { (Some(parts[1].clone()), parts[2].clone()) } else { (None, parts[1].clone()) };
-            ProbeSpec::Usdt { target: parts[0].clone(), provider, name }
+            arity(&[1, 2, 3], "usdt:binary:[provider:]name")?;
+            // `usdt:*` (with -p): every probe of the process.
+            let (target, provider, name) = match parts.as_slice() {
+                [name] => (String::new(), None, name.clone()),
+                [target, name] => (target.clone(), None, name.clone()),
+                [target, provider, name] => (target.clone(), Some(provider.clone()), name.clone()),
+                _ => unreachable!("arity checked"),
+            };
+            ProbeSpec::Usdt { target, provider, name }
         }
         "kprobe" | "kretprobe" => {
             arity(&[1, 2], &format!("{}:function", provider))?;

@@ -66,6 +66,13 @@ pub fn attach_one(
             let link = prog.attach_uprobe_with_opts(pid, &site.path, site.offset as usize, opts).map_err(lib)?;
             attached.links.push(link);
         }
+        (ProbeSpec::Usdt { .. }, Detail::Usdt(site)) => {
+            // The kernel increments the semaphore while the probe is attached.
+            let opts = UprobeOpts { ref_ctr_offset: site.semaphore.unwrap_or(0) as usize, ..Default::default() };
+            let pid = pid.map_or(-1, |p| p as i32);
+            let link = prog.attach_uprobe_with_opts(pid, &site.path, site.offset as usize, opts).map_err(lib)?;
+            attached.links.push(link);
+        }
         (ProbeSpec::Kprobe { func, offset, ret }, _) => {
             if !kprobes_available() {
                 return Err(fail("this kernel has no kprobes (it was built without CONFIG_KPROBES)".into()));

@@ -87,7 +87,7 @@ pub fn locate(target: &str) -> Result<PathBuf, BinaryError> {
         .ok_or_else(|| BinaryError::NotFound(target.into()))
 }
 
-fn is_elf(path: &Path) -> bool {
+pub fn is_elf(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
     std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"

@@ -65,6 +65,9 @@ pub fn write(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "  kprobes: {}", yes(kprobes))?;
     writeln!(out, "  uprobes: {}", yes(Path::new("/sys/bus/event_source/devices/uprobe").exists()))?;
     writeln!(out, "  tracefs: {}", yes(super::resolve::tracefs().is_some()))?;
+    // The kernel raises USDT semaphores itself (uprobe `ref_ctr_offset`).
+    let refcount = Path::new("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset").exists();
+    writeln!(out, "  uprobe refcount (depends on Build:bcc bpf_attach_uprobe refcount): {}", yes(refcount))?;
     writeln!(out)?;
     writeln!(out, "Map types")?;
     for (name, t) in [

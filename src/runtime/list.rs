@@ -2,15 +2,21 @@
 //! them (`type:target:name`, one per line), filtered by a wildcard pattern;
 //! `-v` adds the fields of each tracepoint.
 
-use super::binary::{self, Binary};
+use super::binary::Binary;
 use super::glob;
 use super::resolve::tracefs;
 use crate::probe::perf_events::{HARDWARE, SOFTWARE};
 use crate::probe::TracepointFormat;
 use std::io::Write;
 
-/// Writes every probe matching `pattern` (all kernel probes when `None`).
-pub fn list(pattern: Option<&str>, verbose: bool, out: &mut dyn Write) -> Result<(), String> {
+/// Writes every probe matching `pattern` (all kernel probes when `None`);
+/// with `pid` (`-p`), the USDT probes of that process's files too.
+pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dyn Write) -> Result<(), String> {
+    if let (None, Some(_)) = (pattern, pid) {
+        // A process's own probes: its functions and its USDT probes.
+        list_user("uprobe", "*:*", pid, &mut |l| writeln!(out, "{}", l).map_err(|e| e.to_string()))?;
+        return list(Some("usdt:*"), verbose, pid, out);
+    }
     let pattern = pattern.unwrap_or("*:*");
     if let Some(c) = pattern.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-:*?./+@\"[]".contains(*c))) {
         return Err(format!("invalid character {:?} in search expression `{}`", c, pattern));
@@ -20,7 +26,21 @@ pub fn list(pattern: Option<&str>, verbose: bool, out: &mut dyn Write) -> Result
     let (kind, rest) = pattern.split_once(':').unwrap_or((&pattern, "*"));
     let mut w = |line: &str| writeln!(out, "{}", line).map_err(|e| e.to_string());
     if matches!(kind, "uprobe" | "uretprobe") {
-        return list_user(kind, rest, &mut w);
+        return list_user(kind, rest, pid, &mut w);
+    }
+    if glob::matches(kind, "usdt") {
+        if kind == "usdt" {
+            return list_usdt(rest, verbose, pid, &mut w);
+        }
+        // `*:*` names no file: USDT probes are listed per binary or process,
+        // and a wildcard type only lists them where a target is named.
+        let named = rest.contains(':') && !matches!(rest.split(':').next(), Some("*" | ""));
+        if pid.is_some() || named {
+            let _ = list_usdt(rest, verbose, pid, &mut w);
+        }
+        if named && glob::matches(kind, "uprobe") {
+            let _ = list_user("uprobe", rest, pid, &mut w);
+        }
     }
     if glob::matches(kind, "tracepoint") {
         if let Some(root) = tracefs() {
@@ -64,16 +84,51 @@ pub fn list(pattern: Option<&str>, verbose: bool, out: &mut dyn Write) -> Result
     Ok(())
 }
 
+/// `usdt:TARGET[:PROVIDER]:NAME`: the USDT probes of the binaries a target
+/// names, or of every file of the `-p` process; `-v` adds argument specs.
+fn list_usdt(
+    rest: &str,
+    verbose: bool,
+    pid: Option<u32>,
+    w: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    let (target, probe) = rest.split_once(':').unwrap_or((rest, "*"));
+    let (provider, name) = match probe.split_once(':') {
+        Some((p, n)) => (if p.is_empty() { "*" } else { p }, n),
+        None => ("*", probe),
+    };
+    for t in super::resolve::targets(target, pid, true)? {
+        for note in super::usdt::read_notes(&t.path)? {
+            if !glob::matches(provider, &note.provider) || !glob::matches(name, &note.name) {
+                continue;
+            }
+            w(&format!("usdt:{}:{}:{}", t.shown, note.provider, note.name))?;
+            if verbose {
+                for (i, arg) in note.args.split_whitespace().enumerate() {
+                    w(&format!("    arg{}: {}", i, arg))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `uprobe:BINARY:PATTERN`: the binary's functions.
-fn list_user(kind: &str, rest: &str, w: &mut dyn FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+fn list_user(
+    kind: &str,
+    rest: &str,
+    pid: Option<u32>,
+    w: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
     let (target, func) = rest.rsplit_once(':').unwrap_or((rest, "*"));
-    let path = binary::locate(target).map_err(|e| e.to_string())?;
-    let bin = Binary::read(&path).map_err(|e| e.to_string())?;
-    let mut names: Vec<&str> = bin.functions.iter().map(|f| f.name.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    for name in names.into_iter().filter(|n| glob::matches(func, n)) {
-        w(&format!("{}:{}:{}", kind, path.display(), name))?;
+    for t in super::resolve::targets(target, pid, false)? {
+        let bin = Binary::read(&t.path).map_err(|e| e.to_string())?;
+        let mut names: Vec<&str> = bin.functions.iter().map(|f| f.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names.into_iter().filter(|n| glob::matches(func, n)) {
+            w(&format!("{}:{}:{}", kind, t.shown, name))?;
+        }
     }
     Ok(())
 }

@@ -4,11 +4,12 @@
 //! matches.
 
 use super::binary::{self, Binary};
-use super::glob;
+use super::{glob, process, usdt};
 use crate::diagnostic::{closest, Diagnostic};
 use crate::parser::ast::{AttachPoint, Program};
 use crate::probe::spec::{interpret, ProbeSpec, UprobeTarget};
-use crate::probe::{Detail, Resolved, TracepointFormat, UprobeSite};
+use crate::probe::usdt::UsdtLoc;
+use crate::probe::{Detail, Resolved, TracepointFormat, UprobeSite, UsdtSite};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -114,9 +115,11 @@ pub fn header_defines(program: &Program, extra: &[String]) -> Result<HashMap<Str
     Ok(defines)
 }
 
-/// Resolves every probe's attach points; the result is parallel to `program.probes`.
-pub fn resolve(program: &Program, params: &[String]) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
-    let mut r = Resolver { binaries: HashMap::new(), diags: Vec::new() };
+/// Resolves every probe's attach points; the result is parallel to
+/// `program.probes`. With `pid` (`-p`), binaries and libraries are looked up
+/// among the files that process maps.
+pub fn resolve(program: &Program, params: &[String], pid: Option<u32>) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
+    let mut r = Resolver { binaries: HashMap::new(), diags: Vec::new(), pid };
     let out = program
         .probes
         .iter()
@@ -132,6 +135,68 @@ pub fn resolve(program: &Program, params: &[String]) -> Result<Vec<Vec<Resolved>
 struct Resolver {
     binaries: HashMap<PathBuf, Binary>,
     diags: Vec<Diagnostic>,
+    pid: Option<u32>,
+}
+
+/// A file a uprobe or USDT target names: where rtrace opens it, and how
+/// probe names show it.
+pub struct Target {
+    pub path: PathBuf,
+    pub shown: String,
+}
+
+/// The files a target names: a path, a library or program name (among
+/// the `-p` process's files first), a wildcard path, or with `-p` an empty
+/// target or `*` for every file of the process (`all`) or its executable.
+pub fn targets(target: &str, pid: Option<u32>, all: bool) -> Result<Vec<Target>, String> {
+    if let Some(pid) = pid.filter(|p| !process::exists(*p)) {
+        return Err(format!("process {} does not exist (-p)", pid));
+    }
+    let module = |m: process::Module| Target { path: m.open_path, shown: m.name };
+    if target.is_empty() || target == "*" {
+        let Some(pid) = pid else {
+            return Err("this probe names no binary: give its path, or a process with -p PID".into());
+        };
+        let mut mods = process::modules(pid);
+        if !all {
+            mods.truncate(1);
+        }
+        return Ok(mods.into_iter().map(module).collect());
+    }
+    if glob::is_glob(target) {
+        let (dir, pattern) = target.rsplit_once('/').unwrap_or((".", target));
+        let dir_path = if dir.is_empty() { "/" } else { dir };
+        let mut files: Vec<String> = std::fs::read_dir(dir_path)
+            .map(|rd| rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+            .unwrap_or_default();
+        files.sort();
+        let found: Vec<Target> = files
+            .into_iter()
+            .filter(|f| glob::matches(pattern, f))
+            .map(|f| (Path::new(dir_path).join(&f), format!("{}/{}", dir, f)))
+            .filter(|(p, _)| p.is_file() && binary::is_elf(p))
+            .map(|(path, shown)| Target { path, shown })
+            .collect();
+        if found.is_empty() {
+            return Err(format!("no binaries match `{}`", target));
+        }
+        return Ok(found);
+    }
+    if let Some(pid) = pid {
+        if !target.contains('/') {
+            if let Some(m) = process::library(pid, target) {
+                return Ok(vec![module(m)]);
+            }
+        } else if !Path::new(target).exists() {
+            let path = process::open_path(pid, Path::new(target));
+            if path.exists() {
+                return Ok(vec![Target { path, shown: target.to_string() }]);
+            }
+        }
+    }
+    let path = binary::locate(target).map_err(|e| e.to_string())?;
+    let shown = if target.contains('/') { target.to_string() } else { path.display().to_string() };
+    Ok(vec![Target { path, shown }])
 }
 
 impl Resolver {
@@ -146,6 +211,7 @@ impl Resolver {
         let result = match &spec {
             ProbeSpec::Tracepoint { category, event } => self.tracepoints(category, event),
             ProbeSpec::Uprobe { target, func, ret } => self.uprobes(target, func, *ret),
+            ProbeSpec::Usdt { target, provider, name } => self.usdts(target, provider.as_deref(), name),
             ProbeSpec::Software { event, .. } | ProbeSpec::Hardware { event, .. } => perf_event(&spec, event)
                 .map(|()| vec![Resolved { name: display_name(ap, &spec), spec: spec.clone(), detail: Detail::None }]),
             other => Ok(vec![Resolved { name: display_name(ap, other), spec: spec.clone(), detail: Detail::None }]),
@@ -196,13 +262,107 @@ impl Resolver {
         Ok(out)
     }
 
-    fn uprobes(&mut self, target: &str, func: &UprobeTarget, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
-        let path = binary::locate(target).map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
-        if !self.binaries.contains_key(&path) {
-            let bin = Binary::read(&path).map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
-            self.binaries.insert(path.clone(), bin);
+    fn targets(&self, target: &str, all: bool) -> Result<Vec<Target>, Diagnostic> {
+        targets(target, self.pid, all).map_err(Diagnostic::error_nowhere)
+    }
+
+    fn binary(&mut self, path: &Path) -> Result<&Binary, Diagnostic> {
+        if !self.binaries.contains_key(path) {
+            let bin = Binary::read(path).map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
+            self.binaries.insert(path.to_path_buf(), bin);
         }
-        let bin = &self.binaries[&path];
+        Ok(&self.binaries[path])
+    }
+
+    /// `usdt:target:[provider:]name`, each part a wildcard or (provider)
+    /// empty for any; one `Resolved` per site, as a probe inlined in several
+    /// places has several.
+    fn usdts(&mut self, target: &str, provider: Option<&str>, name: &str) -> Result<Vec<Resolved>, Diagnostic> {
+        let provider = provider.filter(|p| !p.is_empty()).unwrap_or("*");
+        let mut out = Vec::new();
+        let mut known: Vec<String> = Vec::new();
+        let arch = crate::probe::arch::Arch::host();
+        for t in self.targets(target, true)? {
+            let notes = usdt::read_notes(&t.path).map_err(Diagnostic::error_nowhere)?;
+            let bin = self.binary(&t.path)?;
+            for note in notes {
+                known.push(format!("{}:{}", note.provider, note.name));
+                if !glob::matches(provider, &note.provider) || !glob::matches(name, &note.name) {
+                    continue;
+                }
+                let missing = |what: &str, addr: u64| {
+                    Diagnostic::error_nowhere(format!(
+                        "USDT probe `{}:{}` in `{}`: its {} {:#x} is not in a loadable segment",
+                        note.provider, note.name, t.shown, what, addr
+                    ))
+                };
+                let offset = bin.file_offset(note.address).ok_or_else(|| missing("address", note.address))?;
+                let semaphore = match note.semaphore {
+                    0 => None,
+                    s => Some(bin.file_offset(s).ok_or_else(|| missing("semaphore", s))?),
+                };
+                let mut args = crate::probe::usdt::parse_args(arch, &note.args);
+                for a in &mut args {
+                    if let UsdtLoc::Symbol { name: sym, offset } = &a.loc {
+                        // `sym(%rip)`: as far from the probed instruction as in the file.
+                        a.loc = match super::symbols::data_symbol(&t.path, sym) {
+                            Some((addr, _)) => UsdtLoc::Mem {
+                                base: arch.ip_register().into(),
+                                offset: addr.wrapping_add(*offset as u64).wrapping_sub(note.address) as i64,
+                                index: None,
+                            },
+                            None => UsdtLoc::Unsupported,
+                        };
+                    }
+                }
+                out.push(Resolved {
+                    name: format!("usdt:{}:{}:{}", t.shown, note.provider, note.name),
+                    spec: ProbeSpec::Usdt {
+                        target: t.path.display().to_string(),
+                        provider: Some(note.provider.clone()),
+                        name: note.name.clone(),
+                    },
+                    detail: Detail::Usdt(UsdtSite {
+                        path: t.path.clone(),
+                        offset,
+                        semaphore,
+                        provider: note.provider,
+                        name: note.name,
+                        args,
+                    }),
+                });
+            }
+        }
+        if out.is_empty() {
+            let what = if provider == "*" { name.to_string() } else { format!("{}:{}", provider, name) };
+            if known.is_empty() {
+                return Err(Diagnostic::error_nowhere(format!("`{}` has no USDT probes", target)));
+            }
+            let d = Diagnostic::error_nowhere(format!("USDT probe `{}` not found in `{}`", what, target));
+            if glob::is_glob(&what) {
+                return Err(d);
+            }
+            let plain = known.iter().map(|k| k.rsplit(':').next().unwrap_or(k)).collect::<Vec<_>>();
+            return Err(if provider == "*" {
+                suggest(d, name, plain)
+            } else {
+                suggest(d, &what, known.iter().map(String::as_str))
+            });
+        }
+        Ok(out)
+    }
+
+    fn uprobes(&mut self, target: &str, func: &UprobeTarget, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
+        let mut out = Vec::new();
+        for t in self.targets(target, false)? {
+            out.extend(self.uprobes_in(&t, func, ret)?);
+        }
+        Ok(out)
+    }
+
+    fn uprobes_in(&mut self, t: &Target, func: &UprobeTarget, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
+        let path = t.path.clone();
+        let bin = self.binary(&path)?;
         let provider = if ret { "uretprobe" } else { "uprobe" };
         let site = |symbol: String, address: u64| -> Result<Resolved, Diagnostic> {
             let offset = bin.file_offset(address).ok_or_else(|| {
@@ -224,7 +384,17 @@ impl Resolver {
         };
         match func {
             UprobeTarget::Address(addr) => {
-                let symbol = bin.function_at(*addr).map_or_else(|| format!("{:#x}", addr), |f| f.name.clone());
+                // Only inside a function: anywhere else is data, or not code at all.
+                let Some(f) = bin.function_at(*addr) else {
+                    return Err(Diagnostic::error_nowhere(format!(
+                        "Could not resolve address: {}:{:#x}",
+                        t.shown, addr
+                    ))
+                    .with_help(
+                        "the address must be inside a function of the binary (see `rtrace -l uprobe:BINARY:*`)",
+                    ));
+                };
+                let symbol = f.name.clone();
                 Ok(vec![site(symbol, *addr)?])
             }
             UprobeTarget::Symbol { name, offset } if glob::is_glob(name) => {
@@ -253,8 +423,8 @@ impl Resolver {
                 Some(f) => {
                     if *offset >= f.size.max(1) && f.size > 0 {
                         return Err(Diagnostic::error_nowhere(format!(
-                            "offset {} is outside `{}` ({} bytes)",
-                            offset, name, f.size
+                            "Offset outside the function bounds ('{}' size is {}): +{}",
+                            name, f.size, offset
                         )));
                     }
                     Ok(vec![site(name.clone(), f.address + offset)?])

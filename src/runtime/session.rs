@@ -19,7 +19,7 @@ use crate::output::printf;
 use crate::output::value::{MapEntry, Value};
 use crate::output::{JsonOutput, Message, Output, TextOutput};
 use crate::probe::ProbeSpec;
-use crate::sema::manifest::{join_args_type, Action, Manifest, MapInfo};
+use crate::sema::manifest::{join_args_type, Action, AttachInfo, Manifest, MapInfo};
 use crate::sema::{Checked, ProgKind};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, Object, ProgramInput, RingBufferBuilder};
 use std::cell::RefCell;
@@ -93,7 +93,18 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
     }
     run_special(&object, checked, ProgKind::Begin);
     let mut attached = Attached::default();
-    for info in &manifest.attach {
+    // Uprobes sharing an address, and software events, run the last attached
+    // first: attaching them in reverse runs them in script order, as
+    // tracepoints already run.
+    let last_first = |i: &&AttachInfo| {
+        matches!(
+            i.resolved.spec,
+            ProbeSpec::Uprobe { .. } | ProbeSpec::Usdt { .. } | ProbeSpec::Software { .. } | ProbeSpec::Hardware { .. }
+        )
+    };
+    let order =
+        manifest.attach.iter().filter(|i| !last_first(i)).chain(manifest.attach.iter().rev().filter(last_first));
+    for info in order {
         if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End) {
             continue;
         }
@@ -101,8 +112,7 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
         let Some(prog) = object.progs_mut().find(|p| p.name() == name.as_str()) else {
             return internal(source, &format!("program `{}` missing from the object", name));
         };
-        let pid = opts.pid.or(None);
-        if let Err(e) = attach::attach_one(&mut attached, &prog, &info.resolved, pid) {
+        if let Err(e) = attach::attach_one(&mut attached, &prog, &info.resolved, opts.pid) {
             return report(source, &[Diagnostic::error_nowhere(e.to_string())], exit::LOAD);
         }
     }
@@ -142,7 +152,22 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
         }
     }
     attached.detach();
-    state.borrow_mut().exit = false;
+    {
+        // What probes sent after exit() is not printed: the program ended
+        // there. What they sent before it, and did not reach, still is.
+        let mut st = state.borrow_mut();
+        let exit_called = st.exit || st.bss.as_ref().is_some_and(|c| read_counter(c, COUNTER_EXIT) > 0);
+        if exit_called {
+            st.discard = st.exit;
+            st.draining = true;
+            drop(st);
+            let _ = ring.consume();
+            st = state.borrow_mut();
+            st.discard = false;
+            st.draining = false;
+        }
+        st.exit = false;
+    }
     run_special(&object, checked, ProgKind::End);
     let _ = ring.consume();
     let mut st = state.borrow_mut();
@@ -375,6 +400,11 @@ struct State<'a> {
     /// Parsed printf formats, by action id.
     formats: Vec<Option<Vec<printf::Piece>>>,
     exit: bool,
+    /// Records are dropped unread: the ones probes sent after exit().
+    discard: bool,
+    /// Reading what is left after the probes stopped because of exit():
+    /// the exit record starts `discard`.
+    draining: bool,
     lost_reported: u64,
     full_reported: Vec<bool>,
 }
@@ -405,6 +435,8 @@ impl<'a> State<'a> {
             out,
             formats,
             exit: false,
+            discard: false,
+            draining: false,
             lost_reported: 0,
             full_reported: vec![false; manifest.maps.len()],
         }
@@ -422,6 +454,9 @@ impl<'a> State<'a> {
 
     /// Handles one ring buffer record; a negative result stops this poll.
     fn record(&mut self, data: &[u8]) -> i32 {
+        if self.discard {
+            return 0;
+        }
         if self.exit {
             return -1;
         }
@@ -486,6 +521,11 @@ impl<'a> State<'a> {
             }
             Action::Exit => {
                 self.exit = true;
+                if self.draining {
+                    // Keep reading, to drop what follows.
+                    self.discard = true;
+                    return 0;
+                }
                 -1
             }
             Action::PrintValue { ty } => {

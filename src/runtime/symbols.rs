@@ -73,7 +73,7 @@ fn user_symbol(path: &Path, probe_offset: u64, ret: bool, name: &str) -> Result<
 }
 
 /// Address and size of any defined symbol (function or data) of a binary.
-fn data_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
+pub fn data_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
     use object::{Object, ObjectSymbol};
     let data = std::fs::read(path).ok()?;
     let file = object::File::parse(&*data).ok()?;

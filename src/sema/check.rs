@@ -3,7 +3,7 @@
 
 use super::manifest::{Action, AttachInfo, Manifest, MapInfo, MapValue};
 use super::typed::*;
-use super::types::Type;
+use super::types::{Type, I64};
 use super::{Checked, Env, ProgKind, ProgramDef};
 use crate::diagnostic::Diagnostic;
 use crate::parser::ast::{self, walk_block, walk_expr, BinOp, Expr, ExprKind, Stmt, StmtKind};
@@ -160,7 +160,16 @@ fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Vec<Group<'a>>,
                 _ => None,
             })
             .collect();
-        let split = mentions_per_attach_builtin(probe) || langs.windows(2).any(|w| w[0] != w[1]);
+        let usdt_args: Vec<_> = resolved
+            .iter()
+            .filter_map(|r| match &r.detail {
+                Detail::Usdt(site) => Some(&site.args),
+                _ => None,
+            })
+            .collect();
+        let split = mentions_per_attach_builtin(probe)
+            || langs.windows(2).any(|w| w[0] != w[1])
+            || usdt_args.windows(2).any(|w| w[0] != w[1]);
         for r in resolved {
             let kind = match prog_kind(&r.spec) {
                 Ok(k) => k,
@@ -193,7 +202,7 @@ fn prog_kind(spec: &ProbeSpec) -> Result<ProgKind, String> {
         ProbeSpec::End => ProgKind::End,
         ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
         ProbeSpec::RawTracepoint { .. } => ProgKind::RawTracepoint,
-        ProbeSpec::Uprobe { ret: false, .. } => ProgKind::Uprobe,
+        ProbeSpec::Uprobe { ret: false, .. } | ProbeSpec::Usdt { .. } => ProgKind::Uprobe,
         ProbeSpec::Uprobe { ret: true, .. } => ProgKind::Uretprobe,
         ProbeSpec::Kprobe { ret: false, .. } => ProgKind::Kprobe,
         ProbeSpec::Kprobe { ret: true, .. } => ProgKind::Kretprobe,
@@ -320,7 +329,15 @@ impl<'a> Checker<'a> {
             let n = counts.entry(short_kind(&g.kind)).or_default();
             let name = program_name(&g.kind, *n, g.resolved.first().copied());
             *n += 1;
-            programs.push(ProgramDef { name, kind: g.kind.clone(), body, vars: self.vars.clone(), span: g.probe.span });
+            let in_process = !g.resolved.iter().any(|r| matches!(r.spec, ProbeSpec::Interval { .. }));
+            programs.push(ProgramDef {
+                name,
+                kind: g.kind.clone(),
+                body,
+                vars: self.vars.clone(),
+                span: g.probe.span,
+                in_process,
+            });
         }
         programs
     }
@@ -422,6 +439,10 @@ impl<'a> Checker<'a> {
                     }
                 }
                 let map = self.map_id(name, target.span);
+                if op.is_some() && self.maps[map].value.is_none() {
+                    // `@a += 1` on a new map: an integer that starts at 0.
+                    self.learn_map_value(map, MapValue::Plain(I64), target.span);
+                }
                 if op.is_some() && self.maps[map].value.as_ref().is_some_and(MapValue::per_cpu) {
                     self.unsupported(span, "compound assignment to an aggregation map");
                     return None;

@@ -4,11 +4,12 @@
 use super::check::{unify, Checker};
 use super::manifest::MapValue;
 use super::typed::*;
-use super::types::{tuple_layout, AddrSpace, Type, I64, U64};
+use super::types::{c_size, tuple_layout, AddrSpace, Type, I64, U64};
 use super::ProgKind;
 use crate::diagnostic::{closest, Diagnostic};
 use crate::parser::ast::{BinOp, Expr, ExprKind, TypeName, UnOp};
-use crate::probe::{Detail, Lang, TpFieldKind};
+use crate::probe::usdt::UsdtLoc;
+use crate::probe::{Detail, Lang, TpFieldKind, UsdtSite};
 use crate::span::Span;
 
 /// Builtin variables the language knows, for "did you mean" suggestions.
@@ -167,6 +168,10 @@ impl<'a> Checker<'a> {
         }
         let lang = match self.group().resolved.first().map(|r| &r.detail) {
             Some(Detail::Uprobe(site)) => site.lang,
+            Some(Detail::Usdt(site)) => {
+                let site = site.clone();
+                return self.usdt_arg(&site, n, span);
+            }
             _ => Lang::C,
         };
         match self.env.arch.arg_register(lang, n) {
@@ -176,6 +181,59 @@ impl<'a> Checker<'a> {
                 none(span)
             }
         }
+    }
+
+    /// `argN` of a USDT probe: where its note says the value is (a register,
+    /// a constant, or memory at a register plus an offset), widened to 64
+    /// bits with the sign the note gives.
+    fn usdt_arg(&mut self, site: &UsdtSite, n: usize, span: Span) -> TExpr {
+        let Some(arg) = site.args.get(n) else {
+            self.error(
+                span,
+                format!("`arg{}`: USDT probe `{}:{}` has {} arguments", n, site.provider, site.name, site.args.len()),
+            );
+            return none(span);
+        };
+        let narrow = Type::Int { bytes: arg.bytes, signed: arg.signed };
+        let wide = if arg.signed { I64 } else { U64 };
+        let value = match &arg.loc {
+            // `4@$-202182160` of a uint32_t is 4092785136: the constant is narrowed too.
+            UsdtLoc::Imm(v) => {
+                TExpr { kind: TExprKind::IntCast(Box::new(int_literal(*v as u64, span))), ty: narrow, span }
+            }
+            UsdtLoc::Reg(reg) => {
+                let r = self.pt_regs_load(reg, span);
+                TExpr { kind: TExprKind::IntCast(Box::new(r)), ty: narrow, span }
+            }
+            UsdtLoc::Mem { base, offset, index } => {
+                let add = |lhs: TExpr, rhs: TExpr| TExpr {
+                    kind: TExprKind::Binary { op: BinOp::Add, lhs: Box::new(lhs), rhs: Box::new(rhs), signed: false },
+                    ty: U64,
+                    span,
+                };
+                let mut addr = add(self.pt_regs_load(base, span), int_literal(*offset as u64, span));
+                if let Some((index, scale)) = index {
+                    let idx = self.pt_regs_load(index, span);
+                    let scaled = TExpr {
+                        kind: TExprKind::Binary {
+                            op: BinOp::Mul,
+                            lhs: Box::new(idx),
+                            rhs: Box::new(int_literal(*scale as u64, span)),
+                            signed: false,
+                        },
+                        ty: U64,
+                        span,
+                    };
+                    addr = add(addr, scaled);
+                }
+                TExpr { kind: TExprKind::Deref { ptr: Box::new(addr), space: AddrSpace::User }, ty: narrow, span }
+            }
+            UsdtLoc::Symbol { .. } | UsdtLoc::Unsupported => {
+                self.unsupported(span, format!("`arg{}`: reading the USDT argument `{}`", n, arg.text));
+                return none(span);
+            }
+        };
+        TExpr { kind: TExprKind::IntCast(Box::new(value)), ty: wide, span }
     }
 
     /// A 64-bit register of the probe's `pt_regs` context.
@@ -329,7 +387,12 @@ impl<'a> Checker<'a> {
         if l.ty.is_str() || r.ty.is_str() {
             return self.string_compare(op, l, r, span);
         }
+        let same_arrays = matches!(l.ty, Type::Array { .. }) && l.ty == r.ty;
         if let (Type::Buffer { .. }, Type::Buffer { .. }, BinOp::Eq | BinOp::Ne) = (&l.ty, &r.ty, op) {
+            let kind = TExprKind::BufEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne };
+            return TExpr { kind, ty: U64, span };
+        }
+        if same_arrays && matches!(op, BinOp::Eq | BinOp::Ne) {
             let kind = TExprKind::BufEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne };
             return TExpr { kind, ty: U64, span };
         }
@@ -407,7 +470,7 @@ impl<'a> Checker<'a> {
         }
         // C semantics: the offset counts elements of the pointee.
         let elem = match &ptr.ty {
-            Type::Ptr { pointee, .. } => pointee.size().max(1) as u64,
+            Type::Ptr { pointee, .. } => c_size(pointee).max(1) as u64,
             _ => 1,
         };
         let ty = ptr.ty.clone();
@@ -416,7 +479,12 @@ impl<'a> Checker<'a> {
         TExpr { kind: TExprKind::Binary { op, lhs: Box::new(ptr), rhs: Box::new(scaled), signed: false }, ty, span }
     }
 
+    /// `p++` on a pointer moves it by one pointee, as in C.
     fn incdec(&mut self, target: &Expr, increment: bool, prefix: bool, span: Span) -> TExpr {
+        let step = |ty: &Type| match ty {
+            Type::Ptr { pointee, .. } => c_size(pointee).max(1) as i64,
+            _ => 1,
+        };
         let delta = if increment { 1 } else { -1 };
         match &target.kind {
             ExprKind::Var(name) => {
@@ -425,17 +493,19 @@ impl<'a> Checker<'a> {
                     return none(span);
                 };
                 let ty = self.vars[id].ty.clone();
-                if !ty.is_int() {
-                    self.error(span, format!("`++`/`--` need an integer variable, `${}` is {}", name, ty));
+                if !ty.is_int() && !ty.is_ptr() {
+                    self.error(span, format!("`++`/`--` need an integer or pointer variable, `${}` is {}", name, ty));
                     return none(span);
                 }
+                let delta = delta * step(&ty);
                 TExpr { kind: TExprKind::Update { place: Place::Var(id), delta, prefix }, ty, span }
             }
             ExprKind::Map { name, keys } => {
                 let map = self.map_id(name, target.span);
                 let keys = self.map_keys(map, keys, target.span);
                 match self.maps[map].value.clone() {
-                    Some(MapValue::Plain(ty)) if ty.is_int() => {
+                    Some(MapValue::Plain(ty)) if ty.is_int() || ty.is_ptr() => {
+                        let delta = delta * step(&ty);
                         TExpr { kind: TExprKind::Update { place: Place::Map { map, keys }, delta, prefix }, ty, span }
                     }
                     None => {
@@ -446,7 +516,7 @@ impl<'a> Checker<'a> {
                     Some(MapValue::Plain(ty)) => {
                         self.error(
                             span,
-                            format!("`++`/`--` need an integer map, `{}` holds {}", self.maps[map].name, ty),
+                            format!("`++`/`--` need an integer or pointer map, `{}` holds {}", self.maps[map].name, ty),
                         );
                         none(span)
                     }
@@ -592,12 +662,7 @@ impl<'a> Checker<'a> {
                     ty: U64,
                     span,
                 };
-                // A pointer member points into the same address space.
-                let ty = match m.ty {
-                    Type::Ptr { pointee, .. } => Type::Ptr { pointee, space },
-                    other => other,
-                };
-                self.deref(addr, ty, space, span)
+                self.deref(addr, in_space(m.ty, space), space, span)
             }
             Type::Record(r) if !arrow => {
                 let r = r.clone();
@@ -703,7 +768,7 @@ impl<'a> Checker<'a> {
             return None;
         };
         if n >= len as u64 {
-            self.error(span, format!("index {} is out of bounds for an array of {} elements", n, len));
+            self.error(span, format!("the index {} is out of bounds for array of size {}", n, len));
             return None;
         }
         Some(n)
@@ -725,7 +790,7 @@ impl<'a> Checker<'a> {
             (Type::Array { elem, len }, TExprKind::ReadMem { ptr, space }) => {
                 let (elem, len, space) = ((**elem).clone(), *len, *space);
                 if let Some(n) = const_value(&i).filter(|n| *n >= len as u64) {
-                    self.error(index.span, format!("index {} is out of bounds for an array of {} elements", n, len));
+                    self.error(index.span, format!("the index {} is out of bounds for array of size {}", n, len));
                     return none(span);
                 }
                 if !i.ty.is_int() {
@@ -878,4 +943,14 @@ fn fold(op: BinOp, l: &TExpr, r: &TExpr, signed: bool) -> Option<u64> {
         BinOp::Ge => (a >= b) as u64,
         BinOp::And | BinOp::Or => return None,
     })
+}
+
+/// A member read through a pointer: its pointers (also in arrays) point into
+/// the same address space.
+fn in_space(ty: Type, space: AddrSpace) -> Type {
+    match ty {
+        Type::Ptr { pointee, .. } => Type::Ptr { pointee, space },
+        Type::Array { elem, len } => Type::Array { elem: Box::new(in_space(*elem, space)), len },
+        other => other,
+    }
 }

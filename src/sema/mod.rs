@@ -140,6 +140,9 @@ pub struct ProgramDef {
     pub vars: Vec<VarInfo>,
     /// The probe's span in the source.
     pub span: Span,
+    /// Runs in the context of some process, so `-p` can filter it (not
+    /// `interval`, which fires in whatever runs on its CPU).
+    pub in_process: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -80,7 +80,8 @@ pub enum TExprKind {
         negate: bool,
         limit: Option<u32>,
     },
-    /// Buffer `==` / `!=` (`negate`): the lengths and the bytes.
+    /// Buffer `==` / `!=` (`negate`): the lengths and the bytes; or two
+    /// arrays of one type, byte for byte.
     BufEq {
         lhs: Box<TExpr>,
         rhs: Box<TExpr>,

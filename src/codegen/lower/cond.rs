@@ -155,10 +155,13 @@ impl<'a> Lowerer<'a> {
     /// Jumps to `target` when two buffers are equal (`when_equal`) or differ:
     /// the length byte and then the bytes, which are zero past the length.
     fn buffer_branch(&mut self, a: &TExpr, b: &TExpr, target: Label, when_equal: bool) {
-        let (Type::Buffer { size: sa }, Type::Buffer { size: sb }) = (&a.ty, &b.ty) else {
-            unreachable!("checked: buffer comparison")
+        let n = match (&a.ty, &b.ty) {
+            // The length byte, then the bytes.
+            (Type::Buffer { size: sa }, Type::Buffer { size: sb }) => 1 + (*sa).min(*sb) as i16,
+            // Arrays of one type: every byte.
+            (Type::Array { .. }, _) => a.ty.size() as i16,
+            _ => unreachable!("checked: buffer or array comparison"),
         };
-        let n = 1 + (*sa).min(*sb) as i16;
         let (abase, aoff) = self.memory_location(a);
         let (bbase, boff) = self.memory_location(b);
         let differ = self.b.label();

@@ -114,10 +114,11 @@ pub fn lower(
     Ok(Lowered { insns: l.b.insns, sites: l.sites, uses_rodata: l.uses_rodata, stack: l.peak })
 }
 
-/// BEGIN and END run in rtrace itself; uprobes are filtered by the kernel.
+/// BEGIN and END run in rtrace itself; uprobes are filtered by the kernel;
+/// an interval fires in whatever process its CPU runs.
 fn needs_pid_filter(prog: &ProgramDef) -> bool {
     use crate::sema::ProgKind::*;
-    !matches!(prog.kind, Begin | End | Uprobe | Uretprobe)
+    prog.in_process && !matches!(prog.kind, Begin | End | Uprobe | Uretprobe)
 }
 
 pub(super) struct Lowerer<'a> {
