@@ -96,9 +96,18 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };
     let symbols = runtime::symbols::lookup_addresses(&program, &resolved);
+    let binaries = resolved.iter().flatten().filter_map(|r| match &r.detail {
+        crate::probe::Detail::Uprobe(site) => Some(site.path.clone()),
+        crate::probe::Detail::Usdt(site) => Some(site.path.clone()),
+        _ => None,
+    });
+    let mut binaries: Vec<_> = binaries.collect();
+    binaries.dedup();
+    let types = runtime::system_types::SystemTypeSource::new(binaries);
     let mut env = Env::new(opts.params.clone(), resolved);
     env.symbols = symbols;
     env.header_defines = header_defines;
+    env.types = Some(crate::sema::system_types::SystemTypes(std::rc::Rc::new(types)));
     env.unsafe_calls = opts.unsafe_calls;
     env.child = opts.command.is_some();
     if let Some(n) = opts.strlen {

@@ -14,7 +14,7 @@ use std::io::Write;
 pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dyn Write) -> Result<(), String> {
     if let (None, Some(_)) = (pattern, pid) {
         // A process's own probes: its functions and its USDT probes.
-        list_user("uprobe", "*:*", pid, &mut |l| writeln!(out, "{}", l).map_err(|e| e.to_string()))?;
+        list_user("uprobe", "*:*", verbose, pid, &mut |l| writeln!(out, "{}", l).map_err(|e| e.to_string()))?;
         return list(Some("usdt:*"), verbose, pid, out);
     }
     let pattern = pattern.unwrap_or("*:*");
@@ -26,7 +26,7 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
     let (kind, rest) = pattern.split_once(':').unwrap_or((&pattern, "*"));
     let mut w = |line: &str| writeln!(out, "{}", line).map_err(|e| e.to_string());
     if matches!(kind, "uprobe" | "uretprobe") {
-        return list_user(kind, rest, pid, &mut w);
+        return list_user(kind, rest, verbose, pid, &mut w);
     }
     if glob::matches(kind, "usdt") {
         if kind == "usdt" {
@@ -39,7 +39,7 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
             let _ = list_usdt(rest, verbose, pid, &mut w);
         }
         if named && glob::matches(kind, "uprobe") {
-            let _ = list_user("uprobe", rest, pid, &mut w);
+            let _ = list_user("uprobe", rest, verbose, pid, &mut w);
         }
     }
     if glob::matches(kind, "tracepoint") {
@@ -113,21 +113,27 @@ fn list_usdt(
     Ok(())
 }
 
-/// `uprobe:BINARY:PATTERN`: the binary's functions.
+/// `uprobe:BINARY:PATTERN`: the binary's functions; `-v` adds their
+/// parameters from DWARF (`    int* n`).
 fn list_user(
     kind: &str,
     rest: &str,
+    verbose: bool,
     pid: Option<u32>,
     w: &mut dyn FnMut(&str) -> Result<(), String>,
 ) -> Result<(), String> {
     let (target, func) = rest.rsplit_once(':').unwrap_or((rest, "*"));
     for t in super::resolve::targets(target, pid, false)? {
         let bin = Binary::read(&t.path).map_err(|e| e.to_string())?;
+        let dwarf = if verbose { super::dwarf::DwarfTypes::load(&t.path) } else { None };
         let mut names: Vec<&str> = bin.functions.iter().map(|f| f.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
         for name in names.into_iter().filter(|n| glob::matches(func, n)) {
             w(&format!("{}:{}:{}", kind, t.shown, name))?;
+            for p in dwarf.as_ref().and_then(|d| d.params(name)).unwrap_or_default() {
+                w(&format!("    {} {}", p.c_type, p.name))?;
+            }
         }
     }
     Ok(())

@@ -18,11 +18,12 @@ use crate::driver::{exit, report, Buffering, Format, Options};
 use crate::output::printf;
 use crate::output::value::{MapEntry, Value};
 use crate::output::{JsonOutput, Message, Output, TextOutput};
-use crate::probe::ProbeSpec;
+use crate::probe::{Detail, ProbeSpec};
 use crate::sema::manifest::{join_args_type, Action, AttachInfo, Manifest, MapInfo};
 use crate::sema::{Checked, ProgKind};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, Object, ProgramInput, RingBufferBuilder};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -93,18 +94,7 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
     }
     run_special(&object, checked, ProgKind::Begin);
     let mut attached = Attached::default();
-    // Uprobes sharing an address, and software events, run the last attached
-    // first: attaching them in reverse runs them in script order, as
-    // tracepoints already run.
-    let last_first = |i: &&AttachInfo| {
-        matches!(
-            i.resolved.spec,
-            ProbeSpec::Uprobe { .. } | ProbeSpec::Usdt { .. } | ProbeSpec::Software { .. } | ProbeSpec::Hardware { .. }
-        )
-    };
-    let order =
-        manifest.attach.iter().filter(|i| !last_first(i)).chain(manifest.attach.iter().rev().filter(last_first));
-    for info in order {
+    for info in attach_order(&manifest.attach) {
         if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End) {
             continue;
         }
@@ -584,4 +574,31 @@ impl<'a> State<'a> {
             }
         }
     }
+}
+
+/// The order to attach in: the script's, except that probes on the same
+/// uprobe site or the same software event are attached last to first: the
+/// kernel runs the last attached first, so they then run in script order.
+fn attach_order(attach: &[AttachInfo]) -> Vec<&AttachInfo> {
+    let site = |i: &AttachInfo| -> Option<String> {
+        match (&i.resolved.spec, &i.resolved.detail) {
+            (_, Detail::Uprobe(s)) => Some(format!("{}:{}:{:?}", s.path.display(), s.offset, i.resolved.spec)),
+            (_, Detail::Usdt(s)) => Some(format!("{}:{}", s.path.display(), s.offset)),
+            (ProbeSpec::Software { .. } | ProbeSpec::Hardware { .. }, _) => Some(format!("{:?}", i.resolved.spec)),
+            _ => None,
+        }
+    };
+    let mut order: Vec<&AttachInfo> = attach.iter().collect();
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (pos, info) in attach.iter().enumerate() {
+        if let Some(key) = site(info) {
+            groups.entry(key).or_default().push(pos);
+        }
+    }
+    for positions in groups.values() {
+        for (slot, from) in positions.iter().zip(positions.iter().rev()) {
+            order[*slot] = &attach[*from];
+        }
+    }
+    order
 }

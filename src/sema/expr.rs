@@ -122,8 +122,10 @@ impl<'a> Checker<'a> {
                 str_literal(name.into_bytes(), span)
             }
             "args" => {
-                if kind != ProgKind::Tracepoint {
-                    self.unsupported(span, "`args` outside tracepoint probes");
+                let uprobe = kind == ProgKind::Uprobe
+                    && matches!(self.group().resolved.first().map(|r| &r.detail), Some(Detail::Uprobe(_)));
+                if kind != ProgKind::Tracepoint && !uprobe {
+                    self.unsupported(span, "`args` outside tracepoint and uprobe probes");
                     return none(span);
                 }
                 TExpr { kind: TExprKind::Int(0), ty: Type::TracepointArgs, span }
@@ -139,7 +141,20 @@ impl<'a> Checker<'a> {
                 let idx: usize = n[3..].parse().unwrap();
                 self.arg(idx, span)
             }
-            "curtask" | "kstack" | "ustack" | "ctx" | "username" => {
+            "curtask" => {
+                // The kernel's `struct task_struct`, its members from BTF.
+                let task = self.record("struct task_struct").unwrap_or_else(|| {
+                    std::sync::Arc::new(super::types::Record {
+                        name: "struct task_struct".into(),
+                        fields: vec![],
+                        size: 0,
+                        align: 8,
+                    })
+                });
+                let ty = Type::Ptr { pointee: Box::new(Type::Record(task)), space: AddrSpace::Kernel };
+                TExpr { kind: TExprKind::Builtin(Builtin::CurTask), ty, span }
+            }
+            "kstack" | "ustack" | "ctx" | "username" => {
                 self.unsupported(span, format!("`{}`", name));
                 none(span)
             }
@@ -234,6 +249,37 @@ impl<'a> Checker<'a> {
             }
         };
         TExpr { kind: TExprKind::IntCast(Box::new(value)), ty: wide, span }
+    }
+
+    /// `args.name` in a uprobe: the parameter `name` of the probed function,
+    /// from the binary's DWARF, read from its argument register.
+    fn uprobe_param(&mut self, field: &str, field_span: Span, span: Span) -> TExpr {
+        let Some(Detail::Uprobe(site)) = self.group().resolved.first().map(|r| r.detail.clone()) else {
+            return none(span);
+        };
+        let params = self.env.types.as_ref().and_then(|t| t.0.params(&site.path, &site.symbol));
+        let Some(params) = params else {
+            self.error(span, format!("`args`: no DWARF parameters for `{}` in `{}`", site.symbol, site.path.display()));
+            return none(span);
+        };
+        let Some(n) = params.iter().position(|(name, _)| name == field) else {
+            let mut d = Diagnostic::error(format!("`{}` has no parameter `{}`", site.symbol, field), field_span);
+            if let Some(s) = closest(field, params.iter().map(|(n, _)| n.as_str())) {
+                d = d.with_help(format!("did you mean `{}`?", s));
+            }
+            self.report(d);
+            return none(span);
+        };
+        let ty = params[n].1.clone();
+        let raw = self.arg(n, span);
+        match ty {
+            Type::Int { .. } => TExpr { kind: TExprKind::IntCast(Box::new(raw)), ty, span },
+            Type::Ptr { .. } => TExpr { kind: TExprKind::Retype(Box::new(raw)), ty, span },
+            other => {
+                self.unsupported(span, format!("the parameter `{}` of type {} (passed by value)", field, other));
+                none(span)
+            }
+        }
     }
 
     /// A 64-bit register of the probe's `pt_regs` context.
@@ -352,6 +398,10 @@ impl<'a> Checker<'a> {
     }
 
     fn deref(&mut self, ptr: TExpr, pointee: Type, space: AddrSpace, span: Span) -> TExpr {
+        let pointee = match pointee {
+            Type::Record(r) => Type::Record(self.full_record(&r)),
+            other => other,
+        };
         match pointee {
             Type::Int { .. } | Type::Ptr { .. } => {
                 TExpr { kind: TExprKind::Deref { ptr: Box::new(ptr), space }, ty: pointee, span }
@@ -602,7 +652,7 @@ impl<'a> Checker<'a> {
                     if let Some(s) = closest(other, self.records.keys().map(String::as_str)) {
                         d = d.with_help(format!("did you mean `{}`?", s));
                     } else {
-                        d = d.with_note("define it in the script: `struct Name { int field; ... }` (kernel types from BTF are not supported yet)");
+                        d = d.with_note("rtrace looked in the script, the DWARF of the probed binaries and the kernel's BTF; define it in the script: `struct Name { int field; ... }`");
                     }
                     self.report(d);
                     return None;
@@ -629,6 +679,7 @@ impl<'a> Checker<'a> {
     fn field(&mut self, base: &Expr, field: &str, field_span: Span, arrow: bool, span: Span) -> TExpr {
         let b = self.expr(base);
         match &b.ty {
+            Type::TracepointArgs if self.group().kind == ProgKind::Uprobe => self.uprobe_param(field, field_span, span),
             Type::TracepointArgs => self.tracepoint_field(field, field_span, span),
             Type::Tuple(items) if !arrow => match field.parse::<usize>() {
                 Ok(i) if i < items.len() => {
@@ -649,7 +700,8 @@ impl<'a> Checker<'a> {
             },
             Type::Ptr { pointee, space } if arrow && matches!(**pointee, Type::Record(_)) => {
                 let Type::Record(r) = &**pointee else { unreachable!() };
-                let Some(m) = self.member(r, field, field_span) else { return none(span) };
+                let r = self.full_record(r);
+                let Some(m) = self.member(&r, field, field_span) else { return none(span) };
                 let space = *space;
                 let addr = TExpr {
                     kind: TExprKind::Binary {

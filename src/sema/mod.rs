@@ -11,6 +11,7 @@ mod expr;
 mod functions;
 pub mod manifest;
 mod records;
+pub mod system_types;
 pub mod typed;
 pub mod types;
 
@@ -42,6 +43,8 @@ pub struct Env {
     pub symbols: std::collections::HashMap<String, SymbolAddress>,
     /// `#define NAME value` of the included headers.
     pub header_defines: std::collections::HashMap<String, String>,
+    /// Structs and parameters from DWARF and BTF, when the runtime has them.
+    pub types: Option<system_types::SystemTypes>,
 }
 
 impl Env {
@@ -56,6 +59,7 @@ impl Env {
             child: false,
             symbols: Default::default(),
             header_defines: Default::default(),
+            types: None,
         }
     }
 }

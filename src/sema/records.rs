@@ -51,8 +51,25 @@ impl<'a> Checker<'a> {
         Some(f.array.iter().rev().fold(base, |elem, &len| Type::Array { elem: Box::new(elem), len: len as u32 }))
     }
 
-    /// `struct Foo` / `union Foo` defined in the script.
-    pub fn record(&self, name: &str) -> Option<Arc<Record>> {
-        self.records.get(name).cloned()
+    /// `struct Foo` / `union Foo`: defined in the script, or else known to
+    /// the system (DWARF of the probed binaries, kernel BTF).
+    pub fn record(&mut self, name: &str) -> Option<Arc<Record>> {
+        if let Some(r) = self.records.get(name) {
+            return Some(r.clone());
+        }
+        let r = Arc::new(self.env.types.as_ref()?.0.record(name)?);
+        self.records.insert(name.to_string(), r.clone());
+        Some(r)
+    }
+
+    /// A struct with its members: a stub (a pointee of a system type) is
+    /// looked up by name.
+    pub fn full_record(&mut self, r: &Arc<Record>) -> Arc<Record> {
+        if super::system_types::is_stub(r) {
+            if let Some(full) = self.record(&r.name) {
+                return full;
+            }
+        }
+        r.clone()
     }
 }
