@@ -3,7 +3,7 @@
 # and mounts tracefs. Idempotent: installs only what is missing.
 set -euo pipefail
 
-packages=(libelf-dev zlib1g-dev pkg-config make gcc bpftrace golang-go systemtap-sdt-dev bpftool linux-perf)
+packages=(libelf-dev zlib1g-dev pkg-config make gcc g++ bpftrace golang-go systemtap-sdt-dev bpftool linux-perf)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -144,10 +144,12 @@ impl Workloads {
         // `usdt-O2` is `usdt.c` optimised; everything else is built at -O0.
         let (base, opt) = name.strip_suffix("-O2").map_or((name, "-O0"), |b| (b, "-O2"));
         let c_src = self.src.join(format!("{}.c", base));
+        let cxx_src = self.src.join(format!("{}.cpp", base));
         let go_src = self.src.join(name);
-        let mut cmd = if c_src.exists() {
-            let mut c = Command::new("gcc");
-            c.args(["-g", opt, "-o"]).arg(&out).arg(&c_src);
+        let mut cmd = if c_src.exists() || cxx_src.exists() {
+            let (compiler, src) = if c_src.exists() { ("gcc", &c_src) } else { ("g++", &cxx_src) };
+            let mut c = Command::new(compiler);
+            c.args(["-g", opt, "-o"]).arg(&out).arg(src);
             c
         } else if go_src.join("go.mod").exists() {
             // Go's caches go under the test directory: CI runs as root with no network.

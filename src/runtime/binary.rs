@@ -34,6 +34,34 @@ pub struct FuncSymbol {
     pub size: u64,
     /// A GNU indirect function: the address is its resolver, not the code.
     pub ifunc: bool,
+    /// A C++ or Rust name demangled, with and without its parameters
+    /// (`ns::add(int, int)`, `ns::add`); a probe may name either.
+    pub demangled: Option<(String, String)>,
+}
+
+impl FuncSymbol {
+    /// Whether a probe's function text (a name or a wildcard) means this one.
+    pub fn matches(&self, pattern: &str) -> bool {
+        super::glob::matches(pattern, &self.name)
+            || self.demangled.as_ref().is_some_and(|(full, short)| {
+                super::glob::matches(pattern, full) || super::glob::matches(pattern, short)
+            })
+    }
+}
+
+/// C++ (`_Z...`) and Rust (`_R...`, legacy `_ZN...17h<hash>E`) names.
+fn demangle(name: &str) -> Option<(String, String)> {
+    if let Ok(d) = rustc_demangle::try_demangle(name) {
+        // `{:#}` leaves out the hash; Rust paths have no parameters.
+        let text = format!("{:#}", d);
+        if name.starts_with("_R") || format!("{}", d) != text {
+            return Some((text.clone(), text));
+        }
+    }
+    let sym = cpp_demangle::Symbol::new(name.as_bytes()).ok()?;
+    let full = sym.demangle(&cpp_demangle::DemangleOptions::new()).ok()?;
+    let short = sym.demangle(&cpp_demangle::DemangleOptions::new().no_params()).ok()?;
+    Some((full, short))
 }
 
 /// The facts rtrace needs from one ELF file.
@@ -110,7 +138,8 @@ impl Binary {
                     return None;
                 }
                 let name = s.name().ok()?.to_string();
-                Some(FuncSymbol { name, address: s.address(), size: s.size(), ifunc })
+                let demangled = if name.starts_with("_Z") || name.starts_with("_R") { demangle(&name) } else { None };
+                Some(FuncSymbol { name, address: s.address(), size: s.size(), ifunc, demangled })
             })
             .collect();
         functions.sort_by(|a, b| a.name.cmp(&b.name).then(a.address.cmp(&b.address)));
@@ -126,8 +155,13 @@ impl Binary {
         Ok(Binary { path: path.to_path_buf(), lang: if is_go { Lang::Go } else { Lang::C }, functions, pie, segments })
     }
 
+    /// The function a name means: its symbol, or its demangled name.
     pub fn function(&self, name: &str) -> Option<&FuncSymbol> {
-        self.functions.iter().find(|f| f.name == name)
+        self.functions.iter().find(|f| f.name == name).or_else(|| {
+            self.functions
+                .iter()
+                .find(|f| f.demangled.as_ref().is_some_and(|(full, short)| full == name || short == name))
+        })
     }
 
     /// The file offset of a virtual address, through the segment holding it.
@@ -150,4 +184,27 @@ impl Binary {
     pub fn function_at(&self, address: u64) -> Option<&FuncSymbol> {
         self.functions.iter().find(|f| address >= f.address && address < f.address + f.size.max(1))
     }
+}
+
+/// Names close to a target that was not found, for "did you mean": library
+/// names (`libpthread`) for a bare name, files of the same directory for a path.
+pub fn similar_targets(target: &str) -> Vec<String> {
+    let files = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|rd| rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+            .unwrap_or_default()
+    };
+    if let Some((dir, _)) = target.rsplit_once('/') {
+        let dir = if dir.is_empty() { "/" } else { dir };
+        return files(Path::new(dir)).into_iter().map(|f| format!("{}/{}", dir.trim_end_matches('/'), f)).collect();
+    }
+    let mut names: Vec<String> = LIBRARY_DIRS
+        .iter()
+        .flat_map(|d| files(Path::new(d)))
+        .filter(|f| f.starts_with("lib") && f.contains(".so"))
+        .map(|f| f.split(".so").next().unwrap_or(&f).to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

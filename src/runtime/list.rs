@@ -126,12 +126,15 @@ fn list_user(
     for t in super::resolve::targets(target, pid, false)? {
         let bin = Binary::read(&t.path).map_err(|e| e.to_string())?;
         let dwarf = if verbose { super::dwarf::DwarfTypes::load(&t.path) } else { None };
-        let mut names: Vec<&str> = bin.functions.iter().map(|f| f.name.as_str()).collect();
+        // C++ and Rust functions by their demangled names, as users write them.
+        let mut names: Vec<&str> =
+            bin.functions.iter().map(|f| f.demangled.as_ref().map_or(f.name.as_str(), |d| d.0.as_str())).collect();
         names.sort_unstable();
         names.dedup();
         for name in names.into_iter().filter(|n| glob::matches(func, n)) {
             w(&format!("{}:{}:{}", kind, t.shown, name))?;
-            for p in dwarf.as_ref().and_then(|d| d.params(name)).unwrap_or_default() {
+            let symbol = bin.function(name).map_or(name, |f| f.name.as_str());
+            for p in dwarf.as_ref().and_then(|d| d.params(symbol)).unwrap_or_default() {
                 w(&format!("    {} {}", p.c_type, p.name))?;
             }
         }

@@ -194,7 +194,13 @@ pub fn targets(target: &str, pid: Option<u32>, all: bool) -> Result<Vec<Target>,
             }
         }
     }
-    let path = binary::locate(target).map_err(|e| e.to_string())?;
+    let path = binary::locate(target).map_err(|e| {
+        let similar = binary::similar_targets(target);
+        match crate::diagnostic::closest(target, similar.iter().map(String::as_str)) {
+            Some(s) => format!("{} (did you mean `{}`?)", e, s),
+            None => e.to_string(),
+        }
+    })?;
     let shown = if target.contains('/') { target.to_string() } else { path.display().to_string() };
     Ok(vec![Target { path, shown }])
 }
@@ -398,8 +404,7 @@ impl Resolver {
                 Ok(vec![site(symbol, *addr)?])
             }
             UprobeTarget::Symbol { name, offset } if glob::is_glob(name) => {
-                let matched: Vec<_> =
-                    bin.functions.iter().filter(|f| !f.ifunc && glob::matches(name, &f.name)).collect();
+                let matched: Vec<_> = bin.functions.iter().filter(|f| !f.ifunc && f.matches(name)).collect();
                 if matched.is_empty() {
                     return Err(Diagnostic::error_nowhere(format!(
                         "no functions in `{}` match `{}`",
@@ -411,7 +416,7 @@ impl Resolver {
                 matched
                     .into_iter()
                     .filter(|f| seen.insert(f.address))
-                    .map(|f| site(f.name.clone(), f.address + offset))
+                    .map(|f| site(f.demangled.as_ref().map_or(f.name.clone(), |d| d.0.clone()), f.address + offset))
                     .collect()
             }
             UprobeTarget::Symbol { name, offset } => match bin.function(name) {

@@ -242,10 +242,31 @@ fn load(
             ));
             Err(report(source, &[d], exit::LOAD))
         }
+        Err(LoadError::Other { message, libbpf_log }) if trampoline_refused(checked, &libbpf_log).is_some() => {
+            let prog = trampoline_refused(checked, &libbpf_log).expect("checked by the guard");
+            let d = Diagnostic::error(
+                format!(
+                    "cannot load this kfunc/kretfunc probe: the kernel refused its BPF trampoline (fentry/fexit) ({})",
+                    message.lines().next().unwrap_or("").split(" (os error").next().unwrap_or("")
+                ),
+                prog.span,
+            )
+            .with_help("kernels under lockdown, or built without BPF trampolines, refuse them: use kprobe:/kretprobe: where the kernel has kprobes");
+            let d = if opts.verbose { d.with_note(libbpf_log) } else { d };
+            Err(report(source, &[d], exit::LOAD))
+        }
         Err(e) => {
             Err(report(source, &[Diagnostic::error_nowhere(format!("cannot load the program: {}", e))], exit::LOAD))
         }
     }
+}
+
+/// The kfunc or kretfunc program libbpf's log says failed to load.
+fn trampoline_refused<'a>(checked: &'a Checked, libbpf_log: &str) -> Option<&'a crate::sema::ProgramDef> {
+    checked.programs.iter().find(|p| {
+        matches!(p.kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. })
+            && libbpf_log.lines().any(|l| l.contains(&format!("prog '{}'", p.name)) && l.contains("failed"))
+    })
 }
 
 fn internal(source: &Source, msg: &str) -> i32 {

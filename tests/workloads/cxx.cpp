@@ -1,0 +1,18 @@
+// C++ functions in a namespace and an overload: probes name them demangled
+// (`uprobe:./cxx:"shapes::area"`, `"shapes::scale(int)"`). `cxx N` calls
+// each N times.
+#include <cstdlib>
+
+namespace shapes {
+__attribute__((noinline)) int area(int w, int h) { return w * h; }
+__attribute__((noinline)) int scale(int v) { return v * 2; }
+__attribute__((noinline)) long scale(long v) { return v * 3; }
+} // namespace shapes
+
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 1;
+  long total = 0;
+  for (int i = 1; i <= n; i++)
+    total += shapes::area(i, 10) + shapes::scale(i) + shapes::scale((long)i);
+  return total > 0 ? 0 : 1;
+}
