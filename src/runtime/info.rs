@@ -68,6 +68,8 @@ pub fn write(out: &mut dyn Write) -> std::io::Result<()> {
     // The kernel raises USDT semaphores itself (uprobe `ref_ctr_offset`).
     let refcount = Path::new("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset").exists();
     writeln!(out, "  DWARF: yes (gimli, built in)")?;
+    // Library names (`uprobe:libc:fread`) are found in the library directories.
+    writeln!(out, "  bcc library path resolution: yes")?;
     writeln!(out, "  libdw (DWARF support): yes")?;
     writeln!(out, "  uprobe refcount (depends on Build:bcc bpf_attach_uprobe refcount): {}", yes(refcount))?;
     writeln!(out)?;
