@@ -145,8 +145,13 @@ impl Workloads {
         let (base, opt) = name.strip_suffix("-O2").map_or((name, "-O0"), |b| (b, "-O2"));
         let c_src = self.src.join(format!("{}.c", base));
         let cxx_src = self.src.join(format!("{}.cpp", base));
+        let rs_src = self.src.join(format!("{}.rs", base));
         let go_src = self.src.join(name);
-        let mut cmd = if c_src.exists() || cxx_src.exists() {
+        let mut cmd = if rs_src.exists() {
+            let mut c = Command::new("rustc");
+            c.args(["-g", "-C", "opt-level=0", "-o"]).arg(&out).arg(&rs_src);
+            c
+        } else if c_src.exists() || cxx_src.exists() {
             let (compiler, src) = if c_src.exists() { ("gcc", &c_src) } else { ("g++", &cxx_src) };
             let mut c = Command::new(compiler);
             c.args(["-g", opt, "-o"]).arg(&out).arg(src);
