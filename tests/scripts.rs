@@ -155,6 +155,11 @@ impl Workloads {
             let (compiler, src) = if c_src.exists() { ("gcc", &c_src) } else { ("g++", &cxx_src) };
             let mut c = Command::new(compiler);
             c.args(["-g", opt, "-o"]).arg(&out).arg(src);
+            // A first line `// BUILD_FLAGS: ...` adds compiler flags.
+            let text = std::fs::read_to_string(src).unwrap_or_default();
+            if let Some(flags) = text.lines().next().and_then(|l| l.strip_prefix("// BUILD_FLAGS:")) {
+                c.args(flags.split_whitespace());
+            }
             c
         } else if go_src.join("go.mod").exists() {
             // Go's caches go under the test directory: CI runs as root with no network.
