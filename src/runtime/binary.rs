@@ -74,6 +74,8 @@ pub struct Binary {
     pub pie: bool,
     /// Loadable segments: (virtual address, size in file, file offset).
     segments: Vec<(u64, u64, u64)>,
+    /// Its USDT probes (`.note.stapsdt`), read in the same parse.
+    pub usdt: Vec<super::usdt::UsdtNote>,
 }
 
 /// Finds the file a uprobe target names: a path (relative to the current
@@ -152,7 +154,9 @@ impl Binary {
             })
             .collect();
         let pie = file.kind() == object::ObjectKind::Dynamic;
-        Ok(Binary { path: path.to_path_buf(), lang: if is_go { Lang::Go } else { Lang::C }, functions, pie, segments })
+        let usdt = super::usdt::notes_of(&file);
+        let lang = if is_go { Lang::Go } else { Lang::C };
+        Ok(Binary { path: path.to_path_buf(), lang, functions, pie, segments, usdt })
     }
 
     /// The function a name means: its symbol, or its demangled name.

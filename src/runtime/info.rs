@@ -65,12 +65,14 @@ pub fn write(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "  kprobes: {}", yes(kprobes))?;
     writeln!(out, "  uprobes: {}", yes(Path::new("/sys/bus/event_source/devices/uprobe").exists()))?;
     writeln!(out, "  tracefs: {}", yes(super::resolve::tracefs().is_some()))?;
-    // The kernel raises USDT semaphores itself (uprobe `ref_ctr_offset`).
-    let refcount = Path::new("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset").exists();
+    // The next lines also use the names bpftrace's --info gives these
+    // features, which tools (its test runner) look for.
     writeln!(out, "  DWARF: yes (gimli, built in)")?;
+    writeln!(out, "  libdw (DWARF support): yes")?;
     // Library names (`uprobe:libc:fread`) are found in the library directories.
     writeln!(out, "  bcc library path resolution: yes")?;
-    writeln!(out, "  libdw (DWARF support): yes")?;
+    // The kernel raises USDT semaphores itself (uprobe `ref_ctr_offset`).
+    let refcount = Path::new("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset").exists();
     writeln!(out, "  uprobe refcount (depends on Build:bcc bpf_attach_uprobe refcount): {}", yes(refcount))?;
     writeln!(out)?;
     writeln!(out, "Map types")?;

@@ -5,7 +5,9 @@
 use super::binary::Binary;
 use super::glob;
 use super::resolve::tracefs;
+use crate::probe::arch::Arch;
 use crate::probe::perf_events::{HARDWARE, SOFTWARE};
+use crate::probe::usdt::parse_args;
 use crate::probe::TracepointFormat;
 use std::io::Write;
 
@@ -98,14 +100,16 @@ fn list_usdt(
         None => ("*", probe),
     };
     for t in super::resolve::targets(target, pid, true)? {
-        for note in super::usdt::read_notes(&t.path)? {
+        let bin = Binary::read(&t.path).map_err(|e| e.to_string())?;
+        for note in &bin.usdt {
             if !glob::matches(provider, &note.provider) || !glob::matches(name, &note.name) {
                 continue;
             }
             w(&format!("usdt:{}:{}:{}", t.shown, note.provider, note.name))?;
             if verbose {
-                for (i, arg) in note.args.split_whitespace().enumerate() {
-                    w(&format!("    arg{}: {}", i, arg))?;
+                // Split as probes read them: aarch64 specs hold spaces (`8@[sp, 16]`).
+                for (i, arg) in parse_args(Arch::host(), &note.args).iter().enumerate() {
+                    w(&format!("    arg{}: {}", i, arg.text))?;
                 }
             }
         }
@@ -127,13 +131,16 @@ fn list_user(
         let bin = Binary::read(&t.path).map_err(|e| e.to_string())?;
         let dwarf = if verbose { super::dwarf::DwarfTypes::load(&t.path) } else { None };
         // C++ and Rust functions by their demangled names, as users write them.
-        let mut names: Vec<&str> =
-            bin.functions.iter().map(|f| f.demangled.as_ref().map_or(f.name.as_str(), |d| d.0.as_str())).collect();
+        // (shown name, symbol): the symbol is what DWARF names the function by.
+        let mut names: Vec<(&str, &str)> = bin
+            .functions
+            .iter()
+            .map(|f| (f.demangled.as_ref().map_or(f.name.as_str(), |d| d.0.as_str()), f.name.as_str()))
+            .collect();
         names.sort_unstable();
-        names.dedup();
-        for name in names.into_iter().filter(|n| glob::matches(func, n)) {
+        names.dedup_by_key(|(shown, _)| *shown);
+        for (name, symbol) in names.into_iter().filter(|(n, _)| glob::matches(func, n)) {
             w(&format!("{}:{}:{}", kind, t.shown, name))?;
-            let symbol = bin.function(name).map_or(name, |f| f.name.as_str());
             for p in dwarf.as_ref().and_then(|d| d.params(symbol)).unwrap_or_default() {
                 w(&format!("    {} {}", p.c_type, p.name))?;
             }

@@ -20,12 +20,20 @@ pub fn exists(pid: u32) -> bool {
 /// `path` as the process sees it, opened through `/proc/PID/root` when the
 /// process has another root directory (a container, `unshare -m`).
 pub fn open_path(pid: u32, path: &Path) -> PathBuf {
+    open_in(root_of(pid).as_deref(), path)
+}
+
+/// `/proc/PID/root` when the process sees another file tree than rtrace.
+fn root_of(pid: u32) -> Option<PathBuf> {
     let same_root = std::fs::read_link(format!("/proc/{}/root", pid)).is_ok_and(|r| r == Path::new("/"))
         && std::fs::read_link(format!("/proc/{}/ns/mnt", pid)).ok() == std::fs::read_link("/proc/self/ns/mnt").ok();
-    if same_root {
-        path.to_path_buf()
-    } else {
-        Path::new(&format!("/proc/{}/root", pid)).join(path.strip_prefix("/").unwrap_or(path))
+    (!same_root).then(|| PathBuf::from(format!("/proc/{}/root", pid)))
+}
+
+fn open_in(root: Option<&Path>, path: &Path) -> PathBuf {
+    match root {
+        Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
+        None => path.to_path_buf(),
     }
 }
 
@@ -47,9 +55,10 @@ pub fn modules(pid: u32) -> Vec<Module> {
             names.push(path.to_string());
         }
     }
+    let root = root_of(pid);
     names
         .into_iter()
-        .map(|name| Module { open_path: open_path(pid, Path::new(&name)), name })
+        .map(|name| Module { open_path: open_in(root.as_deref(), Path::new(&name)), name })
         .filter(|m| super::binary::is_elf(&m.open_path))
         .collect()
 }

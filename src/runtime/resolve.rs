@@ -4,7 +4,7 @@
 //! matches.
 
 use super::binary::{self, Binary};
-use super::{glob, process, usdt};
+use super::{glob, process};
 use crate::diagnostic::{closest, Diagnostic};
 use crate::parser::ast::{AttachPoint, Program};
 use crate::probe::spec::{interpret, ProbeSpec, UprobeTarget};
@@ -289,9 +289,8 @@ impl Resolver {
         let mut known: Vec<String> = Vec::new();
         let arch = crate::probe::arch::Arch::host();
         for t in self.targets(target, true)? {
-            let notes = usdt::read_notes(&t.path).map_err(Diagnostic::error_nowhere)?;
             let bin = self.binary(&t.path)?;
-            for note in notes {
+            for note in &bin.usdt {
                 known.push(format!("{}:{}", note.provider, note.name));
                 if !glob::matches(provider, &note.provider) || !glob::matches(name, &note.name) {
                     continue;
@@ -332,8 +331,8 @@ impl Resolver {
                         path: t.path.clone(),
                         offset,
                         semaphore,
-                        provider: note.provider,
-                        name: note.name,
+                        provider: note.provider.clone(),
+                        name: note.name.clone(),
                         args,
                     }),
                 });

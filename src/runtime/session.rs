@@ -118,9 +118,7 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
         // A negative callback result (exit()) ends the poll early; it is not an error.
         let _ = ring.poll(POLL);
         let mut st = state.borrow_mut();
-        // exit() also counts itself, in case its record was lost.
-        let exit_called = || st.bss.as_ref().is_some_and(|c| read_counter(c, COUNTER_EXIT) > 0);
-        if st.exit || signals::stop_requested() || exit_called() {
+        if st.exit_called() || signals::stop_requested() {
             break;
         }
         if signals::take_print_request() {
@@ -146,8 +144,7 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
         // What probes sent after exit() is not printed: the program ended
         // there. What they sent before it, and did not reach, still is.
         let mut st = state.borrow_mut();
-        let exit_called = st.exit || st.bss.as_ref().is_some_and(|c| read_counter(c, COUNTER_EXIT) > 0);
-        if exit_called {
+        if st.exit_called() {
             st.discard = st.exit;
             st.draining = true;
             drop(st);
@@ -242,8 +239,7 @@ fn load(
             ));
             Err(report(source, &[d], exit::LOAD))
         }
-        Err(LoadError::Other { message, libbpf_log }) if trampoline_refused(checked, &libbpf_log).is_some() => {
-            let prog = trampoline_refused(checked, &libbpf_log).expect("checked by the guard");
+        Err(LoadError::Other { message, libbpf_log }) if let Some(prog) = trampoline_refused(checked, &libbpf_log) => {
             let d = Diagnostic::error(
                 format!(
                     "cannot load this kfunc/kretfunc probe: the kernel refused its BPF trampoline (fentry/fexit) ({})",
@@ -463,6 +459,12 @@ impl<'a> State<'a> {
         out
     }
 
+    /// exit() ran: its record was read, or its `.bss` count says so (the
+    /// count also covers a record that was lost or not read yet).
+    fn exit_called(&self) -> bool {
+        self.exit || self.bss.as_ref().is_some_and(|c| read_counter(c, COUNTER_EXIT) > 0)
+    }
+
     /// Handles one ring buffer record; a negative result stops this poll.
     fn record(&mut self, data: &[u8]) -> i32 {
         if self.discard {
@@ -603,7 +605,9 @@ impl<'a> State<'a> {
 fn attach_order(attach: &[AttachInfo]) -> Vec<&AttachInfo> {
     let site = |i: &AttachInfo| -> Option<String> {
         match (&i.resolved.spec, &i.resolved.detail) {
-            (_, Detail::Uprobe(s)) => Some(format!("{}:{}:{:?}", s.path.display(), s.offset, i.resolved.spec)),
+            (ProbeSpec::Uprobe { ret, .. }, Detail::Uprobe(s)) => {
+                Some(format!("{}:{}:{}", s.path.display(), s.offset, ret))
+            }
             (_, Detail::Usdt(s)) => Some(format!("{}:{}", s.path.display(), s.offset)),
             (ProbeSpec::Software { .. } | ProbeSpec::Hardware { .. }, _) => Some(format!("{:?}", i.resolved.spec)),
             _ => None,

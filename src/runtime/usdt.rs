@@ -3,7 +3,6 @@
 //! a name and the argument specs.
 
 use object::{Object, ObjectSection};
-use std::path::Path;
 
 /// One probe site as its note describes it (addresses are link-time virtual
 /// addresses, already adjusted for prelinking through `.stapsdt.base`).
@@ -19,16 +18,12 @@ pub struct UsdtNote {
 
 const NT_STAPSDT: u32 = 3;
 
-/// Every USDT note of the file at `path` (none when it has no notes).
-pub fn read_notes(path: &Path) -> Result<Vec<UsdtNote>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {}", path.display(), e))?;
-    let file = object::File::parse(&*data).map_err(|e| format!("`{}` is not an ELF file: {}", path.display(), e))?;
-    let Some(section) = file.section_by_name(".note.stapsdt") else { return Ok(vec![]) };
-    let bytes = section.data().map_err(|e| e.to_string())?;
+/// Every USDT note of a parsed ELF file (none when it has no notes).
+pub fn notes_of(file: &object::File<'_>) -> Vec<UsdtNote> {
+    let Some(bytes) = file.section_by_name(".note.stapsdt").and_then(|s| s.data().ok()) else { return vec![] };
     let base_section = file.section_by_name(".stapsdt.base").map(|s| s.address());
-    let little = file.is_little_endian();
     let word = if file.is_64() { 8 } else { 4 };
-    Ok(parse_notes(bytes, little, word, base_section))
+    parse_notes(bytes, file.is_little_endian(), word, base_section)
 }
 
 fn parse_notes(bytes: &[u8], little: bool, word: usize, base_section: Option<u64>) -> Vec<UsdtNote> {

@@ -221,25 +221,12 @@ impl<'a> Checker<'a> {
                 TExpr { kind: TExprKind::IntCast(Box::new(r)), ty: narrow, span }
             }
             UsdtLoc::Mem { base, offset, index } => {
-                let add = |lhs: TExpr, rhs: TExpr| TExpr {
-                    kind: TExprKind::Binary { op: BinOp::Add, lhs: Box::new(lhs), rhs: Box::new(rhs), signed: false },
-                    ty: U64,
-                    span,
-                };
-                let mut addr = add(self.pt_regs_load(base, span), int_literal(*offset as u64, span));
+                let base = self.pt_regs_load(base, span);
+                let mut addr = byte_arith(BinOp::Add, base, int_literal(*offset as u64, span), span);
                 if let Some((index, scale)) = index {
                     let idx = self.pt_regs_load(index, span);
-                    let scaled = TExpr {
-                        kind: TExprKind::Binary {
-                            op: BinOp::Mul,
-                            lhs: Box::new(idx),
-                            rhs: Box::new(int_literal(*scale as u64, span)),
-                            signed: false,
-                        },
-                        ty: U64,
-                        span,
-                    };
-                    addr = add(addr, scaled);
+                    let scaled = byte_arith(BinOp::Mul, idx, int_literal(*scale as u64, span), span);
+                    addr = byte_arith(BinOp::Add, addr, scaled, span);
                 }
                 TExpr { kind: TExprKind::Deref { ptr: Box::new(addr), space: AddrSpace::User }, ty: narrow, span }
             }
@@ -703,17 +690,8 @@ impl<'a> Checker<'a> {
                 let r = self.full_record(r);
                 let Some(m) = self.member(&r, field, field_span) else { return none(span) };
                 let space = *space;
-                let addr = TExpr {
-                    kind: TExprKind::Binary {
-                        op: BinOp::Add,
-                        lhs: Box::new(b.clone()),
-                        rhs: Box::new(int_literal(m.offset as u64, span)),
-                        signed: false,
-                    },
-                    // An address in bytes: no pointer scaling when indexed.
-                    ty: U64,
-                    span,
-                };
+                // An address in bytes: no pointer scaling when indexed.
+                let addr = byte_arith(BinOp::Add, b.clone(), int_literal(m.offset as u64, span), span);
                 self.deref(addr, in_space(m.ty, space), space, span)
             }
             Type::Record(r) if !arrow => {
@@ -851,14 +829,9 @@ impl<'a> Checker<'a> {
                     }
                     return none(span);
                 }
-                // Address arithmetic in bytes, unsigned (no sign warnings).
-                let arith = |op, lhs: TExpr, rhs: TExpr| TExpr {
-                    kind: TExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), signed: false },
-                    ty: U64,
-                    span,
-                };
                 let size = int_literal(super::types::c_size(&elem) as u64, span);
-                let addr = arith(BinOp::Add, (**ptr).clone(), arith(BinOp::Mul, i, size));
+                let scaled = byte_arith(BinOp::Mul, i, size, span);
+                let addr = byte_arith(BinOp::Add, (**ptr).clone(), scaled, span);
                 self.deref(addr, elem, space, span)
             }
             // An array held in a variable or a struct value: a constant index.
@@ -995,6 +968,11 @@ fn fold(op: BinOp, l: &TExpr, r: &TExpr, signed: bool) -> Option<u64> {
         BinOp::Ge => (a >= b) as u64,
         BinOp::And | BinOp::Or => return None,
     })
+}
+
+/// Address arithmetic in bytes, unsigned: no pointer scaling, no sign warnings.
+fn byte_arith(op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> TExpr {
+    TExpr { kind: TExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), signed: false }, ty: U64, span }
 }
 
 /// A member read through a pointer: its pointers (also in arrays) point into

@@ -26,7 +26,8 @@ pub enum Type {
     Array { elem: Box<Type>, len: u32 },
     /// `(a, b, ...)`
     Tuple(Vec<Type>),
-    /// `args` of a tracepoint: only usable through `args->field`.
+    /// `args` of a tracepoint (its fields) or of a uprobe (the function's
+    /// DWARF parameters): only usable through `args->field`.
     TracepointArgs,
     /// `strftime(format, ns)`: CLOCK_MONOTONIC nanoseconds, printed as the
     /// local wall-clock time in `format`.
