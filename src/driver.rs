@@ -2,12 +2,13 @@
 //! compile → ELF → load → attach and run. Each stage's diagnostics stop the
 //! pipeline with the exit code of its kind.
 
+use crate::codegen::compile::Compiled;
 use crate::codegen::compile::{compile, CompileOptions};
 use crate::codegen::lower::LowerOptions;
 use crate::diagnostic::{render, render_all, Diagnostic, Source};
-use crate::parser;
+use crate::parser::{self, ast};
 use crate::runtime;
-use crate::sema::{self, Env};
+use crate::sema::{self, Checked, Env};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -87,15 +88,29 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         let _ = std::io::stdout().write_all(parser::dump::dump(&program).as_bytes());
         return exit::OK;
     }
-    let header_defines = match runtime::resolve::header_defines(&program, &opts.includes) {
-        Ok(d) => d,
+    let (checked, compiled) = match build(&program, source, opts, None) {
+        Ok(c) => c,
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };
-    let resolved = match runtime::resolve::resolve(&program, &opts.params, opts.pid) {
-        Ok(r) => r,
-        Err(diags) => return report(source, &diags, exit::SCRIPT),
-    };
-    let symbols = runtime::symbols::lookup_addresses(&program, &resolved);
+    eprint!("{}", render_all(&checked.warnings, source));
+    if opts.emit == Some(Emit::Asm) {
+        let _ = std::io::stdout().write_all(crate::codegen::asm::print(&compiled, source).as_bytes());
+        return exit::OK;
+    }
+    runtime::session::run(source, &checked, &compiled, opts)
+}
+
+/// A parsed program, checked and compiled for `opts` (its warnings are in
+/// `Checked::warnings`). `map_slots` fixes the `.bss` layout (`LowerOptions::map_slots`).
+pub fn build(
+    program: &ast::Program,
+    source: &Source,
+    opts: &Options,
+    map_slots: Option<usize>,
+) -> Result<(Checked, Compiled), Vec<Diagnostic>> {
+    let header_defines = runtime::resolve::header_defines(program, &opts.includes)?;
+    let resolved = runtime::resolve::resolve(program, &opts.params, opts.pid)?;
+    let symbols = runtime::symbols::lookup_addresses(program, &resolved);
     let binaries = resolved.iter().flatten().filter_map(|r| match &r.detail {
         crate::probe::Detail::Uprobe(site) => Some(site.path.clone()),
         crate::probe::Detail::Usdt(site) => Some(site.path.clone()),
@@ -116,27 +131,16 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
     if let Some(n) = opts.max_map_keys {
         env.max_map_keys = n;
     }
-    let checked = match sema::check(&program, &env) {
-        Ok(c) => c,
-        Err(diags) => return report(source, &diags, exit::SCRIPT),
-    };
-    eprint!("{}", render_all(&checked.warnings, source));
+    let checked = sema::check(program, &env)?;
     let mut compile_opts = CompileOptions {
-        lower: LowerOptions { pid_filter: opts.pid, helper_checks: opts.helper_checks },
+        lower: LowerOptions { pid_filter: opts.pid, helper_checks: opts.helper_checks, map_slots },
         ..Default::default()
     };
     if let Some(pages) = opts.ringbuf_pages {
         compile_opts.ringbuf_bytes = pages * 4096;
     }
-    let compiled = match compile(&checked, source, &compile_opts) {
-        Ok(c) => c,
-        Err(diags) => return report(source, &diags, exit::SCRIPT),
-    };
-    if opts.emit == Some(Emit::Asm) {
-        let _ = std::io::stdout().write_all(crate::codegen::asm::print(&compiled, source).as_bytes());
-        return exit::OK;
-    }
-    runtime::session::run(source, &checked, &compiled, opts)
+    let compiled = compile(&checked, source, &compile_opts)?;
+    Ok((checked, compiled))
 }
 
 /// Prints diagnostics to stderr and returns `code`.

@@ -167,25 +167,24 @@ fn main_code() -> i32 {
     }
     let mut rest = cli.rest.into_iter();
     let source = match cli.program {
-        Some(text) => Source::new("stdin", text),
+        Some(text) => Some(Source::new("stdin", text)),
         None => match rest.next() {
             Some(file) if file == "-" => {
                 let mut text = String::new();
                 if let Err(e) = std::io::stdin().read_to_string(&mut text) {
                     return usage(&format!("cannot read the program from stdin: {}", e));
                 }
-                Source::new("stdin", text)
+                Some(Source::new("stdin", text))
             }
             Some(file) => match std::fs::read_to_string(&file) {
-                Ok(text) => Source::new(file, text),
+                Ok(text) => Some(Source::new(file, text)),
                 Err(e) => {
                     eprintln!("ERROR: failed to open file '{}': {}", file, rtrace::output::error_reason(&e));
                     return exit::SCRIPT;
                 }
             },
-            None => return usage(
-                "no program given: use -e 'PROGRAM' or a script file (the interactive session is not available yet)",
-            ),
+            None if rtrace::repl::available() => None,
+            None => return usage("no program given: use -e 'PROGRAM' or a script file (or run rtrace on a terminal for the interactive session)"),
         },
     };
     let emit = match cli.emit.as_deref() {
@@ -238,7 +237,10 @@ fn main_code() -> i32 {
         helper_checks: cli.helper_checks,
         buffering,
     };
-    driver::run(&source, &opts)
+    match source {
+        Some(source) => driver::run(&source, &opts),
+        None => rtrace::repl::run(opts),
+    }
 }
 
 fn main() {

@@ -67,7 +67,7 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         flags: 0,
     });
     // Counters the runtime reads (lower::maps::COUNTER_*).
-    let bss_size = 8 * counters(manifest.maps.len());
+    let bss_size = 8 * counters(opts.lower.map_slots.unwrap_or(manifest.maps.len()));
     let mut image = Image { maps, bss_size, source_name: source.name.clone(), ..Image::default() };
     let mut all_locs = Vec::new();
     let mut helper_sites = Vec::new();

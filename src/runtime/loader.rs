@@ -3,6 +3,8 @@
 //! with its log; libbpf's own warnings are captured, not printed.
 
 use libbpf_rs::{AsRawLibbpf, Object, ObjectBuilder, PrintLevel};
+use std::collections::HashSet;
+use std::os::fd::BorrowedFd;
 use std::sync::Mutex;
 
 /// Verifier log buffer per program. Allocated zeroed (untouched pages cost no
@@ -18,11 +20,17 @@ fn capture(_level: PrintLevel, msg: String) {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct LoadOptions {
+pub struct LoadOptions<'a> {
     /// Keep the verifier log of programs that load (log level 1).
     pub verbose: bool,
     /// Initial contents of `.rodata` (values known only at run time).
     pub rodata: Option<Vec<u8>>,
+    /// Maps that already exist, by name, used instead of new ones (the
+    /// REPL's session maps). A name starting with `.` matches libbpf's
+    /// internal map of that section (`.bss` is `<object>.bss`).
+    pub reuse: Vec<(String, BorrowedFd<'a>)>,
+    /// Load only these programs; `None`: all.
+    pub only: Option<HashSet<String>>,
 }
 
 pub struct Loaded {
@@ -52,16 +60,22 @@ pub fn load(elf: &[u8], opts: &LoadOptions) -> Result<Loaded, LoadError> {
     let mut builder = ObjectBuilder::default();
     builder.name("rtrace").map_err(open_err)?;
     let mut open = builder.open_memory(elf).map_err(open_err)?;
-    if let Some(data) = &opts.rodata {
-        for mut map in open.maps_mut() {
-            if map.name().to_string_lossy().ends_with(".rodata") {
-                map.set_initial_value(data).map_err(open_err)?;
-            }
+    for mut map in open.maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        if let (Some(data), true) = (&opts.rodata, name.ends_with(".rodata")) {
+            map.set_initial_value(data).map_err(open_err)?;
+        }
+        let reused = opts.reuse.iter().find(|(n, _)| *n == name || (n.starts_with('.') && name.ends_with(n.as_str())));
+        if let Some((_, fd)) = reused {
+            map.reuse_fd(*fd).map_err(open_err)?;
         }
     }
     let mut buffers: Vec<(String, Vec<u8>)> = Vec::new();
     for mut prog in open.progs_mut() {
         prog.set_autoattach(false);
+        if let Some(only) = &opts.only {
+            prog.set_autoload(only.contains(prog.name().to_string_lossy().as_ref()));
+        }
         if opts.verbose {
             prog.set_log_level(1);
         }

@@ -7,6 +7,7 @@ pub mod child;
 pub mod clock;
 pub mod decode;
 pub mod dwarf;
+pub mod events;
 pub mod glob;
 pub mod ifunc;
 pub mod info;

@@ -31,3 +31,24 @@ pub fn stop_requested() -> bool {
 pub fn take_print_request() -> bool {
     PRINT_MAPS.swap(false, Ordering::SeqCst)
 }
+
+static INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPT.store(true, Ordering::SeqCst);
+}
+
+/// The interactive session's handlers: SIGINT (Ctrl-C while a line is being
+/// handled) interrupts the last input instead of ending the session.
+pub fn install_interactive() {
+    install();
+    // SAFETY: as in `install`.
+    unsafe {
+        libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
+    }
+}
+
+/// True once after each SIGINT under `install_interactive`.
+pub fn take_interrupt() -> bool {
+    INTERRUPT.swap(false, Ordering::SeqCst)
+}

@@ -14,7 +14,7 @@ use crate::span::Span;
 
 /// Every function of the bpftrace language, for "did you mean" and for telling
 /// "not supported yet" apart from "unknown".
-const FUNCTIONS: &[&str] = &[
+pub(crate) const FUNCTIONS: &[&str] = &[
     "printf",
     "exit",
     "str",

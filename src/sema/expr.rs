@@ -13,7 +13,7 @@ use crate::probe::{Detail, Lang, TpFieldKind, UsdtSite};
 use crate::span::Span;
 
 /// Builtin variables the language knows, for "did you mean" suggestions.
-const BUILTINS: &[&str] = &[
+pub(crate) const BUILTINS: &[&str] = &[
     "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "comm", "kstack", "ustack", "arg0", "arg1", "arg2", "arg3",
     "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "sarg0", "retval", "func", "probe", "curtask", "rand", "cgroup",
     "ctx", "args", "username", "cpid", "numaid", "jiffies",

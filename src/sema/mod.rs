@@ -161,3 +161,13 @@ pub struct Checked {
 pub fn check(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diagnostic>> {
     check::run(program, env)
 }
+
+/// The language's builtin variables (for completion).
+pub fn builtin_names() -> &'static [&'static str] {
+    expr::BUILTINS
+}
+
+/// The language's functions (for completion).
+pub fn function_names() -> &'static [&'static str] {
+    calls::FUNCTIONS
+}

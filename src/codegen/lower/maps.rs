@@ -15,7 +15,8 @@ pub const COUNTER_EXIT: i32 = 1;
 /// the entry counts `len()` reads, at `len_counter_index(maps, m)`.
 pub const COUNTER_MAPS: i32 = 2;
 
-/// The `.bss` counter holding the entry count of map `m` of `maps`.
+/// The `.bss` counter holding the entry count of map `m`, with counters
+/// laid out for `maps` maps.
 pub fn len_counter_index(maps: usize, m: MapId) -> i32 {
     COUNTER_MAPS + (maps + m) as i32
 }
@@ -92,7 +93,7 @@ impl<'a> Lowerer<'a> {
 
     /// The `.bss` counter of `map`'s entry count.
     pub fn len_counter(&self, map: MapId) -> i32 {
-        len_counter_index(self.manifest.maps.len(), map)
+        len_counter_index(self.map_slots, map)
     }
 
     /// Adds one to u64 counter `index` in `.bss` (`COUNTER_*`). A global with an atomic add

@@ -40,6 +40,9 @@ pub struct LowerOptions {
     pub pid_filter: Option<u32>,
     /// `-k`: report failed map updates; `-kk`: failed memory reads too.
     pub helper_checks: u8,
+    /// Maps the `.bss` counters are laid out for; `None`: the program's own.
+    /// The REPL fixes it so that every object it loads shares one `.bss`.
+    pub map_slots: Option<usize>,
 }
 
 /// The action id of a helper-error record: `{id, site, return value}`,
@@ -92,6 +95,7 @@ pub fn lower(
         loops: Vec::new(),
         uses_rodata: false,
         helper_checks: opts.helper_checks,
+        map_slots: opts.map_slots.unwrap_or(manifest.maps.len()),
         first_site,
         sites: Vec::new(),
         read_span: prog.span,
@@ -140,6 +144,8 @@ pub(super) struct Lowerer<'a> {
     pub loops: Vec<(Label, Label)>,
     pub uses_rodata: bool,
     pub helper_checks: u8,
+    /// Maps the `.bss` counters are laid out for (`LowerOptions::map_slots`).
+    pub map_slots: usize,
     pub first_site: usize,
     pub sites: Vec<HelperSite>,
     /// The expression whose memory read is being generated (for `-kk`).

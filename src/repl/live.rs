@@ -1,0 +1,374 @@
+//! The session's one growing program. Every accepted input is appended to
+//! it; each new input is checked and compiled together with everything
+//! before it, so map types and action ids agree across inputs, and only
+//! the new input's programs are loaded, into the maps that already exist
+//! (their fds reused), then attached.
+
+use super::source::{Piece, Pieces};
+use crate::codegen::compile::Compiled;
+use crate::codegen::image::MapSpec;
+use crate::diagnostic::Diagnostic;
+use crate::driver::{self, Options};
+use crate::parser;
+use crate::probe::ProbeSpec;
+use crate::runtime::attach::{self, Attached};
+use crate::runtime::events::State;
+use crate::runtime::loader::LoadOptions;
+use crate::runtime::session::{self, Rodata};
+use crate::sema::{Checked, ProgKind};
+use libbpf_rs::{MapCore, MapHandle, Object, ProgramInput};
+use std::collections::{HashMap, HashSet};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Maps one session can hold: the `.bss` counters of every object it loads
+/// are laid out for this many, so that all objects share one `.bss`.
+pub const MAP_SLOTS: usize = 256;
+
+/// A probe entered at the prompt, while it is attached (END: until quit).
+pub struct LiveProbe {
+    /// Its number in `:probes` and `:detach N`.
+    pub number: usize,
+    /// The attach points as typed (`tracepoint:syscalls:sys_enter_openat`).
+    pub text: String,
+    /// Its programs in the input's object.
+    programs: Vec<String>,
+    pub attached: Attached,
+    pub is_end: bool,
+}
+
+/// One input that started probes; its object lives while any of them does.
+struct Input {
+    number: usize,
+    object: Object,
+    probes: Vec<LiveProbe>,
+}
+
+/// What an input did, for the prompt to say.
+pub enum Outcome {
+    /// Statements ran (their output, if any, is in the ring buffer).
+    Ran,
+    /// Probes were attached: their numbers and texts.
+    Attached(Vec<(usize, String)>),
+}
+
+pub struct Live {
+    opts: Options,
+    start_ns: u64,
+    /// Every accepted input, one after another.
+    pub pieces: Pieces,
+    inputs: Vec<Input>,
+    next_probe: usize,
+    /// The session's maps by their name in the object (`m0_x`, `events`,
+    /// `.bss`), with the spec they were created with.
+    maps: HashMap<String, (MapHandle, MapSpec)>,
+    /// Held open so the kernel counts program runs (`:probes` hits).
+    _stats: Option<OwnedFd>,
+}
+
+impl Live {
+    pub fn new(opts: Options) -> Live {
+        // SAFETY: a plain syscall wrapper; a negative result is an error.
+        let fd = unsafe { libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME) };
+        // SAFETY: a non-negative fd from the kernel is ours to own.
+        let stats = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) });
+        Live {
+            opts,
+            start_ns: session::boot_ns(),
+            pieces: Pieces::default(),
+            inputs: Vec::new(),
+            next_probe: 1,
+            maps: HashMap::new(),
+            _stats: stats,
+        }
+    }
+
+    /// The ring buffer every object writes to, once the first one is loaded.
+    pub fn events(&self) -> Option<&MapHandle> {
+        self.maps.get("events").map(|(h, _)| h)
+    }
+
+    /// Checks, compiles, loads and attaches `text` (probes, or statements
+    /// when `statements`), with everything entered before.
+    pub fn enter(&mut self, text: &str, statements: bool, state: &mut State) -> Result<Outcome, Vec<String>> {
+        let piece = self.pieces.next(text, statements);
+        let combined = self.pieces.combined_with(&piece);
+        let program = parser::parse(&combined.text).map_err(|d| self.render(&d, &piece))?;
+        let (checked, compiled) =
+            driver::build(&program, &combined, &self.opts, Some(MAP_SLOTS)).map_err(|d| self.render(&d, &piece))?;
+        let warnings: Vec<Diagnostic> =
+            checked.warnings.iter().filter(|w| w.span.is_none_or(|s| piece.contains(s))).cloned().collect();
+        if !warnings.is_empty() {
+            eprint!("{}", self.render(&warnings, &piece).concat());
+        }
+        if checked.manifest.maps.len() > MAP_SLOTS {
+            return Err(vec![format!("error: a session holds at most {} maps\n", MAP_SLOTS)]);
+        }
+        if state.manifest.actions.len() > checked.manifest.actions.len()
+            || state.manifest.maps.iter().zip(&checked.manifest.maps).any(|(a, b)| a.name != b.name)
+        {
+            return Err(vec!["error: internal error, please report: the session's program changed shape\n".into()]);
+        }
+        let new: Vec<usize> =
+            (0..checked.programs.len()).filter(|&i| piece.contains(checked.programs[i].span)).collect();
+        let object = self.load(&checked, &compiled, &new).map_err(|d| self.render(&[d], &piece))?;
+        let added = self.adopt_maps(&object, &compiled);
+        let handles = checked
+            .manifest
+            .maps
+            .iter()
+            .enumerate()
+            .map(|(i, m)| self.maps.get(&m.bpf_name(i)).and_then(|(h, _)| clone_handle(h)))
+            .collect();
+        let bss = self.maps.get(".bss").and_then(|(h, _)| clone_handle(h));
+        state.extend(checked.manifest.clone(), handles);
+        state.bss = bss;
+        state.map_slots = MAP_SLOTS;
+        for &i in &new {
+            if checked.programs[i].kind == ProgKind::Begin {
+                run_program(&object, &checked.programs[i].name);
+            }
+        }
+        if statements {
+            self.pieces.push(piece);
+            return Ok(Outcome::Ran);
+        }
+        match self.attach(&checked, &combined.text, object, &new, piece.number) {
+            Ok(started) => {
+                self.pieces.push(piece);
+                Ok(Outcome::Attached(started))
+            }
+            Err(e) => {
+                // The input is not kept: forget the maps it created.
+                for name in added {
+                    self.maps.remove(&name);
+                }
+                Err(vec![format!("error: {}\n", e)])
+            }
+        }
+    }
+
+    /// Loads the programs `new` of the compiled session program.
+    fn load(&self, checked: &Checked, compiled: &Compiled, new: &[usize]) -> Result<Object, Diagnostic> {
+        for spec in &compiled.image.maps {
+            let key = if spec.name == "events" { "events" } else { spec.name.as_str() };
+            if let Some((_, old)) = self.maps.get(key) {
+                if old != spec {
+                    let name = checked.manifest.maps.iter().enumerate().find(|(i, m)| m.bpf_name(*i) == spec.name);
+                    let name = name.map_or(spec.name.clone(), |(_, m)| m.name.clone());
+                    return Err(Diagnostic::error_nowhere(format!(
+                        "map `{}` was created with another key or value size; this input would change its type",
+                        name
+                    )));
+                }
+            }
+        }
+        let reuse: Vec<(String, BorrowedFd<'_>)> = self.maps.iter().map(|(n, (h, _))| (n.clone(), h.as_fd())).collect();
+        let only: HashSet<String> = new.iter().map(|&i| checked.programs[i].name.clone()).collect();
+        let lopts = LoadOptions { reuse, only: Some(only), ..Default::default() };
+        let values = Rodata { start_ns: self.start_ns, cpid: None };
+        session::load(checked, compiled, self.opts.verbose, values, lopts).map_err(|(d, _)| d)
+    }
+
+    /// Keeps handles on the maps `object` created; returns their names.
+    fn adopt_maps(&mut self, object: &Object, compiled: &Compiled) -> Vec<String> {
+        let mut added = Vec::new();
+        for map in object.maps() {
+            let name = map.name().to_string_lossy().into_owned();
+            let (key, spec) = if name.ends_with(".bss") {
+                let size = compiled.image.bss_size as u32;
+                let spec = MapSpec {
+                    name: ".bss".into(),
+                    kind: crate::codegen::image::MapKind::Array,
+                    key_size: 4,
+                    value_size: size,
+                    max_entries: 1,
+                    flags: 0,
+                };
+                (".bss".to_string(), spec)
+            } else if let Some(spec) = compiled.image.maps.iter().find(|m| m.name == name) {
+                (name.clone(), spec.clone())
+            } else {
+                continue;
+            };
+            if self.maps.contains_key(&key) {
+                continue;
+            }
+            if let Ok(handle) = MapHandle::try_from(&map) {
+                self.maps.insert(key.clone(), (handle, spec));
+                added.push(key);
+            }
+        }
+        added
+    }
+
+    /// Attaches the programs `new` in the order a script would; all or none.
+    fn attach(
+        &mut self,
+        checked: &Checked,
+        text: &str,
+        object: Object,
+        new: &[usize],
+        number: usize,
+    ) -> Result<Vec<(usize, String)>, String> {
+        // Programs by the probe (its span) they come from, in source order.
+        let mut probes: Vec<(crate::span::Span, Vec<usize>)> = Vec::new();
+        for &i in new {
+            let span = checked.programs[i].span;
+            match probes.iter_mut().find(|(s, _)| *s == span) {
+                Some((_, progs)) => progs.push(i),
+                None => probes.push((span, vec![i])),
+            }
+        }
+        let mut live = Vec::new();
+        for (span, progs) in probes {
+            let kinds: Vec<&ProgKind> = progs.iter().map(|&i| &checked.programs[i].kind).collect();
+            if kinds.iter().all(|k| **k == ProgKind::Begin) {
+                continue;
+            }
+            let mut attached = Attached::default();
+            let infos: Vec<_> =
+                checked.manifest.attach.iter().filter(|a| progs.contains(&a.program)).cloned().collect();
+            for info in session::attach_order(&infos) {
+                if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End) {
+                    continue;
+                }
+                let name = &checked.programs[info.program].name;
+                let prog = object
+                    .progs_mut()
+                    .find(|p| p.name() == name.as_str())
+                    .ok_or_else(|| format!("program `{}` missing from the object", name))?;
+                attach::attach_one(&mut attached, &prog, &info.resolved, self.opts.pid).map_err(|e| e.to_string())?;
+            }
+            live.push(LiveProbe {
+                number: 0,
+                text: header(&text[span.start as usize..span.end as usize]),
+                programs: progs.iter().map(|&i| checked.programs[i].name.clone()).collect(),
+                attached,
+                is_end: kinds.iter().all(|k| **k == ProgKind::End),
+            });
+        }
+        let mut started = Vec::new();
+        for p in &mut live {
+            p.number = self.next_probe;
+            self.next_probe += 1;
+            started.push((p.number, p.text.clone()));
+        }
+        if !live.is_empty() {
+            self.inputs.push(Input { number, object, probes: live });
+        }
+        Ok(started)
+    }
+
+    /// Live probes: (number, input, text, hits; `None` when unknown).
+    pub fn probes(&self) -> Vec<(usize, usize, String, Option<u64>)> {
+        let mut out = Vec::new();
+        for input in &self.inputs {
+            for p in &input.probes {
+                let hits = if p.is_end {
+                    Some(0)
+                } else {
+                    p.programs.iter().map(|name| run_count(&input.object, name)).sum::<Option<u64>>()
+                };
+                let text = if p.is_end { format!("{} (runs at quit)", p.text) } else { p.text.clone() };
+                out.push((p.number, input.number, text, hits));
+            }
+        }
+        out
+    }
+
+    /// Detaches probe `number`; false when there is no such live probe.
+    pub fn detach(&mut self, number: usize) -> bool {
+        let Some(at) = self.inputs.iter().position(|i| i.probes.iter().any(|p| p.number == number)) else {
+            return false;
+        };
+        let input = &mut self.inputs[at];
+        input.probes.retain(|p| p.number != number);
+        if input.probes.is_empty() {
+            self.inputs.remove(at);
+        }
+        true
+    }
+
+    /// Detaches the probes of the last input that started any; returns their numbers.
+    pub fn detach_last(&mut self) -> Vec<usize> {
+        self.inputs.pop().map(|i| i.probes.iter().map(|p| p.number).collect()).unwrap_or_default()
+    }
+
+    /// Detaches every probe; returns their numbers.
+    pub fn detach_all(&mut self) -> Vec<usize> {
+        let numbers = self.inputs.iter().flat_map(|i| i.probes.iter().map(|p| p.number)).collect();
+        self.inputs.clear();
+        numbers
+    }
+
+    /// Quitting: every probe detached, then the END blocks still live run.
+    pub fn finish(&mut self) {
+        for input in &mut self.inputs {
+            for p in &mut input.probes {
+                p.attached.detach();
+            }
+        }
+        for input in &self.inputs {
+            for p in input.probes.iter().filter(|p| p.is_end) {
+                for name in &p.programs {
+                    run_program(&input.object, name);
+                }
+            }
+        }
+        self.inputs.clear();
+    }
+
+    /// Renders diagnostics of the session program: the input's own spans
+    /// relative to it.
+    fn render(&self, diags: &[Diagnostic], piece: &Piece) -> Vec<String> {
+        diags.iter().map(|d| self.pieces.render(d, piece)).collect()
+    }
+}
+
+/// An owned duplicate of a map handle (the session keeps the original).
+fn clone_handle(h: &MapHandle) -> Option<MapHandle> {
+    MapHandle::try_from(h).ok()
+}
+
+/// Runs a BEGIN or END program once, in rtrace's own context.
+fn run_program(object: &Object, name: &str) {
+    if let Some(p) = object.progs_mut().find(|p| p.name() == name) {
+        let _ = p.test_run(ProgramInput::default());
+    }
+}
+
+/// How many times the kernel ran program `name` (needs the run-time stats on).
+fn run_count(object: &Object, name: &str) -> Option<u64> {
+    use libbpf_rs::libbpf_sys::{bpf_prog_get_info_by_fd, bpf_prog_info};
+    let prog = object.progs().find(|p| p.name() == name)?;
+    // SAFETY: bpf_prog_info is plain data; zero is a valid value.
+    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<bpf_prog_info>() as u32;
+    // SAFETY: info and len are valid for the call; the fd is the program's.
+    let rc = unsafe { bpf_prog_get_info_by_fd(prog.as_fd().as_raw_fd(), &mut info, &mut len) };
+    (rc == 0).then_some(info.run_cnt)
+}
+
+/// A probe's attach points as typed, on one line: what precedes the body
+/// and the predicate (a word starting with `/` after a complete attach point).
+fn header(probe: &str) -> String {
+    let end = probe.find('{').unwrap_or(probe.len());
+    let mut words: Vec<&str> = Vec::new();
+    for word in probe[..end].split_whitespace() {
+        if word.starts_with('/') && words.last().is_some_and(|w| !w.ends_with(',')) {
+            break;
+        }
+        words.push(word);
+    }
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn headers_leave_out_the_predicate() {
+        assert_eq!(super::header("uprobe:/bin/x:f /pid == 1/ { }"), "uprobe:/bin/x:f");
+        assert_eq!(super::header("uprobe:/a:f,\n  uprobe:/b:g\n{ }"), "uprobe:/a:f, uprobe:/b:g");
+        assert_eq!(super::header("interval:s:1{ }"), "interval:s:1");
+    }
+}

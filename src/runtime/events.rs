@@ -1,0 +1,367 @@
+//! What the ring buffer callback and the event loop share: the records
+//! probes send, decoded and printed; the maps, read and printed; the `.bss`
+//! counters (lost records, exit(), full maps, entry counts).
+
+use super::{clock, decode};
+use crate::codegen::lower::{len_counter_index, COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS, HELPER_ERROR_ID};
+use crate::output::printf;
+use crate::output::value::{MapEntry, Value};
+use crate::output::{Message, Output};
+use crate::sema::manifest::{join_args_type, Action, Manifest, MapInfo};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+
+/// Counter `index` of the `.bss` section (`codegen::lower::COUNTER_*`).
+pub fn read_counter(bss: &MapHandle, index: i32) -> u64 {
+    counter_at(&read_bss(bss), index)
+}
+
+/// The whole `.bss` section: one lookup of its single value.
+fn read_bss(bss: &MapHandle) -> Vec<u8> {
+    bss.lookup(&0u32.to_le_bytes(), MapFlags::ANY).ok().flatten().unwrap_or_default()
+}
+
+/// Sets counter `index` of `.bss` (read, change, write back the section).
+fn set_counter(bss: &MapHandle, index: i32, value: u64) {
+    let key = 0u32.to_le_bytes();
+    if let Ok(Some(mut data)) = bss.lookup(&key, MapFlags::ANY) {
+        let at = 8 * index as usize;
+        if let Some(word) = data.get_mut(at..at + 8) {
+            word.copy_from_slice(&value.to_le_bytes());
+            let _ = bss.update(&key, &data, MapFlags::ANY);
+        }
+    }
+}
+
+fn counter_at(bss: &[u8], index: i32) -> u64 {
+    let at = 8 * index as usize;
+    bss.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
+}
+
+/// One map's entries, decoded (a key deleted meanwhile is skipped).
+pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
+    let mut entries = Vec::new();
+    for key in map.keys() {
+        let values = if info.value.per_cpu() {
+            map.lookup_percpu(&key, MapFlags::ANY).ok().flatten()
+        } else {
+            map.lookup(&key, MapFlags::ANY).ok().flatten().map(|v| vec![v])
+        };
+        if let Some(values) = values {
+            entries.push(decode::entry(info, &key, &values));
+        }
+    }
+    if info.value.bucketed() {
+        entries = decode::merge_buckets(entries);
+    }
+    // bpftrace shows a `count()` without keys that holds nothing as 0.
+    if entries.is_empty() && info.keys.is_empty() && info.value == crate::sema::manifest::MapValue::Count {
+        entries.push(MapEntry { key: vec![], value: crate::output::value::MapValue::Count(0) });
+    }
+    entries
+}
+
+/// `clear(@x)`: every key deleted.
+pub fn clear_map(map: &MapHandle) {
+    let keys: Vec<Vec<u8>> = map.keys().collect();
+    for key in keys {
+        let _ = map.delete(&key);
+    }
+}
+
+/// `zero(@x)`: every value (of every CPU) set to zero, keys kept.
+fn zero_map(map: &MapHandle, info: &MapInfo) {
+    let keys: Vec<Vec<u8>> = map.keys().collect();
+    let size = info.value.size() as usize;
+    for key in keys {
+        let _ = if info.value.per_cpu() {
+            let zeros = vec![vec![0u8; size]; libbpf_rs::num_possible_cpus().unwrap_or(1)];
+            map.update_percpu(&key, &zeros, MapFlags::EXIST)
+        } else {
+            map.update(&key, &vec![0u8; size], MapFlags::EXIST)
+        };
+    }
+}
+
+/// `print(@x, top, div)`: the `top` largest entries, values divided by `div`.
+fn top_entries(mut entries: Vec<MapEntry>, top: u64, div: u64) -> Vec<MapEntry> {
+    crate::output::value::sort_entries(&mut entries);
+    if top > 0 && entries.len() > top as usize {
+        entries.drain(..entries.len() - top as usize);
+    }
+    if div > 1 {
+        for e in &mut entries {
+            e.value = e.value.divided(div);
+        }
+    }
+    entries
+}
+
+/// Bytes `cat()` prints at most, as bpftrace (`BPFTRACE_CAT_BYTES_MAX`).
+const CAT_BYTES_MAX: u64 = 10240;
+
+/// `cat(path)`: the file's first `CAT_BYTES_MAX` bytes.
+fn cat_file(path: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut content = Vec::new();
+    std::fs::File::open(path)?.take(CAT_BYTES_MAX).read_to_end(&mut content)?;
+    Ok(content)
+}
+
+/// `system(command)`: runs it with `sh -c` and returns what it printed.
+fn run_command(command: &str) -> Vec<u8> {
+    match std::process::Command::new("/bin/sh").arg("-c").arg(command).stderr(std::process::Stdio::inherit()).output() {
+        Ok(out) => out.stdout,
+        Err(e) => {
+            eprintln!("ERROR: cannot run `{}`: {}", command, e);
+            Vec::new()
+        }
+    }
+}
+
+/// What the ring buffer callback and the loop share.
+pub struct State {
+    pub manifest: Manifest,
+    /// Maps the `.bss` counters are laid out for (`LowerOptions::map_slots`).
+    pub map_slots: usize,
+    /// User maps by MapId.
+    pub maps: Vec<Option<MapHandle>>,
+    /// The `.bss` counters (entry counts are reset by `clear()`).
+    pub bss: Option<MapHandle>,
+    /// Helper calls checked by `-k`/`-kk`: (helper, line, column).
+    pub helper_sites: Vec<(&'static str, usize, usize)>,
+    pub source_name: String,
+    pub out: Box<dyn Output>,
+    /// Warnings go to `out`, not stderr.
+    pub warnings_in_output: bool,
+    /// Parsed printf formats, by action id.
+    formats: Vec<Option<Vec<printf::Piece>>>,
+    pub exit: bool,
+    /// Records are dropped unread: the ones probes sent after exit().
+    pub discard: bool,
+    /// Reading what is left after the probes stopped because of exit():
+    /// the exit record starts `discard`.
+    pub draining: bool,
+    lost_reported: u64,
+    full_reported: Vec<bool>,
+}
+
+impl State {
+    pub fn new(
+        manifest: Manifest,
+        out: Box<dyn Output>,
+        maps: Vec<Option<MapHandle>>,
+        bss: Option<MapHandle>,
+    ) -> State {
+        let formats = formats(&manifest);
+        State {
+            map_slots: manifest.maps.len(),
+            full_reported: vec![false; manifest.maps.len()],
+            manifest,
+            maps,
+            bss,
+            helper_sites: Vec::new(),
+            source_name: String::new(),
+            out,
+            formats,
+            exit: false,
+            discard: false,
+            draining: false,
+            lost_reported: 0,
+            warnings_in_output: false,
+        }
+    }
+
+    /// A program that extends the one before (the REPL's next input): its
+    /// manifest starts with the old one's maps and actions.
+    pub fn extend(&mut self, manifest: Manifest, maps: Vec<Option<MapHandle>>) {
+        self.formats = formats(&manifest);
+        self.full_reported.resize(manifest.maps.len(), false);
+        self.manifest = manifest;
+        self.maps = maps;
+    }
+
+    /// Every user map's entries, decoded.
+    pub fn read_maps(&self) -> Vec<(String, Vec<MapEntry>, bool)> {
+        let mut out = Vec::new();
+        for (info, handle) in self.manifest.maps.iter().zip(&self.maps) {
+            let Some(map) = handle else { continue };
+            out.push((info.name.clone(), read_map(map, info), !info.keys.is_empty()));
+        }
+        out
+    }
+
+    /// The end of a session: what the counters report, then every map.
+    pub fn print_at_exit(&mut self) {
+        self.check_counters();
+        let maps = self.read_maps();
+        self.out.maps_at_exit(&maps).ok();
+        self.out.flush().ok();
+    }
+
+    /// exit() ran: its record was read, or its `.bss` count says so (the
+    /// count also covers a record that was lost or not read yet).
+    pub fn exit_called(&self) -> bool {
+        self.exit || self.bss.as_ref().is_some_and(|c| read_counter(c, COUNTER_EXIT) > 0)
+    }
+
+    /// Handles one ring buffer record; a negative result stops this poll.
+    pub fn record(&mut self, data: &[u8]) -> i32 {
+        if self.discard {
+            return 0;
+        }
+        if self.exit {
+            return -1;
+        }
+        let word =
+            |at: usize| u64::from_le_bytes(data.get(at..at + 8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
+        if word(0) == HELPER_ERROR_ID {
+            if let Some((helper, line, col)) = self.helper_sites.get(word(8) as usize) {
+                self.out.helper_error(helper, word(16) as i64, &self.source_name, *line, *col).ok();
+            }
+            return 0;
+        }
+        let id = word(0) as usize;
+        let Some(action) = self.manifest.actions.get(id) else { return 0 };
+        match action {
+            Action::Printf { args, .. } => {
+                let layout = action.record();
+                let values: Vec<Value> = decode::values(args, &layout.offsets, data);
+                if let Some(pieces) = &self.formats[id] {
+                    let text = printf::format(pieces, &values);
+                    self.out.message(Message::Printf, &text, false).ok();
+                }
+                0
+            }
+            Action::Time { format } => {
+                self.out.message(Message::Time, clock::now(format).as_bytes(), false).ok();
+                0
+            }
+            Action::Join { delim } => {
+                let layout = action.record();
+                let Value::Tuple(args) = decode::value(&join_args_type(), data, layout.offsets[0] as usize) else {
+                    return 0;
+                };
+                let parts: Vec<Vec<u8>> = args
+                    .into_iter()
+                    .map_while(|a| match a {
+                        Value::Str(s) if !s.is_empty() => Some(s),
+                        _ => None,
+                    })
+                    .collect();
+                self.out.message(Message::Join, &parts.join(delim.as_bytes()), true).ok();
+                0
+            }
+            Action::Cat { args, .. } | Action::System { args, .. } => {
+                let layout = action.record();
+                let values: Vec<Value> = decode::values(args, &layout.offsets, data);
+                let Some(pieces) = &self.formats[id] else { return 0 };
+                let text = String::from_utf8_lossy(&printf::format(pieces, &values)).into_owned();
+                if matches!(action, Action::Cat { .. }) {
+                    match cat_file(&text) {
+                        Ok(content) => self.out.message(Message::Cat, &content, false).ok(),
+                        Err(e) => {
+                            self.warn(&format!("ERROR: failed to open file '{}': {}", text, e));
+                            None
+                        }
+                    };
+                } else {
+                    self.out.flush().ok();
+                    let output = run_command(&text);
+                    self.out.message(Message::Syscall, &output, false).ok();
+                }
+                0
+            }
+            Action::Exit => {
+                self.exit = true;
+                if self.draining {
+                    // Keep reading, to drop what follows.
+                    self.discard = true;
+                    return 0;
+                }
+                -1
+            }
+            Action::PrintValue { ty } => {
+                let v = decode::value(ty, data, 8);
+                self.out.value(&v).ok();
+                0
+            }
+            Action::PrintMap { map, top, div } => {
+                if let Some(handle) = &self.maps[*map] {
+                    let info = &self.manifest.maps[*map];
+                    let entries = top_entries(read_map(handle, info), *top, *div);
+                    self.out.map(&info.name, &entries, !info.keys.is_empty()).ok();
+                }
+                0
+            }
+            Action::ClearMap { map } => {
+                if let Some(handle) = &self.maps[*map] {
+                    clear_map(handle);
+                }
+                if let (true, Some(bss)) = (self.manifest.maps[*map].counted, &self.bss) {
+                    // Deletes in flight may still decrement: the count is exact
+                    // again once they are done, as the map is empty.
+                    let index = len_counter_index(self.map_slots, *map);
+                    set_counter(bss, index, 0);
+                }
+                0
+            }
+            Action::ZeroMap { map } => {
+                if let (Some(handle), info) = (&self.maps[*map], &self.manifest.maps[*map]) {
+                    zero_map(handle, info);
+                }
+                0
+            }
+        }
+    }
+
+    /// Reports records lost to a full ring buffer and updates dropped by full
+    /// maps, from the u64 counters in `.bss`.
+    pub fn check_counters(&mut self) {
+        let Some(counters) = &self.bss else { return };
+        // One lookup for all counters, not one per counter.
+        let bss = read_bss(counters);
+        let read = |index: i32| counter_at(&bss, index);
+        let lost = read(COUNTER_LOST);
+        if lost > self.lost_reported {
+            self.out.lost_events(lost - self.lost_reported).ok();
+            self.lost_reported = lost;
+        }
+        let mut full = Vec::new();
+        for (i, info) in self.manifest.maps.iter().enumerate() {
+            if !self.full_reported[i] && read(COUNTER_MAPS + i as i32) > 0 {
+                self.full_reported[i] = true;
+                full.push(format!(
+                    "warning: map `{}` is full ({} entries): new keys are being dropped; raise it with RTRACE_MAP_KEYS_MAX",
+                    info.name, self.manifest.max_map_keys
+                ));
+            }
+        }
+        for message in full {
+            self.warn(&message);
+        }
+    }
+
+    /// A problem while running: to stderr, or with the output when
+    /// `warnings_in_output` (the REPL, where stderr would cut into the prompt).
+    fn warn(&mut self, message: &str) {
+        if self.warnings_in_output {
+            self.out.raw(format!("{}\n", message).as_bytes()).ok();
+        } else {
+            eprintln!("{}", message);
+        }
+    }
+}
+
+/// Parsed printf formats, by action id.
+fn formats(manifest: &Manifest) -> Vec<Option<Vec<printf::Piece>>> {
+    manifest
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Printf { format, .. } | Action::Cat { format, .. } | Action::System { format, .. } => {
+                printf::parse_format(format).ok()
+            }
+            _ => None,
+        })
+        .collect()
+}
