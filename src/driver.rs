@@ -83,13 +83,18 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
         Ok(p) => p,
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };
+    if program.probes.is_empty() && opts.emit.is_none() {
+        let d = Diagnostic::error_nowhere("the program has no probes: nothing to attach")
+            .with_help("a probe is an attach point and a block, e.g. `BEGIN { printf(\"hello\\n\"); }`");
+        return report(source, &[d], exit::SCRIPT);
+    }
     if opts.emit == Some(Emit::Ast) {
         // A closed pipe (`| head`) is not an error.
         let _ = std::io::stdout().write_all(parser::dump::dump(&program).as_bytes());
         return exit::OK;
     }
-    let (checked, compiled) = match build(&program, source, opts, None) {
-        Ok(c) => c,
+    let (checked, compiled) = match build(&program, source, opts, Session::default()) {
+        Ok(b) => (b.checked, b.compiled),
         Err(diags) => return report(source, &diags, exit::SCRIPT),
     };
     eprint!("{}", render_all(&checked.warnings, source));
@@ -100,16 +105,25 @@ pub fn run(source: &Source, opts: &Options) -> i32 {
     runtime::session::run(source, &checked, &compiled, opts)
 }
 
+/// What the REPL adds to a build.
+#[derive(Clone, Copy, Default)]
+pub struct Session<'a> {
+    /// Fixes the `.bss` layout (`LowerOptions::map_slots`).
+    pub map_slots: Option<usize>,
+    /// The attach points of the first probes, resolved before.
+    pub known: &'a [Vec<crate::probe::Resolved>],
+}
+
 /// A parsed program, checked and compiled for `opts` (its warnings are in
-/// `Checked::warnings`). `map_slots` fixes the `.bss` layout (`LowerOptions::map_slots`).
+/// `Checked::warnings`).
 pub fn build(
     program: &ast::Program,
     source: &Source,
     opts: &Options,
-    map_slots: Option<usize>,
-) -> Result<(Checked, Compiled), Vec<Diagnostic>> {
+    session: Session<'_>,
+) -> Result<Built, Vec<Diagnostic>> {
     let header_defines = runtime::resolve::header_defines(program, &opts.includes)?;
-    let resolved = runtime::resolve::resolve(program, &opts.params, opts.pid)?;
+    let resolved = runtime::resolve::resolve_after(program, &opts.params, opts.pid, session.known)?;
     let symbols = runtime::symbols::lookup_addresses(program, &resolved);
     let binaries = resolved.iter().flatten().filter_map(|r| match &r.detail {
         crate::probe::Detail::Uprobe(site) => Some(site.path.clone()),
@@ -119,7 +133,7 @@ pub fn build(
     let mut binaries: Vec<_> = binaries.collect();
     binaries.dedup();
     let types = runtime::system_types::SystemTypeSource::new(binaries);
-    let mut env = Env::new(opts.params.clone(), resolved);
+    let mut env = Env::new(opts.params.clone(), resolved.clone());
     env.symbols = symbols;
     env.header_defines = header_defines;
     env.types = Some(crate::sema::system_types::SystemTypes(std::rc::Rc::new(types)));
@@ -133,14 +147,21 @@ pub fn build(
     }
     let checked = sema::check(program, &env)?;
     let mut compile_opts = CompileOptions {
-        lower: LowerOptions { pid_filter: opts.pid, helper_checks: opts.helper_checks, map_slots },
+        lower: LowerOptions { pid_filter: opts.pid, helper_checks: opts.helper_checks, map_slots: session.map_slots },
         ..Default::default()
     };
     if let Some(pages) = opts.ringbuf_pages {
         compile_opts.ringbuf_bytes = pages * 4096;
     }
     let compiled = compile(&checked, source, &compile_opts)?;
-    Ok((checked, compiled))
+    Ok(Built { checked, compiled, resolved })
+}
+
+pub struct Built {
+    pub checked: Checked,
+    pub compiled: Compiled,
+    /// Each probe's attach points.
+    pub resolved: Vec<Vec<crate::probe::Resolved>>,
 }
 
 /// Prints diagnostics to stderr and returns `code`.

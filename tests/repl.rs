@@ -345,7 +345,16 @@ fn output_above_the_prompt_and_exit() {
     }
     let mut s = Session::start(&data_home("exit"));
     s.expect("rtrace> ");
-    let out = s.line("interval:ms:200 { printf(\"tick %d\\n\", @n); @n++; if (@n == 5) { exit(); } }");
+    // Definitions typed after a probe still count for what follows.
+    let out = s.line("BEGIN { @n = 0; }");
+    assert!(!out.contains("error"), "{}", out);
+    let out = s.line("#define LIMIT 5");
+    assert!(!out.contains("error"), "{}", out);
+    let out = s.line("struct pt { int x; long y; }");
+    assert!(!out.contains("error"), "{}", out);
+    let out = s.line("printf(\"size %d\\n\", sizeof(struct pt))");
+    assert!(out.contains("size 16\n"), "{}", out);
+    let out = s.line("interval:ms:200 { printf(\"tick %d\\n\", @n); @n++; if (@n == LIMIT) { exit(); } }");
     assert!(out.contains("Attached probe 1: interval:ms:200"), "{}", out);
     s.send("@n + 1");
     s.expect("tick ");

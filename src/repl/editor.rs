@@ -13,6 +13,7 @@ use rustyline::{
     Cmd, CompletionType, ConditionalEventHandler, Config, Context, Editor, Event, EventContext, EventHandler,
     ExternalPrinter, KeyEvent, Movement, RepeatCount,
 };
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,9 @@ pub struct EditorLink {
     pub printer: Box<dyn ExternalPrinter + Send>,
     /// Map names, for completion (the session keeps them current).
     pub maps: Arc<Mutex<Vec<String>>>,
+    /// Readable when an input was sent: the session waits on it together
+    /// with the ring buffer.
+    pub wake: OwnedFd,
 }
 
 /// Completion and multi-line input for rustyline.
@@ -94,21 +98,45 @@ pub fn history_path() -> Option<PathBuf> {
 
 /// Starts the editor thread.
 pub fn spawn() -> Result<EditorLink, String> {
+    let mut fds = [-1; 2];
+    // SAFETY: a valid array of two fds to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    // SAFETY: pipe2 returned two fds that are now ours.
+    let (wake, wake_tx) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let maps = Arc::new(Mutex::new(Vec::new()));
     let (input_tx, inputs) = channel();
     let (done, done_rx) = sync_channel(0);
     let (printer_tx, printer_rx) = channel();
     let helper_maps = maps.clone();
-    std::thread::spawn(move || editor_thread(helper_maps, input_tx, done_rx, printer_tx));
+    let sender = InputSender { inputs: input_tx, wake: wake_tx };
+    std::thread::spawn(move || editor_thread(helper_maps, sender, done_rx, printer_tx));
     let printer = printer_rx.recv().map_err(|_| "the line editor did not start".to_string())??;
-    Ok(EditorLink { inputs, done, printer, maps })
+    Ok(EditorLink { inputs, done, printer, maps, wake })
+}
+
+/// Sends inputs and wakes the session up.
+struct InputSender {
+    inputs: Sender<Input>,
+    wake: OwnedFd,
+}
+
+impl InputSender {
+    fn send(&self, input: Input) -> bool {
+        let sent = self.inputs.send(input).is_ok();
+        // SAFETY: one byte from a valid buffer to our pipe; a full pipe
+        // already wakes the reader.
+        unsafe { libc::write(self.wake.as_raw_fd(), b"i".as_ptr() as *const libc::c_void, 1) };
+        sent
+    }
 }
 
 type PrinterResult = Result<Box<dyn ExternalPrinter + Send>, String>;
 
 fn editor_thread(
     maps: Arc<Mutex<Vec<String>>>,
-    inputs: Sender<Input>,
+    inputs: InputSender,
     done: Receiver<()>,
     printer: Sender<PrinterResult>,
 ) {
@@ -142,7 +170,7 @@ fn editor_thread(
             Err(_) => Input::Eof,
         };
         let eof = matches!(input, Input::Eof);
-        if inputs.send(input).is_err() || eof || done.recv().is_err() {
+        if !inputs.send(input) || eof || done.recv().is_err() {
             return;
         }
     }

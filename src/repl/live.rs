@@ -58,6 +58,8 @@ pub struct Live {
     pub pieces: Pieces,
     inputs: Vec<Input>,
     next_probe: usize,
+    /// The attach points of the accepted probes, resolved once.
+    resolved: Vec<Vec<crate::probe::Resolved>>,
     /// The session's maps by their name in the object (`m0_x`, `events`,
     /// `.bss`), with the spec they were created with.
     maps: HashMap<String, (MapHandle, MapSpec)>,
@@ -77,6 +79,7 @@ impl Live {
             pieces: Pieces::default(),
             inputs: Vec::new(),
             next_probe: 1,
+            resolved: Vec::new(),
             maps: HashMap::new(),
             _stats: stats,
         }
@@ -93,8 +96,9 @@ impl Live {
         let piece = self.pieces.next(text, statements);
         let combined = self.pieces.combined_with(&piece);
         let program = parser::parse(&combined.text).map_err(|d| self.render(&d, &piece))?;
-        let (checked, compiled) =
-            driver::build(&program, &combined, &self.opts, Some(MAP_SLOTS)).map_err(|d| self.render(&d, &piece))?;
+        let session = driver::Session { map_slots: Some(MAP_SLOTS), known: &self.resolved };
+        let built = driver::build(&program, &combined, &self.opts, session).map_err(|d| self.render(&d, &piece))?;
+        let (checked, compiled, resolved) = (built.checked, built.compiled, built.resolved);
         let warnings: Vec<Diagnostic> =
             checked.warnings.iter().filter(|w| w.span.is_none_or(|s| piece.contains(s))).cloned().collect();
         if !warnings.is_empty() {
@@ -110,6 +114,11 @@ impl Live {
         }
         let new: Vec<usize> =
             (0..checked.programs.len()).filter(|&i| piece.contains(checked.programs[i].span)).collect();
+        if new.is_empty() {
+            // Definitions only (structs, #define): kept for what follows.
+            self.accept(piece, resolved);
+            return Ok(Outcome::Ran);
+        }
         let object = self.load(&checked, &compiled, &new).map_err(|d| self.render(&[d], &piece))?;
         let added = self.adopt_maps(&object, &compiled);
         let handles = checked
@@ -129,12 +138,12 @@ impl Live {
             }
         }
         if statements {
-            self.pieces.push(piece);
+            self.accept(piece, resolved);
             return Ok(Outcome::Ran);
         }
         match self.attach(&checked, &combined.text, object, &new, piece.number) {
             Ok(started) => {
-                self.pieces.push(piece);
+                self.accept(piece, resolved);
                 Ok(Outcome::Attached(started))
             }
             Err(e) => {
@@ -145,6 +154,12 @@ impl Live {
                 Err(vec![format!("error: {}\n", e)])
             }
         }
+    }
+
+    /// `piece` joins the session program; `resolved` are its probes' attach points.
+    fn accept(&mut self, piece: Piece, resolved: Vec<Vec<crate::probe::Resolved>>) {
+        self.pieces.push(piece);
+        self.resolved = resolved;
     }
 
     /// Loads the programs `new` of the compiled session program.

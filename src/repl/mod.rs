@@ -20,6 +20,7 @@ use live::{Live, Outcome};
 use rustyline::ExternalPrinter;
 use std::cell::RefCell;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -110,6 +111,8 @@ struct Session {
     done: std::sync::mpsc::SyncSender<()>,
     map_names: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     terminal: Terminal,
+    /// Readable when the editor sent an input.
+    wake: std::os::fd::OwnedFd,
     /// Set when the session ends: output goes straight to stdout.
     direct: Rc<std::cell::Cell<bool>>,
 }
@@ -139,6 +142,7 @@ impl Session {
             map_names: link.maps,
             terminal,
             direct,
+            wake: link.wake,
         }
     }
 
@@ -151,16 +155,14 @@ impl Session {
         // Whether the session ends with the prompt on the screen.
         let mut at_prompt = true;
         loop {
-            let input = match &ring {
-                Some(r) => {
-                    let _ = r.poll(POLL);
-                    self.inputs.try_recv().ok()
-                }
-                None => match self.inputs.recv_timeout(POLL) {
-                    Ok(i) => Some(i),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(_) => Some(Input::Eof),
-                },
+            self.wait(ring.as_ref().map(|r| r.epoll_fd()));
+            if let Some(r) = &ring {
+                let _ = r.consume();
+            }
+            let input = match self.inputs.try_recv() {
+                Ok(i) => Some(i),
+                Err(std::sync::mpsc::TryRecvError::Empty) => None,
+                Err(_) => Some(Input::Eof),
             };
             if state.borrow().exit_called() || signals::stop_requested() {
                 break;
@@ -219,6 +221,21 @@ impl Session {
         }
         state.borrow_mut().print_at_exit();
         exit::OK
+    }
+
+    /// Waits until records arrive (on the ring buffer's epoll fd), an input
+    /// does, or `POLL` passes.
+    fn wait(&self, events: Option<i32>) {
+        let mut fds = vec![libc::pollfd { fd: self.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if let Some(fd) = events {
+            fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        }
+        // SAFETY: valid pollfds; the buffer is ours to read into.
+        unsafe {
+            libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, POLL.as_millis() as i32);
+            let mut drain = [0u8; 64];
+            while libc::read(self.wake.as_raw_fd(), drain.as_mut_ptr() as *mut libc::c_void, drain.len()) > 0 {}
+        }
     }
 
     /// Handles one line typed at the prompt.

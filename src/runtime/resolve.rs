@@ -119,11 +119,26 @@ pub fn header_defines(program: &Program, extra: &[String]) -> Result<HashMap<Str
 /// `program.probes`. With `pid` (`-p`), binaries and libraries are looked up
 /// among the files that process maps.
 pub fn resolve(program: &Program, params: &[String], pid: Option<u32>) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
+    resolve_after(program, params, pid, &[])
+}
+
+/// As `resolve`, with the first probes' attach points already `known` (the
+/// REPL's earlier inputs: tracefs and binaries are read once).
+pub fn resolve_after(
+    program: &Program,
+    params: &[String],
+    pid: Option<u32>,
+    known: &[Vec<Resolved>],
+) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
     let mut r = Resolver { binaries: HashMap::new(), diags: Vec::new(), pid };
     let out = program
         .probes
         .iter()
-        .map(|p| p.attach_points.iter().flat_map(|ap| r.attach_point(ap, params)).collect())
+        .enumerate()
+        .map(|(i, p)| match known.get(i) {
+            Some(k) => k.clone(),
+            None => p.attach_points.iter().flat_map(|ap| r.attach_point(ap, params)).collect(),
+        })
         .collect();
     if r.diags.is_empty() {
         Ok(out)
