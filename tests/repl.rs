@@ -316,6 +316,10 @@ fn completion_and_history() {
     s.expect("rtrace> print");
     // Ctrl-C with text typed discards the text.
     s.send("\x03");
+    let out = s.line(":detach all");
+    assert!(out.contains("Detached probes 1, 2"), "{}", out);
+    let out = s.line(":probes");
+    assert!(out.contains("No live probes."), "{}", out);
     let out = s.line("printf(\"from history %d\\n\", 42)");
     assert!(out.contains("from history 42"), "{}", out);
     s.send("\x04");

@@ -32,7 +32,8 @@ pub struct LiveProbe {
     pub text: String,
     /// Its programs in the input's object.
     programs: Vec<String>,
-    pub attached: Attached,
+    /// Its links: dropping the probe detaches it.
+    _links: Attached,
     pub is_end: bool,
 }
 
@@ -258,7 +259,7 @@ impl Live {
                 number: 0,
                 text: header(&text[span.start as usize..span.end as usize]),
                 programs: progs.iter().map(|&i| checked.programs[i].name.clone()).collect(),
-                attached,
+                _links: attached,
                 is_end: kinds.iter().all(|k| **k == ProgKind::End),
             });
         }
@@ -309,20 +310,23 @@ impl Live {
         self.inputs.pop().map(|i| i.probes.iter().map(|p| p.number).collect()).unwrap_or_default()
     }
 
-    /// Detaches every probe; returns their numbers.
-    pub fn detach_all(&mut self) -> Vec<usize> {
-        let numbers = self.inputs.iter().flat_map(|i| i.probes.iter().map(|p| p.number)).collect();
-        self.inputs.clear();
+    /// Detaches every probe (but END blocks when `keep_end`: quitting runs
+    /// them); returns their numbers.
+    pub fn detach_all(&mut self, keep_end: bool) -> Vec<usize> {
+        let mut numbers = Vec::new();
+        for input in &mut self.inputs {
+            input.probes.retain(|p| {
+                let keep = keep_end && p.is_end;
+                numbers.extend((!keep).then_some(p.number));
+                keep
+            });
+        }
+        self.inputs.retain(|i| !i.probes.is_empty());
         numbers
     }
 
-    /// Quitting: every probe detached, then the END blocks still live run.
-    pub fn finish(&mut self) {
-        for input in &mut self.inputs {
-            for p in &mut input.probes {
-                p.attached.detach();
-            }
-        }
+    /// Quitting: the END blocks still there run, in the order they were typed.
+    pub fn run_ends(&mut self) {
         for input in &self.inputs {
             for p in input.probes.iter().filter(|p| p.is_end) {
                 for name in &p.programs {

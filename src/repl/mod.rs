@@ -12,7 +12,7 @@ mod source;
 use crate::driver::{exit, Format, Options};
 use crate::output::{JsonOutput, Output, TextOutput};
 use crate::runtime::events::{read_map, State};
-use crate::runtime::signals;
+use crate::runtime::{session, signals};
 use commands::Command;
 use editor::{EditorLink, Input};
 use libbpf_rs::{RingBuffer, RingBufferBuilder};
@@ -215,7 +215,11 @@ impl Session {
             println!();
         }
         self.direct.set(true);
-        self.live.finish();
+        self.live.detach_all(true);
+        if let Some(r) = &ring {
+            session::drain_after_exit(&state, r);
+        }
+        self.live.run_ends();
         if let Some(r) = &ring {
             let _ = r.consume();
         }
@@ -289,7 +293,7 @@ impl Session {
                 }
             }
             Command::DetachAll => {
-                let numbers = self.live.detach_all();
+                let numbers = self.live.detach_all(false);
                 self.say(&detached(&numbers));
             }
             Command::Maps => self.list_maps(),

@@ -135,21 +135,7 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
         }
     }
     attached.detach();
-    {
-        // What probes sent after exit() is not printed: the program ended
-        // there. What they sent before it, and did not reach, still is.
-        let mut st = state.borrow_mut();
-        if st.exit_called() {
-            st.discard = st.exit;
-            st.draining = true;
-            drop(st);
-            let _ = ring.consume();
-            st = state.borrow_mut();
-            st.discard = false;
-            st.draining = false;
-        }
-        st.exit = false;
-    }
+    drain_after_exit(&state, &ring);
     run_special(&object, checked, ProgKind::End);
     let _ = ring.consume();
     state.borrow_mut().print_at_exit();
@@ -163,6 +149,23 @@ pub struct Rodata {
     pub start_ns: u64,
     /// The `-c` child's pid (`cpid`).
     pub cpid: Option<i32>,
+}
+
+/// Once the probes are detached: what they sent after exit() is not
+/// printed, as the program ended there; what they sent before it, and was
+/// not read yet, still is.
+pub fn drain_after_exit(state: &RefCell<State>, ring: &libbpf_rs::RingBuffer<'_>) {
+    let mut st = state.borrow_mut();
+    if st.exit_called() {
+        st.discard = st.exit;
+        st.draining = true;
+        drop(st);
+        let _ = ring.consume();
+        st = state.borrow_mut();
+        st.discard = false;
+        st.draining = false;
+    }
+    st.exit = false;
 }
 
 /// Writes the ELF and loads it (with `lopts`' reused maps and program
