@@ -371,3 +371,29 @@ fn output_above_the_prompt_and_exit() {
     assert_eq!(unsafe { libc::tcgetattr(s.master.as_raw_fd(), &mut t) }, 0);
     assert!(t.c_lflag & libc::ICANON != 0 && t.c_lflag & libc::ECHO != 0, "the terminal was left in raw mode");
 }
+
+/// A long session: every input keeps only its links and programs open, so
+/// fifty probes with fifty maps stay live and the prompt keeps answering.
+#[test]
+fn many_inputs_in_one_session() {
+    if !common::require_root("the REPL test") {
+        return;
+    }
+    let mut s = Session::start(&data_home("many"));
+    s.expect("rtrace> ");
+    for i in 0..50 {
+        let out = s.line(&format!("tracepoint:syscalls:sys_enter_getppid {{ @t{}[comm] = count(); }}", i));
+        assert!(out.contains(&format!("Attached probe {}:", i + 1)), "{}", out);
+    }
+    // The loop workload: no step() calls, three getppid().
+    let status = Command::new(workload("loop", "many")).args(["0", "3"]).status().unwrap();
+    assert!(status.success());
+    let out = s.line(":probes");
+    assert_eq!(out.lines().filter(|l| l.contains("sys_enter_getppid")).count(), 50, "{}", out);
+    let out = s.line(":maps");
+    assert!(out.contains("@t49[string[16]]: count()"), "{}", out);
+    s.send("\x04");
+    let (code, out) = s.wait();
+    assert_eq!(code, 0, "{}", out);
+    assert!(out.contains("@t0[loop]: 3\n") && out.contains("@t49[loop]: 3\n"), "getppid not counted:\n{}", out);
+}

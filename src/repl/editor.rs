@@ -25,8 +25,10 @@ pub enum Input {
     Line(String),
     /// Ctrl-C on an empty line.
     Interrupt,
-    /// Ctrl-D on an empty line, or the terminal went away.
+    /// Ctrl-D on an empty line.
     Eof,
+    /// The editor cannot go on (the terminal went away, ...).
+    Failed(String),
 }
 
 /// The session's side of the editor thread.
@@ -167,9 +169,10 @@ fn editor_thread(
                 Input::Line(line)
             }
             Err(ReadlineError::Interrupted) => Input::Interrupt,
-            Err(_) => Input::Eof,
+            Err(ReadlineError::Eof) => Input::Eof,
+            Err(e) => Input::Failed(e.to_string()),
         };
-        let eof = matches!(input, Input::Eof);
+        let eof = matches!(input, Input::Eof | Input::Failed(_));
         if !inputs.send(input) || eof || done.recv().is_err() {
             return;
         }

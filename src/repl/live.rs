@@ -16,7 +16,7 @@ use crate::runtime::events::State;
 use crate::runtime::loader::LoadOptions;
 use crate::runtime::session::{self, Rodata};
 use crate::sema::{Checked, ProgKind};
-use libbpf_rs::{MapCore, MapHandle, Object, ProgramInput};
+use libbpf_rs::{MapCore, MapHandle, Object};
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -30,17 +30,18 @@ pub struct LiveProbe {
     pub number: usize,
     /// The attach points as typed (`tracepoint:syscalls:sys_enter_openat`).
     pub text: String,
-    /// Its programs in the input's object.
-    programs: Vec<String>,
+    /// Its programs: a reference each, for hit counts and for running END
+    /// (the object itself is closed once attached: it holds a copy of every
+    /// session map's fd, which would add up across inputs).
+    programs: Vec<OwnedFd>,
     /// Its links: dropping the probe detaches it.
     _links: Attached,
     pub is_end: bool,
 }
 
-/// One input that started probes; its object lives while any of them does.
+/// One input that started probes.
 struct Input {
     number: usize,
-    object: Object,
     probes: Vec<LiveProbe>,
 }
 
@@ -135,7 +136,9 @@ impl Live {
         state.map_slots = MAP_SLOTS;
         for &i in &new {
             if checked.programs[i].kind == ProgKind::Begin {
-                run_program(&object, &checked.programs[i].name);
+                if let Some(p) = object.progs().find(|p| p.name() == checked.programs[i].name.as_str()) {
+                    test_run(p.as_fd());
+                }
             }
         }
         if statements {
@@ -255,10 +258,18 @@ impl Live {
                     .ok_or_else(|| format!("program `{}` missing from the object", name))?;
                 attach::attach_one(&mut attached, &prog, &info.resolved, self.opts.pid).map_err(|e| e.to_string())?;
             }
+            let fds = progs.iter().filter_map(|&i| {
+                object
+                    .progs()
+                    .find(|p| p.name() == checked.programs[i].name.as_str())?
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .ok()
+            });
             live.push(LiveProbe {
                 number: 0,
                 text: header(&text[span.start as usize..span.end as usize]),
-                programs: progs.iter().map(|&i| checked.programs[i].name.clone()).collect(),
+                programs: fds.collect(),
                 _links: attached,
                 is_end: kinds.iter().all(|k| **k == ProgKind::End),
             });
@@ -270,7 +281,7 @@ impl Live {
             started.push((p.number, p.text.clone()));
         }
         if !live.is_empty() {
-            self.inputs.push(Input { number, object, probes: live });
+            self.inputs.push(Input { number, probes: live });
         }
         Ok(started)
     }
@@ -283,7 +294,7 @@ impl Live {
                 let hits = if p.is_end {
                     Some(0)
                 } else {
-                    p.programs.iter().map(|name| run_count(&input.object, name)).sum::<Option<u64>>()
+                    p.programs.iter().map(|fd| run_count(fd.as_fd())).sum::<Option<u64>>()
                 };
                 let text = if p.is_end { format!("{} (runs at quit)", p.text) } else { p.text.clone() };
                 out.push((p.number, input.number, text, hits));
@@ -329,8 +340,8 @@ impl Live {
     pub fn run_ends(&mut self) {
         for input in &self.inputs {
             for p in input.probes.iter().filter(|p| p.is_end) {
-                for name in &p.programs {
-                    run_program(&input.object, name);
+                for fd in &p.programs {
+                    test_run(fd.as_fd());
                 }
             }
         }
@@ -350,21 +361,23 @@ fn clone_handle(h: &MapHandle) -> Option<MapHandle> {
 }
 
 /// Runs a BEGIN or END program once, in rtrace's own context.
-fn run_program(object: &Object, name: &str) {
-    if let Some(p) = object.progs_mut().find(|p| p.name() == name) {
-        let _ = p.test_run(ProgramInput::default());
-    }
+fn test_run(prog: BorrowedFd<'_>) {
+    use libbpf_rs::libbpf_sys::{bpf_prog_test_run_opts, bpf_test_run_opts};
+    // SAFETY: plain data; zero is valid for every field.
+    let mut opts: bpf_test_run_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<bpf_test_run_opts>() as _;
+    // SAFETY: a valid program fd and options sized for this libbpf.
+    unsafe { bpf_prog_test_run_opts(prog.as_raw_fd(), &mut opts) };
 }
 
-/// How many times the kernel ran program `name` (needs the run-time stats on).
-fn run_count(object: &Object, name: &str) -> Option<u64> {
+/// How many times the kernel ran a program (needs the run-time stats on).
+fn run_count(prog: BorrowedFd<'_>) -> Option<u64> {
     use libbpf_rs::libbpf_sys::{bpf_prog_get_info_by_fd, bpf_prog_info};
-    let prog = object.progs().find(|p| p.name() == name)?;
     // SAFETY: bpf_prog_info is plain data; zero is a valid value.
     let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<bpf_prog_info>() as u32;
-    // SAFETY: info and len are valid for the call; the fd is the program's.
-    let rc = unsafe { bpf_prog_get_info_by_fd(prog.as_fd().as_raw_fd(), &mut info, &mut len) };
+    // SAFETY: info and len are valid for the call; the fd is a program's.
+    let rc = unsafe { bpf_prog_get_info_by_fd(prog.as_raw_fd(), &mut info, &mut len) };
     (rc == 0).then_some(info.run_cnt)
 }
 

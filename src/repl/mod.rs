@@ -38,6 +38,7 @@ pub fn run(opts: Options) -> i32 {
         eprintln!("ERROR: -c runs a command under a program; the interactive session takes none");
         return exit::USAGE;
     }
+    raise_fd_limit();
     let terminal = Terminal::save();
     println!(
         "rtrace {} interactive session: type probes or statements; :help lists the commands, Ctrl-D quits.",
@@ -51,6 +52,19 @@ pub fn run(opts: Options) -> i32 {
         }
     };
     Session::new(opts, link, terminal).run()
+}
+
+/// A long session holds a link and a program per probe: allow as many
+/// files as the hard limit does.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: valid rlimit to fill, then to set.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 /// Output for the terminal: whole lines, printed above the prompt; once the
@@ -181,6 +195,10 @@ impl Session {
             let flow = match input {
                 None => Flow::Continue,
                 Some(Input::Eof) => Flow::Quit,
+                Some(Input::Failed(e)) => {
+                    eprintln!("error: the line editor failed: {}", e);
+                    Flow::Quit
+                }
                 Some(Input::Interrupt) => {
                     self.interrupt();
                     Flow::Continue
