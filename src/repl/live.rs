@@ -15,7 +15,7 @@ use crate::runtime::attach::{self, Attached};
 use crate::runtime::events::State;
 use crate::runtime::loader::LoadOptions;
 use crate::runtime::session::{self, Rodata};
-use crate::sema::{Checked, ProgKind};
+use crate::sema::{Checked, Manifest, ProgKind};
 use libbpf_rs::{MapCore, MapHandle, Object};
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -60,6 +60,8 @@ pub struct Live {
     pub pieces: Pieces,
     inputs: Vec<Input>,
     next_probe: usize,
+    /// The accepted session program's maps and actions.
+    manifest: Manifest,
     /// The attach points of the accepted probes, resolved once.
     resolved: Vec<Vec<crate::probe::Resolved>>,
     /// The session's maps by their name in the object (`m0_x`, `events`,
@@ -81,6 +83,7 @@ impl Live {
             pieces: Pieces::default(),
             inputs: Vec::new(),
             next_probe: 1,
+            manifest: Manifest::default(),
             resolved: Vec::new(),
             maps: HashMap::new(),
             _stats: stats,
@@ -109,8 +112,8 @@ impl Live {
         if checked.manifest.maps.len() > MAP_SLOTS {
             return Err(vec![format!("error: a session holds at most {} maps\n", MAP_SLOTS)]);
         }
-        if state.manifest.actions.len() > checked.manifest.actions.len()
-            || state.manifest.maps.iter().zip(&checked.manifest.maps).any(|(a, b)| a.name != b.name)
+        if self.manifest.actions.len() > checked.manifest.actions.len()
+            || self.manifest.maps.iter().zip(&checked.manifest.maps).any(|(a, b)| a.name != b.name)
         {
             return Err(vec!["error: internal error, please report: the session's program changed shape\n".into()]);
         }
@@ -118,22 +121,13 @@ impl Live {
             (0..checked.programs.len()).filter(|&i| piece.contains(checked.programs[i].span)).collect();
         if new.is_empty() {
             // Definitions only (structs, #define): kept for what follows.
-            self.accept(piece, resolved);
+            self.accept(piece, resolved, checked.manifest);
             return Ok(Outcome::Ran);
         }
         let object = self.load(&checked, &compiled, &new).map_err(|d| self.render(&[d], &piece))?;
         let added = self.adopt_maps(&object, &compiled);
-        let handles = checked
-            .manifest
-            .maps
-            .iter()
-            .enumerate()
-            .map(|(i, m)| self.maps.get(&m.bpf_name(i)).and_then(|(h, _)| clone_handle(h)))
-            .collect();
-        let bss = self.maps.get(".bss").and_then(|(h, _)| clone_handle(h));
-        state.extend(checked.manifest.clone(), handles);
-        state.bss = bss;
-        state.map_slots = MAP_SLOTS;
+        // BEGIN's records are read with the new program's actions.
+        self.show_to(state, &checked.manifest);
         for &i in &new {
             if checked.programs[i].kind == ProgKind::Begin {
                 if let Some(p) = object.progs().find(|p| p.name() == checked.programs[i].name.as_str()) {
@@ -142,12 +136,12 @@ impl Live {
             }
         }
         if statements {
-            self.accept(piece, resolved);
+            self.accept(piece, resolved, checked.manifest);
             return Ok(Outcome::Ran);
         }
         match self.attach(&checked, &combined.text, object, &new, piece.number) {
             Ok(started) => {
-                self.accept(piece, resolved);
+                self.accept(piece, resolved, checked.manifest);
                 Ok(Outcome::Attached(started))
             }
             Err(e) => {
@@ -155,22 +149,34 @@ impl Live {
                 for name in added {
                     self.maps.remove(&name);
                 }
+                let kept = self.manifest.clone();
+                self.show_to(state, &kept);
                 Err(vec![format!("error: {}\n", e)])
             }
         }
     }
 
-    /// `piece` joins the session program; `resolved` are its probes' attach points.
-    fn accept(&mut self, piece: Piece, resolved: Vec<Vec<crate::probe::Resolved>>) {
+    /// `piece` joins the session program; `resolved` are its probes' attach
+    /// points, `manifest` the session program's.
+    fn accept(&mut self, piece: Piece, resolved: Vec<Vec<crate::probe::Resolved>>, manifest: Manifest) {
         self.pieces.push(piece);
         self.resolved = resolved;
+        self.manifest = manifest;
+    }
+
+    /// Has `state` read records and maps as `manifest` describes them.
+    fn show_to(&self, state: &mut State, manifest: &Manifest) {
+        let handle = |name: &str| self.maps.get(name).and_then(|(h, _)| MapHandle::try_from(h).ok());
+        let handles = manifest.maps.iter().enumerate().map(|(i, m)| handle(&m.bpf_name(i))).collect();
+        state.extend(manifest.clone(), handles);
+        state.bss = handle(".bss");
+        state.map_slots = MAP_SLOTS;
     }
 
     /// Loads the programs `new` of the compiled session program.
     fn load(&self, checked: &Checked, compiled: &Compiled, new: &[usize]) -> Result<Object, Diagnostic> {
         for spec in &compiled.image.maps {
-            let key = if spec.name == "events" { "events" } else { spec.name.as_str() };
-            if let Some((_, old)) = self.maps.get(key) {
+            if let Some((_, old)) = self.maps.get(&spec.name) {
                 if old != spec {
                     let name = checked.manifest.maps.iter().enumerate().find(|(i, m)| m.bpf_name(*i) == spec.name);
                     let name = name.map_or(spec.name.clone(), |(_, m)| m.name.clone());
@@ -353,11 +359,6 @@ impl Live {
     fn render(&self, diags: &[Diagnostic], piece: &Piece) -> Vec<String> {
         diags.iter().map(|d| self.pieces.render(d, piece)).collect()
     }
-}
-
-/// An owned duplicate of a map handle (the session keeps the original).
-fn clone_handle(h: &MapHandle) -> Option<MapHandle> {
-    MapHandle::try_from(h).ok()
 }
 
 /// Runs a BEGIN or END program once, in rtrace's own context.
