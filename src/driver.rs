@@ -133,7 +133,7 @@ pub fn build(
     let mut binaries: Vec<_> = binaries.collect();
     binaries.dedup();
     let types = runtime::system_types::SystemTypeSource::new(binaries);
-    let mut env = Env::new(opts.params.clone(), resolved.clone());
+    let mut env = Env::new(opts.params.clone(), resolved);
     env.symbols = symbols;
     env.header_defines = header_defines;
     env.types = Some(crate::sema::system_types::SystemTypes(std::rc::Rc::new(types)));
@@ -146,6 +146,7 @@ pub fn build(
         env.max_map_keys = n;
     }
     let checked = sema::check(program, &env)?;
+    let resolved = std::mem::take(&mut env.resolved);
     let mut compile_opts = CompileOptions {
         lower: LowerOptions { pid_filter: opts.pid, helper_checks: opts.helper_checks, map_slots: session.map_slots },
         ..Default::default()

@@ -25,18 +25,18 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 pub const MAP_SLOTS: usize = 256;
 
 /// A probe entered at the prompt, while it is attached (END: until quit).
-pub struct LiveProbe {
+struct LiveProbe {
     /// Its number in `:probes` and `:detach N`.
-    pub number: usize,
+    number: usize,
     /// The attach points as typed (`tracepoint:syscalls:sys_enter_openat`).
-    pub text: String,
+    text: String,
     /// Its programs: a reference each, for hit counts and for running END
     /// (the object itself is closed once attached: it holds a copy of every
     /// session map's fd, which would add up across inputs).
     programs: Vec<OwnedFd>,
     /// Its links: dropping the probe detaches it.
     _links: Attached,
-    pub is_end: bool,
+    is_end: bool,
 }
 
 /// One input that started probes.
@@ -57,7 +57,7 @@ pub struct Live {
     opts: Options,
     start_ns: u64,
     /// Every accepted input, one after another.
-    pub pieces: Pieces,
+    pieces: Pieces,
     inputs: Vec<Input>,
     next_probe: usize,
     /// The accepted session program's maps and actions.
@@ -131,7 +131,7 @@ impl Live {
         for &i in &new {
             if checked.programs[i].kind == ProgKind::Begin {
                 if let Some(p) = object.progs().find(|p| p.name() == checked.programs[i].name.as_str()) {
-                    test_run(p.as_fd());
+                    session::run_once(p.as_fd());
                 }
             }
         }
@@ -170,7 +170,6 @@ impl Live {
         let handles = manifest.maps.iter().enumerate().map(|(i, m)| handle(&m.bpf_name(i))).collect();
         state.extend(manifest.clone(), handles);
         state.bss = handle(".bss");
-        state.map_slots = MAP_SLOTS;
     }
 
     /// Loads the programs `new` of the compiled session program.
@@ -347,7 +346,7 @@ impl Live {
         for input in &self.inputs {
             for p in input.probes.iter().filter(|p| p.is_end) {
                 for fd in &p.programs {
-                    test_run(fd.as_fd());
+                    session::run_once(fd.as_fd());
                 }
             }
         }
@@ -359,16 +358,6 @@ impl Live {
     fn render(&self, diags: &[Diagnostic], piece: &Piece) -> Vec<String> {
         diags.iter().map(|d| self.pieces.render(d, piece)).collect()
     }
-}
-
-/// Runs a BEGIN or END program once, in rtrace's own context.
-fn test_run(prog: BorrowedFd<'_>) {
-    use libbpf_rs::libbpf_sys::{bpf_prog_test_run_opts, bpf_test_run_opts};
-    // SAFETY: plain data; zero is valid for every field.
-    let mut opts: bpf_test_run_opts = unsafe { std::mem::zeroed() };
-    opts.sz = std::mem::size_of::<bpf_test_run_opts>() as _;
-    // SAFETY: a valid program fd and options sized for this libbpf.
-    unsafe { bpf_prog_test_run_opts(prog.as_raw_fd(), &mut opts) };
 }
 
 /// How many times the kernel ran a program (needs the run-time stats on).

@@ -85,6 +85,7 @@ impl Session {
         };
         let mut state = State::new(Default::default(), out, Vec::new(), None);
         state.warnings_in_output = true;
+        state.map_slots = live::MAP_SLOTS;
         Session {
             live: Live::new(opts),
             state: Rc::new(RefCell::new(state)),

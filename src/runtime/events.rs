@@ -11,7 +11,7 @@ use crate::sema::manifest::{join_args_type, Action, Manifest, MapInfo};
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
 /// Counter `index` of the `.bss` section (`codegen::lower::COUNTER_*`).
-pub fn read_counter(bss: &MapHandle, index: i32) -> u64 {
+fn read_counter(bss: &MapHandle, index: i32) -> u64 {
     counter_at(&read_bss(bss), index)
 }
 
@@ -61,7 +61,7 @@ pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
 }
 
 /// `clear(@x)`: every key deleted.
-pub fn clear_map(map: &MapHandle) {
+fn clear_map(map: &MapHandle) {
     let keys: Vec<Vec<u8>> = map.keys().collect();
     for key in keys {
         let _ = map.delete(&key);

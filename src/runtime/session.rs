@@ -15,7 +15,7 @@ use crate::output::{JsonOutput, Output, TextOutput};
 use crate::probe::{Detail, ProbeSpec};
 use crate::sema::manifest::AttachInfo;
 use crate::sema::{Checked, ProgKind};
-use libbpf_rs::{MapCore, MapHandle, Object, ProgramInput, RingBufferBuilder};
+use libbpf_rs::{MapCore, MapHandle, Object, RingBufferBuilder};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
@@ -244,17 +244,30 @@ fn fail(source: &Source, (d, code): (Diagnostic, i32)) -> i32 {
     report(source, &[d], code)
 }
 
-pub fn internal(msg: &str) -> (Diagnostic, i32) {
+fn internal(msg: &str) -> (Diagnostic, i32) {
     (Diagnostic::error_nowhere(format!("internal error, please report: {}", msg)), exit::RUNTIME)
 }
 
 /// Runs every BEGIN (or END) program once, in rtrace's own context.
 fn run_special(object: &Object, checked: &Checked, kind: ProgKind) {
     for prog in checked.programs.iter().filter(|p| p.kind == kind) {
-        if let Some(p) = object.progs_mut().find(|p2| p2.name() == prog.name.as_str()) {
-            let _ = p.test_run(ProgramInput::default());
+        if let Some(p) = object.progs().find(|p2| p2.name() == prog.name.as_str()) {
+            run_once(p.as_fd());
         }
     }
+}
+
+/// Runs a BEGIN or END program once, in rtrace's own context
+/// (`BPF_PROG_TEST_RUN`); by fd, so the REPL can run END after it closed
+/// the program's object.
+pub fn run_once(prog: std::os::fd::BorrowedFd<'_>) {
+    use libbpf_rs::libbpf_sys::{bpf_prog_test_run_opts, bpf_test_run_opts};
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain data; zero is valid for every field.
+    let mut opts: bpf_test_run_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<bpf_test_run_opts>() as _;
+    // SAFETY: a valid program fd and options sized for this libbpf.
+    unsafe { bpf_prog_test_run_opts(prog.as_raw_fd(), &mut opts) };
 }
 
 fn make_output(opts: &Options) -> Result<Box<dyn Output>, String> {
