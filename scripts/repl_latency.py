@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Time the interactive session: from Enter to the next prompt, for N rounds
 of (a new tracepoint probe, a statement printing its map), in a pseudo-terminal.
+Each round probes another syscall tracepoint (the kernel runs at most 64
+programs on one event), and every input must succeed.
 
     sudo scripts/repl_latency.py target/release/rtrace 30
 
@@ -29,32 +31,42 @@ def main():
         os.execv(binary, [binary])
     seen = b""
 
-    def until(text, timeout=30):
+    def until(text, timeout=30, keep=False):
         nonlocal seen
         end = time.time() + timeout
         while time.time() < end:
             if text in ESCAPES.sub(b"", seen).replace(b"\r", b""):
-                seen = b""
+                if not keep:
+                    seen = b""
                 return
             ready, _, _ = select.select([fd], [], [], 0.01)
             if ready:
                 seen += os.read(fd, 65536)
         sys.exit("rtrace did not print %r" % text)
 
-    def timed(line):
+    def timed(line, expect=None):
         nonlocal seen
         os.write(fd, line.encode())
         time.sleep(0.05)
         seen = b""
         start = time.time()
         os.write(fd, b"\r")
-        until(b"\nrtrace> ")
-        return (time.time() - start) * 1000
+        until(b"\nrtrace> ", keep=True)
+        took = (time.time() - start) * 1000
+        shown = ESCAPES.sub(b"", seen).replace(b"\r", b"")
+        seen = b""
+        if b"error" in shown or (expect and expect not in shown):
+            sys.exit("input failed: %s\n%s" % (line, shown.decode(errors="replace")))
+        return took
 
     until(b"rtrace> ")
+    events = sorted(e for e in os.listdir("/sys/kernel/tracing/events/syscalls") if e.startswith("sys_enter_"))
+    if len(events) < rounds:
+        sys.exit("only %d syscall tracepoints" % len(events))
     probe, stmt = [], []
     for i in range(rounds):
-        probe.append(timed("tracepoint:syscalls:sys_enter_read { @r%d[comm] = count(); }" % i))
+        line = "tracepoint:syscalls:%s { @r%d[comm] = count(); }" % (events[i], i)
+        probe.append(timed(line, b"Attached probe %d:" % (i + 1)))
         stmt.append(timed("print(@r%d)" % i))
     with open("/proc/%d/status" % pid) as status:
         hwm = next(l.split()[1] for l in status if l.startswith("VmHWM"))

@@ -53,7 +53,16 @@ pub fn attach_one(
     pid: Option<u32>,
 ) -> Result<(), AttachError> {
     let fail = |reason: String| AttachError::Failed { probe: resolved.name.clone(), reason };
-    let lib = |e: libbpf_rs::Error| fail(e.to_string());
+    let lib = |e: libbpf_rs::Error| {
+        fail(match e.kind() {
+            // BPF_TRACE_MAX_PROGS: the kernel's own limit per event.
+            libbpf_rs::ErrorKind::TooBig => {
+                "the kernel runs at most 64 BPF programs on one event, and this one has them all".to_string()
+            }
+            // With the system's reason (`failed to attach tracepoint: ...`).
+            _ => format!("{:#}", e),
+        })
+    };
     match (&resolved.spec, &resolved.detail) {
         (ProbeSpec::Tracepoint { category, event }, _) => {
             attached.links.push(
