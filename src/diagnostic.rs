@@ -194,6 +194,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Prints diagnostics to stderr and returns `code` (the exit code they end with).
+pub fn report(source: &Source, diags: &[Diagnostic], code: i32) -> i32 {
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        let _ = err.write_all(render(d, source).as_bytes());
+    }
+    code
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,10 @@
 //! `repl` drives the same pipeline once per line typed at its prompt.
 
 pub mod codegen;
+pub mod contract;
 pub mod diagnostic;
 pub mod driver;
+pub mod options;
 pub mod output;
 pub mod parser;
 pub mod probe;
@@ -16,3 +18,5 @@ pub mod repl;
 pub mod runtime;
 pub mod sema;
 pub mod span;
+pub mod system;
+pub mod types;

@@ -1,8 +1,10 @@
-//! The `rtrace` command line: flags → `driver::Options`, then the pipeline.
+//! The `rtrace` command line: flags → `options::Options`, then the pipeline.
 
 use clap::{ArgAction, Parser};
 use rtrace::diagnostic::Source;
-use rtrace::driver::{self, exit, Buffering, Emit, Format, Options};
+use rtrace::driver;
+use rtrace::options::{exit, Buffering, Emit, Format, Options};
+use rtrace::system::list::ListError;
 use std::io::Read;
 
 #[derive(Parser, Debug)]
@@ -155,10 +157,10 @@ fn main_code() -> i32 {
     if cli.list {
         let pattern = cli.program.as_deref().or(cli.rest.first().map(String::as_str));
         let mut out = std::io::stdout().lock();
-        return match rtrace::runtime::list::list(pattern, cli.verbose, pid, &mut out) {
+        return match rtrace::system::list::list(pattern, cli.verbose, pid, &mut out) {
             Ok(()) => exit::OK,
             // `rtrace -l | head`: the reader has seen enough.
-            Err(e) if e.contains("Broken pipe") => exit::OK,
+            Err(ListError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
             Err(e) => {
                 eprintln!("ERROR: {}", e);
                 exit::SCRIPT

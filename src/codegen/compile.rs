@@ -1,10 +1,12 @@
 //! Checked program → `Image`: lowers and finishes every program, lays out the
 //! maps (user maps first, then the ring buffer and the counters) and the
-//! `.rodata` the runtime fills in, and attaches source lines for the verifier.
+//! `.rodata` the runtime fills in, attaches source lines for the verifier, and
+//! writes the ELF object.
 
 use super::finish::{finish, FinishError};
 use super::image::{Image, LineInfo, MapKind, MapSpec, ProgramImage};
-use super::lower::{counters, lower, HelperSite, LowerError, LowerOptions, MapIndices, RODATA_SIZE};
+use super::lower::{lower, HelperSite, LowerError, LowerOptions, MapIndices};
+use crate::contract::{self, Counters, Rodata};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::sema::Checked;
 use crate::span::Span;
@@ -24,10 +26,12 @@ impl Default for CompileOptions {
     }
 }
 
-/// The image plus what the runtime needs to interpret it.
+/// The image, its ELF object, and what the runtime needs to interpret it.
 #[derive(Clone, Debug)]
 pub struct Compiled {
     pub image: Image,
+    /// The object file libbpf loads.
+    pub elf: Vec<u8>,
     pub maps: MapIndices,
     /// Per program (same order as `image.programs`): instruction index → span.
     pub locs: Vec<Vec<(usize, Span)>>,
@@ -49,7 +53,7 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         .iter()
         .enumerate()
         .map(|(i, m)| MapSpec {
-            name: m.bpf_name(i),
+            name: contract::map_name(i, &m.name),
             kind: if m.value.per_cpu() { MapKind::PercpuHash } else { MapKind::Hash },
             key_size: m.key_layout().size,
             value_size: m.value.size(),
@@ -59,15 +63,16 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         .collect();
     let indices = MapIndices { events: maps.len() };
     maps.push(MapSpec {
-        name: "events".into(),
+        name: contract::EVENTS_MAP.into(),
         kind: MapKind::Ringbuf,
         key_size: 0,
         value_size: 0,
         max_entries: opts.ringbuf_bytes,
         flags: 0,
     });
-    // Counters the runtime reads (lower::maps::COUNTER_*).
-    let bss_size = 8 * counters(opts.lower.map_slots.unwrap_or(manifest.maps.len()));
+    // Counters the runtime reads.
+    let counters = Counters { map_slots: opts.lower.map_slots.unwrap_or(manifest.maps.len()) };
+    let bss_size = Counters::offset(counters.words());
     let mut image = Image { maps, bss_size, source_name: source.name.clone(), ..Image::default() };
     let mut all_locs = Vec::new();
     let mut helper_sites = Vec::new();
@@ -127,7 +132,9 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         return Err(diags);
     }
     if uses_rodata {
-        image.rodata = vec![0; RODATA_SIZE as usize];
+        image.rodata = vec![0; Rodata::SIZE as usize];
     }
-    Ok(Compiled { image, maps: indices, locs: all_locs, helper_sites })
+    let elf = super::elf::write(&image)
+        .map_err(|e| vec![Diagnostic::error_nowhere(format!("internal error, please report: {}", e))])?;
+    Ok(Compiled { image, elf, maps: indices, locs: all_locs, helper_sites })
 }

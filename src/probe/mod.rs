@@ -4,6 +4,7 @@
 //! fills `Resolved` from /sys and ELF files.
 
 pub mod arch;
+pub mod glob;
 pub mod perf_events;
 pub mod spec;
 pub mod tracepoint_format;

@@ -4,6 +4,7 @@
 //! read through `System` so the rules can be tested on their own.
 
 use super::commands::COMMANDS;
+use crate::system::tracefs;
 
 /// Probe types, as typed before the first `:` (BEGIN and END have none).
 const PROBE_TYPES: &[&str] = &[
@@ -39,23 +40,18 @@ pub struct Host;
 
 impl System for Host {
     fn categories(&self) -> Vec<String> {
-        dir_names(crate::runtime::resolve::tracefs().map(|t| t.join("events")))
+        tracefs::mounted().map(|root| tracefs::categories(&root)).unwrap_or_default()
     }
 
     fn events(&self, category: &str) -> Vec<String> {
-        dir_names(crate::runtime::resolve::tracefs().map(|t| t.join("events").join(category)))
+        tracefs::mounted().map(|root| tracefs::events(&root, category)).unwrap_or_default()
     }
 
     fn functions(&self, target: &str) -> Vec<String> {
-        use crate::runtime::binary::{locate, Binary};
+        use crate::system::binary::{locate, Binary};
         let Ok(binary) = locate(target).and_then(|p| Binary::read(&p)) else { return vec![] };
         binary.functions.into_iter().map(|f| f.demangled.map_or(f.name, |(_, short)| short)).collect()
     }
-}
-
-fn dir_names(dir: Option<std::path::PathBuf>) -> Vec<String> {
-    let Some(Ok(entries)) = dir.map(std::fs::read_dir) else { return vec![] };
-    entries.flatten().filter(|e| e.path().is_dir()).filter_map(|e| e.file_name().into_string().ok()).collect()
 }
 
 /// Characters of the word being completed: probe specs keep their `:`,

@@ -6,19 +6,22 @@
 
 use super::source::{Piece, Pieces};
 use crate::codegen::compile::Compiled;
-use crate::codegen::image::MapSpec;
+use crate::codegen::image::{MapKind, MapSpec};
+use crate::contract;
 use crate::diagnostic::Diagnostic;
-use crate::driver::{self, Options};
+use crate::driver::{self, Increment};
+use crate::options::Options;
 use crate::parser;
-use crate::probe::ProbeSpec;
-use crate::runtime::attach::{self, Attached};
+use crate::runtime::attach::Attached;
 use crate::runtime::events::State;
-use crate::runtime::loader::LoadOptions;
-use crate::runtime::session::{self, Rodata};
+use crate::runtime::object::{self, LoadRequest, LoadValues, Loaded};
+use crate::runtime::{clock, stats};
 use crate::sema::{Checked, Manifest, ProgKind};
-use libbpf_rs::{MapCore, MapHandle, Object};
+use crate::system::Machine;
+use libbpf_rs::MapHandle;
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
 
 /// Maps one session can hold: the `.bss` counters of every object it loads
 /// are laid out for this many, so that all objects share one `.bss`.
@@ -73,26 +76,22 @@ pub struct Live {
 
 impl Live {
     pub fn new(opts: Options) -> Live {
-        // SAFETY: a plain syscall wrapper; a negative result is an error.
-        let fd = unsafe { libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME) };
-        // SAFETY: a non-negative fd from the kernel is ours to own.
-        let stats = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) });
         Live {
+            _stats: stats::enable(),
+            start_ns: clock::monotonic_ns(),
             opts,
-            start_ns: session::boot_ns(),
             pieces: Pieces::default(),
             inputs: Vec::new(),
             next_probe: 1,
             manifest: Manifest::default(),
             resolved: Vec::new(),
             maps: HashMap::new(),
-            _stats: stats,
         }
     }
 
     /// The ring buffer every object writes to, once the first one is loaded.
     pub fn events(&self) -> Option<&MapHandle> {
-        self.maps.get("events").map(|(h, _)| h)
+        self.maps.get(contract::EVENTS_MAP).map(|(h, _)| h)
     }
 
     /// Checks, compiles, loads and attaches `text` (probes, or statements
@@ -101,8 +100,11 @@ impl Live {
         let piece = self.pieces.next(text, statements);
         let combined = self.pieces.combined_with(&piece);
         let program = parser::parse(&combined.text).map_err(|d| self.render(&d, &piece))?;
-        let session = driver::Session { map_slots: Some(MAP_SLOTS), known: &self.resolved };
-        let built = driver::build(&program, &combined, &self.opts, session).map_err(|d| self.render(&d, &piece))?;
+        // Binaries are read again for each input: one may have been rebuilt.
+        let machine = Rc::new(Machine::new(self.opts.pid));
+        let increment = Increment { map_slots: Some(MAP_SLOTS), known: &self.resolved };
+        let built =
+            driver::build(&program, &combined, &self.opts, machine, increment).map_err(|d| self.render(&d, &piece))?;
         let (checked, compiled, resolved) = (built.checked, built.compiled, built.resolved);
         let warnings: Vec<Diagnostic> =
             checked.warnings.iter().filter(|w| w.span.is_none_or(|s| piece.contains(s))).cloned().collect();
@@ -128,13 +130,7 @@ impl Live {
         let added = self.adopt_maps(&object, &compiled);
         // BEGIN's records are read with the new program's actions.
         self.show_to(state, &checked.manifest);
-        for &i in &new {
-            if checked.programs[i].kind == ProgKind::Begin {
-                if let Some(p) = object.progs().find(|p| p.name() == checked.programs[i].name.as_str()) {
-                    session::run_once(p.as_fd());
-                }
-            }
-        }
+        object.run(&checked, ProgKind::Begin);
         if statements {
             self.accept(piece, resolved, checked.manifest);
             return Ok(Outcome::Ran);
@@ -167,17 +163,22 @@ impl Live {
     /// Has `state` read records and maps as `manifest` describes them.
     fn show_to(&self, state: &mut State, manifest: &Manifest) {
         let handle = |name: &str| self.maps.get(name).and_then(|(h, _)| MapHandle::try_from(h).ok());
-        let handles = manifest.maps.iter().enumerate().map(|(i, m)| handle(&m.bpf_name(i))).collect();
+        let handles = manifest.maps.iter().enumerate().map(|(i, m)| handle(&contract::map_name(i, &m.name))).collect();
         state.extend(manifest.clone(), handles);
         state.bss = handle(".bss");
     }
 
     /// Loads the programs `new` of the compiled session program.
-    fn load(&self, checked: &Checked, compiled: &Compiled, new: &[usize]) -> Result<Object, Diagnostic> {
+    fn load(&self, checked: &Checked, compiled: &Compiled, new: &[usize]) -> Result<Loaded, Diagnostic> {
         for spec in &compiled.image.maps {
             if let Some((_, old)) = self.maps.get(&spec.name) {
                 if old != spec {
-                    let name = checked.manifest.maps.iter().enumerate().find(|(i, m)| m.bpf_name(*i) == spec.name);
+                    let name = checked
+                        .manifest
+                        .maps
+                        .iter()
+                        .enumerate()
+                        .find(|(i, m)| contract::map_name(*i, &m.name) == spec.name);
                     let name = name.map_or(spec.name.clone(), |(_, m)| m.name.clone());
                     return Err(Diagnostic::error_nowhere(format!(
                         "map `{}` was created with another key or value size; this input would change its type",
@@ -188,38 +189,33 @@ impl Live {
         }
         let reuse: Vec<(String, BorrowedFd<'_>)> = self.maps.iter().map(|(n, (h, _))| (n.clone(), h.as_fd())).collect();
         let only: HashSet<String> = new.iter().map(|&i| checked.programs[i].name.clone()).collect();
-        let lopts = LoadOptions { reuse, only: Some(only), ..Default::default() };
-        let values = Rodata { start_ns: self.start_ns, cpid: None };
-        session::load(checked, compiled, self.opts.verbose, values, lopts).map_err(|(d, _)| d)
+        let request = LoadRequest { verbose: self.opts.verbose, reuse, only: Some(only) };
+        let values = LoadValues { start_ns: self.start_ns, cpid: None };
+        Loaded::load(checked, compiled, values, request).map_err(|f| f.diagnostic)
     }
 
     /// Keeps handles on the maps `object` created; returns their names.
-    fn adopt_maps(&mut self, object: &Object, compiled: &Compiled) -> Vec<String> {
+    fn adopt_maps(&mut self, object: &Loaded, compiled: &Compiled) -> Vec<String> {
         let mut added = Vec::new();
-        for map in object.maps() {
-            let name = map.name().to_string_lossy().into_owned();
-            let (key, spec) = if name.ends_with(".bss") {
+        for (name, handle) in object.maps() {
+            let spec = if name == ".bss" {
                 let size = compiled.image.bss_size as u32;
-                let spec = MapSpec {
-                    name: ".bss".into(),
-                    kind: crate::codegen::image::MapKind::Array,
+                MapSpec {
+                    name: name.clone(),
+                    kind: MapKind::Array,
                     key_size: 4,
                     value_size: size,
                     max_entries: 1,
                     flags: 0,
-                };
-                (".bss".to_string(), spec)
+                }
             } else if let Some(spec) = compiled.image.maps.iter().find(|m| m.name == name) {
-                (name.clone(), spec.clone())
+                spec.clone()
             } else {
                 continue;
             };
-            if self.maps.contains_key(&key) {
-                continue;
-            }
-            if let Ok(handle) = MapHandle::try_from(&map) {
-                self.maps.insert(key.clone(), (handle, spec));
-                added.push(key);
+            if !self.maps.contains_key(&name) {
+                self.maps.insert(name.clone(), (handle, spec));
+                added.push(name);
             }
         }
         added
@@ -230,7 +226,7 @@ impl Live {
         &mut self,
         checked: &Checked,
         text: &str,
-        object: Object,
+        object: Loaded,
         new: &[usize],
         number: usize,
     ) -> Result<Vec<(usize, String)>, String> {
@@ -249,28 +245,10 @@ impl Live {
             if kinds.iter().all(|k| **k == ProgKind::Begin) {
                 continue;
             }
-            let mut attached = Attached::default();
             let infos: Vec<_> =
                 checked.manifest.attach.iter().filter(|a| progs.contains(&a.program)).cloned().collect();
-            for info in session::attach_order(&infos) {
-                if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End) {
-                    continue;
-                }
-                let name = &checked.programs[info.program].name;
-                let prog = object
-                    .progs_mut()
-                    .find(|p| p.name() == name.as_str())
-                    .ok_or_else(|| format!("program `{}` missing from the object", name))?;
-                attach::attach_one(&mut attached, &prog, &info.resolved, self.opts.pid).map_err(|e| e.to_string())?;
-            }
-            let fds = progs.iter().filter_map(|&i| {
-                object
-                    .progs()
-                    .find(|p| p.name() == checked.programs[i].name.as_str())?
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .ok()
-            });
+            let attached = object.attach(checked, &infos, self.opts.pid).map_err(|e| e.to_string())?;
+            let fds = progs.iter().filter_map(|&i| object.program_fd(&checked.programs[i].name));
             live.push(LiveProbe {
                 number: 0,
                 text: header(&text[span.start as usize..span.end as usize]),
@@ -299,7 +277,7 @@ impl Live {
                 let hits = if p.is_end {
                     Some(0)
                 } else {
-                    p.programs.iter().map(|fd| run_count(fd.as_fd())).sum::<Option<u64>>()
+                    p.programs.iter().map(|fd| stats::run_count(fd.as_fd())).sum::<Option<u64>>()
                 };
                 let text = if p.is_end { format!("{} (runs at quit)", p.text) } else { p.text.clone() };
                 out.push((p.number, input.number, text, hits));
@@ -346,7 +324,7 @@ impl Live {
         for input in &self.inputs {
             for p in input.probes.iter().filter(|p| p.is_end) {
                 for fd in &p.programs {
-                    session::run_once(fd.as_fd());
+                    object::run_once(fd.as_fd());
                 }
             }
         }
@@ -358,17 +336,6 @@ impl Live {
     fn render(&self, diags: &[Diagnostic], piece: &Piece) -> Vec<String> {
         diags.iter().map(|d| self.pieces.render(d, piece)).collect()
     }
-}
-
-/// How many times the kernel ran a program (needs the run-time stats on).
-fn run_count(prog: BorrowedFd<'_>) -> Option<u64> {
-    use libbpf_rs::libbpf_sys::{bpf_prog_get_info_by_fd, bpf_prog_info};
-    // SAFETY: bpf_prog_info is plain data; zero is a valid value.
-    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<bpf_prog_info>() as u32;
-    // SAFETY: info and len are valid for the call; the fd is a program's.
-    let rc = unsafe { bpf_prog_get_info_by_fd(prog.as_raw_fd(), &mut info, &mut len) };
-    (rc == 0).then_some(info.run_cnt)
 }
 
 /// A probe's attach points as typed, on one line: what precedes the body

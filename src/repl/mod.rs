@@ -10,13 +10,14 @@ mod live;
 mod source;
 mod terminal;
 
-use crate::driver::{exit, Format, Options};
+use crate::contract::Counters;
+use crate::options::{exit, Format, Options};
 use crate::output::{JsonOutput, Output, TextOutput};
-use crate::runtime::events::{read_map, State};
-use crate::runtime::{session, signals};
+use crate::runtime::events::{self, read_map, State};
+use crate::runtime::signals;
 use commands::Command;
 use editor::{EditorLink, Input};
-use libbpf_rs::{RingBuffer, RingBufferBuilder};
+use libbpf_rs::RingBuffer;
 use live::{Live, Outcome};
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
@@ -85,7 +86,7 @@ impl Session {
         };
         let mut state = State::new(Default::default(), out, Vec::new(), None);
         state.warnings_in_output = true;
-        state.map_slots = live::MAP_SLOTS;
+        state.counters = Counters { map_slots: live::MAP_SLOTS };
         Session {
             live: Live::new(opts),
             state: Rc::new(RefCell::new(state)),
@@ -144,11 +145,9 @@ impl Session {
                 Some(Input::Line(line)) => self.line(&line),
             };
             if ring.is_none() {
-                ring = self.live.events().and_then(|events| {
-                    let mut builder = RingBufferBuilder::new();
+                ring = self.live.events().and_then(|map| {
                     let state = state.clone();
-                    builder.add(events, move |data| state.borrow_mut().record(data)).ok()?;
-                    builder.build().ok()
+                    events::reader(map, move |data| state.borrow_mut().record(data)).ok()
                 });
             }
             // What the line printed comes before the next prompt.
@@ -173,7 +172,7 @@ impl Session {
         self.direct.set(true);
         self.live.detach_all(true);
         if let Some(r) = &ring {
-            session::drain_after_exit(&state, r);
+            events::drain_after_exit(&state, r);
         }
         self.live.run_ends();
         if let Some(r) = &ring {

@@ -11,6 +11,8 @@ use std::os::fd::{AsRawFd, IntoRawFd};
 pub enum AttachError {
     #[error("cannot attach `{probe}`: {reason}")]
     Failed { probe: String, reason: String },
+    #[error("internal error, please report: program `{0}` missing from the object")]
+    Missing(String),
 }
 
 /// Attached probes; detached when dropped.
@@ -83,7 +85,7 @@ pub fn attach_one(
             attached.links.push(link);
         }
         (ProbeSpec::Kprobe { func, offset, ret }, _) => {
-            if !kprobes_available() {
+            if !crate::system::tracefs::kprobes_available() {
                 return Err(fail("this kernel has no kprobes (it was built without CONFIG_KPROBES)".into()));
             }
             let link = if *offset == 0 {
@@ -167,10 +169,4 @@ fn kprobe_at_offset(prog: &ProgramMut<'_>, func: &str, offset: u64) -> Result<Li
     }
     // SAFETY: a valid link pointer from libbpf, owned from now on.
     Ok(unsafe { Link::from_ptr(ptr) })
-}
-
-/// Kprobes exist when the kernel has the kprobe PMU or tracefs kprobe_events.
-pub fn kprobes_available() -> bool {
-    std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
-        || super::resolve::tracefs().is_some_and(|t| t.join("kprobe_events").exists())
 }

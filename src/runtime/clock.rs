@@ -1,14 +1,26 @@
-//! Wall-clock time for `time()` and `strftime()`: local time formatted
-//! with the C library's `strftime`, plus bpftrace's `%f` (microseconds).
+//! Clocks: CLOCK_MONOTONIC, which `nsecs` counts, and wall-clock time for
+//! `time()` and `strftime()`: local time formatted with the C library's
+//! `strftime`, plus bpftrace's `%f` (microseconds).
 
 use std::sync::OnceLock;
 
-/// `time(format)`: the local time now.
-pub fn now(format: &str) -> String {
+/// `clock` now, in nanoseconds.
+fn read(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: ts is a valid timespec to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    local(ts.tv_sec, ts.tv_nsec, format)
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock `nsecs` (bpf_ktime_get_ns) counts.
+pub fn monotonic_ns() -> u64 {
+    read(libc::CLOCK_MONOTONIC) as u64
+}
+
+/// `time(format)`: the local time now.
+pub fn now(format: &str) -> String {
+    let ns = read(libc::CLOCK_REALTIME);
+    local(ns / 1_000_000_000, ns % 1_000_000_000, format)
 }
 
 /// `strftime(format, ns)`: `ns` is CLOCK_MONOTONIC (what `nsecs` reads),
@@ -21,15 +33,7 @@ pub fn from_monotonic(ns: u64, format: &str) -> String {
 /// Realtime minus monotonic, in nanoseconds.
 fn monotonic_to_realtime() -> &'static i64 {
     static OFFSET: OnceLock<i64> = OnceLock::new();
-    OFFSET.get_or_init(|| {
-        let read = |clock| {
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            // SAFETY: ts is a valid timespec to fill.
-            unsafe { libc::clock_gettime(clock, &mut ts) };
-            ts.tv_sec * 1_000_000_000 + ts.tv_nsec
-        };
-        read(libc::CLOCK_REALTIME) - read(libc::CLOCK_MONOTONIC)
-    })
+    OFFSET.get_or_init(|| read(libc::CLOCK_REALTIME) - read(libc::CLOCK_MONOTONIC))
 }
 
 fn local(secs: i64, nsecs: i64, format: &str) -> String {

@@ -1,10 +1,11 @@
 //! Raw bytes from the kernel → values, using the Manifest's layouts: output
 //! records from the ring buffer, and map keys and values.
 
-use super::{clock, symbols};
+use super::clock;
 use crate::output::value::{MapEntry, MapValue as OutMapValue, Value};
 use crate::sema::manifest::{MapInfo, MapValue};
-use crate::sema::types::{c_size, tuple_layout, Type};
+use crate::system::symbols;
+use crate::types::{c_size, tuple_layout, Type};
 
 fn u64_at(bytes: &[u8], off: usize) -> u64 {
     let mut b = [0u8; 8];

@@ -3,15 +3,41 @@
 //! counters (lost records, exit(), full maps, entry counts).
 
 use super::{clock, decode};
-use crate::codegen::lower::{len_counter_index, COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS, HELPER_ERROR_ID};
+use crate::contract::{Counters, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR_VALUE};
 use crate::output::printf;
 use crate::output::value::{MapEntry, Value};
 use crate::output::{Message, Output};
 use crate::sema::manifest::{join_args_type, Action, Manifest, MapInfo};
-use libbpf_rs::{MapCore, MapFlags, MapHandle};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, RingBuffer, RingBufferBuilder};
+use std::cell::RefCell;
 
-/// Counter `index` of the `.bss` section (`codegen::lower::COUNTER_*`).
-fn read_counter(bss: &MapHandle, index: i32) -> u64 {
+/// A reader of the ring buffer `events` that hands each record to `handle`
+/// (a negative result ends the poll that read it).
+pub fn reader<'a>(events: &MapHandle, handle: impl FnMut(&[u8]) -> i32 + 'a) -> libbpf_rs::Result<RingBuffer<'a>> {
+    let mut builder = RingBufferBuilder::new();
+    builder.add(events, handle)?;
+    builder.build()
+}
+
+/// Once the probes are detached: what they sent after exit() is not
+/// printed, as the program ended there; what they sent before it, and was
+/// not read yet, still is.
+pub fn drain_after_exit(state: &RefCell<State>, ring: &RingBuffer<'_>) {
+    let mut st = state.borrow_mut();
+    if st.exit_called() {
+        st.discard = st.exit;
+        st.draining = true;
+        drop(st);
+        let _ = ring.consume();
+        st = state.borrow_mut();
+        st.discard = false;
+        st.draining = false;
+    }
+    st.exit = false;
+}
+
+/// Counter `index` of the `.bss` section (`contract::Counters`).
+fn read_counter(bss: &MapHandle, index: usize) -> u64 {
     counter_at(&read_bss(bss), index)
 }
 
@@ -21,10 +47,10 @@ fn read_bss(bss: &MapHandle) -> Vec<u8> {
 }
 
 /// Sets counter `index` of `.bss` (read, change, write back the section).
-fn set_counter(bss: &MapHandle, index: i32, value: u64) {
+fn set_counter(bss: &MapHandle, index: usize, value: u64) {
     let key = 0u32.to_le_bytes();
     if let Ok(Some(mut data)) = bss.lookup(&key, MapFlags::ANY) {
-        let at = 8 * index as usize;
+        let at = Counters::offset(index);
         if let Some(word) = data.get_mut(at..at + 8) {
             word.copy_from_slice(&value.to_le_bytes());
             let _ = bss.update(&key, &data, MapFlags::ANY);
@@ -32,8 +58,8 @@ fn set_counter(bss: &MapHandle, index: i32, value: u64) {
     }
 }
 
-fn counter_at(bss: &[u8], index: i32) -> u64 {
-    let at = 8 * index as usize;
+fn counter_at(bss: &[u8], index: usize) -> u64 {
+    let at = Counters::offset(index);
     bss.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
 }
 
@@ -121,8 +147,8 @@ fn run_command(command: &str) -> Vec<u8> {
 /// What the ring buffer callback and the loop share.
 pub struct State {
     pub manifest: Manifest,
-    /// Maps the `.bss` counters are laid out for (`LowerOptions::map_slots`).
-    pub map_slots: usize,
+    /// Where the `.bss` counters are (laid out for `LowerOptions::map_slots`).
+    pub counters: Counters,
     /// User maps by MapId.
     pub maps: Vec<Option<MapHandle>>,
     /// The `.bss` counters (entry counts are reset by `clear()`).
@@ -154,7 +180,7 @@ impl State {
     ) -> State {
         let formats = formats(&manifest);
         State {
-            map_slots: manifest.maps.len(),
+            counters: Counters { map_slots: manifest.maps.len() },
             full_reported: vec![false; manifest.maps.len()],
             manifest,
             maps,
@@ -201,7 +227,7 @@ impl State {
     /// exit() ran: its record was read, or its `.bss` count says so (the
     /// count also covers a record that was lost or not read yet).
     pub fn exit_called(&self) -> bool {
-        self.exit || self.bss.as_ref().is_some_and(|c| read_counter(c, COUNTER_EXIT) > 0)
+        self.exit || self.bss.as_ref().is_some_and(|c| read_counter(c, Counters::EXIT) > 0)
     }
 
     /// Handles one ring buffer record; a negative result stops this poll.
@@ -215,8 +241,8 @@ impl State {
         let word =
             |at: usize| u64::from_le_bytes(data.get(at..at + 8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
         if word(0) == HELPER_ERROR_ID {
-            if let Some((helper, line, col)) = self.helper_sites.get(word(8) as usize) {
-                self.out.helper_error(helper, word(16) as i64, &self.source_name, *line, *col).ok();
+            if let Some((helper, line, col)) = self.helper_sites.get(word(HELPER_ERROR_SITE) as usize) {
+                self.out.helper_error(helper, word(HELPER_ERROR_VALUE) as i64, &self.source_name, *line, *col).ok();
             }
             return 0;
         }
@@ -300,8 +326,7 @@ impl State {
                 if let (true, Some(bss)) = (self.manifest.maps[*map].counted, &self.bss) {
                     // Deletes in flight may still decrement: the count is exact
                     // again once they are done, as the map is empty.
-                    let index = len_counter_index(self.map_slots, *map);
-                    set_counter(bss, index, 0);
+                    set_counter(bss, self.counters.map_len(*map), 0);
                 }
                 0
             }
@@ -320,15 +345,15 @@ impl State {
         let Some(counters) = &self.bss else { return };
         // One lookup for all counters, not one per counter.
         let bss = read_bss(counters);
-        let read = |index: i32| counter_at(&bss, index);
-        let lost = read(COUNTER_LOST);
+        let read = |index: usize| counter_at(&bss, index);
+        let lost = read(Counters::LOST);
         if lost > self.lost_reported {
             self.out.lost_events(lost - self.lost_reported).ok();
             self.lost_reported = lost;
         }
         let mut full = Vec::new();
         for (i, info) in self.manifest.maps.iter().enumerate() {
-            if !self.full_reported[i] && read(COUNTER_MAPS + i as i32) > 0 {
+            if !self.full_reported[i] && read(self.counters.map_full(i)) > 0 {
                 self.full_reported[i] = true;
                 full.push(format!(
                     "warning: map `{}` is full ({} entries): new keys are being dropped; raise it with RTRACE_MAP_KEYS_MAX",

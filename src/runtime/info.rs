@@ -61,10 +61,10 @@ pub fn write(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "  Instruction limit: 1000000")?;
     writeln!(out, "  Loop support: yes")?;
     writeln!(out, "  btf: {}", yes(Path::new("/sys/kernel/btf/vmlinux").exists()))?;
-    let kprobes = super::attach::kprobes_available();
+    let kprobes = crate::system::tracefs::kprobes_available();
     writeln!(out, "  kprobes: {}", yes(kprobes))?;
     writeln!(out, "  uprobes: {}", yes(Path::new("/sys/bus/event_source/devices/uprobe").exists()))?;
-    writeln!(out, "  tracefs: {}", yes(super::resolve::tracefs().is_some()))?;
+    writeln!(out, "  tracefs: {}", yes(crate::system::tracefs::mounted().is_some()))?;
     // The next lines also use the names bpftrace's --info gives these
     // features, which tools (its test runner) look for.
     writeln!(out, "  DWARF: yes (gimli, built in)")?;

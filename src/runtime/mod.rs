@@ -1,23 +1,28 @@
-//! Everything that touches the system: resolving attach points, loading the
-//! object into the kernel, attaching, reading events and maps, printing.
+//! Everything after code generation that touches the kernel: load the
+//! object (`object`, through `loader`), attach its probes (`attach`, `perf`),
+//! run the session (`script`: the event loop of a script or one-liner;
+//! the REPL drives the same pieces), read records and maps (`events`,
+//! `decode`) and hand them to `output`.
 
 pub mod attach;
-pub mod binary;
 pub mod child;
 pub mod clock;
 pub mod decode;
-pub mod dwarf;
 pub mod events;
-pub mod glob;
-pub mod ifunc;
 pub mod info;
-pub mod list;
-pub mod loader;
-pub mod perf;
-pub mod process;
-pub mod resolve;
-pub mod session;
+mod loader;
+pub mod object;
+mod perf;
+pub mod script;
 pub mod signals;
-pub mod symbols;
-pub mod system_types;
-pub mod usdt;
+pub mod stats;
+
+use crate::diagnostic::Diagnostic;
+
+/// A failure while loading or running: what to tell the user, and the exit
+/// code it ends rtrace with.
+#[derive(Debug)]
+pub struct Failure {
+    pub diagnostic: Diagnostic,
+    pub code: i32,
+}

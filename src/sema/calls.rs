@@ -6,11 +6,11 @@ use super::check::Checker;
 use super::expr::none;
 use super::manifest::Action;
 use super::typed::*;
-use super::types::{AddrSpace, Type};
 use crate::diagnostic::{closest, Diagnostic};
 use crate::output::printf::{conversions, parse_format, ArgKind};
 use crate::parser::ast::{Expr, ExprKind};
 use crate::span::Span;
+use crate::types::{AddrSpace, Type};
 
 /// Every function of the bpftrace language, for "did you mean" and for telling
 /// "not supported yet" apart from "unknown".
@@ -296,7 +296,7 @@ impl<'a> Checker<'a> {
                     self.maps[map].counted = true;
                     self.changed = true;
                 }
-                TExpr { kind: TExprKind::MapLen(map), ty: super::types::I64, span }
+                TExpr { kind: TExprKind::MapLen(map), ty: crate::types::I64, span }
             }
             "reg" => {
                 if !self.arity(name, name_span, args, 1, 1) {

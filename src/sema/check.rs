@@ -3,12 +3,12 @@
 
 use super::manifest::{Action, AttachInfo, Manifest, MapInfo, MapValue};
 use super::typed::*;
-use super::types::{Type, I64};
 use super::{Checked, Env, ProgKind, ProgramDef};
 use crate::diagnostic::Diagnostic;
 use crate::parser::ast::{self, walk_block, walk_expr, BinOp, Expr, ExprKind, Stmt, StmtKind};
 use crate::probe::{Detail, ProbeSpec, Resolved};
 use crate::span::Span;
+use crate::types::{Type, I64};
 use std::collections::HashMap;
 
 /// Passes after which types must have settled (bpftrace uses the same bound).
@@ -53,7 +53,7 @@ pub(super) struct Checker<'a> {
     pub var_ids: HashMap<String, VarId>,
     pub loop_depth: u32,
     /// Structs and unions defined in the script, by `struct Name`.
-    pub records: HashMap<String, std::sync::Arc<super::types::Record>>,
+    pub records: HashMap<String, std::sync::Arc<crate::types::Record>>,
     /// `#define NAME value` of the script: an integer or a string.
     pub defines: HashMap<String, String>,
 }
@@ -646,7 +646,7 @@ fn storable_type(t: &Type) -> bool {
 fn normalize_key(t: &Type) -> Type {
     match t {
         Type::Int { signed, .. } => Type::Int { bytes: 8, signed: *signed },
-        Type::Ptr { .. } => super::types::U64,
+        Type::Ptr { .. } => crate::types::U64,
         other => other.clone(),
     }
 }

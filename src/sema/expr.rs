@@ -4,13 +4,13 @@
 use super::check::{unify, Checker};
 use super::manifest::MapValue;
 use super::typed::*;
-use super::types::{c_size, tuple_layout, AddrSpace, Type, I64, U64};
 use super::ProgKind;
 use crate::diagnostic::{closest, Diagnostic};
 use crate::parser::ast::{BinOp, Expr, ExprKind, TypeName, UnOp};
 use crate::probe::usdt::UsdtLoc;
 use crate::probe::{Detail, Lang, TpFieldKind, UsdtSite};
 use crate::span::Span;
+use crate::types::{c_size, tuple_layout, AddrSpace, Type, I64, U64};
 
 /// Builtin variables the language knows, for "did you mean" suggestions.
 pub(crate) const BUILTINS: &[&str] = &[
@@ -144,7 +144,7 @@ impl<'a> Checker<'a> {
             "curtask" => {
                 // The kernel's `struct task_struct`, its members from BTF.
                 let task = self.record("struct task_struct").unwrap_or_else(|| {
-                    std::sync::Arc::new(super::types::Record {
+                    std::sync::Arc::new(crate::types::Record {
                         name: "struct task_struct".into(),
                         fields: vec![],
                         size: 0,
@@ -244,7 +244,7 @@ impl<'a> Checker<'a> {
         let Some(Detail::Uprobe(site)) = self.group().resolved.first().map(|r| r.detail.clone()) else {
             return none(span);
         };
-        let params = self.env.types.as_ref().and_then(|t| t.0.params(&site.path, &site.symbol));
+        let params = self.env.facts.0.params(&site.path, &site.symbol);
         let Some(params) = params else {
             self.error(span, format!("`args`: no DWARF parameters for `{}` in `{}`", site.symbol, site.path.display()));
             return none(span);
@@ -716,7 +716,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Member `name` of a struct, or an error naming the closest one.
-    fn member(&mut self, r: &super::types::Record, name: &str, span: Span) -> Option<super::types::Member> {
+    fn member(&mut self, r: &crate::types::Record, name: &str, span: Span) -> Option<crate::types::Member> {
         if let Some(m) = r.field(name) {
             return Some(m.clone());
         }
@@ -829,7 +829,7 @@ impl<'a> Checker<'a> {
                     }
                     return none(span);
                 }
-                let size = int_literal(super::types::c_size(&elem) as u64, span);
+                let size = int_literal(crate::types::c_size(&elem) as u64, span);
                 let scaled = byte_arith(BinOp::Mul, i, size, span);
                 let addr = byte_arith(BinOp::Add, (**ptr).clone(), scaled, span);
                 self.deref(addr, elem, space, span)
@@ -840,7 +840,7 @@ impl<'a> Checker<'a> {
                     return none(span);
                 };
                 let elem = (**elem).clone();
-                let offset = n as u32 * super::types::c_size(&elem);
+                let offset = n as u32 * crate::types::c_size(&elem);
                 TExpr { kind: TExprKind::TupleField { tuple: Box::new(b), offset }, ty: elem, span }
             }
             (Type::Ptr { pointee, space }, _) => {

@@ -6,9 +6,11 @@
 use super::check::Checker;
 use super::expr::none;
 use super::typed::*;
-use super::types::{AddrSpace, Type, U64};
 use crate::parser::ast::{Expr, ExprKind};
+use crate::probe::{Detail, ProbeSpec};
 use crate::span::Span;
+use crate::system::Symbol;
+use crate::types::{AddrSpace, Type, U64};
 
 /// Linux address family numbers, as `ntop()` takes them.
 const AF_INET: u64 = 2;
@@ -231,19 +233,26 @@ impl<'a> Checker<'a> {
     }
 
     /// `kaddr("sym")` (kernel) and `uaddr("sym")` (the probed binary): the
-    /// address, found before checking (`Env::symbols`).
+    /// address, asked of the system (`Facts`).
     fn symbol_address(&mut self, name: &str, arg: &Expr, span: Span) -> TExpr {
         let Some(sym) = self.literal_arg(name, arg, "a symbol name") else { return none(span) };
         if name == "uaddr" && !self.group().kind.is_user() {
             self.error(span, "uaddr() is only available in uprobe and uretprobe probes");
             return none(span);
         }
-        let scope = match self.group().resolved.first().map(|r| &r.detail) {
-            Some(crate::probe::Detail::Uprobe(site)) if name == "uaddr" => site.path.display().to_string(),
-            _ => String::new(),
+        let found = if name == "kaddr" {
+            match self.env.facts.0.kernel_symbol(&sym) {
+                Some(address) => Ok(Symbol { address, size: 8, pc_relative: false }),
+                None => Err(format!("Failed to resolve kernel symbol `{}`", sym)),
+            }
+        } else {
+            let point = self.group().resolved.first().map(|r| (r.detail.clone(), r.spec.clone()));
+            let Some((Detail::Uprobe(site), spec)) = point else { return none(span) };
+            let ret = matches!(spec, ProbeSpec::Uprobe { ret: true, .. });
+            self.env.facts.0.user_symbol(&site.path, site.offset, ret, &sym).map_err(|e| e.to_string())
         };
-        match self.env.symbols.get(&super::symbol_key(name, &scope, &sym)) {
-            Some(Ok(s)) => {
+        match found {
+            Ok(s) => {
                 // The pointee is as wide as the symbol, when that is an integer width.
                 let bytes = if matches!(s.size, 1 | 2 | 4) { s.size as u8 } else { 8 };
                 let pointee = Type::Int { bytes, signed: false };
@@ -263,13 +272,8 @@ impl<'a> Checker<'a> {
                 };
                 TExpr { kind, ty, span }
             }
-            Some(Err(msg)) => {
-                let msg = msg.clone();
+            Err(msg) => {
                 self.error(arg.span, msg);
-                none(span)
-            }
-            None => {
-                self.error(arg.span, format!("{}(): `{}` was not looked up", name, sym));
                 none(span)
             }
         }

@@ -4,9 +4,9 @@
 //! record layouts, and the attach points of every program. The runtime never
 //! re-infers a type: it decodes records and map entries from this.
 
-use super::types::{slot_layout, Layout, Type};
 use crate::probe::Resolved;
 use crate::span::Span;
+use crate::types::{slot_layout, Layout, Type};
 
 #[derive(Clone, Debug, Default)]
 pub struct Manifest {
@@ -125,13 +125,6 @@ impl MapInfo {
     /// Where a bucketed map's key holds the bucket index.
     pub fn bucket_offset(&self) -> u32 {
         self.key_layout().size - 8
-    }
-
-    /// The symbol of the BPF map: a C identifier derived from the name.
-    pub fn bpf_name(&self, id: usize) -> String {
-        let base: String =
-            self.name.trim_start_matches('@').chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-        format!("m{}_{}", id, base)
     }
 }
 

@@ -11,16 +11,16 @@ mod expr;
 mod functions;
 pub mod manifest;
 mod records;
-pub mod system_types;
 pub mod typed;
-pub mod types;
 
 use crate::diagnostic::Diagnostic;
 use crate::parser::ast;
 use crate::probe::arch::Arch;
 use crate::probe::Resolved;
 use crate::span::Span;
+use crate::system::{Facts, NoFacts};
 pub use manifest::Manifest;
+use std::rc::Rc;
 use typed::{TStmt, VarInfo};
 
 /// What the checker needs to know about the world outside the program.
@@ -38,13 +38,21 @@ pub struct Env {
     pub unsafe_calls: bool,
     /// A command runs under rtrace (`-c`): `cpid` has a value.
     pub child: bool,
-    /// Addresses of the symbols `kaddr()` and `uaddr()` name, looked up
-    /// before checking (keys from `symbol_key`), or why they were not found.
-    pub symbols: std::collections::HashMap<String, SymbolAddress>,
     /// `#define NAME value` of the included headers.
     pub header_defines: std::collections::HashMap<String, String>,
-    /// Structs and parameters from DWARF and BTF, when the runtime has them.
-    pub types: Option<system_types::SystemTypes>,
+    /// The system's answers: structs and parameters from DWARF and BTF,
+    /// symbol addresses (`kaddr`, `uaddr`).
+    pub facts: FactsRef,
+}
+
+/// The `Facts` a check asks (shared by the clones of its `Env`).
+#[derive(Clone)]
+pub struct FactsRef(pub Rc<dyn Facts>);
+
+impl std::fmt::Debug for FactsRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Facts")
+    }
 }
 
 impl Env {
@@ -57,30 +65,10 @@ impl Env {
             max_map_keys: 4096,
             unsafe_calls: false,
             child: false,
-            symbols: Default::default(),
             header_defines: Default::default(),
-            types: None,
+            facts: FactsRef(Rc::new(NoFacts)),
         }
     }
-}
-
-/// A symbol's address and size, or why it was not found.
-pub type SymbolAddress = Result<Symbol, String>;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Symbol {
-    /// The address; with `pc_relative`, the distance from the probed
-    /// instruction (a position-independent binary's load address is only
-    /// known at run time).
-    pub address: u64,
-    pub size: u64,
-    pub pc_relative: bool,
-}
-
-/// The key of `Env::symbols` for `kaddr("sym")` and `uaddr("sym")`
-/// (`scope`: the binary a uprobe probes).
-pub fn symbol_key(function: &str, scope: &str, symbol: &str) -> String {
-    format!("{}:{}:{}", function, scope, symbol)
 }
 
 /// The kind of eBPF program a probe compiles to.

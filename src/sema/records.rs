@@ -2,8 +2,9 @@
 //! compiler does (natural alignment, unions overlay their members).
 
 use super::check::Checker;
-use super::types::{c_align, c_size, Member, Record, Type};
 use crate::parser::ast::{FieldDef, StructDef};
+use crate::probe::Detail;
+use crate::types::{c_align, c_size, Member, Record, Type};
 use std::sync::Arc;
 
 impl<'a> Checker<'a> {
@@ -57,7 +58,19 @@ impl<'a> Checker<'a> {
         if let Some(r) = self.records.get(name) {
             return Some(r.clone());
         }
-        let r = Arc::new(self.env.types.as_ref()?.0.record(name)?);
+        // The DWARF of the binaries the program probes may define it.
+        let mut binaries: Vec<&std::path::Path> = Vec::new();
+        for r in self.env.resolved.iter().flatten() {
+            let path = match &r.detail {
+                Detail::Uprobe(site) => site.path.as_path(),
+                Detail::Usdt(site) => site.path.as_path(),
+                _ => continue,
+            };
+            if !binaries.contains(&path) {
+                binaries.push(path);
+            }
+        }
+        let r = Arc::new(self.env.facts.0.record(name, &binaries)?);
         self.records.insert(name.to_string(), r.clone());
         Some(r)
     }
@@ -65,7 +78,7 @@ impl<'a> Checker<'a> {
     /// A struct with its members: a stub (a pointee of a system type) is
     /// looked up by name.
     pub fn full_record(&mut self, r: &Arc<Record>) -> Arc<Record> {
-        if super::system_types::is_stub(r) {
+        if r.is_stub() {
             if let Some(full) = self.record(&r.name) {
                 return full;
             }

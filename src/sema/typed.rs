@@ -2,9 +2,9 @@
 //! means (a context load, a variable slot, a map id). Codegen only sees this.
 
 use super::manifest::MapValue;
-use super::types::{AddrSpace, Type};
 use crate::parser::ast::BinOp;
 use crate::span::Span;
+use crate::types::{AddrSpace, Type};
 
 pub type VarId = usize;
 pub type MapId = usize;

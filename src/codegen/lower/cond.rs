@@ -8,7 +8,7 @@ use crate::codegen::insn::*;
 use crate::codegen::ir::{Label, Reg};
 use crate::parser::ast::BinOp;
 use crate::sema::typed::*;
-use crate::sema::types::Type;
+use crate::types::Type;
 
 impl<'a> Lowerer<'a> {
     pub fn branch(&mut self, e: &TExpr, target: Label, when: bool) {

@@ -3,28 +3,10 @@
 use super::Lowerer;
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Reg, FP};
+use crate::contract::{Counters, Rodata};
 use crate::sema::manifest::MapValue;
 use crate::sema::typed::*;
-use crate::sema::types::Type;
-
-/// Counters in `.bss` (u64 each): records lost to a full ring buffer,
-pub const COUNTER_LOST: i32 = 0;
-/// `exit()` calls (so an exit whose record was lost still stops rtrace),
-pub const COUNTER_EXIT: i32 = 1;
-/// then failed updates (a full map) of map `m` at `COUNTER_MAPS + m`, then
-/// the entry counts `len()` reads, at `len_counter_index(maps, m)`.
-pub const COUNTER_MAPS: i32 = 2;
-
-/// The `.bss` counter holding the entry count of map `m`, with counters
-/// laid out for `maps` maps.
-pub fn len_counter_index(maps: usize, m: MapId) -> i32 {
-    COUNTER_MAPS + (maps + m) as i32
-}
-
-/// Words of `.bss` a program with `maps` maps needs.
-pub fn counters(maps: usize) -> usize {
-    COUNTER_MAPS as usize + 2 * maps
-}
+use crate::types::Type;
 
 /// `-EEXIST`: an insert with `BPF_NOEXIST` found the key there.
 const EEXIST: i32 = -17;
@@ -79,7 +61,7 @@ impl<'a> Lowerer<'a> {
         self.update_call(map, key_slot, value_slot, BPF_ANY as u64);
         self.b.jump_imm(BPF_JSGE, Reg::Phys(R0), 0, ok);
         self.check_helper(Helper::MapUpdateElem, 1);
-        self.count(COUNTER_MAPS + map as i32);
+        self.count(self.counters.map_full(map));
         self.b.place(ok);
     }
 
@@ -92,20 +74,20 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The `.bss` counter of `map`'s entry count.
-    pub fn len_counter(&self, map: MapId) -> i32 {
-        len_counter_index(self.map_slots, map)
+    pub fn len_counter(&self, map: MapId) -> usize {
+        self.counters.map_len(map)
     }
 
-    /// Adds one to u64 counter `index` in `.bss` (`COUNTER_*`). A global with an atomic add
+    /// Adds one to u64 counter `index` in `.bss` (`contract::Counters`). A global with an atomic add
     /// costs 4 instructions where a per-CPU map lookup costs 11; it runs
     /// only when something failed, so contention does not matter.
-    pub fn count(&mut self, index: i32) {
+    pub fn count(&mut self, index: usize) {
         self.add_counter(index, 1);
     }
 
-    fn add_counter(&mut self, index: i32, delta: i64) {
+    fn add_counter(&mut self, index: usize, delta: i64) {
         let p = self.b.vreg();
-        self.b.ld_bss(p, 8 * index as u32);
+        self.b.ld_bss(p, Counters::offset(index) as u32);
         let d = self.b.vreg();
         self.b.mov_imm(d, delta as u64);
         self.b.atomic_add64(p, 0, d);
@@ -148,7 +130,7 @@ impl<'a> Lowerer<'a> {
         self.b.mov_imm(cpu, 0);
         let (head, end) = (self.b.label(), self.b.label());
         self.b.place(head);
-        let ncpus = self.rodata_u64(super::RODATA_NCPUS);
+        let ncpus = self.rodata_u64(Rodata::NCPUS);
         self.b.jump_reg(BPF_JGE, cpu, ncpus, end);
         self.b.ld_map(Reg::Phys(R1), map);
         self.address(Reg::Phys(R2), FP, key);
@@ -494,7 +476,7 @@ impl<'a> Lowerer<'a> {
         self.b.call(Helper::RingbufSubmit, 2);
         self.b.jump(done);
         self.b.place(lost);
-        self.count(COUNTER_LOST);
+        self.count(Counters::LOST);
         self.b.place(done);
     }
 }

@@ -7,7 +7,7 @@ use super::Lowerer;
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Reg, FP};
 use crate::sema::typed::*;
-use crate::sema::types::{c_size, tuple_layout, AddrSpace, Type};
+use crate::types::{c_size, tuple_layout, AddrSpace, Type};
 
 impl<'a> Lowerer<'a> {
     /// Stores the value of `e` (any type) at `base + off` in the layout of `dest`.

@@ -7,17 +7,17 @@
 
 mod cond;
 mod maps;
-pub use maps::{counters, len_counter_index, COUNTER_EXIT, COUNTER_LOST, COUNTER_MAPS};
 mod mem;
 mod scalar;
 
 use super::insn::*;
 use super::ir::{Builder, Label, Reg, FP};
+use crate::contract::{Counters, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR_SIZE, HELPER_ERROR_VALUE};
 use crate::sema::manifest::Manifest;
 use crate::sema::typed::*;
-use crate::sema::types::Type;
 use crate::sema::ProgramDef;
 use crate::span::Span;
+use crate::types::Type;
 
 /// Where the object's maps are: user maps come first (index = `MapId`).
 #[derive(Clone, Copy, Debug)]
@@ -25,13 +25,6 @@ pub struct MapIndices {
     /// The ring buffer every output record goes through.
     pub events: usize,
 }
-
-/// Byte offsets in `.rodata` of the values the runtime fills in before loading.
-pub const RODATA_START_NS: u32 = 0;
-pub const RODATA_CPID: u32 = 8;
-/// The number of possible CPUs: bounds the loop that reads aggregations.
-pub const RODATA_NCPUS: u32 = 16;
-pub const RODATA_SIZE: u32 = 24;
 
 /// Options that change the generated code.
 #[derive(Clone, Debug, Default)]
@@ -44,10 +37,6 @@ pub struct LowerOptions {
     /// The REPL fixes it so that every object it loads shares one `.bss`.
     pub map_slots: Option<usize>,
 }
-
-/// The action id of a helper-error record: `{id, site, return value}`,
-/// where `site` indexes `Compiled::helper_sites`.
-pub const HELPER_ERROR_ID: u64 = u64::MAX;
 
 /// A helper call `-k`/`-kk` reports the failures of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +84,7 @@ pub fn lower(
         loops: Vec::new(),
         uses_rodata: false,
         helper_checks: opts.helper_checks,
-        map_slots: opts.map_slots.unwrap_or(manifest.maps.len()),
+        counters: Counters { map_slots: opts.map_slots.unwrap_or(manifest.maps.len()) },
         first_site,
         sites: Vec::new(),
         read_span: prog.span,
@@ -144,8 +133,8 @@ pub(super) struct Lowerer<'a> {
     pub loops: Vec<(Label, Label)>,
     pub uses_rodata: bool,
     pub helper_checks: u8,
-    /// Maps the `.bss` counters are laid out for (`LowerOptions::map_slots`).
-    pub map_slots: usize,
+    /// Where the `.bss` counters are (laid out for `LowerOptions::map_slots`).
+    pub counters: Counters,
     pub first_site: usize,
     pub sites: Vec<HelperSite>,
     /// The expression whose memory read is being generated (for `-kk`).
@@ -202,7 +191,7 @@ impl<'a> Lowerer<'a> {
             TStmtKind::DeleteMap { map, keys } => self.map_delete(*map, keys),
             TStmtKind::Debugf { format, args } => self.debugf(format, args),
             TStmtKind::Exit { action } => {
-                self.count(maps::COUNTER_EXIT);
+                self.count(Counters::EXIT);
                 self.emit_record(*action, &[]);
                 self.b.jump(self.exit_label);
             }
@@ -260,10 +249,10 @@ impl<'a> Lowerer<'a> {
         // Reads point at the expression read, other helpers at the statement.
         let span = if level >= 2 { self.read_span } else { self.stmt_span };
         self.sites.push(HelperSite { helper, span });
-        self.send_record(24, |l, rec| {
+        self.send_record(HELPER_ERROR_SIZE, |l, rec| {
             l.b.store_imm(BPF_DW, rec, 0, HELPER_ERROR_ID as i64 as i32);
-            l.b.store_imm(BPF_DW, rec, 8, site as i32);
-            l.b.store(BPF_DW, rec, 16, ret);
+            l.b.store_imm(BPF_DW, rec, HELPER_ERROR_SITE as i16, site as i32);
+            l.b.store(BPF_DW, rec, HELPER_ERROR_VALUE as i16, ret);
         });
         self.b.place(ok);
     }

@@ -1,12 +1,13 @@
 //! Integers and pointers: each expression evaluates into a fresh virtual
 //! register that the caller owns.
 
-use super::{Lowerer, RODATA_START_NS};
+use super::Lowerer;
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Reg, FP};
+use crate::contract::{Counters, Rodata};
 use crate::parser::ast::BinOp;
 use crate::sema::typed::*;
-use crate::sema::types::{AddrSpace, Type};
+use crate::types::{AddrSpace, Type};
 
 impl<'a> Lowerer<'a> {
     /// `dst = e`, with constants moved straight into `dst` (a temporary would
@@ -43,7 +44,7 @@ impl<'a> Lowerer<'a> {
             TExprKind::AggRead { map, keys } => self.map_read_aggregate(*map, keys),
             TExprKind::MapLen(map) => {
                 let p = self.b.vreg();
-                self.b.ld_bss(p, 8 * self.len_counter(*map) as u32);
+                self.b.ld_bss(p, Counters::offset(self.len_counter(*map)) as u32);
                 let r = self.b.vreg();
                 self.b.load(BPF_DW, r, p, 0);
                 r
@@ -157,7 +158,7 @@ impl<'a> Lowerer<'a> {
                 self.b.call(Helper::KtimeGetNs, 0);
                 self.b.mov(r, Reg::Phys(R0));
                 if b == Builtin::Elapsed {
-                    let start = self.rodata_u64(RODATA_START_NS);
+                    let start = self.rodata_u64(Rodata::START_NS);
                     self.b.alu_reg(BPF_SUB, r, start);
                 }
             }
@@ -168,7 +169,7 @@ impl<'a> Lowerer<'a> {
             Builtin::Jiffies => self.call_into(r, Helper::Jiffies64),
             Builtin::CurTask => self.call_into(r, Helper::GetCurrentTask),
             Builtin::Cpid => {
-                let v = self.rodata_u64(super::RODATA_CPID);
+                let v = self.rodata_u64(Rodata::CPID);
                 self.b.mov(r, v);
             }
             Builtin::Comm => unreachable!("checked: comm is a string"),

@@ -1,59 +1,28 @@
-//! The types rtrace finds on the system, for the checker (`TypeSource`):
-//! DWARF of the binaries the program probes, then the kernel's BTF
-//! (`/sys/kernel/btf/vmlinux`). Each is read the first time it is needed.
+//! The kernel's types from its BTF (`/sys/kernel/btf/vmlinux`), converted
+//! to rtrace's: `curtask` and kernel structs in casts, `sizeof` and member
+//! reads.
 
-use super::dwarf::DwarfTypes;
-use crate::sema::system_types::TypeSource;
-use crate::sema::types::{c_align, AddrSpace, Member, Record, Type};
+use crate::types::{c_align, AddrSpace, Member, Record, Type};
 use libbpf_rs::btf::{types as bt, Btf, BtfKind, BtfType, HasSize};
-use std::cell::{OnceCell, RefCell};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::path::Path;
 use std::sync::Arc;
 
-pub struct SystemTypeSource {
-    /// Binaries whose DWARF may define the program's structs.
-    binaries: Vec<PathBuf>,
-    dwarf: RefCell<HashMap<PathBuf, Option<Rc<DwarfTypes>>>>,
-    btf: OnceCell<Option<Btf<'static>>>,
+/// Where the running kernel publishes its BTF.
+pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+/// The BTF in a file (the kernel's, or a recorded copy).
+pub fn load(path: &Path) -> Option<Btf<'static>> {
+    Btf::from_path(path).ok()
 }
 
-impl SystemTypeSource {
-    pub fn new(binaries: Vec<PathBuf>) -> SystemTypeSource {
-        SystemTypeSource { binaries, dwarf: RefCell::new(HashMap::new()), btf: OnceCell::new() }
-    }
-
-    /// The DWARF of a file, parsed once.
-    pub fn dwarf(&self, path: &Path) -> Option<Rc<DwarfTypes>> {
-        self.dwarf.borrow_mut().entry(path.to_path_buf()).or_insert_with(|| DwarfTypes::load(path).map(Rc::new)).clone()
-    }
-
-    fn btf(&self) -> Option<&Btf<'static>> {
-        self.btf.get_or_init(|| Btf::from_vmlinux().ok()).as_ref()
-    }
-}
-
-impl TypeSource for SystemTypeSource {
-    fn record(&self, name: &str) -> Option<Record> {
-        for bin in &self.binaries {
-            if let Some(r) = self.dwarf(bin).and_then(|d| d.record(name)) {
-                return Some(r);
-            }
-        }
-        let plain = name.strip_prefix("struct ").or_else(|| name.strip_prefix("union "))?;
-        let btf = self.btf()?;
-        let ty: bt::Composite = btf.type_by_name(plain)?;
-        match btf_type(btf, *ty, 0) {
-            Type::Record(r) => Some((*r).clone()),
-            _ => None,
-        }
-    }
-
-    fn params(&self, path: &Path, func: &str) -> Option<Vec<(String, Type)>> {
-        let d = self.dwarf(path)?;
-        let params = d.params(func)?;
-        Some(params.iter().map(|p| (p.name.clone(), d.param_type(p))).collect())
+/// A struct or union by its C name (`struct task_struct`), laid out; the
+/// structs its members point to are stubs.
+pub fn record(btf: &Btf<'_>, name: &str) -> Option<Record> {
+    let plain = name.strip_prefix("struct ").or_else(|| name.strip_prefix("union "))?;
+    let ty: bt::Composite = btf.type_by_name(plain)?;
+    match btf_type(btf, *ty, 0) {
+        Type::Record(r) => Some((*r).clone()),
+        _ => None,
     }
 }
 
@@ -64,10 +33,12 @@ fn btf_type(btf: &Btf<'_>, ty: BtfType<'_>, depth: u32) -> Type {
     let t = ty.skip_mods_and_typedefs();
     match t.kind() {
         BtfKind::Int => match bt::Int::try_from(t) {
-            Ok(i) => int_of(i.bits as u64 / 8, matches!(i.encoding, bt::IntEncoding::Signed | bt::IntEncoding::Char)),
+            Ok(i) => {
+                Type::c_int(i.bits as u64 / 8, matches!(i.encoding, bt::IntEncoding::Signed | bt::IntEncoding::Char))
+            }
             Err(_) => byte,
         },
-        BtfKind::Enum => bt::Enum::try_from(t).map_or(byte.clone(), |e| int_of(e.size() as u64, false)),
+        BtfKind::Enum => bt::Enum::try_from(t).map_or(byte.clone(), |e| Type::c_int(e.size() as u64, false)),
         BtfKind::Enum64 => Type::Int { bytes: 8, signed: false },
         BtfKind::Ptr => {
             let pointee = match t.next_type() {
@@ -111,12 +82,5 @@ fn btf_type(btf: &Btf<'_>, ty: BtfType<'_>, depth: u32) -> Type {
             Type::Record(Arc::new(Record { name, fields, size, align }))
         }
         _ => byte,
-    }
-}
-
-fn int_of(size: u64, signed: bool) -> Type {
-    match size {
-        1 | 2 | 4 | 8 => Type::Int { bytes: size as u8, signed },
-        _ => Type::Int { bytes: 8, signed },
     }
 }

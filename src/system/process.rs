@@ -17,6 +17,15 @@ pub fn exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{}", pid)).is_dir()
 }
 
+/// True while `pid` runs (a zombie waiting for its parent has ended).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{}/stat", pid)) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
 /// `path` as the process sees it, opened through `/proc/PID/root` when the
 /// process has another root directory (a container, `unshare -m`).
 pub fn open_path(pid: u32, path: &Path) -> PathBuf {

@@ -42,9 +42,9 @@ pub struct FuncSymbol {
 impl FuncSymbol {
     /// Whether a probe's function text (a name or a wildcard) means this one.
     pub fn matches(&self, pattern: &str) -> bool {
-        super::glob::matches(pattern, &self.name)
+        crate::probe::glob::matches(pattern, &self.name)
             || self.demangled.as_ref().is_some_and(|(full, short)| {
-                super::glob::matches(pattern, full) || super::glob::matches(pattern, short)
+                crate::probe::glob::matches(pattern, full) || crate::probe::glob::matches(pattern, short)
             })
     }
 }
@@ -75,7 +75,7 @@ pub struct Binary {
     /// Loadable segments: (virtual address, size in file, file offset).
     segments: Vec<(u64, u64, u64)>,
     /// Its USDT probes (`.note.stapsdt`), read in the same parse.
-    pub usdt: Vec<super::usdt::UsdtNote>,
+    pub usdt: Vec<super::usdt_notes::UsdtNote>,
 }
 
 /// Finds the file a uprobe target names: a path (relative to the current
@@ -154,7 +154,7 @@ impl Binary {
             })
             .collect();
         let pie = file.kind() == object::ObjectKind::Dynamic;
-        let usdt = super::usdt::notes_of(&file);
+        let usdt = super::usdt_notes::notes_of(&file);
         let lang = if is_go { Lang::Go } else { Lang::C };
         Ok(Binary { path: path.to_path_buf(), lang, functions, pie, segments, usdt })
     }

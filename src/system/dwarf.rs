@@ -2,7 +2,7 @@
 //! and struct layouts, converted to the checker's types. gimli reads the
 //! sections in place; rtrace needs no libdw.
 
-use crate::sema::types::{c_align, AddrSpace, Member, Record, Type};
+use crate::types::{c_align, AddrSpace, Member, Record, Type};
 use gimli::{AttributeValue, EndianArcSlice, Reader, RunTimeEndian, UnitOffset};
 use object::{Object, ObjectSection};
 use std::collections::HashMap;
@@ -166,7 +166,7 @@ impl DwarfTypes {
                     e.attr_value(gimli::DW_AT_encoding),
                     Ok(Some(AttributeValue::Encoding(gimli::DW_ATE_signed | gimli::DW_ATE_signed_char)))
                 );
-                int_of(size, signed)
+                Type::c_int(size, signed)
             }
             gimli::DW_TAG_pointer_type | gimli::DW_TAG_reference_type | gimli::DW_TAG_rvalue_reference_type => {
                 Type::Ptr { pointee: Box::new(inner(self, depth + 1)), space: AddrSpace::User }
@@ -195,7 +195,7 @@ impl DwarfTypes {
                 dims.iter().rev().fold(elem, |t, &len| Type::Array { elem: Box::new(t), len })
             }
             gimli::DW_TAG_subroutine_type => byte,
-            _ => int_of(size, false),
+            _ => Type::c_int(size, false),
         }
     }
 
@@ -240,12 +240,5 @@ impl DwarfTypes {
             }
         }
         Record { name, fields, size, align }
-    }
-}
-
-pub(super) fn int_of(size: u64, signed: bool) -> Type {
-    match size {
-        1 | 2 | 4 | 8 => Type::Int { bytes: size as u8, signed },
-        _ => Type::Int { bytes: 8, signed },
     }
 }

@@ -2,31 +2,47 @@
 //! them (`type:target:name`, one per line), filtered by a wildcard pattern;
 //! `-v` adds the fields of each tracepoint.
 
-use super::binary::Binary;
-use super::glob;
-use super::resolve::tracefs;
+use super::binary::{Binary, BinaryError};
+use super::resolve::{targets, TargetError};
+use super::tracefs;
 use crate::probe::arch::Arch;
+use crate::probe::glob;
 use crate::probe::perf_events::{HARDWARE, SOFTWARE};
 use crate::probe::usdt::parse_args;
 use crate::probe::TracepointFormat;
 use std::io::Write;
 
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("invalid character {0:?} in search expression `{1}`")]
+    Pattern(char, String),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Binary(#[from] BinaryError),
+    /// Writing the list failed (`rtrace -l | head` closed the pipe).
+    #[error("{0}")]
+    Write(#[from] std::io::Error),
+}
+
+type Writer<'a> = dyn FnMut(&str) -> Result<(), ListError> + 'a;
+
 /// Writes every probe matching `pattern` (all kernel probes when `None`);
 /// with `pid` (`-p`), the USDT probes of that process's files too.
-pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dyn Write) -> Result<(), String> {
+pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dyn Write) -> Result<(), ListError> {
     if let (None, Some(_)) = (pattern, pid) {
         // A process's own probes: its functions and its USDT probes.
-        list_user("uprobe", "*:*", verbose, pid, &mut |l| writeln!(out, "{}", l).map_err(|e| e.to_string()))?;
+        list_user("uprobe", "*:*", verbose, pid, &mut |l| Ok(writeln!(out, "{}", l)?))?;
         return list(Some("usdt:*"), verbose, pid, out);
     }
     let pattern = pattern.unwrap_or("*:*");
     if let Some(c) = pattern.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-:*?./+@\"[]".contains(*c))) {
-        return Err(format!("invalid character {:?} in search expression `{}`", c, pattern));
+        return Err(ListError::Pattern(c, pattern.to_string()));
     }
     // `sched_switch` alone searches every probe's last part.
     let pattern = if pattern.contains(':') { pattern.to_string() } else { format!("*:{}", pattern) };
     let (kind, rest) = pattern.split_once(':').unwrap_or((&pattern, "*"));
-    let mut w = |line: &str| writeln!(out, "{}", line).map_err(|e| e.to_string());
+    let mut w = |line: &str| Ok(writeln!(out, "{}", line)?);
     if matches!(kind, "uprobe" | "uretprobe") {
         return list_user(kind, rest, verbose, pid, &mut w);
     }
@@ -45,16 +61,14 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
         }
     }
     if glob::matches(kind, "tracepoint") {
-        if let Some(root) = tracefs() {
-            let events = std::fs::read_to_string(root.join("available_events")).unwrap_or_default();
-            let mut names: Vec<&str> = events.lines().collect();
-            names.sort_unstable();
+        if let Some(root) = tracefs::mounted() {
             let last = |n: &str| n.rsplit(':').next().unwrap_or(n).to_string();
-            for name in names.into_iter().filter(|n| glob::matches(rest, n) || glob::matches(rest, &last(n))) {
+            let names = tracefs::available_events(&root);
+            for name in names.iter().filter(|n| glob::matches(rest, n) || glob::matches(rest, &last(n))) {
                 w(&format!("tracepoint:{}", name))?;
                 if verbose {
-                    let path = root.join("events").join(name.replacen(':', "/", 1)).join("format");
-                    let text = std::fs::read_to_string(path).unwrap_or_default();
+                    let (category, event) = name.split_once(':').unwrap_or((name, ""));
+                    let text = tracefs::format(&root, category, event).unwrap_or_default();
                     if let Ok(format) = TracepointFormat::parse(&text) {
                         for f in format.user_fields() {
                             w(&format!("    {} {}", f.c_type, f.name))?;
@@ -66,11 +80,11 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
     }
     if glob::matches(kind, "kprobe") {
         // Only where the kernel has kprobes does tracefs list these.
-        let funcs = tracefs()
-            .and_then(|r| std::fs::read_to_string(r.join("available_filter_functions")).ok())
-            .filter(|_| super::attach::kprobes_available())
-            .unwrap_or_default();
-        for f in funcs.lines().filter_map(|l| l.split_whitespace().next()).filter(|f| glob::matches(rest, f)) {
+        let funcs = match tracefs::mounted() {
+            Some(root) if tracefs::kprobes_available() => tracefs::kprobe_functions(&root),
+            _ => vec![],
+        };
+        for f in funcs.iter().filter(|f| glob::matches(rest, f)) {
             w(&format!("kprobe:{}", f))?;
         }
     }
@@ -88,19 +102,14 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
 
 /// `usdt:TARGET[:PROVIDER]:NAME`: the USDT probes of the binaries a target
 /// names, or of every file of the `-p` process; `-v` adds argument specs.
-fn list_usdt(
-    rest: &str,
-    verbose: bool,
-    pid: Option<u32>,
-    w: &mut dyn FnMut(&str) -> Result<(), String>,
-) -> Result<(), String> {
+fn list_usdt(rest: &str, verbose: bool, pid: Option<u32>, w: &mut Writer<'_>) -> Result<(), ListError> {
     let (target, probe) = rest.split_once(':').unwrap_or((rest, "*"));
     let (provider, name) = match probe.split_once(':') {
         Some((p, n)) => (if p.is_empty() { "*" } else { p }, n),
         None => ("*", probe),
     };
-    for t in super::resolve::targets(target, pid, true)? {
-        let bin = Binary::read(&t.path).map_err(|e| e.to_string())?;
+    for t in targets(target, pid, true)? {
+        let bin = Binary::read(&t.path)?;
         for note in &bin.usdt {
             if !glob::matches(provider, &note.provider) || !glob::matches(name, &note.name) {
                 continue;
@@ -119,16 +128,10 @@ fn list_usdt(
 
 /// `uprobe:BINARY:PATTERN`: the binary's functions; `-v` adds their
 /// parameters from DWARF (`    int* n`).
-fn list_user(
-    kind: &str,
-    rest: &str,
-    verbose: bool,
-    pid: Option<u32>,
-    w: &mut dyn FnMut(&str) -> Result<(), String>,
-) -> Result<(), String> {
+fn list_user(kind: &str, rest: &str, verbose: bool, pid: Option<u32>, w: &mut Writer<'_>) -> Result<(), ListError> {
     let (target, func) = rest.rsplit_once(':').unwrap_or((rest, "*"));
-    for t in super::resolve::targets(target, pid, false)? {
-        let bin = Binary::read(&t.path).map_err(|e| e.to_string())?;
+    for t in targets(target, pid, false)? {
+        let bin = Binary::read(&t.path)?;
         let dwarf = if verbose { super::dwarf::DwarfTypes::load(&t.path) } else { None };
         // C++ and Rust functions by their demangled names, as users write them.
         // (shown name, symbol): the symbol is what DWARF names the function by.

@@ -1,74 +1,48 @@
-//! Addresses and names: the symbols `kaddr()` and `uaddr()` name, looked up
-//! before the program is checked, and the `ksym()`, `usym()` and
-//! `cgroup_path()` values turned into text when they are printed.
+//! Addresses and names: the symbols `kaddr()` and `uaddr()` name, and the
+//! `ksym()`, `usym()` and `cgroup_path()` values turned into text when they
+//! are printed.
 
 use super::binary::Binary;
-use crate::parser::ast::{walk_block, walk_expr, ExprKind, Program};
-use crate::probe::{Detail, Resolved};
-use crate::sema::{symbol_key, Symbol, SymbolAddress};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-/// Every `kaddr("sym")` and `uaddr("sym")` of the program, resolved; keys
-/// from `sema::symbol_key`.
-pub fn lookup_addresses(program: &Program, resolved: &[Vec<Resolved>]) -> HashMap<String, SymbolAddress> {
-    let mut out = HashMap::new();
-    for (probe, points) in program.probes.iter().zip(resolved) {
-        let mut calls = Vec::new();
-        let mut visit = |e: &crate::parser::ast::Expr| {
-            if let ExprKind::Call { name, args, .. } = &e.kind {
-                if let (true, Some(ExprKind::Str(s))) =
-                    (name == "kaddr" || name == "uaddr", args.first().map(|a| &a.kind))
-                {
-                    calls.push((name.clone(), String::from_utf8_lossy(s).into_owned()));
-                }
-            }
-        };
-        if let Some(p) = &probe.predicate {
-            walk_expr(p, &mut visit);
-        }
-        walk_block(&probe.body, &mut visit);
-        for (func, sym) in calls {
-            if func == "kaddr" {
-                let found = kernel_symbols().iter().find(|(_, n)| *n == sym).map(|(address, _)| Symbol {
-                    address: *address,
-                    size: 8,
-                    pc_relative: false,
-                });
-                let result = found.ok_or_else(|| format!("Failed to resolve kernel symbol `{}`", sym));
-                out.insert(symbol_key("kaddr", "", &sym), result);
-                continue;
-            }
-            for point in points {
-                let Detail::Uprobe(site) = &point.detail else { continue };
-                let scope = site.path.display().to_string();
-                let ret = matches!(point.spec, crate::probe::ProbeSpec::Uprobe { ret: true, .. });
-                let result = user_symbol(&site.path, site.offset, ret, &sym)
-                    .map_err(|e| e.unwrap_or_else(|| format!("Could not resolve symbol: {}:{}", scope, sym)));
-                out.insert(symbol_key("uaddr", &scope, &sym), result);
-            }
-        }
-    }
-    out
+/// A symbol's address and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    /// The address; with `pc_relative`, the distance from the probed
+    /// instruction (a position-independent binary's load address is only
+    /// known at run time).
+    pub address: u64,
+    pub size: u64,
+    pub pc_relative: bool,
 }
 
-/// `uaddr("sym")` in a uprobe at file offset `probe_offset` of `path`. In a
-/// position-independent binary the address is taken relative to the probed
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SymbolError {
+    #[error("Could not resolve symbol: {scope}:{name}")]
+    NotFound { scope: String, name: String },
+    #[error(
+        "uaddr(\"{0}\") in a uretprobe of a position-independent binary: its load address is only known in a uprobe"
+    )]
+    InUretprobe(String),
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// `uaddr("name")` in a uprobe at file offset `probe_offset` of `binary`. In
+/// a position-independent binary the address is taken relative to the probed
 /// instruction, whose address a uprobe knows (`ip`); a uretprobe does not.
-fn user_symbol(path: &Path, probe_offset: u64, ret: bool, name: &str) -> Result<Symbol, Option<String>> {
-    let (address, size) = data_symbol(path, name).ok_or(None)?;
-    let binary = Binary::read(path).map_err(|e| Some(e.to_string()))?;
+pub fn user_symbol(binary: &Binary, probe_offset: u64, ret: bool, name: &str) -> Result<Symbol, SymbolError> {
+    let not_found = || SymbolError::NotFound { scope: binary.path.display().to_string(), name: name.to_string() };
+    let (address, size) = data_symbol(&binary.path, name).ok_or_else(not_found)?;
     if !binary.pie {
         return Ok(Symbol { address, size, pc_relative: false });
     }
     if ret {
-        return Err(Some(format!(
-            "uaddr(\"{}\") in a uretprobe of a position-independent binary: its load address is only known in a uprobe",
-            name
-        )));
+        return Err(SymbolError::InUretprobe(name.to_string()));
     }
-    let probe = binary.address_of_offset(probe_offset).ok_or(None)?;
+    let probe = binary.address_of_offset(probe_offset).ok_or_else(not_found)?;
     Ok(Symbol { address: address.wrapping_sub(probe), size, pc_relative: true })
 }
 
@@ -85,24 +59,28 @@ pub fn data_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
     found
 }
 
-/// `/proc/kallsyms`, sorted by address (read once).
+/// A `kallsyms` file: (address, name), sorted by address; zero addresses
+/// (what an unprivileged reader sees) left out.
+pub fn read_kallsyms(path: &Path) -> Vec<(u64, String)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut syms: Vec<(u64, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let addr = u64::from_str_radix(it.next()?, 16).ok()?;
+            let _kind = it.next()?;
+            Some((addr, it.next()?.to_string()))
+        })
+        .filter(|(a, _)| *a != 0)
+        .collect();
+    syms.sort();
+    syms
+}
+
+/// This kernel's symbols (read once, for `ksym()`).
 fn kernel_symbols() -> &'static [(u64, String)] {
     static SYMS: OnceLock<Vec<(u64, String)>> = OnceLock::new();
-    SYMS.get_or_init(|| {
-        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-        let mut syms: Vec<(u64, String)> = text
-            .lines()
-            .filter_map(|l| {
-                let mut it = l.split_whitespace();
-                let addr = u64::from_str_radix(it.next()?, 16).ok()?;
-                let _kind = it.next()?;
-                Some((addr, it.next()?.to_string()))
-            })
-            .filter(|(a, _)| *a != 0)
-            .collect();
-        syms.sort();
-        syms
-    })
+    SYMS.get_or_init(|| read_kallsyms(Path::new("/proc/kallsyms")))
 }
 
 /// `ksym(addr)`: the kernel symbol holding `addr`, or the address in hex.

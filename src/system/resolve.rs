@@ -4,21 +4,15 @@
 //! matches.
 
 use super::binary::{self, Binary};
-use super::{glob, process};
+use super::{process, tracefs, Machine};
 use crate::diagnostic::{closest, Diagnostic};
 use crate::parser::ast::{AttachPoint, Program};
+use crate::probe::glob;
 use crate::probe::spec::{interpret, ProbeSpec, UprobeTarget};
 use crate::probe::usdt::UsdtLoc;
 use crate::probe::{Detail, Resolved, TracepointFormat, UprobeSite, UsdtSite};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// Where tracefs may be mounted.
-const TRACEFS: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
-
-pub fn tracefs() -> Option<PathBuf> {
-    TRACEFS.iter().map(PathBuf::from).find(|p| p.join("events").is_dir())
-}
+use std::rc::Rc;
 
 /// A `software:`/`hardware:` event the kernel knows, or an error naming it.
 fn perf_event(spec: &ProbeSpec, event: &str) -> Result<(), Diagnostic> {
@@ -36,121 +30,50 @@ fn perf_event(spec: &ProbeSpec, event: &str) -> Result<(), Diagnostic> {
     Err(suggest(d, event, names(table)))
 }
 
-/// Directories `#include <...>` names are looked up in.
-const INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/local/include", "/usr/include/x86_64-linux-gnu"];
-
-/// The file an `#include` names: a path, or a header in the include dirs.
-fn find_header(name: &str, from: Option<&Path>) -> Option<PathBuf> {
-    let p = Path::new(name);
-    let local = from.and_then(Path::parent).map(|d| d.join(p));
-    local
-        .into_iter()
-        .chain(std::iter::once(p.to_path_buf()))
-        .chain(INCLUDE_DIRS.iter().map(|d| Path::new(d).join(p)))
-        .find(|c| c.is_file())
-}
-
-/// The integer `#define`s of every header the program includes (`#include`
-/// lines and `--include` options), following the headers' own includes.
-/// rtrace reads no C declarations: struct types come from definitions in the
-/// script. A header that does not exist is an error.
-pub fn header_defines(program: &Program, extra: &[String]) -> Result<HashMap<String, String>, Vec<Diagnostic>> {
-    let mut missing = Vec::new();
-    let mut roots = Vec::new();
-    for inc in &program.includes {
-        match find_header(&inc.path, None) {
-            Some(p) => roots.push(p),
-            None => missing.push(Diagnostic::error(format!("'{}' file not found", inc.path), inc.span)),
+impl Machine {
+    /// Resolves every probe's attach points; the result is parallel to
+    /// `program.probes`, whose first ones may be `known` already (the REPL's
+    /// earlier inputs: tracefs and binaries are read once). With `-p`,
+    /// binaries and libraries are looked up among the files that process maps.
+    pub fn resolve(
+        &self,
+        program: &Program,
+        params: &[String],
+        known: &[Vec<Resolved>],
+    ) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
+        let mut r = Resolver { machine: self, diags: Vec::new() };
+        let out = program
+            .probes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match known.get(i) {
+                Some(k) => k.clone(),
+                None => p.attach_points.iter().flat_map(|ap| r.attach_point(ap, params)).collect(),
+            })
+            .collect();
+        if r.diags.is_empty() {
+            Ok(out)
+        } else {
+            Err(r.diags)
         }
-    }
-    for name in extra {
-        match find_header(name, None) {
-            Some(p) => roots.push(p),
-            None => missing.push(Diagnostic::error_nowhere(format!("'{}' file not found (--include)", name))),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(missing);
-    }
-    let mut defines = HashMap::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut queue = roots;
-    // A bound on the headers read: a system header can pull in hundreds.
-    while let Some(path) = queue.pop().filter(|_| seen.len() < 500) {
-        if !seen.insert(path.clone()) {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        for line in text.lines() {
-            let line = line.trim_start();
-            let Some(rest) = line.strip_prefix('#') else { continue };
-            let rest = rest.trim_start();
-            if let Some(inc) = rest.strip_prefix("include") {
-                let name = inc.trim().trim_matches(|c| matches!(c, '<' | '>' | '"'));
-                if let Some(p) = find_header(name, Some(&path)) {
-                    queue.push(p);
-                }
-            } else if let Some(def) = rest.strip_prefix("define") {
-                let mut words = def.split_whitespace();
-                let (Some(name), Some(value)) = (words.next(), words.next()) else { continue };
-                // Object-like macros only: `NAME(x)` takes arguments.
-                if !name.contains('(') && words.next().is_none_or(|w| w.starts_with("/*") || w.starts_with("//")) {
-                    defines.entry(name.to_string()).or_insert_with(|| value.to_string());
-                }
-            }
-        }
-    }
-    // `#define EWOULDBLOCK EAGAIN`: follow names to their values.
-    let names: Vec<String> = defines.keys().cloned().collect();
-    for name in names {
-        let mut value = defines[&name].clone();
-        for _ in 0..8 {
-            match defines.get(&value) {
-                Some(v) if v != &value => value = v.clone(),
-                _ => break,
-            }
-        }
-        defines.insert(name, value);
-    }
-    Ok(defines)
-}
-
-/// Resolves every probe's attach points; the result is parallel to
-/// `program.probes`. With `pid` (`-p`), binaries and libraries are looked up
-/// among the files that process maps.
-pub fn resolve(program: &Program, params: &[String], pid: Option<u32>) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
-    resolve_after(program, params, pid, &[])
-}
-
-/// As `resolve`, with the first probes' attach points already `known` (the
-/// REPL's earlier inputs: tracefs and binaries are read once).
-pub fn resolve_after(
-    program: &Program,
-    params: &[String],
-    pid: Option<u32>,
-    known: &[Vec<Resolved>],
-) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
-    let mut r = Resolver { binaries: HashMap::new(), diags: Vec::new(), pid };
-    let out = program
-        .probes
-        .iter()
-        .enumerate()
-        .map(|(i, p)| match known.get(i) {
-            Some(k) => k.clone(),
-            None => p.attach_points.iter().flat_map(|ap| r.attach_point(ap, params)).collect(),
-        })
-        .collect();
-    if r.diags.is_empty() {
-        Ok(out)
-    } else {
-        Err(r.diags)
     }
 }
 
-struct Resolver {
-    binaries: HashMap<PathBuf, Binary>,
+struct Resolver<'m> {
+    machine: &'m Machine,
     diags: Vec<Diagnostic>,
-    pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("process {0} does not exist (-p)")]
+    NoProcess(u32),
+    #[error("this probe names no binary: give its path, or a process with -p PID")]
+    NoBinary,
+    #[error("no binaries match `{0}`")]
+    NoMatch(String),
+    #[error("{error}{}", suggestion.as_ref().map(|s| format!(" (did you mean `{}`?)", s)).unwrap_or_default())]
+    Binary { error: binary::BinaryError, suggestion: Option<String> },
 }
 
 /// A file a uprobe or USDT target names: where rtrace opens it, and how
@@ -163,14 +86,14 @@ pub struct Target {
 /// The files a target names: a path, a library or program name (among
 /// the `-p` process's files first), a wildcard path, or with `-p` an empty
 /// target or `*` for every file of the process (`all`) or its executable.
-pub fn targets(target: &str, pid: Option<u32>, all: bool) -> Result<Vec<Target>, String> {
+pub fn targets(target: &str, pid: Option<u32>, all: bool) -> Result<Vec<Target>, TargetError> {
     if let Some(pid) = pid.filter(|p| !process::exists(*p)) {
-        return Err(format!("process {} does not exist (-p)", pid));
+        return Err(TargetError::NoProcess(pid));
     }
     let module = |m: process::Module| Target { path: m.open_path, shown: m.name };
     if target.is_empty() || target == "*" {
         let Some(pid) = pid else {
-            return Err("this probe names no binary: give its path, or a process with -p PID".into());
+            return Err(TargetError::NoBinary);
         };
         let mut mods = process::modules(pid);
         if !all {
@@ -193,7 +116,7 @@ pub fn targets(target: &str, pid: Option<u32>, all: bool) -> Result<Vec<Target>,
             .map(|(path, shown)| Target { path, shown })
             .collect();
         if found.is_empty() {
-            return Err(format!("no binaries match `{}`", target));
+            return Err(TargetError::NoMatch(target.to_string()));
         }
         return Ok(found);
     }
@@ -209,18 +132,16 @@ pub fn targets(target: &str, pid: Option<u32>, all: bool) -> Result<Vec<Target>,
             }
         }
     }
-    let path = binary::locate(target).map_err(|e| {
+    let path = binary::locate(target).map_err(|error| {
         let similar = binary::similar_targets(target);
-        match crate::diagnostic::closest(target, similar.iter().map(String::as_str)) {
-            Some(s) => format!("{} (did you mean `{}`?)", e, s),
-            None => e.to_string(),
-        }
+        let suggestion = closest(target, similar.iter().map(String::as_str)).map(str::to_string);
+        TargetError::Binary { error, suggestion }
     })?;
     let shown = if target.contains('/') { target.to_string() } else { path.display().to_string() };
     Ok(vec![Target { path, shown }])
 }
 
-impl Resolver {
+impl Resolver<'_> {
     fn attach_point(&mut self, ap: &AttachPoint, params: &[String]) -> Vec<Resolved> {
         let spec = match interpret(ap, params) {
             Ok(s) => s,
@@ -247,12 +168,11 @@ impl Resolver {
     }
 
     fn tracepoints(&mut self, category: &str, event: &str) -> Result<Vec<Resolved>, Diagnostic> {
-        let Some(root) = tracefs() else {
+        let Some(root) = self.machine.tracefs() else {
             return Err(Diagnostic::error_nowhere("tracefs is not mounted")
                 .with_help("mount it with `mount -t tracefs nodev /sys/kernel/tracing`"));
         };
-        let events = root.join("events");
-        let categories = list_dirs(&events);
+        let categories = tracefs::categories(root);
         let matching_categories: Vec<&String> = categories.iter().filter(|c| glob::matches(category, c)).collect();
         if matching_categories.is_empty() {
             let d = Diagnostic::error_nowhere(format!("unknown tracepoint category `{}`", category));
@@ -260,10 +180,9 @@ impl Resolver {
         }
         let mut out = Vec::new();
         for cat in matching_categories {
-            let names = list_dirs(&events.join(cat));
+            let names = tracefs::events(root, cat);
             for name in names.iter().filter(|n| glob::matches(event, n)) {
-                let format_path = events.join(cat).join(name).join("format");
-                let Ok(text) = std::fs::read_to_string(&format_path) else { continue };
+                let Some(text) = tracefs::format(root, cat, name) else { continue };
                 let format = TracepointFormat::parse(&text).map_err(Diagnostic::error_nowhere)?;
                 out.push(Resolved {
                     name: format!("tracepoint:{}:{}", cat, name),
@@ -276,7 +195,7 @@ impl Resolver {
             if glob::is_glob(event) || glob::is_glob(category) {
                 return Err(Diagnostic::error_nowhere(format!("no tracepoints match `{}:{}`", category, event)));
             }
-            let names = list_dirs(&events.join(category));
+            let names = tracefs::events(root, category);
             let d = Diagnostic::error_nowhere(format!("unknown tracepoint `{}:{}`", category, event));
             return Err(suggest(d, event, names.iter().map(String::as_str)));
         }
@@ -284,15 +203,11 @@ impl Resolver {
     }
 
     fn targets(&self, target: &str, all: bool) -> Result<Vec<Target>, Diagnostic> {
-        targets(target, self.pid, all).map_err(Diagnostic::error_nowhere)
+        targets(target, self.machine.pid, all).map_err(|e| Diagnostic::error_nowhere(e.to_string()))
     }
 
-    fn binary(&mut self, path: &Path) -> Result<&Binary, Diagnostic> {
-        if !self.binaries.contains_key(path) {
-            let bin = Binary::read(path).map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
-            self.binaries.insert(path.to_path_buf(), bin);
-        }
-        Ok(&self.binaries[path])
+    fn binary(&self, path: &Path) -> Result<Rc<Binary>, Diagnostic> {
+        self.machine.binary(path).map_err(|e| Diagnostic::error_nowhere(e.to_string()))
     }
 
     /// `usdt:target:[provider:]name`, each part a wildcard or (provider)
@@ -471,12 +386,4 @@ fn suggest<'a>(d: Diagnostic, name: &str, candidates: impl IntoIterator<Item = &
         Some(s) => d.with_help(format!("did you mean `{}`?", s)),
         None => d,
     }
-}
-
-fn list_dirs(path: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(path)
-        .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).filter_map(|e| e.file_name().into_string().ok()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
 }

@@ -71,6 +71,12 @@ pub struct Member {
 }
 
 impl Record {
+    /// A struct known only by name: a pointee of a system type not yet
+    /// looked up (see `system::Facts::record`).
+    pub fn is_stub(&self) -> bool {
+        self.fields.is_empty() && !self.name.is_empty() && self.size > 0
+    }
+
     pub fn field(&self, name: &str) -> Option<&Member> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -96,6 +102,15 @@ pub const U64: Type = Type::Int { bytes: 8, signed: false };
 pub const I64: Type = Type::Int { bytes: 8, signed: true };
 
 impl Type {
+    /// A C integer of `size` bytes (an odd size, such as a 16-byte
+    /// `__int128`, is read as its low 8 bytes).
+    pub fn c_int(size: u64, signed: bool) -> Type {
+        match size {
+            1 | 2 | 4 | 8 => Type::Int { bytes: size as u8, signed },
+            _ => Type::Int { bytes: 8, signed },
+        }
+    }
+
     pub fn is_int(&self) -> bool {
         matches!(self, Type::Int { .. })
     }

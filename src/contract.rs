@@ -1,0 +1,95 @@
+//! The wire format between the generated programs and rtrace in user space:
+//! everything both sides must agree on, in one place. Code generation writes
+//! it (`codegen::lower`, `codegen::compile`), the runtime reads it
+//! (`runtime::events`, `runtime::object`).
+//!
+//! - **Maps.** User map `@name` with id `m` is the BPF map `m{m}_{name}`
+//!   (`map_name`); every output record goes through the ring buffer
+//!   `EVENTS_MAP`.
+//! - **Records** in the ring buffer start with a u64 id. An id below
+//!   `HELPER_ERROR_ID` indexes `Manifest::actions`; the action's arguments
+//!   follow at the offsets of `Action::record()` (packed as in a C struct,
+//!   from byte 8). A helper-error record (`-k`) is
+//!   `{HELPER_ERROR_ID, site, return value}`, three u64s, where `site`
+//!   indexes `Compiled::helper_sites`.
+//! - **Counters**: u64 words of `.bss` (`Counters`), added to atomically by
+//!   the programs, read (and some reset) by the runtime.
+//! - **`.rodata`**: values known only at load time (`Rodata`), filled in by
+//!   the runtime before the object is loaded and frozen.
+
+/// The ring buffer every output record goes through.
+pub const EVENTS_MAP: &str = "events";
+
+/// The BPF map name of user map `name` (`@name`) with id `id` (its `MapId`): an id first,
+/// as map names are unique but `@` names may hold characters BPF refuses.
+pub fn map_name(id: usize, name: &str) -> String {
+    let base: String =
+        name.trim_start_matches('@').chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    format!("m{}_{}", id, base)
+}
+
+/// The id of a helper-error record: `{id, site, return value}`.
+pub const HELPER_ERROR_ID: u64 = u64::MAX;
+/// Byte offsets in a helper-error record.
+pub const HELPER_ERROR_SITE: usize = 8;
+pub const HELPER_ERROR_VALUE: usize = 16;
+pub const HELPER_ERROR_SIZE: u32 = 24;
+
+/// Where the counters are in `.bss`, for a program whose counters are laid
+/// out for `map_slots` maps (the REPL fixes it so that every object it loads
+/// shares one `.bss`). Each counter is one u64; a method gives its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counters {
+    pub map_slots: usize,
+}
+
+impl Counters {
+    /// Records lost to a full ring buffer.
+    pub const LOST: usize = 0;
+    /// `exit()` calls (so an exit whose record was lost still stops rtrace).
+    pub const EXIT: usize = 1;
+    /// The first per-map counter.
+    const MAPS: usize = 2;
+
+    /// Failed updates (a full map) of map `m`.
+    pub fn map_full(&self, m: usize) -> usize {
+        Self::MAPS + m
+    }
+
+    /// The entry count of map `m` that `len()` reads.
+    pub fn map_len(&self, m: usize) -> usize {
+        Self::MAPS + self.map_slots + m
+    }
+
+    /// Counters in all: `.bss` holds this many u64 words.
+    pub fn words(&self) -> usize {
+        Self::MAPS + 2 * self.map_slots
+    }
+
+    /// The byte offset in `.bss` of counter `index`.
+    pub fn offset(index: usize) -> usize {
+        8 * index
+    }
+}
+
+/// Values `.rodata` holds, filled in before loading: byte offsets of u64s.
+pub struct Rodata;
+
+impl Rodata {
+    /// When the session started (`elapsed` counts from it), CLOCK_MONOTONIC ns.
+    pub const START_NS: u32 = 0;
+    /// The `-c` child's pid (`cpid`), 0 without one.
+    pub const CPID: u32 = 8;
+    /// The number of possible CPUs: bounds the loop that reads aggregations.
+    pub const NCPUS: u32 = 16;
+    pub const SIZE: u32 = 24;
+
+    /// `.rodata`'s contents for these values.
+    pub fn bytes(start_ns: u64, cpid: u64, ncpus: u64) -> Vec<u8> {
+        let mut data = vec![0u8; Self::SIZE as usize];
+        for (at, value) in [(Self::START_NS, start_ns), (Self::CPID, cpid), (Self::NCPUS, ncpus)] {
+            data[at as usize..][..8].copy_from_slice(&value.to_le_bytes());
+        }
+        data
+    }
+}

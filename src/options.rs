@@ -1,0 +1,70 @@
+//! What a run was asked to do (`Options`, from the command line) and the
+//! exit codes it ends with. Plain values, shared by the driver, the runtime
+//! and the REPL.
+
+use std::path::PathBuf;
+
+/// Exit codes (design §8).
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// Syntax, type or name errors: anything found before loading.
+    pub const SCRIPT: i32 = 1;
+    /// The kernel refused to load or attach.
+    pub const LOAD: i32 = 2;
+    /// Failure while running.
+    pub const RUNTIME: i32 = 3;
+    pub const USAGE: i32 = 64;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// The parsed syntax tree.
+    Ast,
+    /// The generated eBPF, with source lines.
+    Asm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// How output is buffered (`-B`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buffering {
+    /// Written at each newline.
+    Line,
+    /// Written when the buffer fills, and at exit.
+    Full,
+    /// Written at once.
+    None,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub params: Vec<String>,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub dry_run: bool,
+    pub emit: Option<Emit>,
+    /// `-c CMD`
+    pub command: Option<String>,
+    /// `-p PID`
+    pub pid: Option<u32>,
+    pub format: Format,
+    pub output: Option<PathBuf>,
+    pub strlen: Option<u32>,
+    pub max_map_keys: Option<u32>,
+    /// Ring buffer size in 4 KiB pages.
+    pub ringbuf_pages: Option<u32>,
+    /// `--unsafe`: allow `system()`.
+    pub unsafe_calls: bool,
+    /// `--include HEADER`: headers whose integer `#define`s the program sees.
+    pub includes: Vec<String>,
+    /// `-k` (1): report failed map updates; `-kk` (2): failed reads too.
+    pub helper_checks: u8,
+    /// `-B`; `None`: line-buffered to a terminal or pipe, fully to a file.
+    pub buffering: Option<Buffering>,
+}

@@ -1,0 +1,133 @@
+//! The run of a script or one-liner: load the object, run BEGIN, attach,
+//! stream records from the ring buffer to the output until exit()/Ctrl-C/the
+//! child exits, then detach, run END, drain and print the maps.
+
+use super::child::Child;
+use super::events::{self, State};
+use super::object::{LoadRequest, LoadValues, Loaded};
+use super::{clock, signals, Failure};
+use crate::codegen::compile::Compiled;
+use crate::diagnostic::{report, Diagnostic, Source};
+use crate::options::{exit, Buffering, Format, Options};
+use crate::output::{JsonOutput, Output, TextOutput};
+use crate::sema::{Checked, ProgKind};
+use std::cell::RefCell;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+/// How long one ring buffer poll may block: bounds the reaction time to
+/// signals, the child's exit and the lost-records check.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Runs the compiled program; returns the exit code.
+pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options) -> i32 {
+    match run_checked(source, checked, compiled, opts) {
+        Ok(code) => code,
+        Err(f) => report(source, &[f.diagnostic], f.code),
+    }
+}
+
+fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
+    let manifest = &checked.manifest;
+    // The child is forked first (stopped) so that `cpid` is known at load time.
+    let mut child = opts.command.as_deref().map(Child::spawn).transpose().map_err(|e| usage(e.to_string()))?;
+    let values = LoadValues { start_ns: clock::monotonic_ns(), cpid: child.as_ref().map(|c| c.pid) };
+    let request = LoadRequest { verbose: opts.verbose, ..Default::default() };
+    let object = Loaded::load(checked, compiled, values, request)?;
+    if opts.dry_run {
+        return Ok(exit::OK);
+    }
+    let out = make_output(opts).map_err(usage)?;
+    let mut state = State::new(manifest.clone(), out, object.user_maps(manifest), object.map(".bss"));
+    // Where each helper call `-k`/`-kk` checks is: (helper, line, column).
+    state.helper_sites = compiled
+        .helper_sites
+        .iter()
+        .map(|site| {
+            let (line, col) = source.line_col(site.span.start);
+            (site.helper.name(), line, col)
+        })
+        .collect();
+    state.source_name = source.name.clone();
+    let state = RefCell::new(state);
+    let events = object.map(crate::contract::EVENTS_MAP).ok_or_else(|| internal("the object has no ring buffer"))?;
+    let ring = events::reader(&events, |data| state.borrow_mut().record(data))
+        .map_err(|e| internal(&format!("cannot read the ring buffer: {}", e)))?;
+    signals::install();
+
+    if !opts.quiet {
+        state.borrow_mut().out.attached_probes(manifest.attach.len()).ok();
+    }
+    object.run(checked, ProgKind::Begin);
+    let mut attached = object
+        .attach(checked, &manifest.attach, opts.pid)
+        .map_err(|e| Failure { diagnostic: Diagnostic::error_nowhere(e.to_string()), code: exit::LOAD })?;
+    if let Some(c) = child.as_mut() {
+        c.start();
+    }
+    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+        eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+    }
+
+    let mut last_check = Instant::now();
+    loop {
+        // A negative callback result (exit()) ends the poll early; it is not an error.
+        let _ = ring.poll(POLL);
+        let mut st = state.borrow_mut();
+        if st.exit_called() || signals::stop_requested() {
+            break;
+        }
+        if signals::take_print_request() {
+            let maps = st.read_maps();
+            st.out.maps_at_exit(&maps).ok();
+        }
+        if child.as_mut().is_some_and(|c| c.try_wait().is_some()) {
+            break;
+        }
+        if opts.pid.is_some_and(|p| !crate::system::process::alive(p)) {
+            break;
+        }
+        if last_check.elapsed() > Duration::from_secs(1) {
+            st.check_counters();
+            last_check = Instant::now();
+        }
+        if opts.buffering != Some(Buffering::Full) {
+            st.out.flush().ok();
+        }
+    }
+    attached.detach();
+    events::drain_after_exit(&state, &ring);
+    object.run(checked, ProgKind::End);
+    let _ = ring.consume();
+    state.borrow_mut().print_at_exit();
+    Ok(exit::OK)
+}
+
+fn usage(message: String) -> Failure {
+    Failure { diagnostic: Diagnostic::error_nowhere(message), code: exit::USAGE }
+}
+
+fn internal(msg: &str) -> Failure {
+    Failure {
+        diagnostic: Diagnostic::error_nowhere(format!("internal error, please report: {}", msg)),
+        code: exit::RUNTIME,
+    }
+}
+
+fn make_output(opts: &Options) -> Result<Box<dyn Output>, String> {
+    let file = match &opts.output {
+        Some(path) => std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {}", path.display(), e))?,
+        // Our own handle on stdout, so that rtrace alone decides its buffering.
+        None => std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from).map_err(|e| e.to_string())?,
+    };
+    let sink: Box<dyn Write> = match opts.buffering.unwrap_or(Buffering::Line) {
+        Buffering::Line => Box::new(std::io::LineWriter::new(file)),
+        Buffering::Full => Box::new(std::io::BufWriter::with_capacity(1 << 16, file)),
+        Buffering::None => Box::new(file),
+    };
+    Ok(match opts.format {
+        Format::Text => Box::new(TextOutput::new(sink)),
+        Format::Json => Box::new(JsonOutput::new(sink)),
+    })
+}

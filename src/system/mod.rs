@@ -1,0 +1,184 @@
+//! Read-only facts of this machine and of the binaries it traces: which
+//! tracepoints exist and their formats (tracefs), the functions, segments and
+//! USDT notes of ELF files, DWARF and BTF types, kernel symbols, the files a
+//! process maps, header `#define`s. Nothing here loads or attaches anything
+//! (that is `runtime`); the checker sees these facts through `Facts`, and
+//! `Machine` answers them from this machine, or from a recording of one
+//! (`Machine::recorded`) so that the compiler's tests need no root.
+
+pub mod binary;
+pub mod btf;
+pub mod dwarf;
+pub mod headers;
+pub mod ifunc;
+pub mod list;
+pub mod process;
+pub mod resolve;
+pub mod symbols;
+pub mod tracefs;
+mod usdt_notes;
+
+use crate::types::{Record, Type};
+use binary::Binary;
+use dwarf::DwarfTypes;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+pub use symbols::{Symbol, SymbolError};
+
+/// What the checker asks of the system while it checks, only for what a
+/// program uses (a program that never names a kernel struct never reads BTF).
+pub trait Facts {
+    /// A struct or union by its C name (`struct task_struct`), laid out:
+    /// from the DWARF of `binaries` (the ones the program probes) first, then
+    /// the kernel's BTF. Structs its members point to are stubs (a name and a
+    /// size, no fields), looked up again when a program reaches into them.
+    fn record(&self, name: &str, binaries: &[&Path]) -> Option<Record>;
+    /// The parameters of function `func` of the binary at `path`, in order.
+    fn params(&self, path: &Path, func: &str) -> Option<Vec<(String, Type)>>;
+    /// `kaddr("name")`: a kernel symbol's address.
+    fn kernel_symbol(&self, name: &str) -> Option<u64>;
+    /// `uaddr("name")` in a uprobe (a uretprobe when `ret`) at file offset
+    /// `probe_offset` of the binary at `path`.
+    fn user_symbol(&self, path: &Path, probe_offset: u64, ret: bool, name: &str) -> Result<Symbol, SymbolError>;
+}
+
+/// No system at all: every question has no answer (unit tests of the checker).
+pub struct NoFacts;
+
+impl Facts for NoFacts {
+    fn record(&self, _: &str, _: &[&Path]) -> Option<Record> {
+        None
+    }
+    fn params(&self, _: &Path, _: &str) -> Option<Vec<(String, Type)>> {
+        None
+    }
+    fn kernel_symbol(&self, _: &str) -> Option<u64> {
+        None
+    }
+    fn user_symbol(&self, path: &Path, _: u64, _: bool, name: &str) -> Result<Symbol, SymbolError> {
+        Err(SymbolError::NotFound { scope: path.display().to_string(), name: name.to_string() })
+    }
+}
+
+/// Where a `Machine` reads the kernel's side of its facts.
+#[derive(Clone, Debug)]
+struct KernelFiles {
+    /// tracefs (`None`: not mounted).
+    tracefs: Option<PathBuf>,
+    /// `/proc/kallsyms`.
+    kallsyms: PathBuf,
+    /// The kernel's BTF (`None`: the kernel has none).
+    btf: Option<PathBuf>,
+}
+
+/// This machine's facts, each read at most once per run: tracefs, kernel
+/// symbols and BTF, and the ELF files and DWARF of the binaries programs
+/// name (read from the file system as the program names them).
+pub struct Machine {
+    kernel: KernelFiles,
+    /// `-p PID`: binaries and libraries are looked up among its files.
+    pub pid: Option<u32>,
+    binaries: RefCell<HashMap<PathBuf, Rc<Binary>>>,
+    dwarf: RefCell<HashMap<PathBuf, Option<Rc<DwarfTypes>>>>,
+    btf: OnceCell<Option<libbpf_rs::btf::Btf<'static>>>,
+    kallsyms: OnceCell<Vec<(u64, String)>>,
+}
+
+impl Machine {
+    /// The machine rtrace runs on.
+    pub fn new(pid: Option<u32>) -> Machine {
+        let btf = Path::new(btf::VMLINUX);
+        Machine::with(
+            KernelFiles {
+                tracefs: tracefs::mounted(),
+                kallsyms: PathBuf::from("/proc/kallsyms"),
+                btf: btf.exists().then(|| btf.to_path_buf()),
+            },
+            pid,
+        )
+    }
+
+    /// A machine recorded in directory `dir` (`tracing/` shaped like
+    /// tracefs, with the `format` files of the recorded tracepoints;
+    /// `kallsyms`; `btf` if any). Binaries are still read from the file
+    /// system: they are the program's inputs, and readable by any user.
+    pub fn recorded(dir: &Path) -> Machine {
+        let btf = dir.join("btf");
+        Machine::with(
+            KernelFiles {
+                tracefs: Some(dir.join("tracing")),
+                kallsyms: dir.join("kallsyms"),
+                btf: btf.exists().then_some(btf),
+            },
+            None,
+        )
+    }
+
+    fn with(kernel: KernelFiles, pid: Option<u32>) -> Machine {
+        Machine {
+            kernel,
+            pid,
+            binaries: RefCell::default(),
+            dwarf: RefCell::default(),
+            btf: OnceCell::new(),
+            kallsyms: OnceCell::new(),
+        }
+    }
+
+    /// tracefs, when mounted (or recorded).
+    pub fn tracefs(&self) -> Option<&Path> {
+        self.kernel.tracefs.as_deref()
+    }
+
+    /// An ELF file's symbols, segments and notes, parsed once.
+    pub fn binary(&self, path: &Path) -> Result<Rc<Binary>, binary::BinaryError> {
+        if let Some(b) = self.binaries.borrow().get(path) {
+            return Ok(b.clone());
+        }
+        let b = Rc::new(Binary::read(path)?);
+        self.binaries.borrow_mut().insert(path.to_path_buf(), b.clone());
+        Ok(b)
+    }
+
+    /// The DWARF of a file, parsed once.
+    pub fn dwarf(&self, path: &Path) -> Option<Rc<DwarfTypes>> {
+        self.dwarf.borrow_mut().entry(path.to_path_buf()).or_insert_with(|| DwarfTypes::load(path).map(Rc::new)).clone()
+    }
+
+    fn btf(&self) -> Option<&libbpf_rs::btf::Btf<'static>> {
+        self.btf.get_or_init(|| self.kernel.btf.as_deref().and_then(btf::load)).as_ref()
+    }
+
+    /// Kernel symbols, sorted by address.
+    fn kallsyms(&self) -> &[(u64, String)] {
+        self.kallsyms.get_or_init(|| symbols::read_kallsyms(&self.kernel.kallsyms))
+    }
+}
+
+impl Facts for Machine {
+    fn record(&self, name: &str, binaries: &[&Path]) -> Option<Record> {
+        for bin in binaries {
+            if let Some(r) = self.dwarf(bin).and_then(|d| d.record(name)) {
+                return Some(r);
+            }
+        }
+        btf::record(self.btf()?, name)
+    }
+
+    fn params(&self, path: &Path, func: &str) -> Option<Vec<(String, Type)>> {
+        let d = self.dwarf(path)?;
+        let params = d.params(func)?;
+        Some(params.iter().map(|p| (p.name.clone(), d.param_type(p))).collect())
+    }
+
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        self.kallsyms().iter().find(|(_, n)| n == name).map(|(address, _)| *address)
+    }
+
+    fn user_symbol(&self, path: &Path, probe_offset: u64, ret: bool, name: &str) -> Result<Symbol, SymbolError> {
+        let binary = self.binary(path).map_err(|e| SymbolError::Unreadable(e.to_string()))?;
+        symbols::user_symbol(&binary, probe_offset, ret, name)
+    }
+}

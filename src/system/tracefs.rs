@@ -1,0 +1,56 @@
+//! tracefs: which tracepoints this kernel has, and their formats. Every
+//! function takes the tracefs root, so a recorded copy can stand in for the
+//! kernel's (`Machine::recorded`).
+
+use std::path::{Path, PathBuf};
+
+/// Where tracefs may be mounted.
+const MOUNTS: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// The mounted tracefs, if any.
+pub fn mounted() -> Option<PathBuf> {
+    MOUNTS.iter().map(PathBuf::from).find(|p| p.join("events").is_dir())
+}
+
+/// Tracepoint categories (`events/*`), sorted.
+pub fn categories(root: &Path) -> Vec<String> {
+    dir_names(&root.join("events"))
+}
+
+/// The events of one category, sorted.
+pub fn events(root: &Path, category: &str) -> Vec<String> {
+    dir_names(&root.join("events").join(category))
+}
+
+/// The text of `events/CATEGORY/EVENT/format`.
+pub fn format(root: &Path, category: &str, event: &str) -> Option<String> {
+    std::fs::read_to_string(root.join("events").join(category).join(event).join("format")).ok()
+}
+
+/// `available_events`: every `category:event`, sorted.
+pub fn available_events(root: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(root.join("available_events")).unwrap_or_default();
+    let mut names: Vec<String> = text.lines().map(str::to_string).collect();
+    names.sort_unstable();
+    names
+}
+
+/// Kernel functions kprobes may attach to (`available_filter_functions`).
+pub fn kprobe_functions(root: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(root.join("available_filter_functions")).unwrap_or_default();
+    text.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect()
+}
+
+/// Kprobes exist when the kernel has the kprobe PMU or tracefs kprobe_events.
+pub fn kprobes_available() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        || mounted().is_some_and(|t| t.join("kprobe_events").exists())
+}
+
+fn dir_names(path: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(path)
+        .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).filter_map(|e| e.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
