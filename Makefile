@@ -3,7 +3,7 @@
 #   make test
 CARGO ?= cargo
 
-.PHONY: setup build run test bench
+.PHONY: setup build run test lint bench
 
 setup:
 	./scripts/setup.sh
@@ -15,9 +15,17 @@ run: build
 	./target/release/rtrace $(ARGS)
 
 # The whole suite: unit tests, parser cases, and the runtime golden tests on
-# the real kernel (needs root; with CI=true a skipped kernel test fails).
+# the real kernel (needs root; with CI=true a skipped kernel test fails);
+# then, as root, the same test binaries as an unprivileged user, where only
+# the kernel tests may skip.
 test: setup
 	$(CARGO) test --release
+	@if [ "$$(id -u)" = 0 ]; then CARGO_ARGS=--release ./scripts/test-unprivileged.sh; fi
+
+# Formatting and lints, as CI checks them (warnings are errors).
+lint: setup
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
 
 bench: build
 	../shared/bench/run_all.sh bpftrace $(CURDIR)/target/release/rtrace

@@ -4,7 +4,7 @@
 
 use crate::codegen::compile::{compile, CompileOptions, Compiled};
 use crate::codegen::lower::LowerOptions;
-use crate::diagnostic::{render_all, report, Diagnostic, Source};
+use crate::diagnostic::{render_all, Diagnostic, Source};
 use crate::options::{exit, Emit, Options};
 use crate::parser::{self, ast};
 use crate::probe::Resolved;
@@ -16,31 +16,52 @@ use std::rc::Rc;
 
 /// Runs a program; returns the process exit code.
 pub fn run(source: &Source, opts: &Options) -> i32 {
+    let machine = Rc::new(Machine::new(opts.pid));
+    match front(source, opts, machine, &mut std::io::stdout().lock(), &mut std::io::stderr().lock()) {
+        Ok((checked, compiled)) => runtime::script::run(source, &checked, &compiled, opts),
+        Err(code) => code,
+    }
+}
+
+/// The compiler's part of a run: everything rtrace prints before it loads
+/// anything. The AST or the assembly (`--emit`) go to `out`, diagnostics
+/// and warnings to `err` (write errors are ignored: a closed pipe is not
+/// the program's fault). `Ok` holds the program to load; `Err` the exit
+/// code the run ends with.
+pub fn front(
+    source: &Source,
+    opts: &Options,
+    machine: Rc<Machine>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(Checked, Compiled), i32> {
+    let mut stop = |diags: &[Diagnostic], code: i32| {
+        let _ = err.write_all(render_all(diags, source).as_bytes());
+        Err(code)
+    };
     let program = match parser::parse(&source.text) {
         Ok(p) => p,
-        Err(diags) => return report(source, &diags, exit::SCRIPT),
+        Err(diags) => return stop(&diags, exit::SCRIPT),
     };
     if program.probes.is_empty() && opts.emit.is_none() {
         let d = Diagnostic::error_nowhere("the program has no probes: nothing to attach")
             .with_help("a probe is an attach point and a block, e.g. `BEGIN { printf(\"hello\\n\"); }`");
-        return report(source, &[d], exit::SCRIPT);
+        return stop(&[d], exit::SCRIPT);
     }
     if opts.emit == Some(Emit::Ast) {
-        // A closed pipe (`| head`) is not an error.
-        let _ = std::io::stdout().write_all(parser::dump::dump(&program).as_bytes());
-        return exit::OK;
+        let _ = out.write_all(parser::dump::dump(&program).as_bytes());
+        return Err(exit::OK);
     }
-    let machine = Rc::new(Machine::new(opts.pid));
     let (checked, compiled) = match build(&program, source, opts, machine, Increment::default()) {
         Ok(b) => (b.checked, b.compiled),
-        Err(diags) => return report(source, &diags, exit::SCRIPT),
+        Err(diags) => return stop(&diags, exit::SCRIPT),
     };
-    eprint!("{}", render_all(&checked.warnings, source));
+    let _ = err.write_all(render_all(&checked.warnings, source).as_bytes());
     if opts.emit == Some(Emit::Asm) {
-        let _ = std::io::stdout().write_all(crate::codegen::asm::print(&compiled, source).as_bytes());
-        return exit::OK;
+        let _ = out.write_all(crate::codegen::asm::print(&compiled, source).as_bytes());
+        return Err(exit::OK);
     }
-    runtime::script::run(source, &checked, &compiled, opts)
+    Ok((checked, compiled))
 }
 
 /// What the REPL adds to a build: its next input extends the program of

@@ -76,10 +76,19 @@ fn usage(message: &str) -> i32 {
     exit::USAGE
 }
 
-fn env_u32(names: &[&str]) -> Result<Option<u32>, String> {
+/// An environment setting that is not what it must be.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} must be a number, got `{value}`")]
+struct EnvError {
+    name: &'static str,
+    value: String,
+}
+
+/// The first of `names` set in the environment, as a number.
+fn env_u32(names: &[&'static str]) -> Result<Option<u32>, EnvError> {
     for name in names {
-        if let Ok(v) = std::env::var(name) {
-            return v.trim().parse::<u32>().map(Some).map_err(|_| format!("{} must be a number, got `{}`", name, v));
+        if let Ok(value) = std::env::var(name) {
+            return value.trim().parse::<u32>().map(Some).map_err(|_| EnvError { name, value });
         }
     }
     Ok(None)
@@ -209,17 +218,17 @@ fn main_code() -> i32 {
     };
     let strlen = match env_u32(&["RTRACE_STRLEN", "BPFTRACE_STRLEN"]) {
         Ok(v) => v.map(|n| n.clamp(2, 1024)),
-        Err(e) => return usage(&e),
+        Err(e) => return usage(&e.to_string()),
     };
     let max_map_keys = match env_u32(&["RTRACE_MAP_KEYS_MAX", "BPFTRACE_MAP_KEYS_MAX"]) {
         Ok(v) => v,
-        Err(e) => return usage(&e),
+        Err(e) => return usage(&e.to_string()),
     };
     // bpftrace sizes its per-CPU perf buffers in pages; rtrace's one ring
     // buffer takes the same number of pages (a power of two, at least one).
     let ringbuf_pages = match env_u32(&["RTRACE_RINGBUF_PAGES", "BPFTRACE_PERF_RB_PAGES"]) {
         Ok(v) => v.map(|n| n.clamp(1, 1 << 16).next_power_of_two()),
-        Err(e) => return usage(&e),
+        Err(e) => return usage(&e.to_string()),
     };
     let opts = Options {
         params: rest.collect(),

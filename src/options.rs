@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-/// Exit codes (design §8).
+/// Exit codes, as docs/reference.md lists them.
 pub mod exit {
     pub const OK: i32 = 0;
     /// Syntax, type or name errors: anything found before loading.

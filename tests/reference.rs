@@ -2,6 +2,8 @@
 //! the kernel (`rtrace --dry-run -e EXAMPLE`), so the reference cannot drift
 //! from what rtrace accepts. Loading needs root; under CI=true a skip fails.
 
+mod common;
+
 use std::process::Command;
 
 fn examples(markdown: &str) -> Vec<(usize, String)> {
@@ -23,12 +25,7 @@ fn examples(markdown: &str) -> Vec<(usize, String)> {
 
 #[test]
 fn reference_examples_compile_and_load() {
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "reference examples need root and CI=true forbids skipping"
-        );
-        eprintln!("SKIP reference examples: loading eBPF needs root");
+    if !common::require_root("the reference examples (loading eBPF)") {
         return;
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference.md");

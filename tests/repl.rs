@@ -193,7 +193,7 @@ fn data_home(name: &str) -> PathBuf {
 /// an error that leaves everything attached, Ctrl-C, then Ctrl-D with END.
 #[test]
 fn live_session_on_a_workload() {
-    if !common::require_root("the REPL test") {
+    if !common::require_root("the REPL test (it loads eBPF programs)") {
         return;
     }
     let add = workload("add", "session");
@@ -297,7 +297,7 @@ fn live_session_on_a_workload() {
 /// saved in the data directory and offered by the next session.
 #[test]
 fn completion_and_history() {
-    if !common::require_root("the REPL test") {
+    if !common::require_root("the REPL test (it loads eBPF programs)") {
         return;
     }
     let add = workload("add", "history");
@@ -353,7 +353,7 @@ fn completion_and_history() {
 /// terminal gets its settings back.
 #[test]
 fn output_above_the_prompt_and_exit() {
-    if !common::require_root("the REPL test") {
+    if !common::require_root("the REPL test (it loads eBPF programs)") {
         return;
     }
     let mut s = Session::start(&data_home("exit"));
@@ -385,7 +385,7 @@ fn output_above_the_prompt_and_exit() {
 /// fifty probes with fifty maps stay live and the prompt keeps answering.
 #[test]
 fn many_inputs_in_one_session() {
-    if !common::require_root("the REPL test") {
+    if !common::require_root("the REPL test (it loads eBPF programs)") {
         return;
     }
     let mut s = Session::start(&data_home("many"));

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::regex::Regex;
+use regex::Regex;
 // The same shell-like splitting rtrace applies to `-c CMD`.
 use rtrace::runtime::child::split_command;
 use std::io::{BufRead, BufReader, Read};
@@ -370,7 +370,7 @@ fn check(case: &Case, o: &Outcome, dir: &Path) -> Vec<String> {
 
 #[test]
 fn scripts() {
-    if !common::require_root("the runtime script tests") {
+    if !common::require_root("the runtime script tests (they load eBPF programs)") {
         return;
     }
     let bin: Vec<String> = match std::env::var("RTRACE_BIN") {

@@ -1,7 +1,8 @@
 //! `Image` → an ELF relocatable object for libbpf (`open_memory`): one
 //! section per program kind, `.maps` with BTF-described map definitions,
-//! `.rodata`, `license`, `.BTF`, `.BTF.ext` and REL relocations. The layout
-//! is the one measured to load on this kernel (research/loader-facts.md §2).
+//! `.rodata`, `license`, `.BTF`, `.BTF.ext` and REL relocations: the layout
+//! libbpf expects of clang's BPF objects (every test that loads a program
+//! checks it on the running kernel).
 
 use super::btf::{encode_ext, Btf, ExtSection};
 use super::image::{Image, MapKind, RelocTarget};

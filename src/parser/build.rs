@@ -2,17 +2,10 @@
 
 use super::ast::*;
 use super::expr::{expr, unary};
-use super::literal::parse_int;
+use super::pairs::{int_literal, span, string_literal, words, Result};
 use super::Rule;
 use crate::diagnostic::Diagnostic;
-use crate::span::Span;
 use pest::iterators::Pair;
-
-pub type Result<T> = std::result::Result<T, Diagnostic>;
-
-pub fn span(pair: &Pair<Rule>) -> Span {
-    Span::new(pair.as_span().start(), pair.as_span().end())
-}
 
 pub fn program(pair: Pair<Rule>) -> std::result::Result<Program, Vec<Diagnostic>> {
     let mut prog = Program { includes: vec![], directives: vec![], config: vec![], structs: vec![], probes: vec![] };
@@ -124,24 +117,6 @@ fn declarator(pair: Pair<Rule>, ty: &TypeName) -> Result<FieldDef> {
         }
     }
     Ok(FieldDef { ty, name, array, bits, inline: None, span: sp })
-}
-
-/// `unsigned   long` → `unsigned long`
-fn words(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-pub fn type_name(pair: Pair<Rule>) -> TypeName {
-    let sp = span(&pair);
-    let mut base = String::new();
-    let mut pointer = 0;
-    for p in pair.into_inner() {
-        match p.as_rule() {
-            Rule::pointer => pointer += 1,
-            _ => base = words(p.as_str()),
-        }
-    }
-    TypeName { base, pointer, span: sp }
 }
 
 fn probe(pair: Pair<Rule>) -> Result<Probe> {
@@ -271,15 +246,4 @@ fn compound_op(text: &str) -> Option<BinOp> {
         ">>=" => BinOp::Shr,
         _ => return None,
     })
-}
-
-pub fn int_literal(pair: &Pair<Rule>) -> Result<u64> {
-    parse_int(pair.as_str()).map_err(|msg| Diagnostic::error(msg, span(pair)))
-}
-
-pub fn string_literal(pair: Pair<Rule>) -> Result<Vec<u8>> {
-    let body = pair.into_inner().next().unwrap();
-    let start = body.as_span().start();
-    super::literal::unescape(body.as_str())
-        .map_err(|(msg, a, b)| Diagnostic::error(msg, Span::new(start + a, start + b)))
 }

@@ -2,7 +2,7 @@
 //! primaries (literals, maps, variables, calls, ...).
 
 use super::ast::*;
-use super::build::{int_literal, span, string_literal, type_name, Result};
+use super::pairs::{int_literal, span, string_literal, type_name, Result};
 use super::Rule;
 use crate::diagnostic::Diagnostic;
 

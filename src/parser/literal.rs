@@ -1,16 +1,24 @@
 //! Integer and string literals: the grammar accepts their shapes loosely;
 //! here they are converted, and bad ones get precise errors.
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntLiteralError {
+    #[error("invalid integer literal `{0}`")]
+    Invalid(String),
+    #[error("integer literal `{0}` does not fit in 64 bits")]
+    TooBig(String),
+}
+
 /// Parses an integer literal: decimal, `0x` hex, `0` octal, `1e6`, with `_`
 /// separators and optional C suffixes (`u`, `l`, `ul`, `ull`, ...).
-pub fn parse_int(text: &str) -> Result<u64, String> {
+pub fn parse_int(text: &str) -> Result<u64, IntLiteralError> {
     let clean: String = text.chars().filter(|c| *c != '_').collect();
     let lower = clean.to_ascii_lowercase();
     let body = lower.trim_end_matches(['u', 'l']);
     let body = if body.is_empty() { &lower[..] } else { body };
-    let bad = || format!("invalid integer literal `{}`", text);
-    let too_big = || format!("integer literal `{}` does not fit in 64 bits", text);
-    let radix_value = |digits: &str, radix: u32| -> Result<u64, String> {
+    let bad = || IntLiteralError::Invalid(text.to_string());
+    let too_big = || IntLiteralError::TooBig(text.to_string());
+    let radix_value = |digits: &str, radix: u32| -> Result<u64, IntLiteralError> {
         if digits.is_empty() {
             return Err(bad());
         }
@@ -109,9 +117,9 @@ mod tests {
         assert_eq!(parse_int("1_000_000"), Ok(1_000_000));
         assert_eq!(parse_int("10ul"), Ok(10));
         assert_eq!(parse_int("18446744073709551615"), Ok(u64::MAX));
-        assert!(parse_int("18446744073709551616").unwrap_err().contains("64 bits"));
-        assert!(parse_int("08").unwrap_err().contains("invalid"));
-        assert!(parse_int("12abc").unwrap_err().contains("invalid"));
+        assert!(matches!(parse_int("18446744073709551616"), Err(IntLiteralError::TooBig(_))));
+        assert!(matches!(parse_int("08"), Err(IntLiteralError::Invalid(_))));
+        assert!(matches!(parse_int("12abc"), Err(IntLiteralError::Invalid(_))));
     }
 
     #[test]

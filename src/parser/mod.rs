@@ -6,6 +6,7 @@ mod build;
 pub mod dump;
 mod expr;
 mod literal;
+mod pairs;
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;

@@ -139,6 +139,7 @@ impl ProbeSpec {
 /// may appear in attach points as `$1`.
 pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagnostic> {
     let err = |msg: String| Diagnostic::error(msg, ap.span);
+    let bad = |e: PartError| err(e.to_string());
     let provider = canonical_provider(&ap.provider).ok_or_else(|| {
         let names = PROVIDERS.iter().map(|(p, _)| *p);
         let d = err(format!("unknown probe type `{}`", ap.provider));
@@ -174,7 +175,7 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
         }
         "uprobe" | "uretprobe" => {
             arity(&[2], &format!("{}:binary:function", provider))?;
-            let func = uprobe_target(&parts[1]).map_err(err)?;
+            let func = uprobe_target(&parts[1]).map_err(bad)?;
             ProbeSpec::Uprobe { target: parts[0].clone(), func, ret: provider == "uretprobe" }
         }
         "usdt" => {
@@ -192,7 +193,7 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
             arity(&[1, 2], &format!("{}:function", provider))?;
             let text = parts.last().unwrap();
             let (func, offset) = match text.split_once('+') {
-                Some((f, off)) => (f.to_string(), parse_number(off).map_err(err)?),
+                Some((f, off)) => (f.to_string(), parse_number(off).map_err(bad)?),
                 None => (text.clone(), 0),
             };
             if provider == "kretprobe" && offset != 0 {
@@ -206,7 +207,7 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
         }
         "interval" | "profile" => {
             arity(&[2], &format!("{}:unit:count (units: s, ms, us, hz)", provider))?;
-            let timer = timer(&parts[0], &parts[1]).map_err(err)?;
+            let timer = timer(&parts[0], &parts[1]).map_err(bad)?;
             if provider == "interval" {
                 ProbeSpec::Interval { timer }
             } else {
@@ -215,7 +216,7 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
         }
         "software" | "hardware" => {
             arity(&[1, 2], &format!("{}:event[:count]", provider))?;
-            let count = parts.get(1).map(|c| parse_number(c)).transpose().map_err(err)?;
+            let count = parts.get(1).map(|c| parse_number(c)).transpose().map_err(bad)?;
             let event = parts[0].clone();
             if provider == "software" {
                 ProbeSpec::Software { event, count }
@@ -226,8 +227,8 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
         "watchpoint" | "asyncwatchpoint" => {
             arity(&[3], &format!("{}:address:length:mode", provider))?;
             ProbeSpec::Watchpoint {
-                addr: parse_number(&parts[0]).map_err(err)?,
-                len: parse_number(&parts[1]).map_err(err)?,
+                addr: parse_number(&parts[0]).map_err(bad)?,
+                len: parse_number(&parts[1]).map_err(bad)?,
                 mode: parts[2].clone(),
                 asynchronous: provider == "asyncwatchpoint",
             }
@@ -237,7 +238,20 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
     Ok(spec)
 }
 
-fn uprobe_target(text: &str) -> Result<UprobeTarget, String> {
+/// What is wrong with one part of an attach point.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartError {
+    #[error("`{0}` is not a number")]
+    NotANumber(String),
+    #[error("`{unit}:{count}`: the count must be greater than zero")]
+    ZeroCount { unit: String, count: String },
+    #[error("unknown time unit `{0}`: expected s, ms, us or hz")]
+    UnknownUnit(String),
+    #[error("`{count}` {unit} is too long")]
+    TooLong { count: String, unit: String },
+}
+
+fn uprobe_target(text: &str) -> Result<UprobeTarget, PartError> {
     if text.starts_with("0x") || text.chars().all(|c| c.is_ascii_digit()) && !text.is_empty() {
         return Ok(UprobeTarget::Address(parse_number(text)?));
     }
@@ -249,10 +263,10 @@ fn uprobe_target(text: &str) -> Result<UprobeTarget, String> {
     }
 }
 
-fn timer(unit: &str, count: &str) -> Result<Timer, String> {
+fn timer(unit: &str, count: &str) -> Result<Timer, PartError> {
     let n = parse_number(count)?;
     if n == 0 {
-        return Err(format!("`{}:{}`: the count must be greater than zero", unit, count));
+        return Err(PartError::ZeroCount { unit: unit.to_string(), count: count.to_string() });
     }
     let scale = match unit {
         "s" => 1_000_000_000,
@@ -260,19 +274,21 @@ fn timer(unit: &str, count: &str) -> Result<Timer, String> {
         "us" => 1_000,
         "ns" => 1,
         "hz" => return Ok(Timer::Hz(n)),
-        other => return Err(format!("unknown time unit `{}`: expected s, ms, us or hz", other)),
+        other => return Err(PartError::UnknownUnit(other.to_string())),
     };
-    n.checked_mul(scale).map(Timer::PeriodNs).ok_or_else(|| format!("`{}` {} is too long", count, unit))
+    n.checked_mul(scale)
+        .map(Timer::PeriodNs)
+        .ok_or_else(|| PartError::TooLong { count: count.to_string(), unit: unit.to_string() })
 }
 
-fn parse_number(text: &str) -> Result<u64, String> {
+fn parse_number(text: &str) -> Result<u64, PartError> {
     let t = text.replace('_', "");
     let parsed = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         u64::from_str_radix(hex, 16)
     } else {
         t.parse::<u64>()
     };
-    parsed.map_err(|_| format!("`{}` is not a number", text))
+    parsed.map_err(|_| PartError::NotANumber(text.to_string()))
 }
 
 /// Replaces `$N` in attach point text by positional parameter N.

@@ -32,13 +32,17 @@ pub enum TpFieldKind {
     Array { elem_size: u32, len: u32 },
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot parse format line `{0}`")]
+pub struct FormatError(pub String);
+
 impl TracepointFormat {
-    pub fn parse(text: &str) -> Result<TracepointFormat, String> {
+    pub fn parse(text: &str) -> Result<TracepointFormat, FormatError> {
         let mut fields = Vec::new();
         for line in text.lines() {
             let line = line.trim();
             if let Some(rest) = line.strip_prefix("field:") {
-                fields.push(parse_field(rest).ok_or_else(|| format!("cannot parse format line `{}`", line))?);
+                fields.push(parse_field(rest).ok_or_else(|| FormatError(line.to_string()))?);
             }
         }
         Ok(TracepointFormat { fields })

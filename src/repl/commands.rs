@@ -23,25 +23,42 @@ pub enum Command {
     Quit,
 }
 
+/// A line starting with `:` that is not a command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("`{0}` takes at most one argument, not `{1}`")]
+    TooMany(String, String),
+    #[error("unknown command `{0}`: :help lists the commands")]
+    Unknown(String),
+    #[error("`{0}` is ambiguous: {1}")]
+    Ambiguous(String, String),
+    #[error("`{0}` takes no argument, not `{1}`")]
+    NoArgument(&'static str, String),
+    #[error("`{0}` takes {1}, not `{2}`")]
+    BadArgument(&'static str, &'static str, String),
+    #[error("`{0}` takes {1}")]
+    MissingArgument(&'static str, &'static str),
+}
+
 /// Parses a line that starts with `:`. A command may be shortened to any
 /// prefix that names one command (`:q`, `:pr` is ambiguous).
-pub fn parse(line: &str) -> Result<Command, String> {
+pub fn parse(line: &str) -> Result<Command, CommandError> {
     let mut words = line.split_whitespace();
     let name = words.next().unwrap_or(":");
     let arg = words.next();
     if let Some(extra) = words.next() {
-        return Err(format!("`{}` takes at most one argument, not `{}`", name, extra));
+        return Err(CommandError::TooMany(name.to_string(), extra.to_string()));
     }
     let matches: Vec<&str> =
         COMMANDS.iter().map(|(c, _)| *c).filter(|c| c.starts_with(name) && name.len() > 1).collect();
     let full = match matches.as_slice() {
         [one] => *one,
-        [] => return Err(format!("unknown command `{}`: :help lists the commands", name)),
-        many => return Err(format!("`{}` is ambiguous: {}", name, many.join(", "))),
+        [] => return Err(CommandError::Unknown(name.to_string())),
+        many => return Err(CommandError::Ambiguous(name.to_string(), many.join(", "))),
     };
     let no_arg = |c: Command| match arg {
         None => Ok(c),
-        Some(a) => Err(format!("`{}` takes no argument, not `{}`", full, a)),
+        Some(a) => Err(CommandError::NoArgument(full, a.to_string())),
     };
     match full {
         ":help" => no_arg(Command::Help),
@@ -52,15 +69,15 @@ pub fn parse(line: &str) -> Result<Command, String> {
         ":clear" => match arg {
             None => Ok(Command::Clear(None)),
             Some(m) if m.starts_with('@') => Ok(Command::Clear(Some(m.to_string()))),
-            Some(m) => Err(format!("`:clear` takes a map name such as @x, not `{}`", m)),
+            Some(m) => Err(CommandError::BadArgument(":clear", "a map name such as @x", m.to_string())),
         },
         ":detach" => match arg {
             Some("all") => Ok(Command::DetachAll),
             Some(n) => n
                 .parse()
                 .map(Command::Detach)
-                .map_err(|_| format!("`:detach` takes a probe number or `all`, not `{}`", n)),
-            None => Err("`:detach` takes a probe number (see :probes) or `all`".into()),
+                .map_err(|_| CommandError::BadArgument(":detach", "a probe number or `all`", n.to_string())),
+            None => Err(CommandError::MissingArgument(":detach", "a probe number (see :probes) or `all`")),
         },
         _ => unreachable!("every command is matched above"),
     }
@@ -92,9 +109,9 @@ mod tests {
         assert_eq!(parse(":detach 3"), Ok(Command::Detach(3)));
         assert_eq!(parse(":detach all"), Ok(Command::DetachAll));
         assert_eq!(parse(":clear @x"), Ok(Command::Clear(Some("@x".into()))));
-        assert!(parse(":p").unwrap_err().contains("ambiguous"));
-        assert!(parse(":detach x").unwrap_err().contains("probe number"));
-        assert!(parse(":nope").unwrap_err().contains("unknown command"));
-        assert!(parse(":maps 1").unwrap_err().contains("takes no argument"));
+        assert!(parse(":p").unwrap_err().to_string().contains("ambiguous"));
+        assert!(parse(":detach x").unwrap_err().to_string().contains("probe number"));
+        assert!(parse(":nope").unwrap_err().to_string().contains("unknown command"));
+        assert!(parse(":maps 1").unwrap_err().to_string().contains("takes no argument"));
     }
 }

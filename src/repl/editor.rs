@@ -98,12 +98,22 @@ pub fn history_path() -> Option<PathBuf> {
     Some(data.join("rtrace").join("history"))
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum EditorError {
+    #[error("cannot make the wake-up pipe: {0}")]
+    Pipe(std::io::Error),
+    #[error("the line editor did not start: {0}")]
+    Start(#[from] ReadlineError),
+    #[error("the line editor did not start")]
+    Gone,
+}
+
 /// Starts the editor thread.
-pub fn spawn() -> Result<EditorLink, String> {
+pub fn spawn() -> Result<EditorLink, EditorError> {
     let mut fds = [-1; 2];
     // SAFETY: a valid array of two fds to fill.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-        return Err(std::io::Error::last_os_error().to_string());
+        return Err(EditorError::Pipe(std::io::Error::last_os_error()));
     }
     // SAFETY: pipe2 returned two fds that are now ours.
     let (wake, wake_tx) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
@@ -114,7 +124,7 @@ pub fn spawn() -> Result<EditorLink, String> {
     let helper_maps = maps.clone();
     let sender = InputSender { inputs: input_tx, wake: wake_tx };
     std::thread::spawn(move || editor_thread(helper_maps, sender, done_rx, printer_tx));
-    let printer = printer_rx.recv().map_err(|_| "the line editor did not start".to_string())??;
+    let printer = printer_rx.recv().map_err(|_| EditorError::Gone)??;
     Ok(EditorLink { inputs, done, printer, maps, wake })
 }
 
@@ -134,7 +144,7 @@ impl InputSender {
     }
 }
 
-type PrinterResult = Result<Box<dyn ExternalPrinter + Send>, String>;
+type PrinterResult = Result<Box<dyn ExternalPrinter + Send>, EditorError>;
 
 fn editor_thread(
     maps: Arc<Mutex<Vec<String>>>,
@@ -145,7 +155,7 @@ fn editor_thread(
     let config = Config::builder().completion_type(CompletionType::List).auto_add_history(false).build();
     let mut editor: Editor<Helper, rustyline::history::DefaultHistory> = match Editor::with_config(config) {
         Ok(e) => e,
-        Err(e) => return drop(printer.send(Err(e.to_string()))),
+        Err(e) => return drop(printer.send(Err(e.into()))),
     };
     editor.set_helper(Some(Helper { maps }));
     editor.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(CtrlC)));
@@ -155,7 +165,7 @@ fn editor_thread(
     }
     match editor.create_external_printer() {
         Ok(p) => drop(printer.send(Ok(Box::new(p)))),
-        Err(e) => return drop(printer.send(Err(e.to_string()))),
+        Err(e) => return drop(printer.send(Err(e.into()))),
     }
     loop {
         let input = match editor.readline(PROMPT) {

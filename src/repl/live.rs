@@ -12,7 +12,7 @@ use crate::diagnostic::Diagnostic;
 use crate::driver::{self, Increment};
 use crate::options::Options;
 use crate::parser;
-use crate::runtime::attach::Attached;
+use crate::runtime::attach::{AttachError, Attached};
 use crate::runtime::events::State;
 use crate::runtime::object::{self, LoadRequest, LoadValues, Loaded};
 use crate::runtime::{clock, stats};
@@ -229,7 +229,7 @@ impl Live {
         object: Loaded,
         new: &[usize],
         number: usize,
-    ) -> Result<Vec<(usize, String)>, String> {
+    ) -> Result<Vec<(usize, String)>, AttachError> {
         // Programs by the probe (its span) they come from, in source order.
         let mut probes: Vec<(crate::span::Span, Vec<usize>)> = Vec::new();
         for &i in new {
@@ -247,7 +247,7 @@ impl Live {
             }
             let infos: Vec<_> =
                 checked.manifest.attach.iter().filter(|a| progs.contains(&a.program)).cloned().collect();
-            let attached = object.attach(checked, &infos, self.opts.pid).map_err(|e| e.to_string())?;
+            let attached = object.attach(checked, &infos, self.opts.pid)?;
             let fds = progs.iter().filter_map(|&i| object.program_fd(&checked.programs[i].name));
             live.push(LiveProbe {
                 number: 0,

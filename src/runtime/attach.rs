@@ -91,7 +91,7 @@ pub fn attach_one(
             let link = if *offset == 0 {
                 prog.attach_kprobe(*ret, func).map_err(lib)?
             } else {
-                kprobe_at_offset(prog, func, *offset).map_err(fail)?
+                kprobe_at_offset(prog, func, *offset).map_err(|e| fail(e.to_string()))?
             };
             attached.links.push(link);
         }
@@ -100,11 +100,11 @@ pub fn attach_one(
         }
         (ProbeSpec::Interval { timer }, _) => {
             // An interval fires on one CPU only.
-            attach_timer(attached, prog, 0, *timer).map_err(&fail)?;
+            attach_timer(attached, prog, 0, *timer, fail)?;
         }
         (ProbeSpec::Profile { timer }, _) => {
             for cpu in perf::online_cpus() {
-                attach_timer(attached, prog, cpu, *timer).map_err(&fail)?;
+                attach_timer(attached, prog, cpu, *timer, fail)?;
             }
         }
         (ProbeSpec::Software { event, count } | ProbeSpec::Hardware { event, count }, _) => {
@@ -136,13 +136,20 @@ pub fn attach_one(
     Ok(())
 }
 
-fn attach_timer(attached: &mut Attached, prog: &ProgramMut<'_>, cpu: i32, timer: Timer) -> Result<(), String> {
+/// A timer on `cpu` running `prog`; `fail` turns a reason into the error.
+fn attach_timer(
+    attached: &mut Attached,
+    prog: &ProgramMut<'_>,
+    cpu: i32,
+    timer: Timer,
+    fail: impl Fn(String) -> AttachError,
+) -> Result<(), AttachError> {
     let rate = match timer {
         Timer::PeriodNs(ns) => Rate::PeriodNs(ns),
         Timer::Hz(hz) => Rate::Hz(hz),
     };
-    let fd = perf::open_timer(cpu, rate).map_err(|e| format!("perf_event_open on CPU {}: {}", cpu, e))?;
-    let link = prog.attach_perf_event(fd.as_raw_fd()).map_err(|e| e.to_string())?;
+    let fd = perf::open_timer(cpu, rate).map_err(|e| fail(format!("perf_event_open on CPU {}: {}", cpu, e)))?;
+    let link = prog.attach_perf_event(fd.as_raw_fd()).map_err(|e| fail(e.to_string()))?;
     // libbpf's perf-event link closes the event fd when it is destroyed.
     let _ = fd.into_raw_fd();
     attached.links.push(link);
@@ -150,9 +157,9 @@ fn attach_timer(attached: &mut Attached, prog: &ProgramMut<'_>, cpu: i32, timer:
 }
 
 /// `kprobe:func+off`: libbpf-rs's options have no offset, libbpf's do.
-fn kprobe_at_offset(prog: &ProgramMut<'_>, func: &str, offset: u64) -> Result<Link, String> {
+fn kprobe_at_offset(prog: &ProgramMut<'_>, func: &str, offset: u64) -> std::io::Result<Link> {
     use libbpf_rs::AsRawLibbpf;
-    let name = std::ffi::CString::new(func).map_err(|e| e.to_string())?;
+    let name = std::ffi::CString::new(func).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let opts = libbpf_rs::libbpf_sys::bpf_kprobe_opts {
         sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_kprobe_opts>() as _,
         offset: offset as _,
@@ -162,10 +169,10 @@ fn kprobe_at_offset(prog: &ProgramMut<'_>, func: &str, offset: u64) -> Result<Li
     let ptr = unsafe {
         libbpf_rs::libbpf_sys::bpf_program__attach_kprobe_opts(prog.as_libbpf_object().as_ptr(), name.as_ptr(), &opts)
     };
-    let ptr = std::ptr::NonNull::new(ptr).ok_or_else(|| std::io::Error::last_os_error().to_string())?;
+    let ptr = std::ptr::NonNull::new(ptr).ok_or_else(std::io::Error::last_os_error)?;
     // libbpf returns error pointers as small negative values.
     if (ptr.as_ptr() as isize) < 0 && (ptr.as_ptr() as isize) > -4096 {
-        return Err(std::io::Error::from_raw_os_error(-(ptr.as_ptr() as isize) as i32).to_string());
+        return Err(std::io::Error::from_raw_os_error(-(ptr.as_ptr() as isize) as i32));
     }
     // SAFETY: a valid link pointer from libbpf, owned from now on.
     Ok(unsafe { Link::from_ptr(ptr) })

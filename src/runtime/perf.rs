@@ -1,6 +1,7 @@
 //! `perf_event_open` for timer probes (interval, profile): libbpf-rs attaches
 //! a program to a perf event fd but does not open one.
 
+use crate::probe::perf_events::PERF_TYPE_SOFTWARE;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -29,8 +30,8 @@ struct PerfEventAttr {
     reserved: u16,
 }
 
-const PERF_TYPE_SOFTWARE: u32 = 1;
-const PERF_COUNT_SW_CPU_CLOCK: u64 = 0;
+/// `PERF_COUNT_SW_CPU_CLOCK`: the clock timer probes count.
+const CPU_CLOCK: u64 = 0;
 /// `attr.freq`: `sample_freq` instead of `sample_period`.
 const FLAG_FREQ: u64 = 1 << 10;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
@@ -44,40 +45,31 @@ pub enum Rate {
 
 /// A software cpu-clock event on `cpu` (all processes) firing at `rate`.
 pub fn open_timer(cpu: i32, rate: Rate) -> io::Result<OwnedFd> {
-    let mut attr = PerfEventAttr {
-        type_: PERF_TYPE_SOFTWARE,
-        size: std::mem::size_of::<PerfEventAttr>() as u32,
-        config: PERF_COUNT_SW_CPU_CLOCK,
-        ..Default::default()
+    let (period, flags) = match rate {
+        Rate::PeriodNs(ns) => (ns, 0),
+        Rate::Hz(hz) => (hz, FLAG_FREQ),
     };
-    match rate {
-        Rate::PeriodNs(ns) => attr.sample_period_or_freq = ns,
-        Rate::Hz(hz) => {
-            attr.sample_period_or_freq = hz;
-            attr.flags |= FLAG_FREQ;
-        }
-    }
-    // SAFETY: attr is a valid, fully initialised perf_event_attr of the size it declares.
-    let fd = unsafe {
-        libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, -1i32, cpu, -1i32, PERF_FLAG_FD_CLOEXEC)
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the syscall returned a new fd we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    open(
+        PerfEventAttr {
+            type_: PERF_TYPE_SOFTWARE,
+            config: CPU_CLOCK,
+            sample_period_or_freq: period,
+            flags,
+            ..Default::default()
+        },
+        cpu,
+    )
 }
 
 /// A counting perf event (`type_`/`config` as in `perf_event_attr`) on
 /// `cpu`, all processes, that runs the attached program every `period` events.
 pub fn open_event(type_: u32, config: u64, cpu: i32, period: u64) -> io::Result<OwnedFd> {
-    let attr = PerfEventAttr {
-        type_,
-        size: std::mem::size_of::<PerfEventAttr>() as u32,
-        config,
-        sample_period_or_freq: period.max(1),
-        ..Default::default()
-    };
+    open(PerfEventAttr { type_, config, sample_period_or_freq: period.max(1), ..Default::default() }, cpu)
+}
+
+/// `perf_event_open(attr, pid -1, cpu, group -1, CLOEXEC)`.
+fn open(mut attr: PerfEventAttr, cpu: i32) -> io::Result<OwnedFd> {
+    attr.size = std::mem::size_of::<PerfEventAttr>() as u32;
     // SAFETY: attr is a valid, fully initialised perf_event_attr of the size it declares.
     let fd = unsafe {
         libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, -1i32, cpu, -1i32, PERF_FLAG_FD_CLOEXEC)

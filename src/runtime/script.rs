@@ -38,7 +38,7 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     if opts.dry_run {
         return Ok(exit::OK);
     }
-    let out = make_output(opts).map_err(usage)?;
+    let out = make_output(opts).map_err(|e| usage(e.to_string()))?;
     let mut state = State::new(manifest.clone(), out, object.user_maps(manifest), object.map(".bss"));
     // Where each helper call `-k`/`-kk` checks is: (helper, line, column).
     state.helper_sites = compiled
@@ -115,11 +115,19 @@ fn internal(msg: &str) -> Failure {
     }
 }
 
-fn make_output(opts: &Options) -> Result<Box<dyn Output>, String> {
+#[derive(Debug, thiserror::Error)]
+enum OutputError {
+    #[error("cannot write `{0}`: {1}")]
+    File(std::path::PathBuf, std::io::Error),
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
+}
+
+fn make_output(opts: &Options) -> Result<Box<dyn Output>, OutputError> {
     let file = match &opts.output {
-        Some(path) => std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {}", path.display(), e))?,
+        Some(path) => std::fs::File::create(path).map_err(|e| OutputError::File(path.clone(), e))?,
         // Our own handle on stdout, so that rtrace alone decides its buffering.
-        None => std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from).map_err(|e| e.to_string())?,
+        None => std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from).map_err(OutputError::Stdout)?,
     };
     let sink: Box<dyn Write> = match opts.buffering.unwrap_or(Buffering::Line) {
         Buffering::Line => Box::new(std::io::LineWriter::new(file)),

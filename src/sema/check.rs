@@ -172,8 +172,9 @@ fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Vec<Group<'a>>,
             || usdt_args.windows(2).any(|w| w[0] != w[1]);
         for r in resolved {
             let kind = match prog_kind(&r.spec) {
-                Ok(k) => k,
-                Err(msg) => {
+                Some(k) => k,
+                None => {
+                    let msg = format!("`{}` probes are not supported yet", r.spec.provider());
                     let span = probe
                         .attach_points
                         .iter()
@@ -196,8 +197,10 @@ fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Vec<Group<'a>>,
     }
 }
 
-fn prog_kind(spec: &ProbeSpec) -> Result<ProgKind, String> {
-    Ok(match spec {
+/// The eBPF program kind a probe compiles to; `None` for probe types
+/// rtrace cannot generate yet.
+fn prog_kind(spec: &ProbeSpec) -> Option<ProgKind> {
+    Some(match spec {
         ProbeSpec::Begin => ProgKind::Begin,
         ProbeSpec::End => ProgKind::End,
         ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
@@ -212,7 +215,7 @@ fn prog_kind(spec: &ProbeSpec) -> Result<ProgKind, String> {
         | ProbeSpec::Profile { .. }
         | ProbeSpec::Software { .. }
         | ProbeSpec::Hardware { .. } => ProgKind::PerfEvent,
-        other => return Err(format!("`{}` probes are not supported yet", other.provider())),
+        _ => return None,
     })
 }
 

@@ -182,8 +182,20 @@ impl Resolver<'_> {
         for cat in matching_categories {
             let names = tracefs::events(root, cat);
             for name in names.iter().filter(|n| glob::matches(event, n)) {
-                let Some(text) = tracefs::format(root, cat, name) else { continue };
-                let format = TracepointFormat::parse(&text).map_err(Diagnostic::error_nowhere)?;
+                let text = match tracefs::format(root, cat, name) {
+                    Ok(text) => text,
+                    // An event directory without a format is not a tracepoint.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        return Err(Diagnostic::error_nowhere(format!(
+                            "cannot read the format of tracepoint `{}:{}`: {}",
+                            cat,
+                            name,
+                            crate::output::error_reason(&e)
+                        )))
+                    }
+                };
+                let format = TracepointFormat::parse(&text).map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
                 out.push(Resolved {
                     name: format!("tracepoint:{}:{}", cat, name),
                     spec: ProbeSpec::Tracepoint { category: cat.clone(), event: name.clone() },

@@ -23,8 +23,8 @@ pub fn events(root: &Path, category: &str) -> Vec<String> {
 }
 
 /// The text of `events/CATEGORY/EVENT/format`.
-pub fn format(root: &Path, category: &str, event: &str) -> Option<String> {
-    std::fs::read_to_string(root.join("events").join(category).join(event).join("format")).ok()
+pub fn format(root: &Path, category: &str, event: &str) -> std::io::Result<String> {
+    std::fs::read_to_string(root.join("events").join(category).join(event).join("format"))
 }
 
 /// `available_events`: every `category:event`, sorted.
