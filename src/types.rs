@@ -13,8 +13,14 @@ pub enum AddrSpace {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
-    /// No value (statements, `printf()`, `exit()`).
+    /// No value (statements, `printf()`, `exit()`), or the value of an
+    /// expression whose error is already reported.
     None,
+    /// Not known yet: what a map reads as before any assignment has typed it
+    /// (zero), and what is computed from that alone. The other operands
+    /// decide its type (`@n = @n + 1` makes `@n` an int64). Only the
+    /// checker's passes before its last one see it.
+    Unknown,
     /// An integer of `bytes` bytes. In registers every integer is 64 bits,
     /// sign- or zero-extended; in memory (maps, records) it takes 8 bytes.
     Int { bytes: u8, signed: bool },
@@ -132,6 +138,16 @@ impl Type {
         matches!(self, Type::Int { .. } | Type::Ptr { .. })
     }
 
+    /// Whether the type is settled: no `None` or `Unknown` in it, also inside
+    /// tuples (only such a type is learned for a map or variable).
+    pub fn is_known(&self) -> bool {
+        match self {
+            Type::None | Type::Unknown => false,
+            Type::Tuple(items) => items.iter().all(Type::is_known),
+            _ => true,
+        }
+    }
+
     /// Values the generated code computes in one register: scalars, and the
     /// 8-byte values that only print differently.
     pub fn in_register(&self) -> bool {
@@ -160,7 +176,7 @@ impl Type {
     /// Bytes this value takes in a map key/value, an output record or a stack slot.
     pub fn size(&self) -> u32 {
         match self {
-            Type::None | Type::TracepointArgs => 0,
+            Type::None | Type::Unknown | Type::TracepointArgs => 0,
             Type::Int { .. } | Type::Ptr { .. } => 8,
             Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath | Type::Errno => 8,
             Type::Usym => 16,
@@ -181,7 +197,7 @@ impl Type {
             Type::Record(r) => r.align,
             Type::Array { elem, .. } => c_align(elem),
             Type::Tuple(items) => items.iter().map(c_align).max().unwrap_or(1),
-            Type::None | Type::TracepointArgs => 1,
+            Type::None | Type::Unknown | Type::TracepointArgs => 1,
             _ => 8,
         }
     }
@@ -226,6 +242,7 @@ impl fmt::Display for Type {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Type::None => write!(f, "none"),
+            Type::Unknown => write!(f, "unknown"),
             Type::Int { bytes, signed } => write!(f, "{}int{}", if *signed { "" } else { "u" }, bytes * 8),
             Type::Str { size } => write!(f, "string[{}]", size),
             Type::Ptr { pointee, .. } => write!(f, "{} *", pointee),

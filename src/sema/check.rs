@@ -8,11 +8,14 @@ use crate::diagnostic::Diagnostic;
 use crate::parser::ast::{self, walk_block, walk_expr, BinOp, Expr, ExprKind, Stmt, StmtKind};
 use crate::probe::{Detail, ProbeSpec, Resolved};
 use crate::span::Span;
-use crate::types::{Type, I64};
+use crate::types::Type;
 use std::collections::HashMap;
 
-/// Passes after which types must have settled (bpftrace uses the same bound).
-const MAX_PASSES: usize = 10;
+/// A bound on the passes before the last: far more than any program needs
+/// (each pass that changes something learns or widens a type, so passes grow
+/// with the length of the longest chain of maps and variables typed from one
+/// another); reaching it means a checker bug, reported as such.
+const MAX_PASSES: usize = 1000;
 
 /// A map as learned so far: key and value types may still be unknown.
 #[derive(Clone, Debug)]
@@ -21,6 +24,8 @@ pub(super) struct MapDecl {
     pub keys: Option<Vec<Type>>,
     pub value: Option<MapValue>,
     pub span: Span,
+    /// Where the map is first assigned (an aggregation or a value).
+    pub assigned: Option<Span>,
     /// `len()` reads the map's entry count.
     pub counted: bool,
 }
@@ -42,6 +47,10 @@ pub(super) struct Checker<'a> {
     pub actions: Vec<Action>,
     /// Something new was learned about a map or variable type in this pass.
     pub changed: bool,
+    /// An unset map reads as a zero of the type its other operands give it.
+    /// Off until the types the program states have settled, so that such a
+    /// guess never decides a type that an assignment elsewhere states.
+    pub zero_unset: bool,
     /// Variable types learned in earlier passes, per program.
     pub var_types: HashMap<(usize, String), Type>,
     pub strlen: u32,
@@ -67,6 +76,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         map_ids: HashMap::new(),
         actions: Vec::new(),
         changed: false,
+        zero_unset: false,
         var_types: HashMap::new(),
         strlen: env.strlen,
         max_map_keys: env.max_map_keys,
@@ -97,24 +107,30 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
     ck.final_pass = false;
     let groups = groups(program, env)?;
     ck.warn_go_uretprobes(&groups);
-    for _ in 0..MAX_PASSES {
-        ck.changed = false;
-        ck.pass(&groups);
-        if !ck.changed {
-            break;
-        }
+    // Two fixed points: walk until a pass learns nothing, so a map may be
+    // read before (in the text, or in an earlier probe) the assignment that
+    // types it; then type what only reads itself or other untyped maps
+    // (`@n = @n + 1`) from the operands around those reads.
+    let mut settled = ck.settle(&groups);
+    if ck.maps.iter().any(|m| m.value.is_none()) {
+        ck.zero_unset = true;
+        settled &= ck.settle(&groups);
     }
     ck.final_pass = true;
     let config_diags = std::mem::take(&mut ck.diags);
     let programs = ck.pass(&groups);
     ck.diags.splice(0..0, config_diags);
+    if !settled {
+        ck.diags.push(Diagnostic::error_nowhere(format!(
+            "internal error, please report: map and variable types did not settle after {} passes",
+            MAX_PASSES
+        )));
+    }
     // Only worth saying when nothing else went wrong: a failed assignment
     // leaves its map without a type too.
-    let had_errors = ck.diags.iter().any(Diagnostic::is_error);
-    for decl in &ck.maps {
-        if decl.value.is_none() && !had_errors {
-            ck.diags.push(Diagnostic::error(format!("map `{}` is read but never assigned", decl.name), decl.span));
-        }
+    if !ck.diags.iter().any(Diagnostic::is_error) {
+        let untyped: Vec<Diagnostic> = ck.maps.iter().filter(|d| d.value.is_none()).map(untyped_map).collect();
+        ck.diags.extend(untyped);
     }
     let warnings: Vec<Diagnostic> = ck.diags.iter().filter(|d| !d.is_error()).cloned().collect();
     if ck.diags.iter().any(Diagnostic::is_error) {
@@ -142,6 +158,26 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         max_map_keys: ck.max_map_keys,
     };
     Ok(Checked { programs, manifest, warnings })
+}
+
+/// Why a map has no type after the last pass: nothing assigns it, or every
+/// value assigned to it is read from itself or from other untyped maps.
+fn untyped_map(decl: &MapDecl) -> Diagnostic {
+    let name = &decl.name;
+    match decl.assigned {
+        None => Diagnostic::error(format!("map `{}` is read but never assigned", name), decl.span),
+        Some(span) => Diagnostic::error(
+            format!(
+                "cannot infer the type of `{}`: it is only assigned from itself or other maps without a type",
+                name
+            ),
+            span,
+        )
+        .with_help(format!(
+            "an unset map reads as zero; give `{}` a type with an assignment such as `{} = 0`",
+            name, name
+        )),
+    }
 }
 
 /// Splits every probe's attach points into programs: one per program kind, or
@@ -311,6 +347,18 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Walks until a pass learns nothing; false if that takes `MAX_PASSES`.
+    fn settle(&mut self, groups: &'a [Group<'a>]) -> bool {
+        for _ in 0..MAX_PASSES {
+            self.changed = false;
+            self.pass(groups);
+            if !self.changed {
+                return true;
+            }
+        }
+        false
+    }
+
     /// One walk over every program; returns the typed programs (meaningful
     /// in the final pass).
     fn pass(&mut self, groups: &'a [Group<'a>]) -> Vec<ProgramDef> {
@@ -435,17 +483,15 @@ impl<'a> Checker<'a> {
             ExprKind::Map { name, keys } => {
                 if op.is_none() {
                     if let Some(update) = self.aggregation(value) {
-                        let map = self.map_id(name, target.span);
+                        let map = self.assigned_map(name, target.span);
                         let keys = self.map_keys(map, keys, target.span);
                         self.learn_map_value(map, update.map_value(), value.span);
                         return Some(TStmtKind::Aggregate { map, keys, update });
                     }
                 }
-                let map = self.map_id(name, target.span);
-                if op.is_some() && self.maps[map].value.is_none() {
-                    // `@a += 1` on a new map: an integer that starts at 0.
-                    self.learn_map_value(map, MapValue::Plain(I64), target.span);
-                }
+                // `@a += v` on a new map is `@a = @a + v`: the unset map
+                // reads as a zero of `v`'s type.
+                let map = self.assigned_map(name, target.span);
                 if op.is_some() && self.maps[map].value.as_ref().is_some_and(MapValue::per_cpu) {
                     self.unsupported(span, "compound assignment to an aggregation map");
                     return None;
@@ -481,7 +527,7 @@ impl<'a> Checker<'a> {
     }
 
     pub fn expect_condition(&mut self, cond: &TExpr) {
-        if !cond.ty.is_scalar() && cond.ty != Type::None {
+        if !cond.ty.is_scalar() && cond.ty.is_known() {
             let msg = format!("condition must be an integer or a pointer, not {}", cond.ty);
             self.error(cond.span, msg);
         }
@@ -505,7 +551,7 @@ impl<'a> Checker<'a> {
             },
             None => ty.clone(),
         };
-        if learned.as_ref() != Some(&merged) && merged != Type::None {
+        if learned.as_ref() != Some(&merged) && merged.is_known() {
             self.var_types.insert(key, merged.clone());
             self.changed = true;
         }
@@ -518,12 +564,27 @@ impl<'a> Checker<'a> {
         Some(self.vars.len() - 1)
     }
 
+    /// The map assigned at `span` (remembered for the error when its type is
+    /// never decided).
+    pub fn assigned_map(&mut self, name: &str, span: Span) -> MapId {
+        let map = self.map_id(name, span);
+        self.maps[map].assigned.get_or_insert(span);
+        map
+    }
+
     pub fn map_id(&mut self, name: &str, span: Span) -> MapId {
         let display = if name.is_empty() { "@".to_string() } else { format!("@{}", name) };
         if let Some(&id) = self.map_ids.get(&display) {
             return id;
         }
-        self.maps.push(MapDecl { name: display.clone(), keys: None, value: None, span, counted: false });
+        self.maps.push(MapDecl {
+            name: display.clone(),
+            keys: None,
+            value: None,
+            span,
+            assigned: None,
+            counted: false,
+        });
         self.map_ids.insert(display, self.maps.len() - 1);
         self.maps.len() - 1
     }
@@ -538,7 +599,7 @@ impl<'a> Checker<'a> {
             }
         }
         let types: Vec<Type> = typed.iter().map(|k| normalize_key(&k.ty)).collect();
-        if types.contains(&Type::None) {
+        if !types.iter().all(Type::is_known) {
             return typed;
         }
         let name = self.maps[map].name.clone();
@@ -574,7 +635,8 @@ impl<'a> Checker<'a> {
     }
 
     pub fn learn_map_value(&mut self, map: MapId, value: MapValue, span: Span) {
-        if value == MapValue::Plain(Type::None) {
+        // Nothing learned from a value whose type is not known (yet).
+        if matches!(&value, MapValue::Plain(t) if !t.is_known()) {
             return;
         }
         let name = self.maps[map].name.clone();
@@ -637,7 +699,7 @@ fn has_break(body: &ast::Block) -> bool {
 /// tuples of them.
 fn storable_type(t: &Type) -> bool {
     match t {
-        Type::Int { .. } | Type::Str { .. } | Type::Ptr { .. } | Type::None => true,
+        Type::Int { .. } | Type::Str { .. } | Type::Ptr { .. } | Type::None | Type::Unknown => true,
         Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
         Type::MacAddr | Type::Errno | Type::Record(_) | Type::Array { .. } => true,
         Type::Tuple(items) => items.iter().all(storable_type),
@@ -660,8 +722,8 @@ fn normalize_key(t: &Type) -> Type {
 pub(super) fn unify(old: &Type, new: &Type) -> Option<Type> {
     match (old, new) {
         _ if old == new => Some(old.clone()),
-        (_, Type::None) => Some(old.clone()),
-        (Type::None, _) => Some(new.clone()),
+        (_, Type::None | Type::Unknown) => Some(old.clone()),
+        (Type::None | Type::Unknown, _) => Some(new.clone()),
         (Type::Int { signed, .. }, Type::Int { .. }) => Some(Type::Int { bytes: 8, signed: *signed }),
         (Type::Int { .. }, Type::Ptr { .. }) | (Type::Ptr { .. }, Type::Int { .. }) => Some(old.clone()),
         (Type::Ptr { .. }, Type::Ptr { .. }) => Some(old.clone()),

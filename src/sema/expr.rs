@@ -32,9 +32,14 @@ impl<'a> Checker<'a> {
                 None => {
                     let known: Vec<String> = self.var_ids.keys().cloned().collect();
                     let mut d = Diagnostic::error(format!("undefined variable `${}`", name), span);
-                    if let Some(s) = closest(name, known.iter().map(String::as_str)) {
-                        d = d.with_help(format!("did you mean `${}`?", s));
-                    }
+                    d = match closest(name, known.iter().map(String::as_str)) {
+                        Some(s) => d.with_help(format!("did you mean `${}`?", s)),
+                        // bpftrace's rule: unlike an unset map, a variable has no value to read.
+                        None => d.with_help(format!(
+                            "assign `${}` before reading it; only maps read as zero when unset",
+                            name
+                        )),
+                    };
                     self.report(d);
                     none(span)
                 }
@@ -343,13 +348,44 @@ impl<'a> Checker<'a> {
                 self.error(span, format!("a {} map cannot be read in an expression, only printed", other.describe()));
                 none(span)
             }
-            // Unknown so far; a later pass knows, or the final pass reports it.
-            None => none(span),
+            // No assignment has typed the map yet: it reads as a zero whose
+            // type the operands around it decide. The last pass reports a
+            // map still without a type once it has walked everything.
+            None if self.final_pass => none(span),
+            None => TExpr { kind: TExprKind::MapRead { map, keys }, ty: Type::Unknown, span },
+        }
+    }
+
+    /// An unset map reads as zero: once `zero_unset`, an operand of unknown
+    /// type takes the type of the other one, as if it were a zero of that type
+    /// (`@n + 1` is an int64, `@n + pid` a uint64). False while either is
+    /// still unknown.
+    fn adopt_unknown(&self, a: &mut TExpr, b: &mut TExpr) -> bool {
+        match (a.ty == Type::Unknown, b.ty == Type::Unknown) {
+            (false, false) => true,
+            (true, true) => false,
+            _ if !self.zero_unset => false,
+            (true, false) => {
+                a.ty = b.ty.clone();
+                true
+            }
+            (false, true) => {
+                b.ty = a.ty.clone();
+                true
+            }
         }
     }
 
     fn unary(&mut self, op: UnOp, inner: &Expr, span: Span) -> TExpr {
-        let e = self.expr(inner);
+        let mut e = self.expr(inner);
+        if e.ty == Type::Unknown {
+            // An integer operator on an unset map: an int64 zero, as `@x++`
+            // takes it. Nothing says what an unset map points to.
+            if !self.zero_unset || op == UnOp::Deref {
+                return unknown(e, span);
+            }
+            e.ty = I64;
+        }
         match op {
             UnOp::Neg | UnOp::BitNot | UnOp::Not => {
                 if !e.ty.is_scalar() {
@@ -411,9 +447,12 @@ impl<'a> Checker<'a> {
         self.binary_typed(op, l, r, span)
     }
 
-    pub fn binary_typed(&mut self, op: BinOp, l: TExpr, r: TExpr, span: Span) -> TExpr {
+    pub fn binary_typed(&mut self, op: BinOp, mut l: TExpr, mut r: TExpr, span: Span) -> TExpr {
         if l.ty == Type::None || r.ty == Type::None {
             return none(span);
+        }
+        if !self.adopt_unknown(&mut l, &mut r) {
+            return unknown(l, span);
         }
         if matches!(op, BinOp::And | BinOp::Or) {
             self.expect_condition(&l);
@@ -529,7 +568,16 @@ impl<'a> Checker<'a> {
                     self.error(target.span, format!("undefined variable `${}`", name));
                     return none(span);
                 };
-                let ty = self.vars[id].ty.clone();
+                let mut ty = self.vars[id].ty.clone();
+                if ty == Type::Unknown {
+                    // `$x++` is `$x = $x + 1`: the unset map's zero `$x`
+                    // holds becomes an int64.
+                    if !self.zero_unset {
+                        return unknown(none(span), span);
+                    }
+                    ty = I64;
+                    self.define_var(name, &ty, target.span);
+                }
                 if !ty.is_int() && !ty.is_ptr() {
                     self.error(span, format!("`++`/`--` need an integer or pointer variable, `${}` is {}", name, ty));
                     return none(span);
@@ -538,26 +586,29 @@ impl<'a> Checker<'a> {
                 TExpr { kind: TExprKind::Update { place: Place::Var(id), delta, prefix }, ty, span }
             }
             ExprKind::Map { name, keys } => {
-                let map = self.map_id(name, target.span);
+                let map = self.assigned_map(name, target.span);
                 let keys = self.map_keys(map, keys, target.span);
-                match self.maps[map].value.clone() {
-                    Some(MapValue::Plain(ty)) if ty.is_int() || ty.is_ptr() => {
+                if self.maps[map].value.is_none() {
+                    // `@x++` on an unset map starts it at an int64 zero, like
+                    // bpftrace, unless other assignments type it.
+                    if !self.zero_unset {
+                        return unknown(none(span), span);
+                    }
+                    self.learn_map_value(map, MapValue::Plain(I64), span);
+                }
+                match self.maps[map].value.clone().unwrap_or(MapValue::Plain(I64)) {
+                    MapValue::Plain(ty) if ty.is_int() || ty.is_ptr() => {
                         let delta = delta * step(&ty);
                         TExpr { kind: TExprKind::Update { place: Place::Map { map, keys }, delta, prefix }, ty, span }
                     }
-                    None => {
-                        // `@x++` on a fresh map starts it at zero, like bpftrace.
-                        self.learn_map_value(map, MapValue::Plain(I64), span);
-                        none(span)
-                    }
-                    Some(MapValue::Plain(ty)) => {
+                    MapValue::Plain(ty) => {
                         self.error(
                             span,
                             format!("`++`/`--` need an integer or pointer map, `{}` holds {}", self.maps[map].name, ty),
                         );
                         none(span)
                     }
-                    Some(other) => {
+                    other => {
                         self.unsupported(span, format!("`++`/`--` on a {} map", other.describe()));
                         none(span)
                     }
@@ -573,8 +624,11 @@ impl<'a> Checker<'a> {
     fn ternary(&mut self, cond: &Expr, then: &Expr, els: &Expr, span: Span) -> TExpr {
         let c = self.expr(cond);
         self.expect_condition(&c);
-        let t = self.expr(then);
-        let e = self.expr(els);
+        let mut t = self.expr(then);
+        let mut e = self.expr(els);
+        if !self.adopt_unknown(&mut t, &mut e) {
+            return unknown(t, span);
+        }
         let ty = match (&t.ty, &e.ty) {
             (Type::Int { .. }, Type::Int { .. }) => {
                 Type::Int { bytes: 8, signed: t.ty.is_signed() && e.ty.is_signed() }
@@ -593,10 +647,17 @@ impl<'a> Checker<'a> {
     }
 
     fn cast(&mut self, ty: &TypeName, inner: &Expr, span: Span) -> TExpr {
-        let e = self.expr(inner);
+        let mut e = self.expr(inner);
         let Some(target) = self.type_name(ty) else { return none(span) };
         if e.ty == Type::None {
             return none(span);
+        }
+        if e.ty == Type::Unknown {
+            if !self.zero_unset {
+                return unknown(e, span);
+            }
+            // An unset map cast is a zero of the cast's type.
+            e.ty = target.clone();
         }
         match (&target, &e.ty) {
             (Type::Int { .. }, Type::Int { .. } | Type::Ptr { .. }) => {
@@ -708,6 +769,7 @@ impl<'a> Checker<'a> {
                 none(span)
             }
             Type::None => none(span),
+            Type::Unknown => unknown(b, span),
             other => {
                 self.unsupported(span, format!("field access on {}", other));
                 none(span)
@@ -852,6 +914,7 @@ impl<'a> Checker<'a> {
                 self.deref(addr, pointee, space, span)
             }
             (Type::None, _) => none(span),
+            (Type::Unknown, _) => unknown(b, span),
             (other, _) => {
                 self.error(span, format!("cannot index a value of type {}", other));
                 none(span)
@@ -872,6 +935,11 @@ impl WithType for TExpr {
 
 pub(super) fn none(span: Span) -> TExpr {
     TExpr { kind: TExprKind::Int(0), ty: Type::None, span }
+}
+
+/// A value of a type not known yet, computed from `from` (also unknown).
+pub(super) fn unknown(from: TExpr, span: Span) -> TExpr {
+    TExpr { ty: Type::Unknown, span, ..from }
 }
 
 /// Integer literals are int64 unless they only fit uint64.
