@@ -255,5 +255,9 @@ fn main_code() -> i32 {
 }
 
 fn main() {
+    // rtrace started again to load an untrusted library (system::ifunc).
+    if let Some(symbol) = std::env::var_os(rtrace::system::ifunc::HELPER_ENV) {
+        rtrace::system::ifunc::helper_main(&symbol);
+    }
     std::process::exit(main_code());
 }

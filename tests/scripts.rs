@@ -57,6 +57,8 @@ enum Expect {
     Exact(String),
     /// A line of this file (in the build directory) matches.
     File(String, String),
+    /// This file (in the build directory, or an absolute path) does not exist.
+    NoFile(String),
 }
 
 fn parse_cases(path: &Path) -> Vec<Case> {
@@ -100,6 +102,7 @@ fn parse_cases(path: &Path) -> Vec<Case> {
                 let (file, pat) = rest.split_once(' ').unwrap_or((rest, ""));
                 case.expects.push(Expect::File(file.to_string(), pat.to_string()));
             }
+            "EXPECT_NO_FILE" => case.expects.push(Expect::NoFile(rest.trim().to_string())),
             "EXPECT_LINES" => {
                 let b = block();
                 case.expects.push(Expect::Lines(b));
@@ -361,6 +364,9 @@ fn check(case: &Case, o: &Outcome, dir: &Path) -> Vec<String> {
                 if !matches(p, &text.lines().collect::<Vec<_>>()) {
                     problems.push(format!("no line of {} matches `{}`:\n{}", file, p, text));
                 }
+            }
+            Expect::NoFile(file) if dir.join(file).exists() => {
+                problems.push(format!("{} exists, and must not", dir.join(file).display()))
             }
             _ => {}
         }

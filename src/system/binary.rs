@@ -64,6 +64,22 @@ fn demangle(name: &str) -> Option<(String, String)> {
     Some((full, short))
 }
 
+/// A loadable segment: where its bytes are in memory and in the file.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    address: u64,
+    /// Bytes in the file (the rest, up to its size in memory, is zeroes).
+    size: u64,
+    offset: u64,
+    executable: bool,
+}
+
+impl Segment {
+    fn holds(&self, address: u64) -> bool {
+        address >= self.address && address < self.address + self.size
+    }
+}
+
 /// The facts rtrace needs from one ELF file.
 #[derive(Debug, Clone)]
 pub struct Binary {
@@ -72,8 +88,8 @@ pub struct Binary {
     pub functions: Vec<FuncSymbol>,
     /// Position-independent (ET_DYN): loaded at an address chosen at run time.
     pub pie: bool,
-    /// Loadable segments: (virtual address, size in file, file offset).
-    segments: Vec<(u64, u64, u64)>,
+    /// Loadable segments.
+    segments: Vec<Segment>,
     /// Its USDT probes (`.note.stapsdt`), read in the same parse.
     pub usdt: Vec<super::usdt_notes::UsdtNote>,
 }
@@ -149,8 +165,9 @@ impl Binary {
         let segments = file
             .segments()
             .map(|s| {
-                let (off, size) = s.file_range();
-                (s.address(), size, off)
+                let (offset, size) = s.file_range();
+                let executable = matches!(s.flags(), object::SegmentFlags::Elf { p_flags, .. } if p_flags.0 & object::elf::PF_X.0 != 0);
+                Segment { address: s.address(), size, offset, executable }
             })
             .collect();
         let pie = file.kind() == object::ObjectKind::Dynamic;
@@ -170,18 +187,20 @@ impl Binary {
 
     /// The file offset of a virtual address, through the segment holding it.
     pub fn file_offset(&self, address: u64) -> Option<u64> {
-        self.segments
-            .iter()
-            .find(|(vaddr, size, _)| address >= *vaddr && address < vaddr + size)
-            .map(|(vaddr, _, off)| address - vaddr + off)
+        self.segments.iter().find(|s| s.holds(address)).map(|s| address - s.address + s.offset)
     }
 
     /// The virtual address of a file offset, through the segment holding it.
     pub fn address_of_offset(&self, offset: u64) -> Option<u64> {
         self.segments
             .iter()
-            .find(|(_, size, off)| offset >= *off && offset < off + size)
-            .map(|(vaddr, _, off)| offset - off + vaddr)
+            .find(|s| offset >= s.offset && offset < s.offset + s.size)
+            .map(|s| offset - s.offset + s.address)
+    }
+
+    /// Whether `address` is in an executable segment.
+    pub fn is_code(&self, address: u64) -> bool {
+        self.segments.iter().any(|s| s.executable && s.holds(address))
     }
 
     /// The function whose code contains `address`.

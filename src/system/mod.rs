@@ -14,6 +14,7 @@ pub mod ifunc;
 pub mod list;
 pub mod process;
 pub mod resolve;
+mod sandbox;
 pub mod symbols;
 pub mod tracefs;
 mod usdt_notes;

@@ -363,7 +363,8 @@ impl Resolver<'_> {
             UprobeTarget::Symbol { name, offset } => match bin.function(name) {
                 // The code the resolver picks for this CPU (`__strlen_avx2`).
                 Some(f) if f.ifunc => {
-                    let addr = super::ifunc::resolve(&path, name).map_err(Diagnostic::error_nowhere)?;
+                    let addr = super::ifunc::resolve(&path, name, |a| bin.is_code(a))
+                        .map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
                     Ok(vec![site(name.clone(), addr + offset)?])
                 }
                 Some(f) => {
