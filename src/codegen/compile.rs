@@ -61,7 +61,7 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
             flags: 0,
         })
         .collect();
-    let indices = MapIndices { events: maps.len() };
+    let indices = MapIndices { events: maps.len(), events_bytes: opts.ringbuf_bytes };
     maps.push(MapSpec {
         name: contract::EVENTS_MAP.into(),
         kind: MapKind::Ringbuf,
@@ -81,16 +81,8 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     for prog in &checked.programs {
         let lowered = match lower(prog, manifest, indices, &opts.lower, helper_sites.len()) {
             Ok(l) => l,
-            Err(LowerError::StackTooLarge { needed, span }) => {
-                diags.push(
-                    Diagnostic::error(
-                        format!("this needs {} bytes of stack, more than the 512 eBPF allows", needed),
-                        span,
-                    )
-                    .with_help(
-                        "use shorter strings (config = { max_strlen = N }) or fewer string values per statement",
-                    ),
-                );
+            Err(e) => {
+                diags.push(lower_diagnostic(e));
                 continue;
             }
         };
@@ -137,4 +129,14 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     let elf = super::elf::write(&image)
         .map_err(|e| vec![Diagnostic::error_nowhere(format!("internal error, please report: {}", e))])?;
     Ok(Compiled { image, elf, maps: indices, locs: all_locs, helper_sites })
+}
+
+fn lower_diagnostic(e: LowerError) -> Diagnostic {
+    let message = e.to_string();
+    match e {
+        LowerError::StackTooLarge { span, .. } => Diagnostic::error(message, span)
+            .with_help("use shorter strings (config = { max_strlen = N }) or fewer string values per statement"),
+        LowerError::RecordTooLarge { span, .. } => Diagnostic::error(message, span)
+            .with_help("print less at once, or give the ring buffer more pages (RTRACE_RINGBUF_PAGES)"),
+    }
 }

@@ -124,6 +124,23 @@ impl VInsn {
     }
 }
 
+/// Accesses at growing offsets from one base in straight-line code (no label
+/// in between, so the moved base is defined on every path that uses it): past
+/// the 16-bit offset field the base moves once per 32 KiB window instead of
+/// at every access (`Builder::run_at`).
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    base: Reg,
+    moved: Reg,
+    shift: i32,
+}
+
+impl Run {
+    pub fn new(base: Reg) -> Run {
+        Run { base, moved: base, shift: 0 }
+    }
+}
+
 /// Builds a `Vec<VInsn>`: fresh virtual registers and labels, and one method per
 /// instruction shape.
 #[derive(Debug, Default)]
@@ -201,18 +218,52 @@ impl Builder {
     }
 
     /// `dst = *(size *)(base + off)`, zero-extended.
-    pub fn load(&mut self, size: u8, dst: Reg, base: Reg, off: i16) {
+    pub fn load(&mut self, size: u8, dst: Reg, base: Reg, off: i32) {
+        let (base, off) = self.reach(base, off);
         self.op(BPF_LDX | size | BPF_MEM, dst, base, off, 0);
     }
 
     /// `*(size *)(base + off) = src`
-    pub fn store(&mut self, size: u8, base: Reg, off: i16, src: Reg) {
+    pub fn store(&mut self, size: u8, base: Reg, off: i32, src: Reg) {
+        let (base, off) = self.reach(base, off);
         self.op(BPF_STX | size | BPF_MEM, base, src, off, 0);
     }
 
     /// `*(size *)(base + off) = imm` (imm sign-extended to the store size)
-    pub fn store_imm(&mut self, size: u8, base: Reg, off: i16, imm: i32) {
+    pub fn store_imm(&mut self, size: u8, base: Reg, off: i32, imm: i32) {
+        let (base, off) = self.reach(base, off);
         self.op(BPF_ST | size | BPF_MEM, base, Reg::Phys(0), off, imm);
+    }
+
+    /// The register and offset (in range for `load`/`store`) that address
+    /// `base + off` of `run`.
+    pub fn run_at(&mut self, run: &mut Run, off: i32) -> (Reg, i32) {
+        if i16::try_from(off - run.shift).is_err() {
+            // A multiple of 8 keeps the offsets' alignment, which the
+            // accesses were chosen for.
+            run.shift = off & !7;
+            run.moved = self.vreg();
+            self.mov(run.moved, run.base);
+            self.alu_imm(BPF_ADD, run.moved, run.shift);
+        }
+        (run.moved, off - run.shift)
+    }
+
+    /// A base register and 16-bit offset that address `base + off`: the
+    /// instruction's own `off` field when it fits, else a fresh register set to
+    /// `base + off` (the verifier follows constant pointer arithmetic on
+    /// stack, map value and ring buffer pointers alike). This is where every
+    /// memory offset the backend emits is range-checked.
+    pub fn reach(&mut self, base: Reg, off: i32) -> (Reg, i16) {
+        match i16::try_from(off) {
+            Ok(off) => (base, off),
+            Err(_) => {
+                let moved = self.vreg();
+                self.mov(moved, base);
+                self.alu_imm(BPF_ADD, moved, off);
+                (moved, 0)
+            }
+        }
     }
 
     pub fn jump(&mut self, target: Label) {
@@ -245,18 +296,12 @@ impl Builder {
         self.insns.push(VInsn::LdBss { dst, off });
     }
 
-    /// `lock *(u64 *)(dst + off) += src`
-    pub fn atomic_add64(&mut self, dst: Reg, off: i16, src: Reg) {
-        self.insns.push(VInsn::Op { code: BPF_STX | BPF_ATOMIC | BPF_DW, dst, src, off, imm: BPF_ADD as i32 });
+    /// `lock *(u64 *)(dst + 0) += src`
+    pub fn atomic_add64(&mut self, dst: Reg, src: Reg) {
+        self.op(BPF_STX | BPF_ATOMIC | BPF_DW, dst, src, 0, BPF_ADD as i32);
     }
 
     pub fn ld_rodata(&mut self, dst: Reg, off: u32) {
         self.insns.push(VInsn::LdRodata { dst, off });
-    }
-
-    /// `dst = r10 + off`: the address of a stack slot.
-    pub fn stack_addr(&mut self, dst: Reg, off: i16) {
-        self.mov(dst, FP);
-        self.alu_imm(BPF_ADD, dst, off as i32);
     }
 }

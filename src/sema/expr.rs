@@ -806,7 +806,17 @@ impl<'a> Checker<'a> {
             self.report(d);
             return none(span);
         };
-        let offset = f.offset as i16;
+        // The context pointer cannot be moved (the verifier refuses accesses
+        // through a modified one), so every byte of the field must be within
+        // reach of an instruction's 16-bit offset; then so is every element
+        // an index picks.
+        let Some(offset) = i16::try_from(f.offset).ok().filter(|_| f.offset as u64 + f.size as u64 <= 1 << 15) else {
+            self.error(
+                field_span,
+                format!("`{}` lies past the first 32 KiB of the record, out of an eBPF load's reach", field),
+            );
+            return none(span);
+        };
         // Syscall tracepoints carry user-space pointers; the others kernel ones.
         let space = if resolved.is_some_and(|r| r.name.starts_with("tracepoint:syscalls:")) {
             AddrSpace::User
@@ -875,7 +885,11 @@ impl<'a> Checker<'a> {
                     return none(span);
                 };
                 let Type::Int { bytes, signed } = **elem else { return none(span) };
-                let offset = offset + (n as i16) * bytes as i16;
+                // Like the field itself, the element must be in a load's reach.
+                let Ok(offset) = i16::try_from(i64::from(*offset) + n as i64 * i64::from(bytes)) else {
+                    self.error(index.span, "this element lies out of an eBPF load's reach");
+                    return none(span);
+                };
                 TExpr { kind: TExprKind::CtxLoad { offset, bytes, signed }, ty: (**elem).clone(), span }
             }
             // An array read from memory: index its address.
@@ -1050,5 +1064,41 @@ fn in_space(ty: Type, space: AddrSpace) -> Type {
         Type::Ptr { pointee, .. } => Type::Ptr { pointee, space },
         Type::Array { elem, len } => Type::Array { elem: Box::new(in_space(*elem, space)), len },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::probe::tracepoint_format::TracepointFormat;
+    use crate::probe::{Detail, ProbeSpec, Resolved};
+    use crate::sema::{check, Env};
+
+    /// Errors of `program`, whose one tracepoint has these format lines.
+    fn errors(program: &str, fields: &str) -> Vec<String> {
+        let format = TracepointFormat::parse(fields).unwrap();
+        let spec = ProbeSpec::Tracepoint { category: "test".into(), event: "far".into() };
+        let resolved = Resolved { name: "tracepoint:test:far".into(), spec, detail: Detail::Tracepoint(format) };
+        let env = Env::new(vec![], vec![vec![resolved]]);
+        let ast = crate::parser::parse(program).unwrap();
+        match check(&ast, &env) {
+            Ok(_) => vec![],
+            Err(diags) => diags.into_iter().map(|d| d.message).collect(),
+        }
+    }
+
+    #[test]
+    fn tracepoint_fields_past_a_load_offset_are_refused() {
+        // A load's offset is 16 bits and the context pointer cannot move.
+        let fields = "field:int near;\toffset:8;\tsize:4;\tsigned:1;
+            field:int far;\toffset:32768;\tsize:4;\tsigned:1;
+            field:char edge[8];\toffset:32764;\tsize:8;\tsigned:0;";
+        assert_eq!(errors("tracepoint:test:far { @ = args->near; }", fields), Vec::<String>::new());
+        for field in ["far", "edge"] {
+            let errs = errors(&format!("tracepoint:test:far {{ @ = args->{field}; }}"), fields);
+            assert_eq!(
+                errs,
+                [format!("`{field}` lies past the first 32 KiB of the record, out of an eBPF load's reach")]
+            );
+        }
     }
 }

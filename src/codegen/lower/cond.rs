@@ -106,7 +106,7 @@ impl<'a> Lowerer<'a> {
                 value |= (*b as u64) << (8 * i);
             }
             let r = self.b.vreg();
-            self.b.load(super::scalar::size_code(chunk as u8), r, base, off + pos as i16);
+            self.b.load(super::scalar::size_code(chunk as u8), r, base, off + pos as i32);
             if value <= i32::MAX as u64 {
                 self.b.jump_imm(BPF_JNE, r, value as i32, differ);
             } else {
@@ -129,7 +129,7 @@ impl<'a> Lowerer<'a> {
         let n = (*sa).min(*sb);
         // strncmp() within the shorter buffer: its first `l` bytes decide.
         let limited = limit.filter(|l| *l <= n);
-        for i in 0..limited.unwrap_or(n) as i16 {
+        for i in 0..limited.unwrap_or(n) as i32 {
             let x = self.b.vreg();
             let y = self.b.vreg();
             self.b.load(BPF_B, x, abase, aoff + i);
@@ -145,7 +145,7 @@ impl<'a> Lowerer<'a> {
         if sa != sb {
             let (base, off) = if sa > sb { (abase, aoff) } else { (bbase, boff) };
             let x = self.b.vreg();
-            self.b.load(BPF_B, x, base, off + n as i16);
+            self.b.load(BPF_B, x, base, off + n as i32);
             self.b.jump_imm(BPF_JNE, x, 0, differ);
         }
     }
@@ -157,9 +157,9 @@ impl<'a> Lowerer<'a> {
     fn buffer_branch(&mut self, a: &TExpr, b: &TExpr, target: Label, when_equal: bool) {
         let n = match (&a.ty, &b.ty) {
             // The length byte, then the bytes.
-            (Type::Buffer { size: sa }, Type::Buffer { size: sb }) => 1 + (*sa).min(*sb) as i16,
+            (Type::Buffer { size: sa }, Type::Buffer { size: sb }) => 1 + (*sa).min(*sb) as i32,
             // Arrays of one type: every byte.
-            (Type::Array { .. }, _) => a.ty.size() as i16,
+            (Type::Array { .. }, _) => a.ty.size() as i32,
             _ => unreachable!("checked: buffer or array comparison"),
         };
         let (abase, aoff) = self.memory_location(a);
@@ -195,7 +195,7 @@ impl<'a> Lowerer<'a> {
             let next = self.b.label();
             for (j, &c) in needle.iter().enumerate() {
                 let h = self.b.vreg();
-                self.b.load(BPF_B, h, base, off + (start + j as u32) as i16);
+                self.b.load(BPF_B, h, base, off + (start + j as u32) as i32);
                 if j == 0 {
                     // The hay ended before this start position.
                     self.b.jump_imm(BPF_JEQ, h, 0, missing);
@@ -211,17 +211,17 @@ impl<'a> Lowerer<'a> {
     /// A runtime needle: at each start position of the hay, compare until
     /// the needle's NUL (found), a different byte (next position) or the
     /// hay's NUL at the start (missing).
-    fn contains_runtime(&mut self, base: Reg, off: i16, size: u32, needle: &TExpr, found: Label, missing: Label) {
+    fn contains_runtime(&mut self, base: Reg, off: i32, size: u32, needle: &TExpr, found: Label, missing: Label) {
         let Type::Str { size: nsize } = needle.ty else { unreachable!("checked: strcontains of strings") };
         let (nbase, noff) = self.memory_location(needle);
         for start in 0..size {
             let next = self.b.label();
             for j in 0..nsize.min(size - start) {
                 let n = self.b.vreg();
-                self.b.load(BPF_B, n, nbase, noff + j as i16);
+                self.b.load(BPF_B, n, nbase, noff + j as i32);
                 self.b.jump_imm(BPF_JEQ, n, 0, found);
                 let h = self.b.vreg();
-                self.b.load(BPF_B, h, base, off + (start + j) as i16);
+                self.b.load(BPF_B, h, base, off + (start + j) as i32);
                 if j == 0 {
                     self.b.jump_imm(BPF_JEQ, h, 0, missing);
                 }

@@ -1,6 +1,6 @@
 //! Map lookups and updates, aggregations, and output records in the ring buffer.
 
-use super::Lowerer;
+use super::{LowerError, Lowerer};
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Reg, FP};
 use crate::contract::{Counters, Rodata};
@@ -8,12 +8,22 @@ use crate::sema::manifest::MapValue;
 use crate::sema::typed::*;
 use crate::types::Type;
 
+/// The largest record `bpf_ringbuf_reserve` grants in a ring buffer of
+/// `bytes`: the record and its 8-byte header, rounded up to 8, must fit the
+/// buffer, and no record may exceed `RINGBUF_MAX_RECORD_SZ` (UINT_MAX / 4).
+/// Record offsets therefore stay far inside `i32`.
+pub fn record_limit(bytes: u32) -> u32 {
+    const HEADER: u32 = 8;
+    const MAX_RECORD: u32 = u32::MAX / 4;
+    (bytes & !7).saturating_sub(HEADER).min(MAX_RECORD)
+}
+
 /// `-EEXIST`: an insert with `BPF_NOEXIST` found the key there.
 const EEXIST: i32 = -17;
 
 impl<'a> Lowerer<'a> {
     /// Builds the key of `map` on the stack; returns its r10 offset.
-    fn map_key(&mut self, map: MapId, keys: &[TExpr]) -> i16 {
+    fn map_key(&mut self, map: MapId, keys: &[TExpr]) -> i32 {
         let info = &self.manifest.maps[map];
         let layout = info.key_layout();
         let slot = self.alloc(layout.size);
@@ -28,13 +38,13 @@ impl<'a> Lowerer<'a> {
             self.zero(FP, slot, layout.size);
         }
         for (k, o) in keys.iter().zip(layout.offsets) {
-            self.write(k, FP, slot + o as i16);
+            self.write(k, FP, slot + o as i32);
         }
         slot
     }
 
     /// `r0 = bpf_map_lookup_elem(&map, key)`; returns r0 copied into a vreg.
-    fn lookup(&mut self, map_index: usize, key_slot: i16) -> Reg {
+    fn lookup(&mut self, map_index: usize, key_slot: i32) -> Reg {
         self.b.ld_map(Reg::Phys(R1), map_index);
         self.address(Reg::Phys(R2), FP, key_slot);
         self.b.call(Helper::MapLookupElem, 2);
@@ -45,7 +55,7 @@ impl<'a> Lowerer<'a> {
 
     /// `bpf_map_update_elem(&map, key, value, BPF_ANY)`, counting failures
     /// (a full map) for the runtime to report.
-    fn update_elem(&mut self, map: MapId, key_slot: i16, value_slot: i16) {
+    fn update_elem(&mut self, map: MapId, key_slot: i32, value_slot: i32) {
         let ok = self.b.label();
         if self.manifest.maps[map].counted {
             // A new key counts one more entry for len(); an existing one is
@@ -65,7 +75,7 @@ impl<'a> Lowerer<'a> {
         self.b.place(ok);
     }
 
-    fn update_call(&mut self, map: MapId, key_slot: i16, value_slot: i16, flags: u64) {
+    fn update_call(&mut self, map: MapId, key_slot: i32, value_slot: i32, flags: u64) {
         self.b.ld_map(Reg::Phys(R1), map);
         self.address(Reg::Phys(R2), FP, key_slot);
         self.address(Reg::Phys(R3), FP, value_slot);
@@ -90,7 +100,7 @@ impl<'a> Lowerer<'a> {
         self.b.ld_bss(p, Counters::offset(index) as u32);
         let d = self.b.vreg();
         self.b.mov_imm(d, delta as u64);
-        self.b.atomic_add64(p, 0, d);
+        self.b.atomic_add64(p, d);
     }
 
     /// The integer stored under `keys`, or 0 when there is none.
@@ -209,7 +219,7 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Copies the value stored under `keys` to `base + off`, or zeroes it.
-    pub fn map_read_into(&mut self, map: MapId, keys: &[TExpr], base: Reg, off: i16, size: u32) {
+    pub fn map_read_into(&mut self, map: MapId, keys: &[TExpr], base: Reg, off: i32, size: u32) {
         let key = self.map_key(map, keys);
         let p = self.lookup(map, key);
         let (missing, done) = (self.b.label(), self.b.label());
@@ -395,7 +405,7 @@ impl<'a> Lowerer<'a> {
     fn add_to_entry(&mut self, map: MapId, keys: &[TExpr], amount: Option<Reg>, bucket: Option<Reg>) {
         let key = self.map_key(map, keys);
         if let Some(b) = bucket {
-            let off = self.manifest.maps[map].bucket_offset() as i16;
+            let off = self.manifest.maps[map].bucket_offset() as i32;
             self.b.store(BPF_DW, FP, key + off, b);
         }
         let p = self.lookup(map, key);
@@ -454,7 +464,7 @@ impl<'a> Lowerer<'a> {
             l.b.store_imm(BPF_DW, rec, 0, action as i32);
             let types: Vec<Type> = l.manifest.actions[action].arg_types().to_vec();
             for ((arg, ty), off) in args.iter().zip(&types).zip(layout.offsets) {
-                l.store_value(arg, rec, off as i16, ty);
+                l.store_value(arg, rec, off as i32, ty);
             }
         });
     }
@@ -462,6 +472,12 @@ impl<'a> Lowerer<'a> {
     /// Reserves a `size`-byte ring buffer record, lets `fill` write it
     /// (given its address), and submits it; a full buffer counts a lost record.
     pub fn send_record(&mut self, size: u32, fill: impl FnOnce(&mut Self, Reg)) {
+        let limit = record_limit(self.maps.events_bytes);
+        if size > limit {
+            let span = self.stmt_span;
+            self.error.get_or_insert(LowerError::RecordTooLarge { needed: size, limit, span });
+            return;
+        }
         self.b.ld_map(Reg::Phys(R1), self.maps.events);
         self.b.mov_imm(Reg::Phys(R2), size as u64);
         self.b.mov_imm(Reg::Phys(R3), 0);

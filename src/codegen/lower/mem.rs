@@ -5,13 +5,13 @@
 use super::scalar::size_code;
 use super::Lowerer;
 use crate::codegen::insn::*;
-use crate::codegen::ir::{Reg, FP};
+use crate::codegen::ir::{Reg, Run, FP};
 use crate::sema::typed::*;
 use crate::types::{c_size, tuple_layout, AddrSpace, Type};
 
 impl<'a> Lowerer<'a> {
     /// Stores the value of `e` (any type) at `base + off` in the layout of `dest`.
-    pub fn store_value(&mut self, e: &TExpr, base: Reg, off: i16, dest: &Type) {
+    pub fn store_value(&mut self, e: &TExpr, base: Reg, off: i32, dest: &Type) {
         if e.ty.in_register() {
             let r = self.eval(e);
             self.b.store(BPF_DW, base, off, r);
@@ -23,9 +23,9 @@ impl<'a> Lowerer<'a> {
                 match ty {
                     Type::Int { bytes, .. } => {
                         let r = self.eval(item);
-                        self.b.store(size_code(*bytes), base, off + o as i16, r);
+                        self.b.store(size_code(*bytes), base, off + o as i32, r);
                     }
-                    _ => self.store_value(item, base, off + o as i16, ty),
+                    _ => self.store_value(item, base, off + o as i32, ty),
                 }
             }
         } else if matches!(dest, Type::Tuple(_)) && e.ty != *dest {
@@ -42,7 +42,7 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Writes a value of any type at `base + off` (`e.ty.size()` bytes).
-    pub fn write(&mut self, e: &TExpr, base: Reg, off: i16) {
+    pub fn write(&mut self, e: &TExpr, base: Reg, off: i32) {
         self.read_span = e.span;
         if e.ty.in_register() {
             let r = self.eval(e);
@@ -58,11 +58,11 @@ impl<'a> Lowerer<'a> {
                 self.b.call(Helper::GetCurrentComm, 2);
             }
             // A full char array has no NUL; readers stop at the type's size.
-            TExprKind::CtxString { offset, size } => self.copy(base, off, self.ctx, *offset, *size),
+            TExprKind::CtxString { offset, size } => self.copy(base, off, self.ctx, i32::from(*offset), *size),
             TExprKind::DataLocString { offset } => {
                 // The u32 holds (length << 16 | offset from the record start).
                 let loc = self.b.vreg();
-                self.b.load(BPF_W, loc, self.ctx, *offset);
+                self.b.load(BPF_W, loc, self.ctx, i32::from(*offset));
                 self.b.alu_imm(BPF_AND, loc, 0xffff);
                 let addr = self.b.vreg();
                 self.b.mov(addr, self.ctx);
@@ -93,11 +93,11 @@ impl<'a> Lowerer<'a> {
             TExprKind::Tuple(_) => self.store_value(e, base, off, &e.ty),
             TExprKind::Bytes(bytes) => {
                 for (i, b) in bytes.iter().enumerate() {
-                    self.b.store_imm(BPF_B, base, off + i as i16, *b as i32);
+                    self.b.store_imm(BPF_B, base, off + i as i32, *b as i32);
                 }
             }
             // A tracepoint array, read in place from the record.
-            TExprKind::CtxLoad { offset, .. } => self.copy(base, off, self.ctx, *offset, e.ty.size()),
+            TExprKind::CtxLoad { offset, .. } => self.copy(base, off, self.ctx, i32::from(*offset), e.ty.size()),
             TExprKind::MakeBuffer { src, len, space } => {
                 let Type::Buffer { size } = e.ty else { unreachable!() };
                 self.make_buffer(src, len.as_deref(), *space, size, base, off)
@@ -141,7 +141,7 @@ impl<'a> Lowerer<'a> {
     }
 
     /// `buf()`: the length byte, then the bytes (zero-padded to `size`).
-    fn make_buffer(&mut self, src: &TExpr, len: Option<&TExpr>, space: AddrSpace, size: u32, base: Reg, off: i16) {
+    fn make_buffer(&mut self, src: &TExpr, len: Option<&TExpr>, space: AddrSpace, size: u32, base: Reg, off: i32) {
         self.zero(base, off, size + 1);
         if !src.ty.in_register() {
             // A string or an array: copy what there is (a constant length).
@@ -175,14 +175,13 @@ impl<'a> Lowerer<'a> {
 
     /// `join(argv)`: each argument string in its `JOIN_ARG_SIZE` slot, until
     /// a NULL pointer (the slot after the last one starts with a NUL).
-    fn join_args(&mut self, argv: &TExpr, space: AddrSpace, base: Reg, off: i16) {
+    fn join_args(&mut self, argv: &TExpr, space: AddrSpace, base: Reg, off: i32) {
         use crate::sema::manifest::{JOIN_ARGS, JOIN_ARG_SIZE};
         let done = self.b.label();
         let array = self.eval(argv);
         let slot = self.alloc(8);
         for i in 0..JOIN_ARGS {
-            let at = off as i32 + (i * JOIN_ARG_SIZE) as i32;
-            let at = at as i16;
+            let at = off + (i * JOIN_ARG_SIZE) as i32;
             self.b.store_imm(BPF_B, base, at, 0);
             let p = self.b.vreg();
             self.b.mov(p, array);
@@ -197,16 +196,16 @@ impl<'a> Lowerer<'a> {
     }
 
     /// `dst = base + off`
-    pub fn address(&mut self, dst: Reg, base: Reg, off: i16) {
+    pub fn address(&mut self, dst: Reg, base: Reg, off: i32) {
         self.b.mov(dst, base);
         if off != 0 {
-            self.b.alu_imm(BPF_ADD, dst, off as i32);
+            self.b.alu_imm(BPF_ADD, dst, off);
         }
     }
 
     /// Copies a NUL-terminated string of at most `size` bytes (or `len + 1`
     /// when given, capped at `size`) from `ptr`.
-    fn read_str(&mut self, base: Reg, off: i16, size: u32, len: Option<Reg>, ptr: Reg, space: AddrSpace) {
+    fn read_str(&mut self, base: Reg, off: i32, size: u32, len: Option<Reg>, ptr: Reg, space: AddrSpace) {
         self.b.mov(Reg::Phys(R3), ptr);
         match len {
             Some(n) => {
@@ -228,53 +227,62 @@ impl<'a> Lowerer<'a> {
 
     /// Writes literal bytes and a terminating NUL, up to 4 bytes per
     /// instruction (aligned: the stack and records need aligned stores).
-    fn write_literal(&mut self, bytes: &[u8], base: Reg, off: i16) {
+    fn write_literal(&mut self, bytes: &[u8], base: Reg, off: i32) {
         let mut data = bytes.to_vec();
         data.push(0);
+        let mut run = Run::new(base);
         let mut pos = 0;
         while pos < data.len() {
-            let chunk = chunk_for(off as i32 + pos as i32, (data.len() - pos) as u32).min(4) as usize;
+            let at = off + pos as i32;
+            let chunk = chunk_for(at, (data.len() - pos) as u32).min(4) as usize;
             let mut v = 0u32;
             for (i, b) in data[pos..pos + chunk].iter().enumerate() {
                 v |= (*b as u32) << (8 * i);
             }
-            self.b.store_imm(size_code(chunk as u8), base, off + pos as i16, v as i32);
+            let (base, at) = self.b.run_at(&mut run, at);
+            self.b.store_imm(size_code(chunk as u8), base, at, v as i32);
             pos += chunk;
         }
     }
 
     /// Zeroes `size` bytes at `base + off`.
-    pub fn zero(&mut self, base: Reg, off: i16, size: u32) {
+    pub fn zero(&mut self, base: Reg, off: i32, size: u32) {
+        let mut run = Run::new(base);
         let mut pos = 0u32;
         while pos < size {
-            let chunk = chunk_for(off as i32 + pos as i32, size - pos);
-            self.b.store_imm(size_code(chunk as u8), base, off + pos as i16, 0);
+            let at = off + pos as i32;
+            let chunk = chunk_for(at, size - pos);
+            let (base, at) = self.b.run_at(&mut run, at);
+            self.b.store_imm(size_code(chunk as u8), base, at, 0);
             pos += chunk;
         }
     }
 
     /// Copies `size` bytes between memory the program can access directly,
     /// in the widest aligned loads and stores.
-    pub fn copy(&mut self, dst: Reg, doff: i16, src: Reg, soff: i16, size: u32) {
+    pub fn copy(&mut self, dst: Reg, doff: i32, src: Reg, soff: i32, size: u32) {
+        let (mut from, mut to) = (Run::new(src), Run::new(dst));
         let mut pos = 0u32;
         while pos < size {
-            let chunk =
-                chunk_for(soff as i32 + pos as i32, size - pos).min(chunk_for(doff as i32 + pos as i32, size - pos));
+            let (s, d) = (soff + pos as i32, doff + pos as i32);
+            let chunk = chunk_for(s, size - pos).min(chunk_for(d, size - pos));
             let r = self.b.vreg();
-            self.b.load(size_code(chunk as u8), r, src, soff + pos as i16);
-            self.b.store(size_code(chunk as u8), dst, doff + pos as i16, r);
+            let (src, s) = self.b.run_at(&mut from, s);
+            self.b.load(size_code(chunk as u8), r, src, s);
+            let (dst, d) = self.b.run_at(&mut to, d);
+            self.b.store(size_code(chunk as u8), dst, d, r);
             pos += chunk;
         }
     }
 
     /// Where a memory value (string, tuple) can be read: its own slot for a
     /// variable (or a field of one), else a stack temporary it is written to.
-    pub fn memory_location(&mut self, e: &TExpr) -> (Reg, i16) {
+    pub fn memory_location(&mut self, e: &TExpr) -> (Reg, i32) {
         match &e.kind {
             TExprKind::Var(id) => (FP, self.var_slots[*id]),
             TExprKind::TupleField { tuple, offset } => {
                 let (base, off) = self.memory_location(tuple);
-                (base, off + *offset as i16)
+                (base, off + *offset as i32)
             }
             _ => {
                 let slot = self.alloc(e.ty.size());
@@ -287,12 +295,12 @@ impl<'a> Lowerer<'a> {
     /// Copies a value of type `from` at `src + soff` into the layout of type
     /// `to` at `dst + doff`: the types differ only in string sizes (a tuple
     /// stored where a wider one was stored before).
-    fn convert(&mut self, dst: Reg, doff: i16, to: &Type, src: Reg, soff: i16, from: &Type) {
+    fn convert(&mut self, dst: Reg, doff: i32, to: &Type, src: Reg, soff: i32, from: &Type) {
         match (to, from) {
             (Type::Tuple(dts), Type::Tuple(sts)) if to != from => {
                 let (dl, sl) = (tuple_layout(dts), tuple_layout(sts));
                 for (i, (dt, st)) in dts.iter().zip(sts).enumerate() {
-                    self.convert(dst, doff + dl.offsets[i] as i16, dt, src, soff + sl.offsets[i] as i16, st);
+                    self.convert(dst, doff + dl.offsets[i] as i32, dt, src, soff + sl.offsets[i] as i32, st);
                 }
             }
             // A narrower integer widened: read it at its width, extended.

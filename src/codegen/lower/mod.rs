@@ -24,7 +24,13 @@ use crate::types::Type;
 pub struct MapIndices {
     /// The ring buffer every output record goes through.
     pub events: usize,
+    /// Its size in bytes, which bounds the size of one record.
+    pub events_bytes: u32,
 }
+
+/// Stack use is counted up to here, far past `MAX_STACK`: enough to report
+/// the need of any program, small enough for `i32` offsets.
+const STACK_COUNT_LIMIT: u32 = 1 << 30;
 
 /// Options that change the generated code.
 #[derive(Clone, Debug, Default)]
@@ -49,6 +55,8 @@ pub struct HelperSite {
 pub enum LowerError {
     #[error("this needs {needed} bytes of stack, more than the {MAX_STACK} eBPF allows")]
     StackTooLarge { needed: u32, span: Span },
+    #[error("this output record needs {needed} bytes, more than the {limit} the ring buffer can take")]
+    RecordTooLarge { needed: u32, limit: u32, span: Span },
 }
 
 pub struct Lowered {
@@ -88,6 +96,7 @@ pub fn lower(
         first_site,
         sites: Vec::new(),
         read_span: prog.span,
+        error: None,
     };
     l.exit_label = l.b.label();
     l.b.loc(prog.span);
@@ -101,6 +110,9 @@ pub fn lower(
     l.b.place(l.exit_label);
     l.b.mov_imm(Reg::Phys(R0), 0);
     l.b.exit();
+    if let Some(e) = l.error {
+        return Err(e);
+    }
     if l.peak > MAX_STACK {
         return Err(LowerError::StackTooLarge { needed: l.peak, span: l.peak_span });
     }
@@ -122,7 +134,7 @@ pub(super) struct Lowerer<'a> {
     /// The context pointer (r1 on entry), kept for the whole program.
     pub ctx: Reg,
     /// Stack offset (from r10) of every variable.
-    pub var_slots: Vec<i16>,
+    pub var_slots: Vec<i32>,
     /// Bytes of stack in use (variables + live temporaries).
     pub top: u32,
     pub peak: u32,
@@ -139,6 +151,8 @@ pub(super) struct Lowerer<'a> {
     pub sites: Vec<HelperSite>,
     /// The expression whose memory read is being generated (for `-kk`).
     pub read_span: Span,
+    /// The first error other than the stack size (which is known at the end).
+    pub error: Option<LowerError>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -151,13 +165,15 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Reserves `size` bytes of stack (8-aligned); returns the r10 offset.
-    pub fn alloc(&mut self, size: u32) -> i16 {
-        self.top += size.div_ceil(8) * 8;
+    /// Past `MAX_STACK` the program is refused once lowered (`peak`); until
+    /// then the count stops at `STACK_COUNT_LIMIT` so offsets stay `i32`.
+    pub fn alloc(&mut self, size: u32) -> i32 {
+        self.top = self.top.saturating_add(size.div_ceil(8).saturating_mul(8)).min(STACK_COUNT_LIMIT);
         if self.top > self.peak {
             self.peak = self.top;
             self.peak_span = self.stmt_span;
         }
-        -(self.top.min(i16::MAX as u32) as i32) as i16
+        -(self.top as i32)
     }
 
     fn pid_filter(&mut self, pid: u32) {
@@ -251,8 +267,8 @@ impl<'a> Lowerer<'a> {
         self.sites.push(HelperSite { helper, span });
         self.send_record(HELPER_ERROR_SIZE, |l, rec| {
             l.b.store_imm(BPF_DW, rec, 0, HELPER_ERROR_ID as i64 as i32);
-            l.b.store_imm(BPF_DW, rec, HELPER_ERROR_SITE as i16, site as i32);
-            l.b.store(BPF_DW, rec, HELPER_ERROR_VALUE as i16, ret);
+            l.b.store_imm(BPF_DW, rec, HELPER_ERROR_SITE as i32, site as i32);
+            l.b.store(BPF_DW, rec, HELPER_ERROR_VALUE as i32, ret);
         });
         self.b.place(ok);
     }

@@ -31,7 +31,7 @@ impl<'a> Lowerer<'a> {
             TExprKind::Builtin(b) => self.builtin(*b),
             TExprKind::CtxLoad { offset, bytes, signed } => {
                 let r = self.b.vreg();
-                self.b.load(size_code(*bytes), r, self.ctx, *offset);
+                self.b.load(size_code(*bytes), r, self.ctx, i32::from(*offset));
                 self.extend(r, *bytes, *signed);
                 r
             }
@@ -253,10 +253,10 @@ impl<'a> Lowerer<'a> {
     }
 
     /// `*(size *)(base + off) = probe_read(ptr)` for `size` bytes.
-    pub fn probe_read(&mut self, base: Reg, off: i16, size: u32, ptr: Reg, space: AddrSpace) {
+    pub fn probe_read(&mut self, base: Reg, off: i32, size: u32, ptr: Reg, space: AddrSpace) {
         self.b.mov(Reg::Phys(R3), ptr);
         self.b.mov(Reg::Phys(R1), base);
-        self.b.alu_imm(BPF_ADD, Reg::Phys(R1), off as i32);
+        self.b.alu_imm(BPF_ADD, Reg::Phys(R1), off);
         self.b.mov_imm(Reg::Phys(R2), size as u64);
         let helper = if space == AddrSpace::User { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
         self.b.call(helper, 3);
