@@ -88,13 +88,10 @@ pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         };
         uses_rodata |= lowered.uses_rodata;
         helper_sites.extend(lowered.sites.iter().copied());
-        let finished = match finish(&lowered.insns) {
+        let finished = match finish(&lowered.insns, lowered.stack) {
             Ok(f) => f,
             Err(e) => {
-                let span = match &e {
-                    FinishError::TooComplex { span } | FinishError::JumpTooFar { span } => span.unwrap_or(prog.span),
-                };
-                diags.push(Diagnostic::error(e.to_string(), span).with_help("split the expression using variables"));
+                diags.push(finish_diagnostic(e, prog.span));
                 continue;
             }
         };
@@ -139,4 +136,23 @@ fn lower_diagnostic(e: LowerError) -> Diagnostic {
         LowerError::RecordTooLarge { span, .. } => Diagnostic::error(message, span)
             .with_help("print less at once, or give the ring buffer more pages (RTRACE_RINGBUF_PAGES)"),
     }
+}
+
+/// `program` stands in where no source place is known.
+fn finish_diagnostic(e: FinishError, program: Span) -> Diagnostic {
+    let message = e.to_string();
+    let (span, help) = match e {
+        FinishError::TooComplex { span } => (span, "split the expression using variables"),
+        FinishError::StackTooLarge { span, .. } => (
+            span,
+            "the expression keeps more values live than eBPF has registers for, and they spill to the stack: split \
+             it over several statements",
+        ),
+        FinishError::JumpTooFar { span } => (
+            span,
+            "a jump cannot reach past the code of this statement: print less at once (a string literal takes one \
+             instruction per 4 bytes)",
+        ),
+    };
+    Diagnostic::error(message, span.unwrap_or(program)).with_help(help)
 }

@@ -1,11 +1,12 @@
 //! Virtual-register IR → real eBPF instructions: assigns physical registers to
-//! virtual ones (linear scan over live intervals), drops no-op moves and jumps
+//! virtual ones (`regalloc`: linear scan, spilling to the stack), drops no-op moves and jumps
 //! to the next instruction, tidies jumps, resolves labels to offsets, and records which
 //! instruction came from which source span and which need map relocations.
 
 use super::image::{Reloc, RelocTarget};
 use super::insn::*;
 use super::ir::{Label, Reg, VInsn};
+use super::regalloc;
 use crate::span::Span;
 use std::collections::HashMap;
 
@@ -13,6 +14,10 @@ use std::collections::HashMap;
 pub enum FinishError {
     #[error("expression too complex: it needs more registers than eBPF has")]
     TooComplex { span: Option<Span> },
+    /// Spill slots took the frame past `MAX_STACK` (reported like the
+    /// lowering's `StackTooLarge`).
+    #[error("this needs {needed} bytes of stack, more than the {MAX_STACK} eBPF allows")]
+    StackTooLarge { needed: u32, span: Option<Span> },
     #[error("program too large: a jump spans more than 32767 instructions")]
     JumpTooFar { span: Option<Span> },
 }
@@ -24,26 +29,16 @@ pub struct Finished {
     pub relocs: Vec<Reloc>,
     /// `(instruction index, span)`: instructions from this index on come from `span`.
     pub locs: Vec<(usize, Span)>,
+    /// Stack bytes in use, spill slots included.
+    pub stack: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Interval {
-    start: usize,
-    end: usize,
-}
-
-impl Interval {
-    /// Two intervals may share a register when one ends exactly where the other
-    /// starts: every instruction reads its operands before writing its result.
-    fn overlaps(&self, other: &Interval) -> bool {
-        self.start < other.end && other.start < self.end
-    }
-}
-
-pub fn finish(code: &[VInsn]) -> Result<Finished, FinishError> {
-    let code = reachable(code);
-    let assignment = assign_registers(&code)?;
-    emit(&code, &assignment)
+/// Finishes `code`, whose lowering uses `stack` bytes below r10.
+pub fn finish(code: &[VInsn], stack: u32) -> Result<Finished, FinishError> {
+    let assigned = regalloc::assign(reachable(code), stack)?;
+    let mut out = emit(&assigned.code, &assigned.regs)?;
+    out.stack = assigned.stack;
+    Ok(out)
 }
 
 /// Drops instructions no path reaches (after `return`, or behind a constant
@@ -71,85 +66,7 @@ fn reachable(code: &[VInsn]) -> Vec<VInsn> {
     code.iter().zip(seen).filter(|(_, s)| *s).map(|(i, _)| i.clone()).collect()
 }
 
-/// Maps every virtual register to a physical one.
-fn assign_registers(code: &[VInsn]) -> Result<HashMap<u32, u8>, FinishError> {
-    let mut intervals = virtual_intervals(code);
-    extend_over_loops(code, &mut intervals);
-    let calls: Vec<usize> =
-        code.iter().enumerate().filter(|(_, i)| matches!(i, VInsn::Call { .. })).map(|(p, _)| p).collect();
-    let fixed = physical_intervals(code);
-    let hints = move_hints(code);
-
-    let mut order: Vec<(u32, Interval)> = intervals.into_iter().collect();
-    order.sort_by_key(|(v, iv)| (iv.start, *v));
-    let mut assigned: Vec<(Interval, u8)> = Vec::new();
-    let mut result = HashMap::new();
-    for (vreg, iv) in order {
-        // A value live across a helper call must sit in a callee-saved register.
-        let crosses_call = calls.iter().any(|&c| iv.start < c && c < iv.end);
-        let mut candidates: Vec<u8> = hints.get(&vreg).cloned().unwrap_or_default();
-        if crosses_call {
-            candidates.extend([R6, R7, R8, R9]);
-        } else {
-            candidates.extend([R1, R2, R3, R4, R5, R0, R6, R7, R8, R9]);
-        }
-        let free = candidates.into_iter().find(|&r| {
-            (!crosses_call || (R6..=R9).contains(&r))
-                && !assigned.iter().any(|(other, reg)| *reg == r && other.overlaps(&iv))
-                && !fixed.iter().any(|(reg, other)| *reg == r && other.overlaps(&iv))
-        });
-        match free {
-            Some(r) => {
-                assigned.push((iv, r));
-                result.insert(vreg, r);
-            }
-            None => return Err(FinishError::TooComplex { span: span_before(code, iv.start) }),
-        }
-    }
-    Ok(result)
-}
-
-fn virtual_intervals(code: &[VInsn]) -> HashMap<u32, Interval> {
-    let mut map: HashMap<u32, Interval> = HashMap::new();
-    for (pos, insn) in code.iter().enumerate() {
-        for reg in insn.uses().into_iter().chain(insn.defs()) {
-            if let Reg::Virt(v) = reg {
-                let iv = map.entry(v).or_insert(Interval { start: pos, end: pos });
-                iv.start = iv.start.min(pos);
-                iv.end = iv.end.max(pos);
-            }
-        }
-    }
-    map
-}
-
-/// A value live on entry to a loop must stay live until the loop's back-edge,
-/// or the next iteration would read a reused register.
-fn extend_over_loops(code: &[VInsn], intervals: &mut HashMap<u32, Interval>) {
-    let labels = label_positions(code);
-    let back_edges: Vec<(usize, usize)> = code
-        .iter()
-        .enumerate()
-        .filter_map(|(pos, insn)| match insn {
-            VInsn::Jump { target, .. } if labels[target] <= pos => Some((labels[target], pos)),
-            _ => None,
-        })
-        .collect();
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for &(head, tail) in &back_edges {
-            for iv in intervals.values_mut() {
-                if iv.start < head && iv.end >= head && iv.end < tail {
-                    iv.end = tail;
-                    changed = true;
-                }
-            }
-        }
-    }
-}
-
-fn label_positions(code: &[VInsn]) -> HashMap<Label, usize> {
+pub(super) fn label_positions(code: &[VInsn]) -> HashMap<Label, usize> {
     code.iter()
         .enumerate()
         .filter_map(|(pos, insn)| match insn {
@@ -159,59 +76,7 @@ fn label_positions(code: &[VInsn]) -> HashMap<Label, usize> {
         .collect()
 }
 
-/// Where physical registers r0-r9 hold values the IR put there explicitly
-/// (helper arguments, call results): from each write to its last read.
-fn physical_intervals(code: &[VInsn]) -> Vec<(u8, Interval)> {
-    let mut open: HashMap<u8, Interval> = HashMap::new();
-    let mut done = Vec::new();
-    for (pos, insn) in code.iter().enumerate() {
-        for reg in insn.uses() {
-            if let Reg::Phys(r) = reg {
-                if let Some(iv) = open.get_mut(&r) {
-                    iv.end = pos;
-                }
-            }
-        }
-        for reg in insn.defs() {
-            if let Reg::Phys(r) = reg {
-                if r == R10 {
-                    continue;
-                }
-                if let Some(iv) = open.remove(&r) {
-                    done.push((r, iv));
-                }
-                // A call clobbers r1-r5 without giving them a value anyone reads.
-                let clobber_only = matches!(insn, VInsn::Call { .. }) && r != R0;
-                if !clobber_only {
-                    open.insert(r, Interval { start: pos, end: pos });
-                }
-            }
-        }
-    }
-    done.extend(open);
-    done
-}
-
-/// Physical registers a virtual one is moved to or from: giving it the same
-/// register turns the move into a no-op that `emit` drops.
-fn move_hints(code: &[VInsn]) -> HashMap<u32, Vec<u8>> {
-    let mut hints: HashMap<u32, Vec<u8>> = HashMap::new();
-    for insn in code {
-        if let VInsn::Op { code, dst, src, .. } = *insn {
-            if code == BPF_ALU64 | BPF_MOV | BPF_X {
-                match (dst, src) {
-                    (Reg::Virt(v), Reg::Phys(p)) | (Reg::Phys(p), Reg::Virt(v)) if p != R10 => {
-                        hints.entry(v).or_default().push(p)
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-    hints
-}
-
-fn span_before(code: &[VInsn], pos: usize) -> Option<Span> {
+pub(super) fn span_before(code: &[VInsn], pos: usize) -> Option<Span> {
     code[..=pos.min(code.len().saturating_sub(1))].iter().rev().find_map(|i| match i {
         VInsn::Loc(s) => Some(*s),
         _ => None,
@@ -297,11 +162,10 @@ fn emit(code: &[VInsn], assignment: &HashMap<u32, u8>) -> Result<Finished, Finis
             }
             Item::Jump { insn, target, pos } => {
                 let to = index[label_item[target]] as i64;
-                let off = to - (index[i] as i64 + 1);
-                if off < i16::MIN as i64 || off > i16::MAX as i64 {
+                let Ok(off) = i16::try_from(to - (index[i] as i64 + 1)) else {
                     return Err(FinishError::JumpTooFar { span: span_before(code, *pos) });
-                }
-                out.insns.push(Insn { off: off as i16, ..*insn });
+                };
+                out.insns.push(Insn { off, ..*insn });
             }
         }
     }
@@ -435,7 +299,7 @@ mod tests {
     use crate::codegen::ir::{Builder, FP};
 
     fn run(b: Builder) -> Vec<Insn> {
-        finish(&b.insns).expect("finish").insns
+        finish(&b.insns, 0).expect("finish").insns
     }
 
     #[test]
@@ -543,19 +407,200 @@ mod tests {
         assert_eq!(run(b), vec![mov64_imm(R0, 0), exit()]);
     }
 
+    /// Runs finished code the way the kernel would, for what the allocator
+    /// is about: ALU, jumps, stack loads and stores, and calls that return
+    /// 1000, 1001, ... and leave garbage in r1-r5. Returns r0 at `exit`.
+    fn interpret(insns: &[Insn]) -> u64 {
+        const FRAME: u64 = 0x10_0000;
+        let mut r = [0u64; 11];
+        r[10] = FRAME;
+        let mut stack = [0u8; MAX_STACK as usize];
+        let mut calls = 0;
+        let mut pc = 0usize;
+        for _ in 0..1_000_000 {
+            let i = insns[pc];
+            pc += 1;
+            let (d, s) = (i.dst as usize, i.src as usize);
+            let operand = if i.code & BPF_X != 0 { r[s] } else { i.imm as i64 as u64 };
+            let slot =
+                |base: u64| (base.wrapping_add(i.off as i64 as u64).wrapping_sub(FRAME - MAX_STACK as u64)) as usize;
+            match i.class() {
+                BPF_ALU64 => {
+                    r[d] = match i.code & 0xf0 {
+                        BPF_MOV => operand,
+                        BPF_ADD => r[d].wrapping_add(operand),
+                        BPF_SUB => r[d].wrapping_sub(operand),
+                        BPF_MUL => r[d].wrapping_mul(operand),
+                        BPF_RSH => r[d] >> operand,
+                        BPF_LSH => r[d] << operand,
+                        op => panic!("alu op {op:#x}"),
+                    }
+                }
+                BPF_LDX => {
+                    assert_eq!(i.code & 0x18, BPF_DW, "only the stack's u64 slots");
+                    let at = slot(r[s]);
+                    r[d] = u64::from_le_bytes(stack[at..at + 8].try_into().unwrap());
+                }
+                BPF_STX => {
+                    let at = slot(r[d]);
+                    stack[at..at + 8].copy_from_slice(&r[s].to_le_bytes());
+                }
+                BPF_ST => {
+                    let at = slot(r[d]);
+                    stack[at..at + 8].copy_from_slice(&(i.imm as i64 as u64).to_le_bytes());
+                }
+                BPF_JMP => match i.code & 0xf0 {
+                    BPF_CALL => {
+                        r[0] = 1000 + calls;
+                        calls += 1;
+                        r[1..=5].fill(0xdead);
+                    }
+                    BPF_EXIT => return r[0],
+                    op => {
+                        let taken = match op {
+                            BPF_JA => true,
+                            BPF_JEQ => r[d] == operand,
+                            BPF_JNE => r[d] != operand,
+                            BPF_JLT => r[d] < operand,
+                            BPF_JGE => r[d] >= operand,
+                            _ => panic!("jump op {op:#x}"),
+                        };
+                        if taken {
+                            pc = (pc as i64 + i.off as i64) as usize;
+                        }
+                    }
+                },
+                class => panic!("class {class:#x}"),
+            }
+        }
+        panic!("no exit");
+    }
+
+    /// `v[0] + (v[1] + (... + v[n-1]))` where `v[i] = ktime() * 0 + i`: each
+    /// value comes from a helper call and stays live across the later ones.
+    fn nested_calls(b: &mut Builder, n: usize) -> Reg {
+        let vs: Vec<Reg> = (0..n)
+            .map(|i| {
+                let v = b.vreg();
+                b.call(Helper::KtimeGetNs, 0);
+                b.mov(v, Reg::Phys(R0));
+                b.alu_imm(BPF_MUL, v, 0);
+                b.alu_imm(BPF_ADD, v, i as i32 + 1);
+                v
+            })
+            .collect();
+        for w in vs.windows(2).rev() {
+            b.alu_reg(BPF_ADD, w[0], w[1]);
+        }
+        vs[0]
+    }
+
+    /// Finishes `b` with `r0 = value; exit`, below a lowering frame of `stack` bytes.
+    fn returning(mut b: Builder, value: Reg, stack: u32) -> Result<Finished, FinishError> {
+        b.mov(Reg::Phys(R0), value);
+        b.exit();
+        finish(&b.insns, stack)
+    }
+
     #[test]
-    fn too_many_live_values_across_a_call_is_an_error() {
+    fn values_live_across_a_call_beyond_r6_r9_spill_to_the_stack() {
+        let mut b = Builder::new();
+        let sum = nested_calls(&mut b, 6);
+        let f = returning(b, sum, 16).expect("spills");
+        assert_eq!(interpret(&f.insns), 21);
+        // Six values live across calls, four callee-saved registers: the
+        // rest goes to slots below the lowering's 16 bytes.
+        assert!(f.stack > 16, "spill slots below the lowering's frame");
+        assert!(f.insns.iter().any(|i| i.class() == BPF_STX && i.dst == R10 && i.off <= -24));
+    }
+
+    #[test]
+    fn every_register_busy_spills_without_calls() {
+        // 14 values all live at once, more than r0-r9.
+        let mut b = Builder::new();
+        let vs: Vec<Reg> = (0..14).map(|_| b.vreg()).collect();
+        for (i, v) in vs.iter().enumerate() {
+            b.mov_imm(*v, 1 << i);
+        }
+        for w in vs.windows(2).rev() {
+            b.alu_reg(BPF_ADD, w[0], w[1]);
+        }
+        let f = returning(b, vs[0], 0).expect("spills");
+        assert_eq!(interpret(&f.insns), (1 << 14) - 1);
+    }
+
+    #[test]
+    fn code_that_fits_is_unchanged_by_spilling() {
+        let mut b = Builder::new();
+        let sum = nested_calls(&mut b, 4);
+        let f = returning(b, sum, 0).unwrap();
+        assert_eq!(f.stack, 0);
+        assert!(f.insns.iter().all(|i| i.dst != R10 && i.src != R10), "no stack access");
+        assert_eq!(interpret(&f.insns), 10);
+    }
+
+    #[test]
+    fn spill_slots_of_separate_statements_share_the_stack() {
+        let mut b = Builder::new();
+        let total = b.vreg();
+        b.mov_imm(total, 0);
+        b.store(BPF_DW, FP, -8, total);
+        for _ in 0..20 {
+            let sum = nested_calls(&mut b, 7);
+            let t = b.vreg();
+            b.load(BPF_DW, t, FP, -8);
+            b.alu_reg(BPF_ADD, t, sum);
+            b.store(BPF_DW, FP, -8, t);
+        }
+        let r = b.vreg();
+        b.load(BPF_DW, r, FP, -8);
+        let f = returning(b, r, 8).expect("spills");
+        assert_eq!(interpret(&f.insns), 20 * 28);
+        assert!(f.stack <= 8 + 3 * 8, "20 statements reuse their slots: {} bytes", f.stack);
+    }
+
+    #[test]
+    fn spilled_values_stay_intact_around_a_loop_with_calls() {
+        // a..f live from before a loop (with a call in each iteration) to
+        // after it: their slots must not be reused inside.
+        let mut b = Builder::new();
+        let sum = {
+            let vs: Vec<Reg> = (0..6).map(|_| b.vreg()).collect();
+            for (i, v) in vs.iter().enumerate() {
+                b.call(Helper::KtimeGetNs, 0);
+                b.mov(*v, Reg::Phys(R0));
+                b.alu_imm(BPF_MUL, *v, 0);
+                b.alu_imm(BPF_ADD, *v, 10 * (i as i32 + 1));
+            }
+            let i = b.vreg();
+            b.mov_imm(i, 0);
+            let (head, end) = (b.label(), b.label());
+            b.place(head);
+            b.jump_imm(BPF_JGE, i, 3, end);
+            let inner = nested_calls(&mut b, 6);
+            b.alu_reg(BPF_ADD, i, inner);
+            b.alu_imm(BPF_SUB, i, 20);
+            b.jump(head);
+            b.place(end);
+            for w in vs.windows(2).rev() {
+                b.alu_reg(BPF_ADD, w[0], w[1]);
+            }
+            b.alu_reg(BPF_ADD, vs[0], i);
+            vs[0]
+        };
+        let f = returning(b, sum, 0).expect("spills");
+        // 10 + ... + 60, plus the counter: 0 → 1 → 2 → 3.
+        assert_eq!(interpret(&f.insns), 210 + 3);
+    }
+
+    #[test]
+    fn spills_past_the_stack_limit_are_refused_at_the_source() {
         let mut b = Builder::new();
         b.loc(Span::new(3, 9));
-        let vs: Vec<Reg> = (0..5).map(|_| b.vreg()).collect();
-        for (i, v) in vs.iter().enumerate() {
-            b.mov_imm(*v, i as u64);
-        }
-        b.call(Helper::KtimeGetNs, 0);
-        for v in &vs {
-            b.store(BPF_DW, FP, -8, *v);
-        }
-        b.exit();
-        assert_eq!(finish(&b.insns).unwrap_err(), FinishError::TooComplex { span: Some(Span::new(3, 9)) });
+        let sum = nested_calls(&mut b, 8);
+        let err = returning(b, sum, MAX_STACK - 8).unwrap_err();
+        let FinishError::StackTooLarge { needed, span } = err else { panic!("{err:?}") };
+        assert!(needed > MAX_STACK);
+        assert_eq!(span, Some(Span::new(3, 9)));
     }
 }

@@ -107,6 +107,26 @@ impl VInsn {
         }
     }
 
+    /// Replaces register `from` by `to` wherever this instruction names it.
+    pub fn rename(&mut self, from: Reg, to: Reg) {
+        let swap = |r: &mut Reg| {
+            if *r == from {
+                *r = to;
+            }
+        };
+        match self {
+            VInsn::Op { dst, src, .. } | VInsn::Jump { dst, src, .. } => {
+                swap(dst);
+                swap(src);
+            }
+            VInsn::LdImm64 { dst, .. }
+            | VInsn::LdMap { dst, .. }
+            | VInsn::LdRodata { dst, .. }
+            | VInsn::LdBss { dst, .. } => swap(dst),
+            VInsn::Call { .. } | VInsn::Exit | VInsn::Label(_) | VInsn::Loc(_) => {}
+        }
+    }
+
     /// Registers this instruction writes (a call writes r0 and clobbers r1-r5).
     pub fn defs(&self) -> Vec<Reg> {
         match *self {

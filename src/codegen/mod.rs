@@ -9,3 +9,4 @@ pub mod image;
 pub mod insn;
 pub mod ir;
 pub mod lower;
+pub mod regalloc;

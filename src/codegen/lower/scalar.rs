@@ -21,7 +21,18 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// Evaluates a scalar into a fresh register. The stack temporaries it
+    /// needed (map keys, read buffers) are dead once the value is in the
+    /// register, so the rest of the statement reuses them: a deep expression
+    /// then costs the stack only its spilled values.
     pub fn eval(&mut self, e: &TExpr) -> Reg {
+        let mark = self.top;
+        let r = self.eval_here(e);
+        self.top = mark;
+        r
+    }
+
+    fn eval_here(&mut self, e: &TExpr) -> Reg {
         match &e.kind {
             TExprKind::Int(v) => {
                 let r = self.b.vreg();
