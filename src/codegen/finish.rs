@@ -5,7 +5,7 @@
 
 use super::image::{Reloc, RelocTarget};
 use super::insn::*;
-use super::ir::{Label, Reg, VInsn};
+use super::ir::{label_positions, span_before, Label, Reg, VInsn};
 use super::regalloc;
 use crate::span::Span;
 use std::collections::HashMap;
@@ -20,6 +20,15 @@ pub enum FinishError {
     StackTooLarge { needed: u32, span: Option<Span> },
     #[error("program too large: a jump spans more than 32767 instructions")]
     JumpTooFar { span: Option<Span> },
+}
+
+impl From<regalloc::AllocError> for FinishError {
+    fn from(e: regalloc::AllocError) -> FinishError {
+        match e {
+            regalloc::AllocError::TooComplex { span } => FinishError::TooComplex { span },
+            regalloc::AllocError::StackTooLarge { needed, span } => FinishError::StackTooLarge { needed, span },
+        }
+    }
 }
 
 /// Finished instructions of one program.
@@ -64,23 +73,6 @@ fn reachable(code: &[VInsn]) -> Vec<VInsn> {
         }
     }
     code.iter().zip(seen).filter(|(_, s)| *s).map(|(i, _)| i.clone()).collect()
-}
-
-pub(super) fn label_positions(code: &[VInsn]) -> HashMap<Label, usize> {
-    code.iter()
-        .enumerate()
-        .filter_map(|(pos, insn)| match insn {
-            VInsn::Label(l) => Some((*l, pos)),
-            _ => None,
-        })
-        .collect()
-}
-
-pub(super) fn span_before(code: &[VInsn], pos: usize) -> Option<Span> {
-    code[..=pos.min(code.len().saturating_sub(1))].iter().rev().find_map(|i| match i {
-        VInsn::Loc(s) => Some(*s),
-        _ => None,
-    })
 }
 
 /// One instruction after register assignment, before jump resolution.

@@ -4,6 +4,7 @@
 
 use super::insn::*;
 use crate::span::Span;
+use std::collections::HashMap;
 
 /// A register operand: virtual (assigned later) or a fixed physical one
 /// (helper arguments r1-r5, the result r0, the frame pointer r10).
@@ -324,4 +325,23 @@ impl Builder {
     pub fn ld_rodata(&mut self, dst: Reg, off: u32) {
         self.insns.push(VInsn::LdRodata { dst, off });
     }
+}
+
+/// Where each label stands in `code`.
+pub fn label_positions(code: &[VInsn]) -> HashMap<Label, usize> {
+    code.iter()
+        .enumerate()
+        .filter_map(|(pos, insn)| match insn {
+            VInsn::Label(l) => Some((*l, pos)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The source span of the instruction at `pos`: the last `Loc` before it.
+pub fn span_before(code: &[VInsn], pos: usize) -> Option<Span> {
+    code[..=pos.min(code.len().saturating_sub(1))].iter().rev().find_map(|i| match i {
+        VInsn::Loc(s) => Some(*s),
+        _ => None,
+    })
 }

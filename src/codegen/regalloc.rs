@@ -8,10 +8,19 @@
 //! Slots count against the same 512-byte stack as the lowering's; running out
 //! is the only way allocation fails.
 
-use super::finish::{label_positions, span_before, FinishError};
 use super::insn::*;
-use super::ir::{Reg, VInsn, FP};
+use super::ir::{label_positions, span_before, Reg, VInsn, FP};
+use crate::span::Span;
 use std::collections::{HashMap, HashSet};
+
+/// Why no assignment exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllocError {
+    /// A value finds neither a register nor a stack slot.
+    TooComplex { span: Option<Span> },
+    /// Spill slots took the frame past `MAX_STACK`.
+    StackTooLarge { needed: u32, span: Option<Span> },
+}
 
 /// The code (with any spill loads and stores) and its register assignment.
 pub struct Assigned {
@@ -37,7 +46,7 @@ impl Interval {
 
 /// Assigns every virtual register of `code` a physical one; `stack` is the
 /// frame the lowering uses (r10 - stack .. r10), spill slots go below it.
-pub fn assign(code: Vec<VInsn>, stack: u32) -> Result<Assigned, FinishError> {
+pub fn assign(code: Vec<VInsn>, stack: u32) -> Result<Assigned, AllocError> {
     let mut code = code;
     let mut stack = stack;
     // Spill temporaries live only where they are used: spilling them frees nothing.
@@ -71,7 +80,7 @@ enum Scan {
 /// One linear scan in order of interval start. Where no register is free,
 /// the value that stays live longest (the current one or one holding a
 /// register it could use) is spilled, and the scan goes on without it.
-fn scan(code: &[VInsn], intervals: &HashMap<u32, Interval>, temps: &HashSet<u32>) -> Result<Scan, FinishError> {
+fn scan(code: &[VInsn], intervals: &HashMap<u32, Interval>, temps: &HashSet<u32>) -> Result<Scan, AllocError> {
     let calls: Vec<usize> =
         code.iter().enumerate().filter(|(_, i)| matches!(i, VInsn::Call { .. })).map(|(p, _)| p).collect();
     let fixed = FixedIntervals::new(physical_intervals(code));
@@ -133,7 +142,7 @@ fn scan(code: &[VInsn], intervals: &HashMap<u32, Interval>, temps: &HashSet<u32>
             // Unreachable in practice: a temporary lives only across the
             // instructions that use it, and every other value in its way
             // can be spilled.
-            _ => return Err(FinishError::TooComplex { span: span_before(code, iv.start) }),
+            _ => return Err(AllocError::TooComplex { span: span_before(code, iv.start) }),
         }
     }
     Ok(if spilled.is_empty() { Scan::Done(regs) } else { Scan::Spill(spilled) })
@@ -146,7 +155,7 @@ fn spill_slots(
     spilled: &[u32],
     intervals: &HashMap<u32, Interval>,
     stack: &mut u32,
-) -> Result<HashMap<u32, i16>, FinishError> {
+) -> Result<HashMap<u32, i16>, AllocError> {
     let mut order: Vec<(u32, Interval)> = spilled.iter().map(|v| (*v, intervals[v])).collect();
     order.sort_by_key(|(v, iv)| (iv.start, *v));
     let mut holders: Vec<Vec<Interval>> = Vec::new();
@@ -158,7 +167,7 @@ fn spill_slots(
                 holders.push(Vec::new());
                 let needed = *stack + 8 * holders.len() as u32;
                 if needed > MAX_STACK {
-                    return Err(FinishError::StackTooLarge { needed, span: span_before(code, iv.start) });
+                    return Err(AllocError::StackTooLarge { needed, span: span_before(code, iv.start) });
                 }
                 holders.len() - 1
             }
