@@ -85,8 +85,8 @@ pub enum Timer {
 
 /// The canonical provider names, then their aliases.
 const PROVIDERS: &[(&str, &[&str])] = &[
-    ("BEGIN", &[]),
-    ("END", &[]),
+    ("begin", &["BEGIN"]),
+    ("end", &["END"]),
     ("tracepoint", &["t"]),
     ("rawtracepoint", &["rt"]),
     ("uprobe", &["u"]),
@@ -114,8 +114,8 @@ impl ProbeSpec {
     /// The canonical provider name (`tracepoint`, `uprobe`, ...).
     pub fn provider(&self) -> &'static str {
         match self {
-            ProbeSpec::Begin => "BEGIN",
-            ProbeSpec::End => "END",
+            ProbeSpec::Begin => "begin",
+            ProbeSpec::End => "end",
             ProbeSpec::Tracepoint { .. } => "tracepoint",
             ProbeSpec::RawTracepoint { .. } => "rawtracepoint",
             ProbeSpec::Uprobe { ret: false, .. } => "uprobe",
@@ -145,7 +145,7 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
         let d = err(format!("unknown probe type `{}`", ap.provider));
         match closest(&ap.provider, names) {
             Some(s) => d.with_help(format!("did you mean `{}`?", s)),
-            None => d.with_help("probe types: BEGIN, END, tracepoint, uprobe, uretprobe, usdt, kprobe, kretprobe, kfunc, kretfunc, rawtracepoint, interval, profile, software, hardware, watchpoint"),
+            None => d.with_help("probe types: begin, end, tracepoint, uprobe, uretprobe, usdt, kprobe, kretprobe, kfunc, kretfunc, rawtracepoint, interval, profile, software, hardware, watchpoint"),
         }
     })?;
     let parts: Vec<String> = ap.parts.iter().map(|p| expand_params(p, params)).collect();
@@ -157,9 +157,9 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
         }
     };
     let spec = match provider {
-        "BEGIN" | "END" => {
+        "begin" | "end" => {
             arity(&[0], provider)?;
-            if provider == "BEGIN" {
+            if provider == "begin" {
                 ProbeSpec::Begin
             } else {
                 ProbeSpec::End

@@ -21,6 +21,8 @@ const PROBE_TYPES: &[&str] = &[
     "profile:",
     "software:",
     "hardware:",
+    "begin",
+    "end",
     "BEGIN",
     "END",
 ];

@@ -347,7 +347,7 @@ fn is_map_name(text: &str) -> bool {
 fn looks_like_probes(text: &str) -> bool {
     let word: String = text.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     let after = &text[word.len()..];
-    matches!(word.as_str(), "BEGIN" | "END" | "struct" | "union" | "enum" | "fn" | "config" | "macro")
+    matches!(word.as_str(), "begin" | "end" | "BEGIN" | "END" | "struct" | "union" | "enum" | "fn" | "config" | "macro")
         || text.starts_with('#')
         || (!word.is_empty() && after.starts_with(':'))
         || (text.starts_with('*') && text.contains(':'))

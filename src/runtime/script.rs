@@ -10,6 +10,7 @@ use crate::codegen::compile::Compiled;
 use crate::diagnostic::{report, Diagnostic, Source};
 use crate::options::{exit, Buffering, Format, Options};
 use crate::output::{JsonOutput, Output, TextOutput};
+use crate::probe::ProbeSpec;
 use crate::sema::{Checked, ProgKind};
 use std::cell::RefCell;
 use std::io::Write;
@@ -70,8 +71,10 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
 
+    // Nothing but begin and end: the program has run once it began (v0.26).
+    let only_begin_end = manifest.attach.iter().all(|a| matches!(a.resolved.spec, ProbeSpec::Begin | ProbeSpec::End));
     let mut last_check = Instant::now();
-    loop {
+    while !only_begin_end {
         // A negative callback result (exit()) ends the poll early; it is not an error.
         let _ = ring.poll(POLL);
         let mut st = state.borrow_mut();

@@ -385,8 +385,14 @@ impl Resolver<'_> {
     }
 }
 
+/// The name `probe` gives: the provider's canonical name (`i` is
+/// `interval`), but `BEGIN` and `END` as the program writes them (bpftrace
+/// 0.17's spelling, which v0.26 still reads).
 fn display_name(ap: &AttachPoint, spec: &ProbeSpec) -> String {
-    let mut name = spec.provider().to_string();
+    let mut name = match spec {
+        ProbeSpec::Begin | ProbeSpec::End => ap.provider.clone(),
+        _ => spec.provider().to_string(),
+    };
     for p in &ap.parts {
         name.push(':');
         name.push_str(p);
