@@ -12,6 +12,7 @@ use crate::options::{exit, Buffering, Format, Options};
 use crate::output::{JsonOutput, Output, TextOutput};
 use crate::probe::ProbeSpec;
 use crate::sema::{Checked, ProgKind};
+use libbpf_rs::RingBuffer;
 use std::cell::RefCell;
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -73,8 +74,22 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
 
     // Nothing but begin and end: the program has run once it began (v0.26).
     let only_begin_end = manifest.attach.iter().all(|a| matches!(a.resolved.spec, ProbeSpec::Begin | ProbeSpec::End));
+    if !only_begin_end {
+        watch(&state, &ring, child.as_mut(), opts);
+    }
+    attached.detach();
+    events::drain_after_exit(&state, &ring);
+    object.run(checked, ProgKind::End);
+    let _ = ring.consume();
+    state.borrow_mut().print_at_exit();
+    Ok(exit::OK)
+}
+
+/// Reads records until exit(), a signal, the `-c` child's or the `-p`
+/// process's end; reports lost records and full maps as it goes.
+fn watch(state: &RefCell<State>, ring: &RingBuffer<'_>, mut child: Option<&mut Child>, opts: &Options) {
     let mut last_check = Instant::now();
-    while !only_begin_end {
+    loop {
         // A negative callback result (exit()) ends the poll early; it is not an error.
         let _ = ring.poll(POLL);
         let mut st = state.borrow_mut();
@@ -99,12 +114,6 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
             st.out.flush().ok();
         }
     }
-    attached.detach();
-    events::drain_after_exit(&state, &ring);
-    object.run(checked, ProgKind::End);
-    let _ = ring.consume();
-    state.borrow_mut().print_at_exit();
-    Ok(exit::OK)
 }
 
 fn usage(message: String) -> Failure {
