@@ -3,7 +3,7 @@
 #   make test
 CARGO ?= cargo
 
-.PHONY: setup build run test lint bench
+.PHONY: setup build run test test-kernel lint bench
 
 setup:
 	./scripts/setup.sh
@@ -21,6 +21,11 @@ run: build
 test: setup
 	$(CARGO) test --release
 	@if [ "$$(id -u)" = 0 ]; then CARGO_ARGS=--release ./scripts/test-unprivileged.sh; fi
+
+# The kernel-probe tests alone (kprobe, kretprobe, kfunc), in a VM booted
+# with Debian's kernel (they are part of `make test` too).
+test-kernel: setup
+	$(CARGO) test --release --test kernel -- --nocapture
 
 # Formatting and lints, as CI checks them (warnings are errors).
 lint: setup

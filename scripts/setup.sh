@@ -3,7 +3,10 @@
 # and mounts tracefs. Idempotent: installs only what is missing.
 set -euo pipefail
 
-packages=(libelf-dev zlib1g-dev pkg-config make gcc g++ bpftrace golang-go systemtap-sdt-dev bpftool linux-perf)
+# qemu-system-x86, linux-image-amd64 and busybox-static (with virtme-ng
+# below) boot the kernel the kernel-probe tests run in (tests/kernel.rs).
+packages=(libelf-dev zlib1g-dev pkg-config make gcc g++ bpftrace golang-go systemtap-sdt-dev bpftool linux-perf
+  qemu-system-x86 linux-image-amd64 busybox-static)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -13,6 +16,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v vng >/dev/null 2>&1; then
+  echo "setup: installing virtme-ng"
+  pip install -q virtme-ng
 fi
 
 if [ ! -d /sys/kernel/tracing/events ]; then

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod golden;
+
 /// Kernel tests need root; under CI a missing privilege is a failure, not a
 /// skip. `what` names the test and why it needs root.
 pub fn require_root(what: &str) -> bool {
