@@ -135,12 +135,17 @@ pub fn render(diag: &Diagnostic, source: &Source) -> String {
     out
 }
 
+/// Lines longer than this (in characters) are shown as a window around
+/// the caret: a one-line program of a megabyte is not echoed whole.
+const MAX_SHOWN: usize = 160;
+/// Characters shown before the caret in such a window.
+const SHOWN_BEFORE: usize = 60;
+
 /// `  12 | source line` then a caret line under the span (clipped to that line).
 fn snippet(out: &mut String, source: &Source, span: Span, _label: &str) {
     let (line, col) = source.line_col(span.start);
     let text = source.line_text(line);
     let gutter = line.to_string();
-    let _ = writeln!(out, " {} | {}", gutter, text.replace('\t', " "));
     let line_chars = text.chars().count();
     let width = if span.is_empty() {
         1
@@ -152,7 +157,19 @@ fn snippet(out: &mut String, source: &Source, span: Span, _label: &str) {
             (line_chars + 1 - col).max(1)
         }
     };
-    let _ = writeln!(out, " {} | {}^{}", " ".repeat(gutter.len()), " ".repeat(col - 1), "~".repeat(width - 1));
+    let (shown, caret_at, width) = if line_chars <= MAX_SHOWN {
+        (text.to_string(), col - 1, width)
+    } else {
+        // A window of MAX_SHOWN characters, `...` where the line goes on.
+        let first = (col - 1).saturating_sub(SHOWN_BEFORE).min(line_chars.saturating_sub(MAX_SHOWN));
+        let last = (first + MAX_SHOWN).min(line_chars);
+        let (before, after) = (if first > 0 { "..." } else { "" }, if last < line_chars { "..." } else { "" });
+        let window: String = text.chars().skip(first).take(last - first).collect();
+        let caret_at = before.len() + (col - 1 - first);
+        (format!("{}{}{}", before, window, after), caret_at, width.min(last + 1 - col).max(1))
+    };
+    let _ = writeln!(out, " {} | {}", gutter, shown.replace('\t', " "));
+    let _ = writeln!(out, " {} | {}^{}", " ".repeat(gutter.len()), " ".repeat(caret_at), "~".repeat(width - 1));
 }
 
 /// Renders every diagnostic in order.
@@ -216,6 +233,26 @@ mod tests {
             render(&d, &src),
             "stdin:1:9: error: unknown function `fo`\n 1 | BEGIN { fo(); }\n   |         ^~\nhelp: did you mean `for`?\n"
         );
+    }
+
+    #[test]
+    fn a_long_line_shows_a_window_around_the_caret() {
+        let text = format!("BEGIN {{ {}; fo(); {}; }}", "$a = 1".repeat(100_000), "$b = 2".repeat(100_000));
+        let at = text.find("fo()").unwrap();
+        let src = Source::new("stdin", text);
+        let rendered = render(&Diagnostic::error("unknown function `fo`", Span::new(at, at + 2)), &src);
+        assert!(rendered.len() < 600, "{} bytes", rendered.len());
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert!(lines[1].starts_with(" 1 | ...") && lines[1].ends_with("..."), "{}", lines[1]);
+        // The caret is under `fo`.
+        let caret = lines[2].find('^').unwrap();
+        assert_eq!(&lines[1][caret..caret + 4], "fo()", "{}\n{}", lines[1], lines[2]);
+        assert!(lines[2].ends_with("^~"), "{}", lines[2]);
+        // Near the start of the line the window starts there too.
+        let src = Source::new("stdin", format!("BEGIN {{ fo(); {} }}", "$a = 1;".repeat(1000)));
+        let rendered = render(&Diagnostic::error("unknown function `fo`", Span::new(8, 10)), &src);
+        assert!(rendered.lines().nth(1).unwrap().starts_with(" 1 | BEGIN { fo(); $a"), "{}", rendered);
+        assert!(rendered.lines().nth(2).unwrap().ends_with("|         ^~"), "{}", rendered);
     }
 
     #[test]

@@ -16,6 +16,12 @@ use std::rc::Rc;
 
 /// Runs a program; returns the process exit code.
 pub fn run(source: &Source, opts: &Options) -> i32 {
+    // Said first: without the privileges, what fails later says less.
+    if opts.emit.is_none() {
+        if let Err(e) = crate::system::privilege::check() {
+            return crate::diagnostic::report(source, &[Diagnostic::error_nowhere(e.to_string())], exit::LOAD);
+        }
+    }
     let machine = Rc::new(Machine::new(opts.pid));
     match front(source, opts, machine, &mut std::io::stdout().lock(), &mut std::io::stderr().lock()) {
         Ok((checked, compiled)) => runtime::script::run(source, &checked, &compiled, opts),

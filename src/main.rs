@@ -157,6 +157,20 @@ fn main_code() -> i32 {
             Err(_) => return usage(&format!("pid '{}' is not a valid decimal number", text)),
         },
     };
+    // As bpftrace: a process that is not there is refused, not traced.
+    if let Some(p) = pid {
+        let reason = if !rtrace::system::process::exists(p) {
+            Some("No such process")
+        } else if !rtrace::system::process::alive(p) {
+            Some("the process has exited")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            eprintln!("ERROR: Failed to attach to pid {}: {}", p, reason);
+            return exit::SCRIPT;
+        }
+    }
     if cli.info {
         return match rtrace::runtime::info::write(&mut std::io::stdout().lock()) {
             Ok(()) => exit::OK,
@@ -170,6 +184,10 @@ fn main_code() -> i32 {
             Ok(()) => exit::OK,
             // `rtrace -l | head`: the reader has seen enough.
             Err(ListError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+            Err(e @ ListError::Denied(_)) => {
+                eprintln!("ERROR: {}", e);
+                exit::LOAD
+            }
             Err(e) => {
                 eprintln!("ERROR: {}", e);
                 exit::SCRIPT

@@ -34,6 +34,10 @@ impl Session {
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
         // SAFETY: openpty returned two fds that are now ours.
         let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        // openpty's fds are inherited across exec: rtrace must not hold the
+        // master, or closing ours would not hang the terminal up.
+        // SAFETY: setting a flag on our own fd.
+        unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtrace"));
         cmd.env("TERM", "xterm")
             .env("XDG_DATA_HOME", data_home)
@@ -405,4 +409,46 @@ fn many_inputs_in_one_session() {
     let (code, out) = s.wait();
     assert_eq!(code, 0, "{}", out);
     assert!(out.contains("@t0[loop]: 3\n") && out.contains("@t49[loop]: 3\n"), "getppid not counted:\n{}", out);
+}
+
+/// The terminal goes away (its master side closed, as when an ssh
+/// connection drops): rtrace gets SIGHUP and its writes fail. The session
+/// ends as on Ctrl-D, every probe detached and released, and the failed
+/// write gives exit code 3 (it used to die of SIGHUP).
+#[test]
+fn terminal_hangup_ends_the_session() {
+    if !common::require_root("the REPL test (it loads eBPF programs)") {
+        return;
+    }
+    let add = workload("ticker", "hangup");
+    let ticker = Command::new(&add).args(["1", "10"]).stdout(Stdio::null()).spawn().unwrap();
+    struct Killed(Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _ticker = Killed(ticker);
+    let mut s = Session::start(&data_home("hangup"));
+    s.expect("rtrace> ");
+    let out = s.line(&format!("uprobe:{}:tick {{ @ticks = count(); }}", add.display()));
+    assert!(out.contains("Attached probe 1:"), "{}", out);
+    let out = s.line("interval:ms:50 { printf(\"tick\\n\"); }");
+    assert!(out.contains("Attached probe 2:"), "{}", out);
+    s.expect("tick\n");
+    let held = common::kernel::Held::of(s.child.id());
+    assert!(held.keeper.is_some() && !held.links.is_empty(), "{:?}", held);
+    // Hang up: close the master side.
+    drop(std::mem::replace(&mut s.master, std::fs::File::open("/dev/null").unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < TIMEOUT, "rtrace did not end when its terminal went away");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(3), "{:?}", status);
+    held.assert_released("the session after a hangup");
 }

@@ -108,6 +108,18 @@ impl Btf {
         self.push_type(name_off, KIND_VAR, 0, st, &[LINKAGE_GLOBAL])
     }
 
+    /// A global `unsigned long long name[n]`: the VAR id. A section's
+    /// DATASEC that lists a global variable makes libbpf create the
+    /// section's map with `BPF_F_MMAPABLE` (`map_is_mmapable`).
+    pub fn u64_array_var(&mut self, name: &str, n: u32) -> u32 {
+        let int = self.int();
+        let u64_name = self.string("unsigned long long");
+        let u64_id = self.push_type(u64_name, KIND_INT, 0, 8, &[64]);
+        let array = self.push_type(0, KIND_ARRAY, 0, 0, &[u64_id, int, n]);
+        let name_off = self.string(name);
+        self.push_type(name_off, KIND_VAR, 0, array, &[LINKAGE_GLOBAL])
+    }
+
     /// `DATASEC '.maps'` listing the map variables: `(var id, offset, size)`.
     pub fn datasec(&mut self, name: &str, vars: &[(u32, u32, u32)]) -> u32 {
         let size: u32 = vars.iter().map(|(_, off, sz)| off + sz).max().unwrap_or(0);

@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 /// `R_BPF_64_64`: a 64-bit immediate (`ld_imm64`) to patch with a map fd or address.
 const R_BPF_64_64: object::elf::RelocationType = object::elf::R_BPF_64_64;
 
+/// The variable `.bss` holds: the counters of `contract::Counters`.
+const COUNTERS_VAR: &str = "rtrace_counters";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
     #[error("cannot write the object: {0}")]
@@ -73,6 +76,23 @@ pub fn write(image: &Image) -> Result<Vec<u8>, ElfError> {
     } else {
         let sec = obj.add_section(vec![], b".bss".to_vec(), SectionKind::UninitializedData);
         obj.append_section_bss(sec, image.bss_size as u64, 8);
+        // One global variable over the whole section, described in BTF: then
+        // libbpf makes the map memory-mappable, and the runtime reads and
+        // writes single counters atomically through the mapping
+        // (`runtime::bss`). libbpf finds the variable by its ELF symbol.
+        let size = image.bss_size as u64;
+        let var = btf.u64_array_var(COUNTERS_VAR, (size / 8) as u32);
+        btf.datasec(".bss", &[(var, 0, size as u32)]);
+        obj.add_symbol(Symbol {
+            name: COUNTERS_VAR.as_bytes().to_vec(),
+            value: 0,
+            size,
+            kind: SymbolKind::Data,
+            scope: SymbolScope::Dynamic,
+            weak: false,
+            section: SymbolSection::Section(sec),
+            flags: SymbolFlags::None,
+        });
         Some(obj.section_symbol(sec))
     };
 
@@ -188,6 +208,8 @@ mod tests {
         assert_eq!(prog.size(), 32);
         let map = file.symbols().find(|s| s.name() == Ok("m0")).unwrap();
         assert!(map.is_global());
+        let counters = file.symbols().find(|s| s.name() == Ok(COUNTERS_VAR)).unwrap();
+        assert!(counters.is_global() && counters.size() == 16);
         let tp = file.section_by_name("tracepoint").unwrap();
         let relocs: Vec<_> = tp.relocations().collect();
         assert_eq!(relocs.len(), 1);

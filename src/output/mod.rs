@@ -5,6 +5,7 @@
 pub mod hist;
 pub mod json;
 pub mod printf;
+pub mod sink;
 pub mod text;
 pub mod value;
 

@@ -13,7 +13,9 @@ use crate::driver::{self, Increment};
 use crate::options::Options;
 use crate::parser;
 use crate::runtime::attach::{AttachError, Attached};
+use crate::runtime::bss::Bss;
 use crate::runtime::events::State;
+use crate::runtime::keeper::Keeper;
 use crate::runtime::object::{self, LoadRequest, LoadValues, Loaded};
 use crate::runtime::{clock, stats};
 use crate::sema::{Checked, Manifest, ProgKind};
@@ -72,12 +74,15 @@ pub struct Live {
     maps: HashMap<String, (MapHandle, MapSpec)>,
     /// Held open so the kernel counts program runs (`:probes` hits).
     _stats: Option<OwnedFd>,
+    /// Releases the uprobes (`runtime::keeper`); `None` if it did not start.
+    keeper: Option<Rc<Keeper>>,
 }
 
 impl Live {
-    pub fn new(opts: Options) -> Live {
+    pub fn new(opts: Options, keeper: Option<Keeper>) -> Live {
         Live {
             _stats: stats::enable(),
+            keeper: keeper.map(Rc::new),
             start_ns: clock::monotonic_ns(),
             opts,
             pieces: Pieces::default(),
@@ -165,7 +170,7 @@ impl Live {
         let handle = |name: &str| self.maps.get(name).and_then(|(h, _)| MapHandle::try_from(h).ok());
         let handles = manifest.maps.iter().enumerate().map(|(i, m)| handle(&contract::map_name(i, &m.name))).collect();
         state.extend(manifest.clone(), handles);
-        state.bss = handle(".bss");
+        state.bss = handle(".bss").map(Bss::new);
     }
 
     /// Loads the programs `new` of the compiled session program.
@@ -247,7 +252,7 @@ impl Live {
             }
             let infos: Vec<_> =
                 checked.manifest.attach.iter().filter(|a| progs.contains(&a.program)).cloned().collect();
-            let attached = object.attach(checked, &infos, self.opts.pid)?;
+            let attached = object.attach(checked, &infos, self.opts.pid, self.keeper.clone())?;
             let fds = progs.iter().filter_map(|&i| object.program_fd(&checked.programs[i].name));
             live.push(LiveProbe {
                 number: 0,

@@ -12,8 +12,10 @@ mod terminal;
 
 use crate::contract::Counters;
 use crate::options::{exit, Format, Options};
+use crate::output::sink::{self, Guarded};
 use crate::output::{JsonOutput, Output, TextOutput};
 use crate::runtime::events::{self, read_map, State};
+use crate::runtime::keeper::Keeper;
 use crate::runtime::signals;
 use commands::Command;
 use editor::{EditorLink, Input};
@@ -39,7 +41,13 @@ pub fn run(opts: Options) -> i32 {
         eprintln!("ERROR: -c runs a command under a program; the interactive session takes none");
         return exit::USAGE;
     }
+    if let Err(e) = crate::system::privilege::check() {
+        eprintln!("error: {}", e);
+        return exit::LOAD;
+    }
     raise_fd_limit();
+    // Forked before the editor's thread starts (and with the raised limit).
+    let keeper = Keeper::start().ok();
     let terminal = Terminal::save();
     println!(
         "rtrace {} interactive session: type probes or statements; :help lists the commands, Ctrl-D quits.",
@@ -52,7 +60,7 @@ pub fn run(opts: Options) -> i32 {
             return exit::RUNTIME;
         }
     };
-    Session::new(opts, link, terminal).run()
+    Session::new(opts, link, terminal, keeper).run()
 }
 
 struct Session {
@@ -77,18 +85,19 @@ enum Flow {
 }
 
 impl Session {
-    fn new(opts: Options, link: EditorLink, terminal: Terminal) -> Session {
+    fn new(opts: Options, link: EditorLink, terminal: Terminal, keeper: Option<Keeper>) -> Session {
         let direct = Rc::new(std::cell::Cell::new(false));
-        let sink = Box::new(PromptSink { printer: link.printer, pending: Vec::new(), direct: direct.clone() });
+        let (sink, written) =
+            Guarded::new(PromptSink { printer: link.printer, pending: Vec::new(), direct: direct.clone() });
         let out: Box<dyn Output> = match opts.format {
             Format::Text => Box::new(TextOutput::new(sink)),
             Format::Json => Box::new(JsonOutput::new(sink)),
         };
-        let mut state = State::new(Default::default(), out, Vec::new(), None);
+        let mut state = State::new(Default::default(), (out, written), Vec::new(), None);
         state.warnings_in_output = true;
         state.counters = Counters { map_slots: live::MAP_SLOTS };
         Session {
-            live: Live::new(opts),
+            live: Live::new(opts, keeper),
             state: Rc::new(RefCell::new(state)),
             inputs: link.inputs,
             done: link.done,
@@ -117,7 +126,8 @@ impl Session {
                 Err(std::sync::mpsc::TryRecvError::Empty) => None,
                 Err(_) => Some(Input::Eof),
             };
-            if state.borrow().exit_called() || signals::stop_requested() {
+            // A terminal that hung up (SIGHUP, or writes failing) ends the session.
+            if state.borrow().exit_called() || signals::stop_requested() || state.borrow().output_failed().is_some() {
                 break;
             }
             if signals::take_interrupt() {
@@ -135,7 +145,7 @@ impl Session {
                 None => Flow::Continue,
                 Some(Input::Eof) => Flow::Quit,
                 Some(Input::Failed(e)) => {
-                    eprintln!("error: the line editor failed: {}", e);
+                    sink::to_stderr(&format!("error: the line editor failed: {}", e));
                     Flow::Quit
                 }
                 Some(Input::Interrupt) => {
@@ -155,7 +165,7 @@ impl Session {
                 let _ = r.consume();
             }
             state.borrow_mut().out.flush().ok();
-            if flow == Flow::Quit || state.borrow().exit_called() {
+            if flow == Flow::Quit || state.borrow().exit_called() || state.borrow().output_failed().is_some() {
                 at_prompt = false;
                 break;
             }
@@ -167,7 +177,8 @@ impl Session {
         // session): give the terminal back and write below the prompt line.
         self.terminal.restore();
         if at_prompt {
-            println!();
+            // Not println!: the terminal may be gone.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), b"\n");
         }
         self.direct.set(true);
         self.live.detach_all(true);
@@ -179,7 +190,14 @@ impl Session {
             let _ = r.consume();
         }
         state.borrow_mut().print_at_exit();
-        exit::OK
+        let failed = state.borrow().output_failed();
+        match failed {
+            Some(e) if !e.is_closed_pipe() => {
+                sink::to_stderr(&format!("error: cannot write to the terminal: {}: the session stopped", e.reason()));
+                exit::RUNTIME
+            }
+            _ => exit::OK,
+        }
     }
 
     /// Waits until records arrive (on the ring buffer's epoll fd), an input

@@ -1,11 +1,13 @@
 //! Attaches loaded programs to their probes. Links are owned here: dropping
-//! `Attached` detaches everything.
+//! `Attached` detaches everything (uprobes through the keeper).
 
+use super::keeper::Keeper;
 use super::perf::{self, Rate};
 use crate::probe::spec::Timer;
 use crate::probe::{Detail, ProbeSpec, Resolved};
 use libbpf_rs::{Link, ProgramMut, UprobeOpts};
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
+use std::rc::Rc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
@@ -19,15 +21,51 @@ pub enum AttachError {
 #[derive(Default)]
 pub struct Attached {
     links: Vec<Link>,
+    /// Uprobe and USDT links, apart: see `detach`.
+    uprobes: Vec<Link>,
+    /// Holds a duplicate of the uprobe links it could take (`held`: their
+    /// numbers in the keeper) and releases them.
+    keeper: Option<Rc<Keeper>>,
+    held: Vec<RawFd>,
 }
 
 impl Attached {
-    /// Detaches every probe and returns when all are gone. Releasing a
-    /// tracepoint or uprobe perf event waits for an RCU grace period in the
-    /// kernel (~70-100 ms each, measured here). The kernel serialises most of
-    /// that under its event mutex, but releasing in parallel still overlaps
-    /// part of it (3 tracepoints: 216 ms serially, 160 ms in parallel).
+    /// No probes yet; uprobe links will be handed to `keeper` when there is one.
+    pub fn new(keeper: Option<Rc<Keeper>>) -> Attached {
+        Attached { links: Vec::new(), uprobes: Vec::new(), keeper, held: Vec::new() }
+    }
+
+    fn push_uprobe(&mut self, link: Link) {
+        if let Some(keeper) = &self.keeper {
+            // Not held: released here instead (`detach`).
+            if let Ok(n) = keeper.hold(link.as_fd()) {
+                self.held.push(n);
+            }
+        }
+        self.uprobes.push(link);
+    }
+
+    /// Detaches every probe and returns when all are gone.
+    ///
+    /// Uprobes are unregistered by the keeper (`runtime::keeper`), or else
+    /// here on the calling thread, one by one: a uprobe released by a thread
+    /// with a fatal signal pending is leaked by the kernel, and threads
+    /// spawned for it would all be hit by a SIGKILL meant for rtrace (each
+    /// one leaked a uprobe when a test runner sent SIGTERM, then SIGKILL).
+    ///
+    /// Other links are released in parallel: a tracepoint or perf event
+    /// release waits for an RCU grace period (~70-100 ms each, measured
+    /// here); the kernel serialises most of that under its event mutex, but
+    /// releasing in parallel still overlaps part of it (3 tracepoints:
+    /// 216 ms serially, 160 ms in parallel).
     pub fn detach(&mut self) {
+        // With the keeper holding them, dropping ours unregisters nothing yet.
+        drop(std::mem::take(&mut self.uprobes));
+        let held = std::mem::take(&mut self.held);
+        if let (Some(keeper), false) = (&self.keeper, held.is_empty()) {
+            // If the keeper is gone, it released what it held when it exited.
+            let _ = keeper.release(&held);
+        }
         let links = std::mem::take(&mut self.links);
         if links.len() <= 1 {
             return drop(links);
@@ -75,14 +113,14 @@ pub fn attach_one(
             let opts = UprobeOpts { retprobe: *ret, ..Default::default() };
             let pid = pid.map_or(-1, |p| p as i32);
             let link = prog.attach_uprobe_with_opts(pid, &site.path, site.offset as usize, opts).map_err(lib)?;
-            attached.links.push(link);
+            attached.push_uprobe(link);
         }
         (ProbeSpec::Usdt { .. }, Detail::Usdt(site)) => {
             // The kernel increments the semaphore while the probe is attached.
             let opts = UprobeOpts { ref_ctr_offset: site.semaphore.unwrap_or(0) as usize, ..Default::default() };
             let pid = pid.map_or(-1, |p| p as i32);
             let link = prog.attach_uprobe_with_opts(pid, &site.path, site.offset as usize, opts).map_err(lib)?;
-            attached.links.push(link);
+            attached.push_uprobe(link);
         }
         (ProbeSpec::Kprobe { func, offset, ret }, _) => {
             if !crate::system::tracefs::kprobes_available() {

@@ -15,30 +15,50 @@ pub struct Child {
 pub enum ChildError {
     #[error("empty command")]
     Empty,
+    #[error("malformed command `{0}`: {1}")]
+    Malformed(String, SplitError),
     #[error("command not found: `{0}`")]
     NotFound(String),
     #[error("cannot start `{cmd}`: {err}")]
     Io { cmd: String, err: io::Error },
 }
 
-/// Splits a command line like a shell would for simple quoting.
-pub fn split_command(cmd: &str) -> Vec<String> {
+/// What makes a command line malformed.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    #[error("the {0} quote at column {1} is never closed")]
+    Unterminated(&'static str, usize),
+    #[error("it ends with a lone backslash")]
+    TrailingBackslash,
+}
+
+/// Splits a command line as a shell does its quoting: words split at
+/// spaces, `'...'` and `"..."` (with `\` escapes) quote, `\` escapes one
+/// character.
+pub fn split_command(cmd: &str) -> Result<Vec<String>, SplitError> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut quote: Option<char> = None;
     let mut in_word = false;
-    let mut chars = cmd.chars();
-    while let Some(c) = chars.next() {
+    // Where the open quote is (1-based column), for the error.
+    let mut opened = 0;
+    let mut chars = cmd.chars().enumerate();
+    // The character after a backslash.
+    fn escaped(chars: &mut std::iter::Enumerate<std::str::Chars<'_>>) -> Result<char, SplitError> {
+        chars.next().map(|(_, c)| c).ok_or(SplitError::TrailingBackslash)
+    }
+    while let Some((at, c)) = chars.next() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
-            (Some(_), '\\') if quote == Some('"') => cur.extend(chars.next()),
+            (Some('"'), '\\') => cur.push(escaped(&mut chars)?),
             (Some(_), c) => cur.push(c),
             (None, '\'' | '"') => {
                 quote = Some(c);
+                opened = at + 1;
                 in_word = true;
             }
             (None, '\\') => {
-                cur.extend(chars.next());
+                cur.push(escaped(&mut chars)?);
                 in_word = true;
             }
             (None, c) if c.is_whitespace() => {
@@ -53,10 +73,13 @@ pub fn split_command(cmd: &str) -> Vec<String> {
             }
         }
     }
+    if let Some(q) = quote {
+        return Err(SplitError::Unterminated(if q == '"' { "double" } else { "single" }, opened));
+    }
     if in_word {
         words.push(cur);
     }
-    words
+    Ok(words)
 }
 
 fn find_program(name: &str) -> Option<String> {
@@ -74,7 +97,7 @@ fn find_program(name: &str) -> Option<String> {
 impl Child {
     /// Forks the command, stopped until `start`.
     pub fn spawn(cmd: &str) -> Result<Child, ChildError> {
-        let words = split_command(cmd);
+        let words = split_command(cmd).map_err(|e| ChildError::Malformed(cmd.to_string(), e))?;
         let first = words.first().ok_or(ChildError::Empty)?;
         let program = find_program(first).ok_or_else(|| ChildError::NotFound(first.clone()))?;
         let io_err = |err| ChildError::Io { cmd: cmd.to_string(), err };
@@ -162,8 +185,17 @@ mod tests {
 
     #[test]
     fn splits_like_a_shell() {
-        assert_eq!(split_command("ls -l 'a b' \"c\\\"d\" e\\ f"), vec!["ls", "-l", "a b", "c\"d", "e f"]);
-        assert_eq!(split_command("  "), Vec::<String>::new());
+        assert_eq!(split_command("ls -l 'a b' \"c\\\"d\" e\\ f").unwrap(), vec!["ls", "-l", "a b", "c\"d", "e f"]);
+        assert_eq!(split_command("  ").unwrap(), Vec::<String>::new());
+        assert_eq!(split_command("''").unwrap(), vec![""]);
+    }
+
+    #[test]
+    fn malformed_command_lines_are_errors() {
+        assert_eq!(split_command("ls \"unterminated"), Err(SplitError::Unterminated("double", 4)));
+        assert_eq!(split_command("echo 'a"), Err(SplitError::Unterminated("single", 6)));
+        assert_eq!(split_command("ls \\"), Err(SplitError::TrailingBackslash));
+        assert_eq!(split_command("ls \"a\\"), Err(SplitError::TrailingBackslash));
     }
 
     #[test]

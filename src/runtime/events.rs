@@ -2,9 +2,11 @@
 //! probes send, decoded and printed; the maps, read and printed; the `.bss`
 //! counters (lost records, exit(), full maps, entry counts).
 
+use super::bss::Bss;
 use super::{clock, decode};
 use crate::contract::{Counters, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR_VALUE};
 use crate::output::printf;
+use crate::output::sink::{self, WriteError, WriteStatus};
 use crate::output::value::{MapEntry, Value};
 use crate::output::{Message, Output};
 use crate::sema::manifest::{join_args_type, Action, Manifest, MapInfo};
@@ -34,33 +36,6 @@ pub fn drain_after_exit(state: &RefCell<State>, ring: &RingBuffer<'_>) {
         st.draining = false;
     }
     st.exit = false;
-}
-
-/// Counter `index` of the `.bss` section (`contract::Counters`).
-fn read_counter(bss: &MapHandle, index: usize) -> u64 {
-    counter_at(&read_bss(bss), index)
-}
-
-/// The whole `.bss` section: one lookup of its single value.
-fn read_bss(bss: &MapHandle) -> Vec<u8> {
-    bss.lookup(&0u32.to_le_bytes(), MapFlags::ANY).ok().flatten().unwrap_or_default()
-}
-
-/// Sets counter `index` of `.bss` (read, change, write back the section).
-fn set_counter(bss: &MapHandle, index: usize, value: u64) {
-    let key = 0u32.to_le_bytes();
-    if let Ok(Some(mut data)) = bss.lookup(&key, MapFlags::ANY) {
-        let at = Counters::offset(index);
-        if let Some(word) = data.get_mut(at..at + 8) {
-            word.copy_from_slice(&value.to_le_bytes());
-            let _ = bss.update(&key, &data, MapFlags::ANY);
-        }
-    }
-}
-
-fn counter_at(bss: &[u8], index: usize) -> u64 {
-    let at = Counters::offset(index);
-    bss.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
 }
 
 /// One map's entries, decoded (a key deleted meanwhile is skipped).
@@ -138,11 +113,14 @@ fn run_command(command: &str) -> Vec<u8> {
     match std::process::Command::new("/bin/sh").arg("-c").arg(command).stderr(std::process::Stdio::inherit()).output() {
         Ok(out) => out.stdout,
         Err(e) => {
-            eprintln!("ERROR: cannot run `{}`: {}", command, e);
+            sink::to_stderr(&format!("ERROR: cannot run `{}`: {}", command, e));
             Vec::new()
         }
     }
 }
+
+/// How to give maps more room, as every full-map warning says.
+const RAISE_MAP_KEYS: &str = "raise the limit with RTRACE_MAP_KEYS_MAX or `config = { max_map_keys = N }`";
 
 /// What the ring buffer callback and the loop share.
 pub struct State {
@@ -152,11 +130,14 @@ pub struct State {
     /// User maps by MapId.
     pub maps: Vec<Option<MapHandle>>,
     /// The `.bss` counters (entry counts are reset by `clear()`).
-    pub bss: Option<MapHandle>,
+    pub bss: Option<Bss>,
     /// Helper calls checked by `-k`/`-kk`: (helper, line, column).
     pub helper_sites: Vec<(&'static str, usize, usize)>,
     pub source_name: String,
+    /// Where records and maps are printed. A failed write is recorded in
+    /// `written` (and refused from then on), so results may be dropped here.
     pub out: Box<dyn Output>,
+    written: WriteStatus,
     /// Warnings go to `out`, not stderr.
     pub warnings_in_output: bool,
     /// Parsed printf formats, by action id.
@@ -174,10 +155,11 @@ pub struct State {
 impl State {
     pub fn new(
         manifest: Manifest,
-        out: Box<dyn Output>,
+        out: (Box<dyn Output>, WriteStatus),
         maps: Vec<Option<MapHandle>>,
-        bss: Option<MapHandle>,
+        bss: Option<Bss>,
     ) -> State {
+        let (out, written) = out;
         let formats = formats(&manifest);
         State {
             counters: Counters { map_slots: manifest.maps.len() },
@@ -188,6 +170,7 @@ impl State {
             helper_sites: Vec::new(),
             source_name: String::new(),
             out,
+            written,
             formats,
             exit: false,
             discard: false,
@@ -218,7 +201,8 @@ impl State {
 
     /// The end of a session: what the counters report, then every map.
     pub fn print_at_exit(&mut self) {
-        self.check_counters();
+        self.report_lost();
+        self.report_full_maps();
         let maps = self.read_maps();
         self.out.maps_at_exit(&maps).ok();
         self.out.flush().ok();
@@ -227,11 +211,20 @@ impl State {
     /// exit() ran: its record was read, or its `.bss` count says so (the
     /// count also covers a record that was lost or not read yet).
     pub fn exit_called(&self) -> bool {
-        self.exit || self.bss.as_ref().is_some_and(|c| read_counter(c, Counters::EXIT) > 0)
+        self.exit || self.bss.as_ref().is_some_and(|c| c.read(Counters::EXIT) > 0)
+    }
+
+    /// The write that ended the output, if one failed: the session ends.
+    pub fn output_failed(&self) -> Option<WriteError> {
+        self.written.failed()
     }
 
     /// Handles one ring buffer record; a negative result stops this poll.
     pub fn record(&mut self, data: &[u8]) -> i32 {
+        if self.output_failed().is_some() {
+            // Nothing more can be printed (nor run: system()): stop reading.
+            return -1;
+        }
         if self.discard {
             return 0;
         }
@@ -326,7 +319,7 @@ impl State {
                 if let (true, Some(bss)) = (self.manifest.maps[*map].counted, &self.bss) {
                     // Deletes in flight may still decrement: the count is exact
                     // again once they are done, as the map is empty.
-                    set_counter(bss, self.counters.map_len(*map), 0);
+                    bss.set(self.counters.map_len(*map), 0);
                 }
                 0
             }
@@ -339,25 +332,50 @@ impl State {
         }
     }
 
-    /// Reports records lost to a full ring buffer and updates dropped by full
-    /// maps, from the u64 counters in `.bss`.
+    /// Reports records lost to a full ring buffer, and maps that became full
+    /// (once each), from the u64 counters in `.bss`.
     pub fn check_counters(&mut self) {
-        let Some(counters) = &self.bss else { return };
-        // One lookup for all counters, not one per counter.
-        let bss = read_bss(counters);
-        let read = |index: usize| counter_at(&bss, index);
-        let lost = read(Counters::LOST);
-        if lost > self.lost_reported {
-            self.out.lost_events(lost - self.lost_reported).ok();
-            self.lost_reported = lost;
-        }
+        self.report_lost();
+        let Some(bss) = &self.bss else { return };
+        let read = |index: usize| bss.read(index);
         let mut full = Vec::new();
         for (i, info) in self.manifest.maps.iter().enumerate() {
             if !self.full_reported[i] && read(self.counters.map_full(i)) > 0 {
                 self.full_reported[i] = true;
                 full.push(format!(
-                    "warning: map `{}` is full ({} entries): new keys are being dropped; raise it with RTRACE_MAP_KEYS_MAX",
-                    info.name, self.manifest.max_map_keys
+                    "warning: map `{}` is full ({} entries): new keys are being dropped; {}",
+                    info.name, self.manifest.max_map_keys, RAISE_MAP_KEYS
+                ));
+            }
+        }
+        for message in full {
+            self.warn(&message);
+        }
+    }
+
+    /// Records lost since the last report.
+    fn report_lost(&mut self) {
+        let lost = self.bss.as_ref().map_or(0, |bss| bss.read(Counters::LOST));
+        if lost > self.lost_reported {
+            self.out.lost_events(lost - self.lost_reported).ok();
+            self.lost_reported = lost;
+        }
+    }
+
+    /// At the end: how many updates each full map dropped in all.
+    fn report_full_maps(&mut self) {
+        let Some(bss) = &self.bss else { return };
+        let mut full = Vec::new();
+        for (i, info) in self.manifest.maps.iter().enumerate() {
+            let failed = bss.read(self.counters.map_full(i));
+            if failed > 0 {
+                full.push(format!(
+                    "warning: map `{}` is full ({} entries): {} update{} failed; {}",
+                    info.name,
+                    self.manifest.max_map_keys,
+                    failed,
+                    if failed == 1 { "" } else { "s" },
+                    RAISE_MAP_KEYS
                 ));
             }
         }
@@ -372,7 +390,7 @@ impl State {
         if self.warnings_in_output {
             self.out.raw(format!("{}\n", message).as_bytes()).ok();
         } else {
-            eprintln!("{}", message);
+            sink::to_stderr(message);
         }
     }
 }

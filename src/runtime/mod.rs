@@ -2,14 +2,18 @@
 //! object (`object`, through `loader`), attach its probes (`attach`, `perf`),
 //! run the session (`script`: the event loop of a script or one-liner;
 //! the REPL drives the same pieces), read records and maps (`events`,
-//! `decode`) and hand them to `output`.
+//! `decode`, the `.bss` counters through `bss`) and hand them to `output`.
+//! Uprobes are released by a helper process (`keeper`), so that a SIGKILL
+//! of rtrace cannot make the kernel leak them.
 
 pub mod attach;
+pub mod bss;
 pub mod child;
 pub mod clock;
 pub mod decode;
 pub mod events;
 pub mod info;
+pub mod keeper;
 mod loader;
 pub mod object;
 mod perf;

@@ -4,6 +4,7 @@
 //! the script's run and the REPL share.
 
 use super::attach::{self, AttachError, Attached};
+use super::keeper::Keeper;
 use super::loader::{self, LoadError, LoadOptions};
 use super::Failure;
 use crate::codegen::compile::Compiled;
@@ -16,6 +17,7 @@ use crate::sema::{Checked, ProgKind, ProgramDef};
 use libbpf_rs::{MapCore, MapHandle, Object};
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
 
 /// The values `.rodata` gets at load time.
 #[derive(Clone, Copy, Debug)]
@@ -115,10 +117,16 @@ impl Loaded {
 
     /// Attaches the programs of `infos` (but BEGIN and END, which run on
     /// demand) in the order `attach_order` gives; `pid` restricts uprobes
-    /// to one process. All or nothing: on an error, what was attached is
-    /// detached.
-    pub fn attach(&self, checked: &Checked, infos: &[AttachInfo], pid: Option<u32>) -> Result<Attached, AttachError> {
-        let mut attached = Attached::default();
+    /// to one process; `keeper` releases the uprobes (`runtime::keeper`).
+    /// All or nothing: on an error, what was attached is detached.
+    pub fn attach(
+        &self,
+        checked: &Checked,
+        infos: &[AttachInfo],
+        pid: Option<u32>,
+        keeper: Option<Rc<Keeper>>,
+    ) -> Result<Attached, AttachError> {
+        let mut attached = Attached::new(keeper);
         for info in attach_order(infos) {
             if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End) {
                 continue;
@@ -182,6 +190,12 @@ fn load_diagnostic(checked: &Checked, compiled: &Compiled, error: LoadError, ver
             } else {
                 d
             }
+        }
+        // EPERM (root in a user namespace, a lockdown, a seccomp filter):
+        // libbpf's own advice about RLIMIT_MEMLOCK would mislead.
+        LoadError::Other { message, .. } | LoadError::Open { message, .. } if message.contains("(os error 1)") => {
+            Diagnostic::error_nowhere("cannot load the program: the kernel said: Operation not permitted")
+                .with_help(crate::system::privilege::NEEDED)
         }
         e => Diagnostic::error_nowhere(format!("cannot load the program: {}", e)),
     }

@@ -1,14 +1,18 @@
 //! The run of a script or one-liner: load the object, run BEGIN, attach,
-//! stream records from the ring buffer to the output until exit()/Ctrl-C/the
-//! child exits, then detach, run END, drain and print the maps.
+//! stream records from the ring buffer to the output until exit(), a signal,
+//! the child's or the `-p` process's exit, or a failed write ends it, then
+//! detach, run END, drain and print the maps.
 
+use super::bss::Bss;
 use super::child::Child;
 use super::events::{self, State};
+use super::keeper::Keeper;
 use super::object::{LoadRequest, LoadValues, Loaded};
 use super::{clock, signals, Failure};
 use crate::codegen::compile::Compiled;
 use crate::diagnostic::{report, Diagnostic, Source};
 use crate::options::{exit, Buffering, Format, Options};
+use crate::output::sink::{self, Guarded, WriteStatus};
 use crate::output::{JsonOutput, Output, TextOutput};
 use crate::probe::ProbeSpec;
 use crate::sema::{Checked, ProgKind};
@@ -16,6 +20,7 @@ use libbpf_rs::RingBuffer;
 use std::cell::RefCell;
 use std::io::Write;
 use std::os::fd::AsFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// How long one ring buffer poll may block: bounds the reaction time to
@@ -34,14 +39,18 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     let manifest = &checked.manifest;
     // The child is forked first (stopped) so that `cpid` is known at load time.
     let mut child = opts.command.as_deref().map(Child::spawn).transpose().map_err(|e| usage(e.to_string()))?;
+    // Forked before anything is loaded, and after the child (which must not
+    // hold the keeper's socket); without one, rtrace releases uprobes itself.
+    let keeper = if opts.dry_run { None } else { Keeper::start().ok().map(Rc::new) };
     let values = LoadValues { start_ns: clock::monotonic_ns(), cpid: child.as_ref().map(|c| c.pid) };
     let request = LoadRequest { verbose: opts.verbose, ..Default::default() };
     let object = Loaded::load(checked, compiled, values, request)?;
     if opts.dry_run {
         return Ok(exit::OK);
     }
-    let out = make_output(opts).map_err(|e| usage(e.to_string()))?;
-    let mut state = State::new(manifest.clone(), out, object.user_maps(manifest), object.map(".bss"));
+    let (out, written, destination) = make_output(opts).map_err(|e| usage(e.to_string()))?;
+    let mut state =
+        State::new(manifest.clone(), (out, written), object.user_maps(manifest), object.map(".bss").map(Bss::new));
     // Where each helper call `-k`/`-kk` checks is: (helper, line, column).
     state.helper_sites = compiled
         .helper_sites
@@ -63,13 +72,13 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     }
     object.run(checked, ProgKind::Begin);
     let mut attached = object
-        .attach(checked, &manifest.attach, opts.pid)
+        .attach(checked, &manifest.attach, opts.pid, keeper.clone())
         .map_err(|e| Failure { diagnostic: Diagnostic::error_nowhere(e.to_string()), code: exit::LOAD })?;
     if let Some(c) = child.as_mut() {
         c.start();
     }
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
-        eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+        sink::to_stderr("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
 
     // Nothing but begin and end: the program has run once it began (v0.26).
@@ -82,7 +91,20 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     object.run(checked, ProgKind::End);
     let _ = ring.consume();
     state.borrow_mut().print_at_exit();
-    Ok(exit::OK)
+    let failed = state.borrow().output_failed();
+    match failed {
+        // The reader has seen enough (`rtrace ... | head`): quietly, as grep.
+        Some(e) if e.is_closed_pipe() => Ok(exit::OK),
+        Some(e) => Err(Failure {
+            diagnostic: Diagnostic::error_nowhere(format!(
+                "cannot write to {}: {}: tracing stopped",
+                destination,
+                e.reason()
+            )),
+            code: exit::RUNTIME,
+        }),
+        None => Ok(exit::OK),
+    }
 }
 
 /// Reads records until exit(), a signal, the `-c` child's or the `-p`
@@ -93,7 +115,8 @@ fn watch(state: &RefCell<State>, ring: &RingBuffer<'_>, mut child: Option<&mut C
         // A negative callback result (exit()) ends the poll early; it is not an error.
         let _ = ring.poll(POLL);
         let mut st = state.borrow_mut();
-        if st.exit_called() || signals::stop_requested() {
+        // A failed write (`| head -1`, a full disk) ends the session as Ctrl-C does.
+        if st.exit_called() || signals::stop_requested() || st.output_failed().is_some() {
             break;
         }
         if signals::take_print_request() {
@@ -135,19 +158,30 @@ enum OutputError {
     Stdout(std::io::Error),
 }
 
-fn make_output(opts: &Options) -> Result<Box<dyn Output>, OutputError> {
-    let file = match &opts.output {
-        Some(path) => std::fs::File::create(path).map_err(|e| OutputError::File(path.clone(), e))?,
+/// The output `opts` asks for, the status of its writes, and its name for
+/// messages (`stdout`, `'out.txt'`).
+fn make_output(opts: &Options) -> Result<(Box<dyn Output>, WriteStatus, String), OutputError> {
+    let (file, name) = match &opts.output {
+        Some(path) => (
+            std::fs::File::create(path).map_err(|e| OutputError::File(path.clone(), e))?,
+            format!("'{}'", path.display()),
+        ),
         // Our own handle on stdout, so that rtrace alone decides its buffering.
-        None => std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from).map_err(OutputError::Stdout)?,
+        None => (
+            std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from).map_err(OutputError::Stdout)?,
+            "stdout".to_string(),
+        ),
     };
+    // Under the buffer, so that the OS's own error is what is recorded.
+    let (file, written) = Guarded::new(file);
     let sink: Box<dyn Write> = match opts.buffering.unwrap_or(Buffering::Line) {
         Buffering::Line => Box::new(std::io::LineWriter::new(file)),
         Buffering::Full => Box::new(std::io::BufWriter::with_capacity(1 << 16, file)),
         Buffering::None => Box::new(file),
     };
-    Ok(match opts.format {
+    let out: Box<dyn Output> = match opts.format {
         Format::Text => Box::new(TextOutput::new(sink)),
         Format::Json => Box::new(JsonOutput::new(sink)),
-    })
+    };
+    Ok((out, written, name))
 }

@@ -1,5 +1,6 @@
-//! SIGINT/SIGTERM end the session (END runs, maps print); SIGUSR1 asks for
-//! the maps to be printed now. Handlers only set flags the event loop reads.
+//! SIGINT, SIGTERM and SIGHUP end the session (probes detached, END runs,
+//! maps print); SIGUSR1 asks for the maps to be printed now. Handlers only
+//! set flags the event loop reads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,6 +20,9 @@ pub fn install() {
     unsafe {
         libc::signal(libc::SIGINT, on_stop as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_stop as *const () as libc::sighandler_t);
+        // A closed terminal (or `kill -HUP`) would otherwise kill rtrace with
+        // its probes still attached, and END never run.
+        libc::signal(libc::SIGHUP, on_stop as *const () as libc::sighandler_t);
         libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
     }
 }

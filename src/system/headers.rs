@@ -10,15 +10,45 @@ use std::path::{Path, PathBuf};
 /// Directories `#include <...>` names are looked up in.
 const INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/local/include", "/usr/include/x86_64-linux-gnu"];
 
+/// Why an included name is no header.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum HeaderError {
+    #[error("'{0}' file not found")]
+    NotFound(String),
+    #[error("'{name}' is a directory, not a header file{}", found_in(.name, .path))]
+    Directory { name: String, path: PathBuf },
+}
+
+/// ` (/usr/include/sys)` when the name was found in an include directory.
+fn found_in(name: &str, path: &Path) -> String {
+    if path == Path::new(name) {
+        String::new()
+    } else {
+        format!(" ({})", path.display())
+    }
+}
+
 /// The file an `#include` names: a path, or a header in the include dirs.
-fn find_header(name: &str, from: Option<&Path>) -> Option<PathBuf> {
+fn find_header(name: &str, from: Option<&Path>) -> Result<PathBuf, HeaderError> {
     let p = Path::new(name);
     let local = from.and_then(Path::parent).map(|d| d.join(p));
-    local
+    let mut candidates = local
         .into_iter()
         .chain(std::iter::once(p.to_path_buf()))
-        .chain(INCLUDE_DIRS.iter().map(|d| Path::new(d).join(p)))
-        .find(|c| c.is_file())
+        .chain(INCLUDE_DIRS.iter().map(|d| Path::new(d).join(p)));
+    let mut directory = None;
+    for c in candidates.by_ref() {
+        if c.is_file() {
+            return Ok(c);
+        }
+        if directory.is_none() && c.is_dir() {
+            directory = Some(c);
+        }
+    }
+    Err(match directory {
+        Some(path) => HeaderError::Directory { name: name.to_string(), path },
+        None => HeaderError::NotFound(name.to_string()),
+    })
 }
 
 /// The integer `#define`s of every header the program includes (`#include`
@@ -30,14 +60,14 @@ pub fn defines(program: &Program, extra: &[String]) -> Result<HashMap<String, St
     let mut roots = Vec::new();
     for inc in &program.includes {
         match find_header(&inc.path, None) {
-            Some(p) => roots.push(p),
-            None => missing.push(Diagnostic::error(format!("'{}' file not found", inc.path), inc.span)),
+            Ok(p) => roots.push(p),
+            Err(e) => missing.push(Diagnostic::error(e.to_string(), inc.span)),
         }
     }
     for name in extra {
         match find_header(name, None) {
-            Some(p) => roots.push(p),
-            None => missing.push(Diagnostic::error_nowhere(format!("'{}' file not found (--include)", name))),
+            Ok(p) => roots.push(p),
+            Err(e) => missing.push(Diagnostic::error_nowhere(format!("{} (--include)", e))),
         }
     }
     if !missing.is_empty() {
@@ -58,7 +88,7 @@ pub fn defines(program: &Program, extra: &[String]) -> Result<HashMap<String, St
             let rest = rest.trim_start();
             if let Some(inc) = rest.strip_prefix("include") {
                 let name = inc.trim().trim_matches(|c| matches!(c, '<' | '>' | '"'));
-                if let Some(p) = find_header(name, Some(&path)) {
+                if let Ok(p) = find_header(name, Some(&path)) {
                     queue.push(p);
                 }
             } else if let Some(def) = rest.strip_prefix("define") {

@@ -23,6 +23,8 @@ pub enum ListError {
     /// Writing the list failed (`rtrace -l | head` closed the pipe).
     #[error("{0}")]
     Write(#[from] std::io::Error),
+    #[error("cannot list tracepoints: permission denied reading {}: {}", .0.display(), super::privilege::NEEDED)]
+    Denied(std::path::PathBuf),
 }
 
 type Writer<'a> = dyn FnMut(&str) -> Result<(), ListError> + 'a;
@@ -61,6 +63,9 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
         }
     }
     if glob::matches(kind, "tracepoint") {
+        if let (None, Some(path)) = (tracefs::mounted(), tracefs::denied()) {
+            return Err(ListError::Denied(path));
+        }
         if let Some(root) = tracefs::mounted() {
             let last = |n: &str| n.rsplit(':').next().unwrap_or(n).to_string();
             let names = tracefs::available_events(&root);

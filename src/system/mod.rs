@@ -12,6 +12,7 @@ pub mod dwarf;
 pub mod headers;
 pub mod ifunc;
 pub mod list;
+pub mod privilege;
 pub mod process;
 pub mod resolve;
 mod sandbox;

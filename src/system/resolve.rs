@@ -169,6 +169,13 @@ impl Resolver<'_> {
 
     fn tracepoints(&mut self, category: &str, event: &str) -> Result<Vec<Resolved>, Diagnostic> {
         let Some(root) = self.machine.tracefs() else {
+            if let Some(path) = tracefs::denied() {
+                return Err(Diagnostic::error_nowhere(format!(
+                    "cannot read tracefs ({}): permission denied",
+                    path.display()
+                ))
+                .with_help(super::privilege::NEEDED));
+            }
             return Err(Diagnostic::error_nowhere("tracefs is not mounted")
                 .with_help("mount it with `mount -t tracefs nodev /sys/kernel/tracing`"));
         };

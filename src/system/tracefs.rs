@@ -12,6 +12,15 @@ pub fn mounted() -> Option<PathBuf> {
     MOUNTS.iter().map(PathBuf::from).find(|p| p.join("events").is_dir())
 }
 
+/// A tracefs this user may not read (mounted, but mode 0700 for root): its
+/// path, so that "not mounted" is not said of it.
+pub fn denied() -> Option<PathBuf> {
+    MOUNTS.iter().map(PathBuf::from).find(|p| {
+        std::fs::read_dir(p).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+            || std::fs::read_dir(p.join("events")).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+    })
+}
+
 /// Tracepoint categories (`events/*`), sorted.
 pub fn categories(root: &Path) -> Vec<String> {
     dir_names(&root.join("events"))

@@ -94,8 +94,8 @@ fn parse_cases(suite: &str, path: &Path) -> Vec<Case> {
         match key {
             "PROG" => case.prog = Some(rest.to_string()),
             "SCRIPT" => case.script = Some(rest.to_string()),
-            "ARGS" => case.args = split_command(rest),
-            "RUN" => case.run = split_command(rest),
+            "ARGS" => case.args = split_command(rest).unwrap_or_else(|e| panic!("{}:{}: {}", file, n + 1, e)),
+            "RUN" => case.run = split_command(rest).unwrap_or_else(|e| panic!("{}:{}: {}", file, n + 1, e)),
             "BUILD" => case.build = rest.split_whitespace().map(String::from).collect(),
             "BEFORE" => case.before = Some(rest.to_string()),
             "AFTER" => case.after = Some(rest.to_string()),
@@ -402,7 +402,7 @@ impl Summary {
 /// names) with rtrace, or with `RTRACE_BIN`.
 pub fn run_suite(suite: &str) -> Summary {
     let bin: Vec<String> = match std::env::var("RTRACE_BIN") {
-        Ok(b) => split_command(&b),
+        Ok(b) => split_command(&b).expect("RTRACE_BIN"),
         Err(_) => vec![env!("CARGO_BIN_EXE_rtrace").to_string()],
     };
     let testing_bpftrace = bin[0].ends_with("bpftrace");

@@ -19,3 +19,4 @@ pub fn require_root(what: &str) -> bool {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {}", msg);
     false
 }
+pub mod kernel;
