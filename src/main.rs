@@ -58,7 +58,7 @@ struct Cli {
     /// Accepted for bpftrace compatibility: USDT semaphores are always raised in every process mapping the file (the kernel does it)
     #[arg(long = "usdt-file-activation", action = ArgAction::SetTrue, hide = true)]
     _usdt_file_activation: bool,
-    /// Allow unsafe functions: system()
+    /// Allow unsafe functions: system(), and kernel uretprobes on Go functions whose returns cannot be found
     #[arg(long = "unsafe", action = ArgAction::SetTrue)]
     unsafe_calls: bool,
     /// Output buffering: line (default), full or none

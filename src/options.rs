@@ -59,7 +59,8 @@ pub struct Options {
     pub max_map_keys: Option<u32>,
     /// Ring buffer size in 4 KiB pages.
     pub ringbuf_pages: Option<u32>,
-    /// `--unsafe`: allow `system()`.
+    /// `--unsafe`: allow `system()`, and kernel uretprobes on Go functions
+    /// whose return instructions rtrace cannot find.
     pub unsafe_calls: bool,
     /// `--include HEADER`: headers whose integer `#define`s the program sees.
     pub includes: Vec<String>,

@@ -83,6 +83,14 @@ impl Arch {
         }
     }
 
+    /// The register Go's code keeps the current goroutine (`g`) in.
+    pub fn go_g_register(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "r14",
+            Arch::Aarch64 => "28",
+        }
+    }
+
     pub fn stack_pointer(self) -> &'static str {
         "sp"
     }

@@ -49,7 +49,36 @@ pub struct UprobeSite {
     pub offset: u64,
     /// Symbol the offset belongs to (for `func`), or the address text.
     pub symbol: String,
+    /// The calling convention of the probed function.
     pub lang: Lang,
+    /// For a `uretprobe`: how it catches the function's return.
+    pub ret: Option<Return>,
+}
+
+impl UprobeSite {
+    /// Whether the kernel's return probe goes here (not a plain uprobe).
+    pub fn kernel_return(&self) -> bool {
+        matches!(self.ret, Some(Return::Kernel | Return::KernelOnGo { .. }))
+    }
+}
+
+/// How a `uretprobe` catches the return of its function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Return {
+    /// The kernel's return probe: at the function's entry it replaces the
+    /// return address on the stack with a trampoline of its own.
+    Kernel,
+    /// A plain uprobe on one of the function's return instructions (one
+    /// site per instruction): a Go function's, whose stack Go's runtime may
+    /// move or copy, which it cannot do past a replaced return address.
+    Instruction,
+    /// A Go function whose return instructions could not be found: only
+    /// the kernel's return probe, which can crash the traced program.
+    KernelOnGo {
+        why: String,
+        /// The function was matched by a wildcard (not named).
+        wildcard: bool,
+    },
 }
 
 /// Where a USDT probe goes and where its arguments are.

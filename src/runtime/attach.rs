@@ -4,7 +4,7 @@
 use super::keeper::Keeper;
 use super::perf::{self, Rate};
 use crate::probe::spec::Timer;
-use crate::probe::{Detail, ProbeSpec, Resolved};
+use crate::probe::{Detail, ProbeSpec, Resolved, Return};
 use libbpf_rs::{Link, ProgramMut, UprobeOpts};
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
@@ -84,6 +84,26 @@ impl Drop for Attached {
     }
 }
 
+/// How a user-space probe is attached, for `-v`: a uprobe (at a Go
+/// function's return instruction, for its uretprobe) or the kernel's
+/// uretprobe, and where in the file.
+pub fn mechanism(resolved: &Resolved) -> Option<String> {
+    let how = match &resolved.detail {
+        Detail::Uprobe(site) => {
+            let what = match site.ret {
+                None => "uprobe",
+                Some(Return::Instruction) => "uprobe on a return instruction",
+                Some(Return::Kernel) => "kernel uretprobe",
+                Some(Return::KernelOnGo { .. }) => "kernel uretprobe on a Go function (--unsafe)",
+            };
+            format!("{} at file offset {:#x}", what, site.offset)
+        }
+        Detail::Usdt(site) => format!("uprobe at file offset {:#x}", site.offset),
+        _ => return None,
+    };
+    Some(format!("{}: {}", resolved.name, how))
+}
+
 /// Attaches `prog` at `resolved` (not BEGIN/END, which run on demand).
 /// `pid` restricts uprobes to one process.
 pub fn attach_one(
@@ -109,8 +129,9 @@ pub fn attach_one(
                 prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(category.clone()), event).map_err(lib)?,
             );
         }
-        (ProbeSpec::Uprobe { ret, .. }, Detail::Uprobe(site)) => {
-            let opts = UprobeOpts { retprobe: *ret, ..Default::default() };
+        (ProbeSpec::Uprobe { .. }, Detail::Uprobe(site)) => {
+            // A Go function's uretprobe is plain uprobes at its return instructions.
+            let opts = UprobeOpts { retprobe: site.kernel_return(), ..Default::default() };
             let pid = pid.map_or(-1, |p| p as i32);
             let link = prog.attach_uprobe_with_opts(pid, &site.path, site.offset as usize, opts).map_err(lib)?;
             attached.push_uprobe(link);

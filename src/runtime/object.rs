@@ -215,8 +215,8 @@ fn trampoline_refused<'a>(checked: &'a Checked, libbpf_log: &str) -> Option<&'a 
 pub fn attach_order(attach: &[AttachInfo]) -> Vec<&AttachInfo> {
     let site = |i: &AttachInfo| -> Option<String> {
         match (&i.resolved.spec, &i.resolved.detail) {
-            (ProbeSpec::Uprobe { ret, .. }, Detail::Uprobe(s)) => {
-                Some(format!("{}:{}:{}", s.path.display(), s.offset, ret))
+            (ProbeSpec::Uprobe { .. }, Detail::Uprobe(s)) => {
+                Some(format!("{}:{}:{}", s.path.display(), s.offset, s.kernel_return()))
             }
             (_, Detail::Usdt(s)) => Some(format!("{}:{}", s.path.display(), s.offset)),
             (ProbeSpec::Software { .. } | ProbeSpec::Hardware { .. }, _) => Some(format!("{:?}", i.resolved.spec)),

@@ -68,12 +68,17 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     signals::install();
 
     if !opts.quiet {
-        state.borrow_mut().out.attached_probes(manifest.attach.len()).ok();
+        state.borrow_mut().out.attached_probes(manifest.probe_count()).ok();
     }
     object.run(checked, ProgKind::Begin);
     let mut attached = object
         .attach(checked, &manifest.attach, opts.pid, keeper.clone())
         .map_err(|e| Failure { diagnostic: Diagnostic::error_nowhere(e.to_string()), code: exit::LOAD })?;
+    if opts.verbose {
+        for line in manifest.attach.iter().filter_map(|a| super::attach::mechanism(&a.resolved)) {
+            eprintln!("attached {}", line);
+        }
+    }
     if let Some(c) = child.as_mut() {
         c.start();
     }

@@ -6,7 +6,7 @@ use super::typed::*;
 use super::{Checked, Env, ProgKind, ProgramDef};
 use crate::diagnostic::Diagnostic;
 use crate::parser::ast::{self, walk_block, walk_expr, BinOp, Expr, ExprKind, Stmt, StmtKind};
-use crate::probe::{Detail, ProbeSpec, Resolved};
+use crate::probe::{Detail, ProbeSpec, Resolved, Return, UprobeSite};
 use crate::span::Span;
 use crate::types::Type;
 use std::collections::HashMap;
@@ -106,7 +106,8 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
     ck.define_records(&program.structs);
     ck.final_pass = false;
     let groups = groups(program, env)?;
-    ck.warn_go_uretprobes(&groups);
+    let (groups, warnings) = groups;
+    ck.diags.extend(warnings);
     // Two fixed points: walk until a pass learns nothing, so a map may be
     // read before (in the text, or in an earlier probe) the assignment that
     // types it; then type what only reads itself or other untyped maps
@@ -183,12 +184,23 @@ fn untyped_map(decl: &MapDecl) -> Diagnostic {
 /// Splits every probe's attach points into programs: one per program kind, or
 /// one per attach point when the body reads something that differs between
 /// attach points (`args`, `probe`, `func`, or arguments of binaries with
-/// different calling conventions).
-fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Vec<Group<'a>>, Vec<Diagnostic>> {
+/// different calling conventions). The return instructions of one function
+/// are one attach point in that sense: they share one program.
+fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Groups<'a>, Vec<Diagnostic>> {
     let mut out: Vec<Group<'a>> = Vec::new();
     let mut diags = Vec::new();
+    let mut warnings = Vec::new();
     for (i, probe) in program.probes.iter().enumerate() {
-        let resolved = &env.resolved[i];
+        let resolved: Vec<&Resolved> = match go_kernel_uretprobes(probe, &env.resolved[i], env.unsafe_calls) {
+            Ok((kept, warning)) => {
+                warnings.extend(warning);
+                kept
+            }
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
         let langs: Vec<_> = resolved
             .iter()
             .filter_map(|r| match &r.detail {
@@ -207,7 +219,7 @@ fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Vec<Group<'a>>,
             || langs.windows(2).any(|w| w[0] != w[1])
             || usdt_args.windows(2).any(|w| w[0] != w[1]);
         for r in resolved {
-            let kind = match prog_kind(&r.spec) {
+            let kind = match prog_kind(r) {
                 Some(k) => k,
                 None => {
                     let msg = format!("`{}` probes are not supported yet", r.spec.provider());
@@ -220,23 +232,99 @@ fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Vec<Group<'a>>,
                     continue;
                 }
             };
-            match out.iter_mut().find(|g| !split && g.probe_index == i && g.kind == kind) {
+            let joins = |g: &&mut Group<'_>| {
+                g.probe_index == i && g.kind == kind && (!split || same_function_returns(g.resolved[0], r))
+            };
+            match out.iter_mut().find(joins) {
                 Some(g) => g.resolved.push(r),
                 None => out.push(Group { probe, probe_index: i, kind, resolved: vec![r] }),
             }
         }
     }
     if diags.is_empty() {
-        Ok(out)
+        Ok((out, warnings))
     } else {
         Err(diags)
     }
 }
 
-/// The eBPF program kind a probe compiles to; `None` for probe types
-/// rtrace cannot generate yet.
-fn prog_kind(spec: &ProbeSpec) -> Option<ProgKind> {
-    Some(match spec {
+/// The programs to generate, and what the checker warns of while grouping.
+type Groups<'a> = (Vec<Group<'a>>, Vec<Diagnostic>);
+
+/// A probe's attach points without the kernel uretprobes on Go functions
+/// whose return instructions were not found: Go moves goroutine stacks, and
+/// the return address the kernel plants on one then kills the program. A
+/// function named is an error, those a wildcard matched are left out with
+/// a warning; `--unsafe` keeps them all, with a warning.
+fn go_kernel_uretprobes<'a>(
+    probe: &ast::Probe,
+    resolved: &'a [Resolved],
+    unsafe_calls: bool,
+) -> Result<(Vec<&'a Resolved>, Option<Diagnostic>), Diagnostic> {
+    fn unsafe_site(r: &Resolved) -> Option<(&UprobeSite, &str, bool)> {
+        match &r.detail {
+            Detail::Uprobe(site @ UprobeSite { ret: Some(Return::KernelOnGo { why, wildcard }), .. }) => {
+                Some((site, why, *wildcard))
+            }
+            _ => None,
+        }
+    }
+    let refused: Vec<_> = resolved.iter().filter_map(unsafe_site).collect();
+    let Some((first, why, _)) = refused.first() else {
+        return Ok((resolved.iter().collect(), None));
+    };
+    let span = probe.attach_points.iter().find(|a| a.provider.starts_with("ur")).map_or(probe.span, |a| a.span);
+    let what = format!(
+        "cannot find the return instructions of Go function `{}` in `{}`: {}",
+        first.symbol,
+        first.path.display(),
+        why
+    );
+    let how = "a kernel uretprobe replaces the return address on the goroutine's stack, and Go's runtime kills the program when it moves that stack";
+    if unsafe_calls {
+        let more = if refused.len() > 1 { format!(" (and {} more)", refused.len() - 1) } else { String::new() };
+        let d = Diagnostic::warning(format!("{}{}; --unsafe: a kernel uretprobe instead", what, more), span);
+        return Ok((resolved.iter().collect(), Some(d.with_help(how))));
+    }
+    if let Some((named, why, _)) = refused.iter().find(|(_, _, wildcard)| !wildcard) {
+        let what = format!(
+            "cannot find the return instructions of Go function `{}` in `{}`: {}",
+            named.symbol,
+            named.path.display(),
+            why
+        );
+        return Err(Diagnostic::error(what, span).with_help(format!("{}; `--unsafe` attaches one anyway", how)));
+    }
+    let kept: Vec<&Resolved> = resolved.iter().filter(|r| unsafe_site(r).is_none()).collect();
+    // A function probed at its return instructions has several sites.
+    let functions = refused.len() + kept.iter().map(|r| &r.name).collect::<std::collections::HashSet<_>>().len();
+    let help = format!("{}; `--unsafe` attaches them anyway", how);
+    if kept.is_empty() {
+        let none = format!("no function the wildcard matches can be probed at its returns: {}", what);
+        return Err(Diagnostic::error(none, span).with_help(help));
+    }
+    let left_out =
+        format!("{} of the {} functions the wildcard matches are left out: {}", refused.len(), functions, what);
+    Ok((kept, Some(Diagnostic::warning(left_out, span).with_help(help))))
+}
+
+/// Two return instructions of the same function.
+fn same_function_returns(a: &Resolved, b: &Resolved) -> bool {
+    match (&a.detail, &b.detail) {
+        (Detail::Uprobe(x), Detail::Uprobe(y)) => {
+            x.ret == Some(Return::Instruction) && y.ret == x.ret && x.path == y.path && x.symbol == y.symbol
+        }
+        _ => false,
+    }
+}
+
+/// The eBPF program kind an attach point compiles to; `None` for probe
+/// types rtrace cannot generate yet.
+fn prog_kind(r: &Resolved) -> Option<ProgKind> {
+    if let Detail::Uprobe(UprobeSite { ret: Some(Return::Instruction), .. }) = r.detail {
+        return Some(ProgKind::ReturnUprobe);
+    }
+    Some(match &r.spec {
         ProbeSpec::Begin => ProgKind::Begin,
         ProbeSpec::End => ProgKind::End,
         ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
@@ -292,34 +380,6 @@ impl<'a> Checker<'a> {
     /// Something the language has that rtrace does not compile yet.
     pub fn unsupported(&mut self, span: Span, what: impl std::fmt::Display) {
         self.error(span, format!("{} is not supported yet", what));
-    }
-
-    /// Go moves goroutine stacks; the return address a uretprobe plants on
-    /// the stack can then be copied to the wrong place and crash the program.
-    fn warn_go_uretprobes(&mut self, groups: &[Group<'_>]) {
-        for g in groups.iter().filter(|g| g.kind == ProgKind::Uretprobe) {
-            let go = g
-                .resolved
-                .iter()
-                .any(|r| matches!(&r.detail, Detail::Uprobe(site) if site.lang == crate::probe::Lang::Go));
-            if go {
-                let span = g
-                    .probe
-                    .attach_points
-                    .iter()
-                    .find(|a| a.provider.starts_with("ur"))
-                    .map_or(g.probe.span, |a| a.span);
-                self.diags.push(
-                    Diagnostic::warning(
-                        "uretprobe on a Go function: Go moves goroutine stacks, which can crash the traced program",
-                        span,
-                    )
-                    .with_help(
-                        "prefer uprobes on the function's return instructions, or trace a program you can restart",
-                    ),
-                );
-            }
-        }
     }
 
     fn apply_config(&mut self, program: &ast::Program) {
@@ -742,7 +802,8 @@ fn short_kind(kind: &ProgKind) -> &'static str {
         ProgKind::Tracepoint => "t",
         ProgKind::RawTracepoint => "rt",
         ProgKind::Uprobe => "u",
-        ProgKind::Uretprobe => "ur",
+        // One count for both kinds of uretprobe keeps the names unique.
+        ProgKind::Uretprobe | ProgKind::ReturnUprobe => "ur",
         ProgKind::Kprobe => "k",
         ProgKind::Kretprobe => "kr",
         ProgKind::Kfunc { .. } => "f",

@@ -16,7 +16,7 @@ use crate::types::{c_size, tuple_layout, AddrSpace, Type, I64, U64};
 pub(crate) const BUILTINS: &[&str] = &[
     "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "comm", "kstack", "ustack", "arg0", "arg1", "arg2", "arg3",
     "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "sarg0", "retval", "func", "probe", "curtask", "rand", "cgroup",
-    "ctx", "args", "username", "cpid", "numaid", "jiffies",
+    "ctx", "args", "username", "cpid", "numaid", "jiffies", "goid",
 ];
 
 impl<'a> Checker<'a> {
@@ -100,7 +100,8 @@ impl<'a> Checker<'a> {
             "jiffies" => builtin(Builtin::Jiffies, U64),
             "comm" => builtin(Builtin::Comm, Type::Str { size: 16 }),
             "retval" => match kind {
-                ProgKind::Uretprobe | ProgKind::Kretprobe => {
+                // Go's first result register is C's return register (ax, x0).
+                _ if kind.at_return() => {
                     let reg = self.env.arch.return_register();
                     self.pt_regs_load(reg, span)
                 }
@@ -135,6 +136,7 @@ impl<'a> Checker<'a> {
                 }
                 TExpr { kind: TExprKind::Int(0), ty: Type::TracepointArgs, span }
             }
+            "goid" => self.goid(span),
             "cpid" => {
                 if !self.env.child {
                     self.error(span, "`cpid` needs a command to trace: run rtrace with -c CMD");
@@ -176,6 +178,60 @@ impl<'a> Checker<'a> {
                 none(span)
             }
         }
+    }
+
+    /// `goid`: the current goroutine's id, `runtime.g.goid` read through
+    /// the register Go's code keeps `g` in. A goroutine can move to another
+    /// thread between a function's entry and its return; its id stays.
+    fn goid(&mut self, span: Span) -> TExpr {
+        let g = self.group();
+        let sites: Vec<_> = g
+            .resolved
+            .iter()
+            .filter_map(|r| match &r.detail {
+                Detail::Uprobe(site) if g.kind.is_user() => Some(site.clone()),
+                _ => None,
+            })
+            .collect();
+        if sites.is_empty() || sites.len() != g.resolved.len() {
+            self.error(span, "`goid` is only available in uprobe and uretprobe probes on Go functions");
+            return none(span);
+        }
+        if let Some(c) = sites.iter().find(|s| s.lang != Lang::Go) {
+            self.error(
+                span,
+                format!("`goid` needs a Go function: `{}` in `{}` is not one", c.symbol, c.path.display()),
+            );
+            return none(span);
+        }
+        let mut paths: Vec<&std::path::Path> = sites.iter().map(|s| s.path.as_path()).collect();
+        paths.dedup();
+        let mut offset = None;
+        for path in paths {
+            match self.env.facts.0.goid_offset(path) {
+                Ok(o) if offset.is_none_or(|known| known == o) => offset = Some(o),
+                Ok(_) => {
+                    self.error(
+                        span,
+                        "`goid`: the probed binaries keep it at different places; write one probe per binary",
+                    );
+                    return none(span);
+                }
+                Err(e) => {
+                    let d = Diagnostic::error(format!("`goid`: {}", e), span);
+                    self.report(match e {
+                        crate::system::GoidError::Unknown { .. } => {
+                            d.with_help("a binary built without `-ldflags=-w` has the DWARF that says where it is")
+                        }
+                        _ => d,
+                    });
+                    return none(span);
+                }
+            }
+        }
+        let g_reg = self.pt_regs_load(self.env.arch.go_g_register(), span);
+        let at = byte_arith(BinOp::Add, g_reg, int_literal(offset.unwrap_or(0), span), span);
+        TExpr { kind: TExprKind::Deref { ptr: Box::new(at), space: AddrSpace::User }, ty: U64, span }
     }
 
     /// `argN`: the N-th argument register of the probed function's ABI.

@@ -4,7 +4,7 @@
 //! record layouts, and the attach points of every program. The runtime never
 //! re-infers a type: it decodes records and map entries from this.
 
-use crate::probe::Resolved;
+use crate::probe::{Detail, Resolved, Return};
 use crate::span::Span;
 use crate::types::{slot_layout, Layout, Type};
 
@@ -194,4 +194,21 @@ pub struct AttachInfo {
     /// Index of the program (in `Checked::programs`) that runs here.
     pub program: usize,
     pub resolved: Resolved,
+}
+
+impl Manifest {
+    /// The probes "Attaching N probes..." counts: the attach points, the
+    /// return instructions of one function's uretprobe counting once.
+    pub fn probe_count(&self) -> usize {
+        let mut returns = std::collections::HashSet::new();
+        self.attach
+            .iter()
+            .filter(|a| match &a.resolved.detail {
+                Detail::Uprobe(site) if site.ret == Some(Return::Instruction) => {
+                    returns.insert((a.program, &a.resolved.name))
+                }
+                _ => true,
+            })
+            .count()
+    }
 }

@@ -34,7 +34,8 @@ pub struct Env {
     /// Default string size in bytes (including the NUL).
     pub strlen: u32,
     pub max_map_keys: u32,
-    /// `system()` is allowed (`--unsafe`).
+    /// `system()`, and kernel uretprobes on Go functions whose return
+    /// instructions were not found, are allowed (`--unsafe`).
     pub unsafe_calls: bool,
     /// A command runs under rtrace (`-c`): `cpid` has a value.
     pub child: bool,
@@ -80,6 +81,10 @@ pub enum ProgKind {
     RawTracepoint,
     Uprobe,
     Uretprobe,
+    /// A `uretprobe` made of uprobes on the function's return instructions
+    /// (a Go function's): a uretprobe to the language (`retval`, `func`),
+    /// a uprobe to the kernel.
+    ReturnUprobe,
     Kprobe,
     Kretprobe,
     Kfunc {
@@ -98,7 +103,7 @@ impl ProgKind {
         match self {
             ProgKind::Begin | ProgKind::End | ProgKind::RawTracepoint => "raw_tp".into(),
             ProgKind::Tracepoint => "tracepoint".into(),
-            ProgKind::Uprobe => "uprobe".into(),
+            ProgKind::Uprobe | ProgKind::ReturnUprobe => "uprobe".into(),
             ProgKind::Uretprobe => "uretprobe".into(),
             ProgKind::Kprobe => "kprobe".into(),
             ProgKind::Kretprobe => "kretprobe".into(),
@@ -112,12 +117,22 @@ impl ProgKind {
     pub fn has_pt_regs(&self) -> bool {
         matches!(
             self,
-            ProgKind::Uprobe | ProgKind::Uretprobe | ProgKind::Kprobe | ProgKind::Kretprobe | ProgKind::PerfEvent
+            ProgKind::Uprobe
+                | ProgKind::Uretprobe
+                | ProgKind::ReturnUprobe
+                | ProgKind::Kprobe
+                | ProgKind::Kretprobe
+                | ProgKind::PerfEvent
         )
     }
 
     pub fn is_user(&self) -> bool {
-        matches!(self, ProgKind::Uprobe | ProgKind::Uretprobe)
+        matches!(self, ProgKind::Uprobe | ProgKind::Uretprobe | ProgKind::ReturnUprobe)
+    }
+
+    /// Whether the probe fires as its function returns (`retval`).
+    pub fn at_return(&self) -> bool {
+        matches!(self, ProgKind::Uretprobe | ProgKind::ReturnUprobe | ProgKind::Kretprobe)
     }
 }
 

@@ -1,6 +1,8 @@
 //! User-space binaries and libraries: finding the file a uprobe names,
 //! reading its function symbols, and turning addresses into file offsets.
 
+use super::golang::GoFacts;
+use crate::probe::arch::Arch;
 use crate::probe::Lang;
 use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
 use std::path::{Path, PathBuf};
@@ -84,7 +86,12 @@ impl Segment {
 #[derive(Debug, Clone)]
 pub struct Binary {
     pub path: PathBuf,
+    /// The language of the file: Go when the Go toolchain built it.
     pub lang: Lang,
+    /// Its machine code's architecture, when rtrace knows it.
+    pub arch: Option<Arch>,
+    /// A Go binary's version and function table.
+    pub go: Option<GoFacts>,
     pub functions: Vec<FuncSymbol>,
     /// Position-independent (ET_DYN): loaded at an address chosen at run time.
     pub pie: bool,
@@ -144,8 +151,7 @@ impl Binary {
         let unreadable = |reason: String| BinaryError::Unreadable { path: path.display().to_string(), reason };
         let data = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
         let file = object::File::parse(&*data).map_err(|e| unreadable(format!("not an ELF file ({})", e)))?;
-        let is_go =
-            [".go.buildinfo", ".gopclntab", ".note.go.buildid"].iter().any(|s| file.section_by_name(s).is_some());
+        let go = GoFacts::read(&file);
         let mut functions: Vec<FuncSymbol> = file
             .symbols()
             .chain(file.dynamic_symbols())
@@ -172,8 +178,13 @@ impl Binary {
             .collect();
         let pie = file.kind() == object::ObjectKind::Dynamic;
         let usdt = super::usdt_notes::notes_of(&file);
-        let lang = if is_go { Lang::Go } else { Lang::C };
-        Ok(Binary { path: path.to_path_buf(), lang, functions, pie, segments, usdt })
+        let lang = if go.is_some() { Lang::Go } else { Lang::C };
+        let arch = match file.architecture() {
+            object::Architecture::X86_64 => Some(Arch::X86_64),
+            object::Architecture::Aarch64 => Some(Arch::Aarch64),
+            _ => None,
+        };
+        Ok(Binary { path: path.to_path_buf(), lang, arch, go, functions, pie, segments, usdt })
     }
 
     /// The function a name means: its symbol, or its demangled name.
@@ -201,6 +212,26 @@ impl Binary {
     /// Whether `address` is in an executable segment.
     pub fn is_code(&self, address: u64) -> bool {
         self.segments.iter().any(|s| s.executable && s.holds(address))
+    }
+
+    /// The calling convention of the code at `address`: in a Go binary,
+    /// Go's for the functions of its function table, C's for the others
+    /// (cgo); without a readable table, Go's for all.
+    pub fn lang_at(&self, address: u64) -> Lang {
+        match &self.go {
+            Some(GoFacts { funcs: Ok(table), .. }) if table.at(address).is_none() => Lang::C,
+            _ => self.lang,
+        }
+    }
+
+    /// The bytes of `[address, end)` in `data`, the file's contents.
+    pub fn code<'d>(&self, data: &'d [u8], address: u64, end: u64) -> Option<&'d [u8]> {
+        let start = usize::try_from(self.file_offset(address)?).ok()?;
+        // The whole range must be in the segment that holds its start.
+        let last = self.file_offset(end.checked_sub(1)?)?;
+        let len = usize::try_from(end.checked_sub(address)?).ok()?;
+        (last == start as u64 + len as u64 - 1).then_some(())?;
+        data.get(start..start.checked_add(len)?)
     }
 
     /// The function whose code contains `address`.

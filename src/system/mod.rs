@@ -9,12 +9,14 @@
 pub mod binary;
 pub mod btf;
 pub mod dwarf;
+pub mod golang;
 pub mod headers;
 pub mod ifunc;
 pub mod list;
 pub mod privilege;
 pub mod process;
 pub mod resolve;
+pub mod returns;
 mod sandbox;
 pub mod symbols;
 pub mod tracefs;
@@ -23,6 +25,7 @@ mod usdt_notes;
 use crate::types::{Record, Type};
 use binary::Binary;
 use dwarf::DwarfTypes;
+pub use golang::GoidError;
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +47,9 @@ pub trait Facts {
     /// `uaddr("name")` in a uprobe (a uretprobe when `ret`) at file offset
     /// `probe_offset` of the binary at `path`.
     fn user_symbol(&self, path: &Path, probe_offset: u64, ret: bool, name: &str) -> Result<Symbol, SymbolError>;
+    /// `goid` in the Go binary at `path`: the offset of `runtime.g.goid`,
+    /// from its DWARF, or from its Go version's layout.
+    fn goid_offset(&self, path: &Path) -> Result<u64, GoidError>;
 }
 
 /// No system at all: every question has no answer (unit tests of the checker).
@@ -61,6 +67,9 @@ impl Facts for NoFacts {
     }
     fn user_symbol(&self, path: &Path, _: u64, _: bool, name: &str) -> Result<Symbol, SymbolError> {
         Err(SymbolError::NotFound { scope: path.display().to_string(), name: name.to_string() })
+    }
+    fn goid_offset(&self, path: &Path) -> Result<u64, GoidError> {
+        Err(GoidError::NotGo(path.display().to_string()))
     }
 }
 
@@ -182,5 +191,20 @@ impl Facts for Machine {
     fn user_symbol(&self, path: &Path, probe_offset: u64, ret: bool, name: &str) -> Result<Symbol, SymbolError> {
         let binary = self.binary(path).map_err(|e| SymbolError::Unreadable(e.to_string()))?;
         symbols::user_symbol(&binary, probe_offset, ret, name)
+    }
+
+    fn goid_offset(&self, path: &Path) -> Result<u64, GoidError> {
+        let shown = || path.display().to_string();
+        let binary = self.binary(path).map_err(|e| GoidError::Unreadable(e.to_string()))?;
+        let go = binary.go.as_ref().ok_or_else(|| GoidError::NotGo(shown()))?;
+        let version = go.version.ok_or_else(|| GoidError::NoVersion(shown()))?;
+        if version < golang::REGISTER_G_SINCE {
+            return Err(GoidError::Old { path: shown(), version });
+        }
+        let from_dwarf = self.dwarf(path).and_then(|d| d.record("struct runtime.g"));
+        if let Some(m) = from_dwarf.as_ref().and_then(|g| g.fields.iter().find(|m| m.name == "goid")) {
+            return Ok(m.offset as u64);
+        }
+        golang::goid_offset(version).ok_or(GoidError::Unknown { path: shown(), version })
     }
 }

@@ -4,13 +4,15 @@
 //! matches.
 
 use super::binary::{self, Binary};
+use super::returns::{self, ReturnSiteError};
 use super::{process, tracefs, Machine};
 use crate::diagnostic::{closest, Diagnostic};
 use crate::parser::ast::{AttachPoint, Program};
 use crate::probe::glob;
 use crate::probe::spec::{interpret, ProbeSpec, UprobeTarget};
 use crate::probe::usdt::UsdtLoc;
-use crate::probe::{Detail, Resolved, TracepointFormat, UprobeSite, UsdtSite};
+use crate::probe::{Detail, Lang, Resolved, Return, TracepointFormat, UprobeSite, UsdtSite};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -41,7 +43,7 @@ impl Machine {
         params: &[String],
         known: &[Vec<Resolved>],
     ) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
-        let mut r = Resolver { machine: self, diags: Vec::new() };
+        let mut r = Resolver { machine: self, diags: Vec::new(), files: HashMap::new() };
         let out = program
             .probes
             .iter()
@@ -62,6 +64,8 @@ impl Machine {
 struct Resolver<'m> {
     machine: &'m Machine,
     diags: Vec<Diagnostic>,
+    /// The contents of the files whose code was decoded, read once.
+    files: HashMap<PathBuf, Rc<Vec<u8>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -317,79 +321,119 @@ impl Resolver<'_> {
     fn uprobes_in(&mut self, t: &Target, func: &UprobeTarget, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
         let path = t.path.clone();
         let bin = self.binary(&path)?;
-        let provider = if ret { "uretprobe" } else { "uprobe" };
-        let site = |symbol: String, address: u64| -> Result<Resolved, Diagnostic> {
-            let offset = bin.file_offset(address).ok_or_else(|| {
-                Diagnostic::error_nowhere(format!(
-                    "address {:#x} is not in a loadable segment of `{}`",
-                    address,
-                    path.display()
-                ))
-            })?;
-            Ok(Resolved {
-                name: format!("{}:{}:{}", provider, path.display(), symbol),
-                spec: ProbeSpec::Uprobe {
-                    target: path.display().to_string(),
-                    func: UprobeTarget::Symbol { name: symbol.clone(), offset: 0 },
-                    ret,
+        let wildcard = matches!(func, UprobeTarget::Symbol { name, .. } if glob::is_glob(name));
+        let points = points(t, &bin, func)?;
+        let mut out = Vec::new();
+        for (symbol, address, size) in points {
+            let lang = bin.lang_at(address);
+            // A return probe's sites: the kernel's return probe at the entry,
+            // or for a Go function, uprobes at its return instructions.
+            let sites: Vec<(u64, Option<Return>)> = match (ret, lang) {
+                (false, _) => vec![(address, None)],
+                (true, Lang::C) => vec![(address, Some(Return::Kernel))],
+                (true, Lang::Go) => match self.go_returns(&bin, address, size) {
+                    Ok(returns) => returns.into_iter().map(|a| (a, Some(Return::Instruction))).collect(),
+                    Err(why) => vec![(address, Some(Return::KernelOnGo { why: why.to_string(), wildcard }))],
                 },
-                detail: Detail::Uprobe(UprobeSite { path: path.clone(), offset, symbol, lang: bin.lang }),
-            })
-        };
-        match func {
-            UprobeTarget::Address(addr) => {
-                // Only inside a function: anywhere else is data, or not code at all.
-                let Some(f) = bin.function_at(*addr) else {
-                    return Err(Diagnostic::error_nowhere(format!(
-                        "Could not resolve address: {}:{:#x}",
-                        t.shown, addr
+            };
+            for (address, ret_kind) in sites {
+                let offset = bin.file_offset(address).ok_or_else(|| {
+                    Diagnostic::error_nowhere(format!(
+                        "address {:#x} is not in a loadable segment of `{}`",
+                        address,
+                        path.display()
                     ))
+                })?;
+                out.push(Resolved {
+                    name: format!("{}:{}:{}", if ret { "uretprobe" } else { "uprobe" }, path.display(), symbol),
+                    spec: ProbeSpec::Uprobe {
+                        target: path.display().to_string(),
+                        func: UprobeTarget::Symbol { name: symbol.clone(), offset: 0 },
+                        ret,
+                    },
+                    detail: Detail::Uprobe(UprobeSite {
+                        path: path.clone(),
+                        offset,
+                        symbol: symbol.clone(),
+                        lang,
+                        ret: ret_kind,
+                    }),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The return instructions of the Go function at `address`, read from
+    /// its file (once per resolution).
+    fn go_returns(&mut self, bin: &Binary, address: u64, size: Option<u64>) -> Result<Vec<u64>, ReturnSiteError> {
+        let data = match self.files.get(&bin.path) {
+            Some(d) => d.clone(),
+            None => {
+                let d = Rc::new(std::fs::read(&bin.path).map_err(|e| ReturnSiteError::Unreadable(e.to_string()))?);
+                self.files.insert(bin.path.clone(), d.clone());
+                d
+            }
+        };
+        returns::go_function(bin, &data, address, size)
+    }
+}
+
+/// The functions a uprobe target names in `bin`: (the symbol `func` shows,
+/// the address probed, the function's size when the probe is at its entry).
+fn points(t: &Target, bin: &Binary, func: &UprobeTarget) -> Result<Vec<(String, u64, Option<u64>)>, Diagnostic> {
+    Ok(match func {
+        UprobeTarget::Address(addr) => {
+            // Only inside a function: anywhere else is data, or not code at all.
+            let Some(f) = bin.function_at(*addr) else {
+                return Err(Diagnostic::error_nowhere(format!("Could not resolve address: {}:{:#x}", t.shown, addr))
                     .with_help(
                         "the address must be inside a function of the binary (see `rtrace -l uprobe:BINARY:*`)",
                     ));
-                };
-                let symbol = f.name.clone();
-                Ok(vec![site(symbol, *addr)?])
+            };
+            vec![(f.name.clone(), *addr, (f.address == *addr).then_some(f.size))]
+        }
+        UprobeTarget::Symbol { name, offset } if glob::is_glob(name) => {
+            let matched: Vec<_> = bin.functions.iter().filter(|f| !f.ifunc && f.matches(name)).collect();
+            if matched.is_empty() {
+                return Err(Diagnostic::error_nowhere(format!(
+                    "no functions in `{}` match `{}`",
+                    t.path.display(),
+                    name
+                )));
             }
-            UprobeTarget::Symbol { name, offset } if glob::is_glob(name) => {
-                let matched: Vec<_> = bin.functions.iter().filter(|f| !f.ifunc && f.matches(name)).collect();
-                if matched.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            matched
+                .into_iter()
+                .filter(|f| seen.insert(f.address))
+                .map(|f| {
+                    let shown = f.demangled.as_ref().map_or(f.name.clone(), |d| d.0.clone());
+                    (shown, f.address + offset, (*offset == 0).then_some(f.size))
+                })
+                .collect()
+        }
+        UprobeTarget::Symbol { name, offset } => match bin.function(name) {
+            // The code the resolver picks for this CPU (`__strlen_avx2`).
+            Some(f) if f.ifunc => {
+                let addr = super::ifunc::resolve(&t.path, name, |a| bin.is_code(a))
+                    .map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
+                vec![(name.clone(), addr + offset, None)]
+            }
+            Some(f) => {
+                if *offset >= f.size.max(1) && f.size > 0 {
                     return Err(Diagnostic::error_nowhere(format!(
-                        "no functions in `{}` match `{}`",
-                        path.display(),
-                        name
+                        "Offset outside the function bounds ('{}' size is {}): +{}",
+                        name, f.size, offset
                     )));
                 }
-                let mut seen = std::collections::HashSet::new();
-                matched
-                    .into_iter()
-                    .filter(|f| seen.insert(f.address))
-                    .map(|f| site(f.demangled.as_ref().map_or(f.name.clone(), |d| d.0.clone()), f.address + offset))
-                    .collect()
+                vec![(name.clone(), f.address + offset, (*offset == 0).then_some(f.size))]
             }
-            UprobeTarget::Symbol { name, offset } => match bin.function(name) {
-                // The code the resolver picks for this CPU (`__strlen_avx2`).
-                Some(f) if f.ifunc => {
-                    let addr = super::ifunc::resolve(&path, name, |a| bin.is_code(a))
-                        .map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
-                    Ok(vec![site(name.clone(), addr + offset)?])
-                }
-                Some(f) => {
-                    if *offset >= f.size.max(1) && f.size > 0 {
-                        return Err(Diagnostic::error_nowhere(format!(
-                            "Offset outside the function bounds ('{}' size is {}): +{}",
-                            name, f.size, offset
-                        )));
-                    }
-                    Ok(vec![site(name.clone(), f.address + offset)?])
-                }
-                None => {
-                    let d = Diagnostic::error_nowhere(format!("function `{}` not found in `{}`", name, path.display()));
-                    Err(suggest(d, name, bin.functions.iter().map(|f| f.name.as_str())))
-                }
-            },
-        }
-    }
+            None => {
+                let d = Diagnostic::error_nowhere(format!("function `{}` not found in `{}`", name, t.path.display()));
+                return Err(suggest(d, name, bin.functions.iter().map(|f| f.name.as_str())));
+            }
+        },
+    })
 }
 
 /// The name `probe` gives: the provider's canonical name (`i` is

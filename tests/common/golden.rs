@@ -169,15 +169,7 @@ impl Workloads {
             }
             c
         } else if go_src.join("go.mod").exists() {
-            // Go's caches go under the test directory: CI runs as root with no network.
-            let mut c = Command::new("go");
-            c.args(["build", "-gcflags=-l", "-o"]).arg(&out).arg(".").current_dir(&go_src);
-            c.env("GOCACHE", self.dir.join("gocache"))
-                .env("GOPATH", self.dir.join("gopath"))
-                .env("GO111MODULE", "on")
-                .env("GOFLAGS", "-mod=mod")
-                .env("GOPROXY", "off");
-            c
+            super::go_build(&go_src, &out, &[], None, &self.dir)
         } else {
             return Err(format!("no workload `{}` in {}", name, self.src.display()));
         };

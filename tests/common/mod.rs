@@ -20,3 +20,27 @@ pub fn require_root(what: &str) -> bool {
     false
 }
 pub mod kernel;
+
+/// `go build` of the Go workload in directory `src` to `out`, without
+/// inlining (`-gcflags=-l`: every function keeps its own code to probe) and
+/// with `flags`, for `goarch` (`None`: this machine's). Go's caches go
+/// under `cache`: CI runs as root with no network.
+pub fn go_build(
+    src: &std::path::Path,
+    out: &std::path::Path,
+    flags: &[&str],
+    goarch: Option<&str>,
+    cache: &std::path::Path,
+) -> std::process::Command {
+    let mut c = std::process::Command::new("go");
+    c.args(["build", "-gcflags=-l"]).args(flags).arg("-o").arg(out).arg(".").current_dir(src);
+    c.env("GOCACHE", cache.join("gocache"))
+        .env("GOPATH", cache.join("gopath"))
+        .env("GO111MODULE", "on")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off");
+    if let Some(arch) = goarch {
+        c.env("GOARCH", arch);
+    }
+    c
+}

@@ -123,7 +123,7 @@ pub fn lower(
 /// an interval fires in whatever process its CPU runs.
 fn needs_pid_filter(prog: &ProgramDef) -> bool {
     use crate::sema::ProgKind::*;
-    prog.in_process && !matches!(prog.kind, Begin | End | Uprobe | Uretprobe)
+    prog.in_process && !matches!(prog.kind, Begin | End | Uprobe | Uretprobe | ReturnUprobe)
 }
 
 pub(super) struct Lowerer<'a> {

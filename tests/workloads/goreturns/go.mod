@@ -1,0 +1,3 @@
+module goreturns
+
+go 1.19
