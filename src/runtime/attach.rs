@@ -5,7 +5,7 @@ use super::keeper::Keeper;
 use super::perf::{self, Rate};
 use crate::probe::spec::Timer;
 use crate::probe::{Detail, ProbeSpec, Resolved, Return};
-use libbpf_rs::{Link, ProgramMut, UprobeOpts};
+use libbpf_rs::{Link, ProgramMut, UprobeMultiOpts, UprobeOpts};
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
 
@@ -193,6 +193,79 @@ pub fn attach_one(
         (other, _) => return Err(fail(format!("attaching {} probes is not supported yet", other.provider()))),
     }
     Ok(())
+}
+
+/// Attaches `prog` at `offsets` of the file of `resolved` (a uprobe site)
+/// with one uprobe_multi link: its detach waits for one RCU grace period,
+/// not one per site (119 return sites: 10 s as single uprobes, measured).
+pub fn attach_multi(
+    attached: &mut Attached,
+    prog: &ProgramMut<'_>,
+    resolved: &Resolved,
+    offsets: &[u64],
+    pid: Option<u32>,
+) -> Result<(), AttachError> {
+    let Detail::Uprobe(site) = &resolved.detail else {
+        return Err(AttachError::Failed { probe: resolved.name.clone(), reason: "not a uprobe".into() });
+    };
+    let opts = UprobeMultiOpts { offsets: offsets.iter().map(|o| *o as usize).collect(), ..Default::default() };
+    let pid = pid.map_or(-1, |p| p as i32);
+    let link = prog
+        .attach_uprobe_multi_with_opts(pid, &site.path, "", opts)
+        .map_err(|e| AttachError::Failed { probe: resolved.name.clone(), reason: format!("{:#}", e) })?;
+    attached.push_uprobe(link);
+    Ok(())
+}
+
+/// Whether this kernel has uprobe_multi links (Linux 6.6): probed once, as
+/// libbpf does, by linking a trivial program to a file that cannot hold
+/// uprobes (`/`), which such a kernel refuses with EBADF.
+pub fn uprobe_multi_supported() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        use libbpf_rs::libbpf_sys as sys;
+        // r0 = 0; exit
+        let insns = [
+            sys::bpf_insn { code: (sys::BPF_ALU64 | sys::BPF_MOV | sys::BPF_K) as u8, ..Default::default() },
+            sys::bpf_insn { code: (sys::BPF_JMP | sys::BPF_EXIT) as u8, ..Default::default() },
+        ];
+        // SAFETY: plain data; zero is valid for every field.
+        let mut load: sys::bpf_prog_load_opts = unsafe { std::mem::zeroed() };
+        load.sz = std::mem::size_of::<sys::bpf_prog_load_opts>() as _;
+        load.expected_attach_type = sys::BPF_TRACE_UPROBE_MULTI;
+        // SAFETY: the instructions and options outlive the call.
+        let prog = unsafe {
+            sys::bpf_prog_load(
+                sys::BPF_PROG_TYPE_KPROBE,
+                std::ptr::null(),
+                c"GPL".as_ptr(),
+                insns.as_ptr(),
+                2,
+                &mut load,
+            )
+        };
+        if prog < 0 {
+            return false;
+        }
+        let offset: std::os::raw::c_ulong = 0;
+        // SAFETY: as above.
+        let mut link: sys::bpf_link_create_opts = unsafe { std::mem::zeroed() };
+        link.sz = std::mem::size_of::<sys::bpf_link_create_opts>() as _;
+        link.__bindgen_anon_1.uprobe_multi.path = c"/".as_ptr();
+        link.__bindgen_anon_1.uprobe_multi.offsets = &offset;
+        link.__bindgen_anon_1.uprobe_multi.cnt = 1;
+        // SAFETY: a valid program fd; the path and offset outlive the call.
+        let fd = unsafe { sys::bpf_link_create(prog, 0, sys::BPF_TRACE_UPROBE_MULTI, &link) };
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        // SAFETY: closing fds this function opened.
+        unsafe {
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            libc::close(prog);
+        }
+        fd < 0 && errno == Some(libc::EBADF)
+    })
 }
 
 /// A timer on `cpu` running `prog`; `fail` turns a reason into the error.

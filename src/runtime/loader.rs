@@ -31,6 +31,9 @@ pub struct LoadOptions<'a> {
     pub reuse: Vec<(String, BorrowedFd<'a>)>,
     /// Load only these programs; `None`: all.
     pub only: Option<HashSet<String>>,
+    /// Programs loaded for one uprobe_multi link each (a Go function's
+    /// return instructions) rather than a uprobe per site.
+    pub uprobe_multi: HashSet<String>,
 }
 
 pub struct Loaded {
@@ -78,6 +81,9 @@ pub fn load(elf: &[u8], opts: &LoadOptions) -> Result<Loaded, LoadError> {
         }
         if opts.verbose {
             prog.set_log_level(1);
+        }
+        if opts.uprobe_multi.contains(prog.name().to_string_lossy().as_ref()) {
+            prog.set_attach_type(libbpf_rs::ProgramAttachType::TraceUprobeMulti);
         }
         let mut buf = vec![0u8; LOG_BUF_BYTES];
         // SAFETY: the buffer outlives `load()` below (kept in `buffers`) and

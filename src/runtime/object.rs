@@ -60,7 +60,15 @@ impl Loaded {
             let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u64;
             Rodata::bytes(values.start_ns, values.cpid.unwrap_or(0) as u64, ncpus)
         });
-        let opts = LoadOptions { verbose, rodata, reuse: request.reuse, only: request.only };
+        // A Go function's return instructions: one uprobe_multi link, which
+        // the kernel releases in one grace period instead of one per site.
+        let uprobe_multi = match attach::uprobe_multi_supported() {
+            true => {
+                checked.programs.iter().filter(|p| p.kind == ProgKind::ReturnUprobe).map(|p| p.name.clone()).collect()
+            }
+            false => HashSet::new(),
+        };
+        let opts = LoadOptions { verbose, rodata, reuse: request.reuse, only: request.only, uprobe_multi };
         match loader::load(&compiled.elf, &opts) {
             Ok(loaded) => {
                 if verbose {
@@ -127,6 +135,8 @@ impl Loaded {
         keeper: Option<Rc<Keeper>>,
     ) -> Result<Attached, AttachError> {
         let mut attached = Attached::new(keeper);
+        // Programs with one uprobe_multi link: attached once, at all their sites.
+        let mut multi_done: HashSet<(usize, &std::path::Path)> = HashSet::new();
         for info in attach_order(infos) {
             if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End) {
                 continue;
@@ -135,7 +145,25 @@ impl Loaded {
             let Some(prog) = self.object.progs_mut().find(|p| p.name() == name.as_str()) else {
                 return Err(AttachError::Missing(name.clone()));
             };
-            attach::attach_one(&mut attached, &prog, &info.resolved, pid)?;
+            match &info.resolved.detail {
+                Detail::Uprobe(site)
+                    if matches!(prog.attach_type(), libbpf_rs::ProgramAttachType::TraceUprobeMulti) =>
+                {
+                    if !multi_done.insert((info.program, site.path.as_path())) {
+                        continue;
+                    }
+                    let offsets: Vec<u64> = infos
+                        .iter()
+                        .filter(|i| i.program == info.program)
+                        .filter_map(|i| match &i.resolved.detail {
+                            Detail::Uprobe(s) if s.path == site.path => Some(s.offset),
+                            _ => None,
+                        })
+                        .collect();
+                    attach::attach_multi(&mut attached, &prog, &info.resolved, &offsets, pid)?;
+                }
+                _ => attach::attach_one(&mut attached, &prog, &info.resolved, pid)?,
+            }
         }
         Ok(attached)
     }
