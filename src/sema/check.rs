@@ -105,8 +105,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
     ck.final_pass = true;
     ck.define_records(&program.structs);
     ck.final_pass = false;
-    let groups = groups(program, env)?;
-    let (groups, warnings) = groups;
+    let (groups, warnings) = groups(program, env)?;
     ck.diags.extend(warnings);
     // Two fixed points: walk until a pass learns nothing, so a map may be
     // read before (in the text, or in an earlier probe) the assignment that
@@ -269,17 +268,20 @@ fn go_kernel_uretprobes<'a>(
             _ => None,
         }
     }
+    let cannot = |site: &UprobeSite, why: &str| {
+        format!(
+            "cannot find the return instructions of Go function `{}` in `{}`: {}",
+            site.symbol,
+            site.path.display(),
+            why
+        )
+    };
     let refused: Vec<_> = resolved.iter().filter_map(unsafe_site).collect();
     let Some((first, why, _)) = refused.first() else {
         return Ok((resolved.iter().collect(), None));
     };
     let span = probe.attach_points.iter().find(|a| a.provider.starts_with("ur")).map_or(probe.span, |a| a.span);
-    let what = format!(
-        "cannot find the return instructions of Go function `{}` in `{}`: {}",
-        first.symbol,
-        first.path.display(),
-        why
-    );
+    let what = cannot(first, why);
     let how = "a kernel uretprobe replaces the return address on the goroutine's stack, and Go's runtime kills the program when it moves that stack";
     if unsafe_calls {
         let more = if refused.len() > 1 { format!(" (and {} more)", refused.len() - 1) } else { String::new() };
@@ -287,13 +289,8 @@ fn go_kernel_uretprobes<'a>(
         return Ok((resolved.iter().collect(), Some(d.with_help(how))));
     }
     if let Some((named, why, _)) = refused.iter().find(|(_, _, wildcard)| !wildcard) {
-        let what = format!(
-            "cannot find the return instructions of Go function `{}` in `{}`: {}",
-            named.symbol,
-            named.path.display(),
-            why
-        );
-        return Err(Diagnostic::error(what, span).with_help(format!("{}; `--unsafe` attaches one anyway", how)));
+        let d = Diagnostic::error(cannot(named, why), span);
+        return Err(d.with_help(format!("{}; `--unsafe` attaches one anyway", how)));
     }
     let kept: Vec<&Resolved> = resolved.iter().filter(|r| unsafe_site(r).is_none()).collect();
     // A function probed at its return instructions has several sites.
