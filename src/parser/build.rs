@@ -189,14 +189,14 @@ fn stmt(pair: Pair<Rule>) -> Result<Stmt> {
             Rule::kw_continue => StmtKind::Continue,
             _ => StmtKind::Return,
         },
-        Rule::assign_stmt => {
+        Rule::assign_stmt | Rule::angle_assign => {
             let mut inner = pair.into_inner();
             let target = unary(inner.next().unwrap())?;
             let op = compound_op(inner.next().unwrap().as_str());
             let value = expr(inner.next().unwrap())?;
             StmtKind::Assign { target, op, value }
         }
-        Rule::expr_stmt => StmtKind::Expr(expr(pair.into_inner().next().unwrap())?),
+        Rule::expr_stmt | Rule::angle_expr_stmt => StmtKind::Expr(expr(pair.into_inner().next().unwrap())?),
         other => unreachable!("grammar: unexpected statement rule {:?}", other),
     };
     Ok(Stmt { kind, span: sp })

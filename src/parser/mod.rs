@@ -181,11 +181,16 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
         Rule::angle_block => "`<`",
         Rule::stmts | Rule::angle_stmts => "a statement",
         Rule::if_stmt | Rule::unroll_stmt | Rule::while_stmt | Rule::for_stmt | Rule::jump_stmt => "a statement",
-        Rule::assign_stmt | Rule::expr_stmt => "a statement",
+        Rule::assign_stmt | Rule::expr_stmt | Rule::angle_assign | Rule::angle_expr_stmt => "a statement",
         Rule::assign_op => "an assignment",
-        Rule::expr | Rule::unary | Rule::paren | Rule::call | Rule::ident | Rule::int_lit | Rule::string => {
-            "an expression"
-        }
+        Rule::expr
+        | Rule::angle_expr
+        | Rule::unary
+        | Rule::paren
+        | Rule::call
+        | Rule::ident
+        | Rule::int_lit
+        | Rule::string => "an expression",
         Rule::map | Rule::var | Rule::positional | Rule::positional_count | Rule::boolean => "an expression",
         Rule::sizeof_expr | Rule::offsetof_expr => "an expression",
         Rule::pre_inc

@@ -63,6 +63,19 @@ fn angle_blocks() {
         ok("BEGIN < if (1 > 0) { @x = 2 > 1 } >"),
         "(probe [BEGIN]\n  (if (> 1 0)\n    (= @x (> 2 1))\n  )\n)\n"
     );
+    // A `>` that only the end of input or another probe can follow closes the body.
+    assert_eq!(
+        ok("uprobe:a:b < printf(\"%d\", reg(\"ax\")) >"),
+        "(probe [uprobe | a | b]\n  (printf \"%d\" (reg \"ax\"))\n)\n"
+    );
+    assert_eq!(
+        ok("BEGIN < exit() > END < $x = 1 > 0 >"),
+        "(probe [BEGIN]\n  (exit)\n)\n(probe [END]\n  (= $x (> 1 0))\n)\n"
+    );
+    assert_eq!(
+        err("BEGIN < $x = 1 > 0;"),
+        "syntax error: expected `{`, a statement or an expression, found end of input"
+    );
 }
 
 #[test]
