@@ -168,7 +168,8 @@ fn snippet(out: &mut String, source: &Source, span: Span, _label: &str) {
         let caret_at = before.len() + (col - 1 - first);
         (format!("{}{}{}", before, window, after), caret_at, width.min(last + 1 - col).max(1))
     };
-    let _ = writeln!(out, " {} | {}", gutter, shown.replace('\t', " "));
+    // Bytes that are not UTF-8 show as U+FFFD: still one column each.
+    let _ = writeln!(out, " {} | {}", gutter, crate::raw_text::shown(&shown).replace('\t', " "));
     let _ = writeln!(out, " {} | {}^{}", " ".repeat(gutter.len()), " ".repeat(caret_at), "~".repeat(width - 1));
 }
 

@@ -41,6 +41,7 @@ pub mod options;
 pub mod output;
 pub mod parser;
 pub mod probe;
+pub mod raw_text;
 pub mod repl;
 pub mod runtime;
 pub mod sema;

@@ -4,7 +4,9 @@ use clap::{ArgAction, Parser};
 use rtrace::diagnostic::Source;
 use rtrace::driver;
 use rtrace::options::{exit, Buffering, Emit, Format, Options};
+use rtrace::raw_text;
 use rtrace::system::list::ListError;
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 
 #[derive(Parser, Debug)]
@@ -18,7 +20,7 @@ use std::io::Read;
 struct Cli {
     /// Program text
     #[arg(short = 'e', value_name = "PROGRAM")]
-    program: Option<String>,
+    program: Option<OsString>,
     /// Quiet: don't print "Attaching N probes..."
     #[arg(short = 'q', action = ArgAction::SetTrue)]
     quiet: bool,
@@ -66,7 +68,7 @@ struct Cli {
     buffering: Option<String>,
     /// Script file ('-' for stdin), then positional parameters $1, $2, ...
     #[arg(value_name = "FILE_OR_ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    rest: Vec<OsString>,
 }
 
 /// A command-line error, worded and prefixed as bpftrace does.
@@ -97,11 +99,20 @@ fn env_u32(names: &[&'static str]) -> Result<Option<u32>, EnvError> {
 /// The kernel's largest pid (`PID_MAX_LIMIT` on 64-bit).
 const PID_MAX: u64 = 4_194_304;
 
+/// Whether a command-line word is an option (not `-`, not a negative number).
+/// Words that are not UTF-8 are never options.
+fn is_option(word: &OsStr) -> bool {
+    word.to_str().is_some_and(|a| a.starts_with('-') && a.len() > 1 && a[1..].parse::<i64>().is_err())
+}
+
 /// Options may follow the script or pattern, as getopt allows
 /// (`rtrace -l 'usdt:*' -p 42`): they are moved in front of the first
 /// positional argument. Negative numbers stay parameters; `--` ends options.
-fn options_first(args: Vec<String>) -> Vec<String> {
+/// Arguments stay `OsString`s: a parameter, `-e` and `-o` need not be
+/// UTF-8; the value of another option that is not is an error.
+fn options_first(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     const TAKES_VALUE: &[&str] = &["-e", "-c", "-p", "-d", "--emit", "-f", "-o", "-B", "--include"];
+    const TAKES_BYTES: &[&str] = &["-e", "-o"];
     let mut opts = Vec::new();
     let mut positional = Vec::new();
     let mut iter = args.into_iter();
@@ -112,23 +123,31 @@ fn options_first(args: Vec<String>) -> Vec<String> {
             positional.extend(iter.by_ref());
             break;
         }
-        let option = a.starts_with('-') && a.len() > 1 && a[1..].parse::<i64>().is_err();
-        if option {
-            let value = TAKES_VALUE.contains(&a.as_str());
-            opts.push(a);
-            if value {
-                opts.extend(iter.next());
+        if let Some(opt) = a.to_str().filter(|_| is_option(&a)) {
+            if TAKES_VALUE.contains(&opt) {
+                if let Some(value) = iter.next() {
+                    if value.to_str().is_none() && !TAKES_BYTES.contains(&opt) {
+                        return Err(format!("the value of {} is not valid UTF-8: '{}'", opt, value.to_string_lossy()));
+                    }
+                    opts.extend([a, value]);
+                    continue;
+                }
             }
+            opts.push(a);
         } else {
             positional.push(a);
         }
     }
     opts.extend(positional);
-    opts
+    Ok(opts)
 }
 
 fn main_code() -> i32 {
-    let cli = match Cli::try_parse_from(options_first(std::env::args().collect())) {
+    let args = match options_first(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => return usage(&e),
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
@@ -142,8 +161,9 @@ fn main_code() -> i32 {
     };
     // Positional parameters may be negative numbers, but anything else that
     // looks like an option is a mistake (use `--` before such parameters).
-    if let Some(opt) = cli.rest.iter().find(|a| a.starts_with('-') && a.len() > 1 && a[1..].parse::<i64>().is_err()) {
-        if !std::env::args().any(|a| a == "--") {
+    if let Some(opt) = cli.rest.iter().find(|a| is_option(a)) {
+        if !std::env::args_os().any(|a| a == "--") {
+            let opt = opt.to_string_lossy();
             eprintln!("ERROR: unknown option `{}`\n\n{}", opt, <Cli as clap::CommandFactory>::command().render_help());
             return exit::USAGE;
         }
@@ -178,9 +198,9 @@ fn main_code() -> i32 {
         };
     }
     if cli.list {
-        let pattern = cli.program.as_deref().or(cli.rest.first().map(String::as_str));
+        let pattern = cli.program.or(cli.rest.into_iter().next()).map(raw_text::from_os);
         let mut out = std::io::stdout().lock();
-        return match rtrace::system::list::list(pattern, cli.verbose, pid, &mut out) {
+        return match rtrace::system::list::list(pattern.as_deref(), cli.verbose, pid, &mut out) {
             Ok(()) => exit::OK,
             // `rtrace -l | head`: the reader has seen enough.
             Err(ListError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
@@ -195,19 +215,21 @@ fn main_code() -> i32 {
         };
     }
     let mut rest = cli.rest.into_iter();
+    // Program text need not be UTF-8 (see `raw_text`), as in bpftrace.
     let source = match cli.program {
-        Some(text) => Some(Source::new("stdin", text)),
+        Some(text) => Some(Source::new("stdin", raw_text::from_os(text))),
         None => match rest.next() {
             Some(file) if file == "-" => {
-                let mut text = String::new();
-                if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+                let mut text = Vec::new();
+                if let Err(e) = std::io::stdin().read_to_end(&mut text) {
                     return usage(&format!("cannot read the program from stdin: {}", e));
                 }
-                Some(Source::new("stdin", text))
+                Some(Source::new("stdin", raw_text::from_bytes(&text)))
             }
-            Some(file) => match std::fs::read_to_string(&file) {
-                Ok(text) => Some(Source::new(file, text)),
+            Some(file) => match std::fs::read(&file) {
+                Ok(text) => Some(Source::new(file.to_string_lossy(), raw_text::from_bytes(&text))),
                 Err(e) => {
+                    let file = file.to_string_lossy();
                     eprintln!("ERROR: failed to open file '{}': {}", file, rtrace::output::error_reason(&e));
                     return exit::SCRIPT;
                 }
@@ -249,7 +271,7 @@ fn main_code() -> i32 {
         Err(e) => return usage(&e.to_string()),
     };
     let opts = Options {
-        params: rest.collect(),
+        params: rest.map(raw_text::from_os).collect(),
         quiet: cli.quiet,
         verbose: cli.verbose,
         dry_run: cli.dry_run,

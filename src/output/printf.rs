@@ -57,6 +57,7 @@ pub struct FormatError {
     pub range: (usize, usize),
 }
 
+/// `fmt` may hold `raw_text` stand-ins: its text pieces get their bytes back.
 pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, FormatError> {
     let b = fmt.as_bytes();
     let mut pieces = Vec::new();
@@ -143,14 +144,23 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, FormatError> {
         }
         spec.range = (start, i);
         if !text.is_empty() {
-            pieces.push(Piece::Text(std::mem::take(&mut text)));
+            pieces.push(text_piece(std::mem::take(&mut text)));
         }
         pieces.push(Piece::Conv(spec));
     }
     if !text.is_empty() {
-        pieces.push(Piece::Text(text));
+        pieces.push(text_piece(text));
     }
     Ok(pieces)
+}
+
+/// Literal text of a format (split at ASCII `%`, so still UTF-8), with the
+/// bytes its `raw_text` stand-ins stand for.
+fn text_piece(text: Vec<u8>) -> Piece {
+    match String::from_utf8(text) {
+        Ok(t) => Piece::Text(crate::raw_text::to_bytes(&t)),
+        Err(e) => Piece::Text(e.into_bytes()),
+    }
 }
 
 fn digits(b: &[u8], i: &mut usize) -> Option<usize> {

@@ -50,8 +50,13 @@ pub fn unescape(body: &str) -> Result<Vec<u8>, (String, usize, usize)> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] != b'\\' {
-            out.push(bytes[i]);
-            i += 1;
+            // A byte that was not UTF-8 in the script is that byte again.
+            let c = body[i..].chars().next().unwrap_or_default();
+            match crate::raw_text::raw_byte(c) {
+                Some(b) => out.push(b),
+                None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+            i += c.len_utf8();
             continue;
         }
         let Some(&c) = bytes.get(i + 1) else {

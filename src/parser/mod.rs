@@ -159,6 +159,9 @@ fn found_text(source: &str, pos: usize) -> String {
             format!("`{}`", word)
         }
         Some('\n') => "end of line".into(),
+        Some(c) if crate::raw_text::raw_byte(c).is_some() => {
+            format!("the byte 0x{:02x}, which is not UTF-8 text", crate::raw_text::raw_byte(c).unwrap_or_default())
+        }
         Some(c) => format!("`{}`", c),
     }
 }

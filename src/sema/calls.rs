@@ -414,7 +414,8 @@ impl<'a> Checker<'a> {
             self.error(first.span, format!("{}() needs a string literal as its format", name));
             return None;
         };
-        let format = String::from_utf8_lossy(fmt).into_owned();
+        // Lossless: bytes that are not UTF-8 are printed as they are.
+        let format = crate::raw_text::from_bytes(fmt);
         let values: Vec<TExpr> = args[1..].iter().map(|a| self.expr(a)).collect();
         // Point into the format string when it has no escapes (then byte
         // offsets in the format are offsets in the source).

@@ -365,7 +365,12 @@ impl<'a> Checker<'a> {
             None => {
                 self.error(
                     span,
-                    format!("${} used numerically but given \"{}\"; use str(${}) for a string", n, value, n),
+                    format!(
+                        "${} used numerically but given \"{}\"; use str(${}) for a string",
+                        n,
+                        crate::raw_text::shown(&value),
+                        n
+                    ),
                 );
                 none(span)
             }
@@ -375,7 +380,7 @@ impl<'a> Checker<'a> {
     /// `$N` as a string (`str($1)`): the text of the parameter.
     pub fn positional_str(&mut self, n: u32, span: Span) -> TExpr {
         let value = self.env.params.get(n as usize - 1).cloned().unwrap_or_default();
-        str_literal(value.into_bytes(), span)
+        str_literal(crate::raw_text::to_bytes(&value), span)
     }
 
     fn map_read(&mut self, name: &str, keys: &[Expr], span: Span) -> TExpr {
