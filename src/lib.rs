@@ -37,6 +37,7 @@ pub mod codegen;
 pub mod contract;
 pub mod diagnostic;
 pub mod driver;
+pub mod nesting;
 pub mod options;
 pub mod output;
 pub mod parser;

@@ -91,16 +91,23 @@ impl Record {
 /// Bytes a value takes inside C memory (a struct member, an array element):
 /// integers at their own width, everything else as in `Type::size`.
 pub fn c_size(t: &Type) -> u32 {
-    match t {
-        Type::Int { bytes, .. } => *bytes as u32,
-        other => other.size(),
-    }
+    c_measure(t).0
 }
 
 pub fn c_align(t: &Type) -> u32 {
+    c_measure(t).1
+}
+
+/// C size and alignment in one walk: a tuple nested N deep costs O(N), not
+/// O(N²) per level (a 1,000-deep tuple took half a minute to compile).
+fn c_measure(t: &Type) -> (u32, u32) {
     match t {
-        Type::Int { bytes, .. } => *bytes as u32,
-        other => other.align(),
+        Type::Int { bytes, .. } => (*bytes as u32, *bytes as u32),
+        Type::Tuple(items) => {
+            let (layout, align) = packed(items, c_measure);
+            (layout.size, align)
+        }
+        other => (other.size(), other.align()),
     }
 }
 
@@ -196,7 +203,7 @@ impl Type {
             Type::Str { .. } | Type::Buffer { .. } | Type::MacAddr => 1,
             Type::Record(r) => r.align,
             Type::Array { elem, .. } => c_align(elem),
-            Type::Tuple(items) => items.iter().map(c_align).max().unwrap_or(1),
+            Type::Tuple(items) => packed(items, c_measure).1,
             Type::None | Type::Unknown | Type::TracepointArgs => 1,
             _ => 8,
         }
@@ -215,27 +222,29 @@ pub struct Layout {
 /// A tuple's layout, as bpftrace packs it: like a C struct, integers at
 /// their own width (`((int8)1, (int64)2)` is 16 bytes).
 pub fn tuple_layout(items: &[Type]) -> Layout {
-    packed(items, c_size, c_align)
+    packed(items, c_measure).0
 }
 
 /// The layout of an output record's arguments and of a map key's values:
 /// every integer in an 8-byte slot, as it is held in a register.
 pub fn slot_layout(items: &[Type]) -> Layout {
-    packed(items, Type::size, Type::align)
+    packed(items, |t| (t.size(), t.align())).0
 }
 
-fn packed(items: &[Type], size_of: fn(&Type) -> u32, align_of: fn(&Type) -> u32) -> Layout {
+/// The layout of `items` and its alignment, given each item's size and alignment.
+fn packed(items: &[Type], measure: fn(&Type) -> (u32, u32)) -> (Layout, u32) {
     let mut offsets = Vec::with_capacity(items.len());
     let mut size = 0u32;
     let mut max_align = 1;
     for t in items {
-        let a = align_of(t).max(1);
+        let (item_size, a) = measure(t);
+        let a = a.max(1);
         max_align = max_align.max(a);
         size = size.div_ceil(a) * a;
         offsets.push(size);
-        size += size_of(t);
+        size += item_size;
     }
-    Layout { offsets, size: size.div_ceil(max_align) * max_align }
+    (Layout { offsets, size: size.div_ceil(max_align) * max_align }, max_align)
 }
 
 impl fmt::Display for Type {

@@ -47,6 +47,11 @@ impl Compiled {
 }
 
 pub fn compile(checked: &Checked, source: &Source, opts: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
+    // Lowering recurses as deep as the program nests (at most `MAX_NESTING`).
+    crate::nesting::with_stack(|| compile_all(checked, source, opts))
+}
+
+fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
     let manifest = &checked.manifest;
     let mut maps: Vec<MapSpec> = manifest
         .maps

@@ -5,7 +5,17 @@ use super::expr::{expr, unary};
 use super::pairs::{int_literal, span, string_literal, words, Result};
 use super::Rule;
 use crate::diagnostic::Diagnostic;
+use crate::nesting::MAX_NESTING;
+use crate::span::Span;
 use pest::iterators::Pair;
+
+/// The error for a program nested deeper than `MAX_NESTING`, at the place
+/// the limit is passed.
+pub fn too_deep(at: Span) -> Diagnostic {
+    Diagnostic::error(format!("the program nests too deeply here: more than {} levels", MAX_NESTING), at).with_help(
+        "blocks, parentheses and operators each add a level; keep parts of the expression in variables, or split the blocks",
+    )
+}
 
 pub fn program(pair: Pair<Rule>) -> std::result::Result<Program, Vec<Diagnostic>> {
     let mut prog = Program { includes: vec![], directives: vec![], config: vec![], structs: vec![], probes: vec![] };
@@ -68,11 +78,15 @@ fn struct_def(pair: Pair<Rule>) -> Result<StructDef> {
     let mut inner = pair.into_inner();
     let is_union = inner.next().unwrap().as_str() == "union";
     let name = inner.next().unwrap().as_str().to_string();
-    let fields = struct_body(inner.next().unwrap())?;
+    let fields = struct_body(inner.next().unwrap(), 1)?;
     Ok(StructDef { is_union, name, fields, span: sp })
 }
 
-fn struct_body(pair: Pair<Rule>) -> Result<Vec<FieldDef>> {
+/// The fields of a struct body at nesting level `depth` (anonymous members nest).
+fn struct_body(pair: Pair<Rule>, depth: u32) -> Result<Vec<FieldDef>> {
+    if depth > MAX_NESTING {
+        return Err(too_deep(span(&pair)));
+    }
     let mut fields = Vec::new();
     for field in pair.into_inner() {
         let mut parts = field.into_inner();
@@ -81,7 +95,7 @@ fn struct_body(pair: Pair<Rule>) -> Result<Vec<FieldDef>> {
             let sp = span(&first);
             let mut a = first.into_inner();
             let is_union = a.next().unwrap().as_str() == "union";
-            let fields = struct_body(a.next().unwrap())?;
+            let fields = struct_body(a.next().unwrap(), depth + 1)?;
             let kw = if is_union { "union" } else { "struct" };
             let def = StructDef { is_union, name: String::new(), fields, span: sp };
             (TypeName { base: kw.into(), pointer: 0, span: sp }, Some(Box::new(def)))
@@ -131,8 +145,8 @@ fn probe(pair: Pair<Rule>) -> Result<Probe> {
                     attach_points.push(attach_point(ap));
                 }
             }
-            Rule::predicate => predicate = Some(expr(p.into_inner().next().unwrap())?),
-            Rule::block | Rule::angle_block => body = Some(block(p)?),
+            Rule::predicate => predicate = Some(expr(p.into_inner().next().unwrap(), 1)?),
+            Rule::block | Rule::angle_block => body = Some(block(p, 1)?),
             _ => {}
         }
     }
@@ -160,30 +174,37 @@ fn attach_point(pair: Pair<Rule>) -> AttachPoint {
     AttachPoint { raw, provider, parts: fields, span: span(&pair) }
 }
 
-pub fn block(pair: Pair<Rule>) -> Result<Block> {
+/// A block at nesting level `depth` (a probe's body is level 1); its
+/// statements' expressions and bodies are one level deeper.
+pub fn block(pair: Pair<Rule>, depth: u32) -> Result<Block> {
     let sp = span(&pair);
+    if depth > MAX_NESTING {
+        return Err(too_deep(Span::new(sp.start as usize, sp.start as usize + 1)));
+    }
     let stmts_pair = pair.into_inner().next().unwrap();
-    let stmts = stmts_pair.into_inner().map(stmt).collect::<Result<Vec<_>>>()?;
+    let stmts = stmts_pair.into_inner().map(|s| stmt(s, depth)).collect::<Result<Vec<_>>>()?;
     Ok(Block { stmts, span: sp })
 }
 
-fn stmt(pair: Pair<Rule>) -> Result<Stmt> {
+/// A statement of a block at level `depth`.
+fn stmt(pair: Pair<Rule>, depth: u32) -> Result<Stmt> {
     let sp = span(&pair);
+    let inside = depth + 1;
     let kind = match pair.as_rule() {
-        Rule::if_stmt => if_stmt(pair)?,
+        Rule::if_stmt => if_stmt(pair, depth)?,
         Rule::unroll_stmt | Rule::while_stmt => {
             let is_unroll = pair.as_rule() == Rule::unroll_stmt;
             let mut inner = pair.into_inner().skip(1);
-            let cond = expr(inner.next().unwrap())?;
-            let body = block(inner.next().unwrap())?;
+            let cond = expr(inner.next().unwrap(), inside)?;
+            let body = block(inner.next().unwrap(), inside)?;
             if is_unroll {
                 StmtKind::Unroll { count: cond, body }
             } else {
                 StmtKind::While { cond, body }
             }
         }
-        Rule::for_stmt => for_stmt(pair)?,
-        Rule::block => StmtKind::Block(block(pair)?),
+        Rule::for_stmt => for_stmt(pair, depth)?,
+        Rule::block => StmtKind::Block(block(pair, inside)?),
         Rule::jump_stmt => match pair.into_inner().next().unwrap().as_rule() {
             Rule::kw_break => StmtKind::Break,
             Rule::kw_continue => StmtKind::Continue,
@@ -191,44 +212,49 @@ fn stmt(pair: Pair<Rule>) -> Result<Stmt> {
         },
         Rule::assign_stmt | Rule::angle_assign => {
             let mut inner = pair.into_inner();
-            let target = unary(inner.next().unwrap())?;
+            let target = unary(inner.next().unwrap(), inside)?;
             let op = compound_op(inner.next().unwrap().as_str());
-            let value = expr(inner.next().unwrap())?;
+            let value = expr(inner.next().unwrap(), inside)?;
             StmtKind::Assign { target, op, value }
         }
-        Rule::expr_stmt | Rule::angle_expr_stmt => StmtKind::Expr(expr(pair.into_inner().next().unwrap())?),
+        Rule::expr_stmt | Rule::angle_expr_stmt => StmtKind::Expr(expr(pair.into_inner().next().unwrap(), inside)?),
         other => unreachable!("grammar: unexpected statement rule {:?}", other),
     };
     Ok(Stmt { kind, span: sp })
 }
 
-fn if_stmt(pair: Pair<Rule>) -> Result<StmtKind> {
+/// An `if` in a block at level `depth`; an `else if` is one level deeper,
+/// in the `else` block that holds it.
+fn if_stmt(pair: Pair<Rule>, depth: u32) -> Result<StmtKind> {
     let mut inner = pair.into_inner().filter(|p| !matches!(p.as_rule(), Rule::kw_if | Rule::kw_else));
-    let cond = expr(inner.next().unwrap())?;
-    let then = block(inner.next().unwrap())?;
+    let cond = expr(inner.next().unwrap(), depth + 1)?;
+    let then = block(inner.next().unwrap(), depth + 1)?;
     let els = match inner.next() {
         None => None,
         Some(p) if p.as_rule() == Rule::if_stmt => {
             let sp = span(&p);
-            Some(Block { stmts: vec![Stmt { kind: if_stmt(p)?, span: sp }], span: sp })
+            if depth + 1 > MAX_NESTING {
+                return Err(too_deep(Span::new(sp.start as usize, sp.start as usize + 2)));
+            }
+            Some(Block { stmts: vec![Stmt { kind: if_stmt(p, depth + 1)?, span: sp }], span: sp })
         }
-        Some(p) => Some(block(p)?),
+        Some(p) => Some(block(p, depth + 1)?),
     };
     Ok(StmtKind::If { cond, then, els })
 }
 
-fn for_stmt(pair: Pair<Rule>) -> Result<StmtKind> {
+fn for_stmt(pair: Pair<Rule>, depth: u32) -> Result<StmtKind> {
     let mut inner = pair.into_inner().skip(1);
     let var = inner.next().unwrap().as_str()[1..].to_string();
     let source = inner.next().unwrap();
-    let body = block(inner.next().unwrap())?;
+    let body = block(inner.next().unwrap(), depth + 1)?;
     if source.as_rule() == Rule::for_range {
         let mut r = source.into_inner();
-        let start = expr(r.next().unwrap())?;
-        let end = expr(r.next().unwrap())?;
+        let start = expr(r.next().unwrap(), depth + 1)?;
+        let end = expr(r.next().unwrap(), depth + 1)?;
         Ok(StmtKind::ForRange { var, start, end, body })
     } else {
-        Ok(StmtKind::ForMap { var, map: expr(source)?, body })
+        Ok(StmtKind::ForMap { var, map: expr(source, depth + 1)?, body })
     }
 }
 

@@ -5,6 +5,11 @@ use super::ast::*;
 use std::fmt::Write;
 
 pub fn dump(p: &Program) -> String {
+    // Recursive: as deep as the program nests (at most `MAX_NESTING`).
+    crate::nesting::with_stack(|| dump_program(p))
+}
+
+fn dump_program(p: &Program) -> String {
     let mut out = String::new();
     for inc in &p.includes {
         let _ = writeln!(out, "(include {:?})", inc.path);

@@ -16,11 +16,16 @@ use pest::Parser;
 #[grammar = "../grammar.pest"]
 pub(crate) struct Grammar;
 
-/// Parses a whole program.
+/// Parses a whole program; one nested more than `nesting::MAX_NESTING`
+/// levels is an error at the place it gets too deep.
 pub fn parse(source: &str) -> Result<ast::Program, Vec<Diagnostic>> {
-    let mut pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(source, e)])?;
-    let program = pairs.next().expect("the program rule always produces a pair");
-    build::program(program)
+    crate::nesting::with_stack(|| {
+        let mut pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(source, e)])?;
+        let program = pairs.next().ok_or_else(|| {
+            vec![Diagnostic::error_nowhere("internal error, please report: the parser produced no program")]
+        })?;
+        build::program(program)
+    })
 }
 
 /// Translates pest's error (rules it expected) into a readable message.
@@ -31,6 +36,14 @@ fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Diagnostic {
     };
     if let Some(d) = unterminated(source, pos) {
         return d;
+    }
+    // pest stops where its own recursion would leave too little native
+    // stack: far past the nesting limit.
+    if let pest::error::ErrorVariant::CustomError { message } = &e.variant {
+        if message.contains("limit reached") {
+            let end = pos + source[pos..].chars().next().map_or(0, char::len_utf8);
+            return build::too_deep(Span::new(pos, end));
+        }
     }
     let found = found_text(source, pos);
     // At the end of input the bracket left open is the whole story: point at it.

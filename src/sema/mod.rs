@@ -162,7 +162,8 @@ pub struct Checked {
 /// Checks `program`; on success returns the typed programs and the Manifest
 /// (and any warnings), otherwise every error found (warnings included).
 pub fn check(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diagnostic>> {
-    check::run(program, env)
+    // Recursive: as deep as the program nests (at most `MAX_NESTING`).
+    crate::nesting::with_stack(|| check::run(program, env))
 }
 
 /// The language's builtin variables (for completion).
