@@ -17,6 +17,12 @@ use std::collections::HashMap;
 /// another); reaching it means a checker bug, reported as such.
 const MAX_PASSES: usize = 1000;
 
+/// Statements `unroll` may produce in one probe, nested unrolls multiplied:
+/// `unroll (100) { unroll (100) { unroll (100) { ... } } }` would otherwise
+/// hang the compiler on a million copies (bpftrace bounds each count by 100
+/// and nothing else).
+pub const MAX_UNROLLED: usize = 1000;
+
 /// A map as learned so far: key and value types may still be unknown.
 #[derive(Clone, Debug)]
 pub(super) struct MapDecl {
@@ -61,6 +67,8 @@ pub(super) struct Checker<'a> {
     pub vars: Vec<VarInfo>,
     pub var_ids: HashMap<String, VarId>,
     pub loop_depth: u32,
+    /// Statements `unroll` has produced in the program being checked.
+    pub unrolled: usize,
     /// Structs and unions defined in the script, by `struct Name`.
     pub records: HashMap<String, std::sync::Arc<crate::types::Record>>,
     /// `#define NAME value` of the script: an integer or a string.
@@ -100,6 +108,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         vars: Vec::new(),
         var_ids: HashMap::new(),
         loop_depth: 0,
+        unrolled: 0,
     };
     ck.apply_config(program);
     ck.final_pass = true;
@@ -428,6 +437,7 @@ impl<'a> Checker<'a> {
             self.vars.clear();
             self.var_ids.clear();
             self.loop_depth = 0;
+            self.unrolled = 0;
             let mut body = self.block(&g.probe.body);
             if let Some(pred) = &g.probe.predicate {
                 let cond = self.expr(pred);
@@ -504,7 +514,24 @@ impl<'a> Checker<'a> {
                         1
                     }
                 };
+                // The copies replace what unrolls inside the body counted.
+                let before = self.unrolled;
                 let body = self.block(body);
+                let copies = statements(&body) * n as usize;
+                if before + copies > MAX_UNROLLED {
+                    // Said once, at the unroll that passes the limit.
+                    if self.unrolled <= MAX_UNROLLED {
+                        let msg = format!(
+                            "`unroll` makes this probe too large: more than {} statements (nested unrolls multiply)",
+                            MAX_UNROLLED
+                        );
+                        self.error(count.span, msg);
+                    }
+                    self.unrolled = MAX_UNROLLED + 1;
+                    out.extend(body);
+                    return;
+                }
+                self.unrolled = before + copies;
                 for _ in 0..n {
                     out.extend(body.iter().cloned());
                 }
@@ -739,6 +766,19 @@ impl<'a> Checker<'a> {
             _ => None,
         }
     }
+}
+
+/// Statements in `body`, those of nested blocks included.
+fn statements(body: &[TStmt]) -> usize {
+    body.iter()
+        .map(|s| {
+            1 + match &s.kind {
+                TStmtKind::If { then, els, .. } => statements(then) + statements(els),
+                TStmtKind::While { body, .. } => statements(body),
+                _ => 0,
+            }
+        })
+        .sum()
 }
 
 /// Whether a loop body can leave the loop (`break` or `return` outside any
