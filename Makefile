@@ -3,7 +3,7 @@
 #   make test
 CARGO ?= cargo
 
-.PHONY: setup build run test test-kernel lint bench
+.PHONY: setup build run test test-kernel lint bench fuzz
 
 setup:
 	./scripts/setup.sh
@@ -34,3 +34,9 @@ lint: setup
 
 bench: build
 	../shared/bench/run_all.sh bpftrace $(CURDIR)/target/release/rtrace
+
+# The fuzz targets (parser, checker, code generator), FUZZ_SECONDS each
+# (default 600), from the seed corpus of tests/ and docs/ (FUZZING.md).
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	./fuzz/run.sh $(FUZZ_SECONDS)
