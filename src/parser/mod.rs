@@ -172,6 +172,7 @@ fn found_text(source: &str, pos: usize) -> String {
             format!("`{}`", word)
         }
         Some('\n') => "end of line".into(),
+        Some(c) if c.is_control() => format!("the control character U+{:04X}", c as u32),
         Some(c) if crate::raw_text::raw_byte(c).is_some() => {
             format!("the byte 0x{:02x}, which is not UTF-8 text", crate::raw_text::raw_byte(c).unwrap_or_default())
         }

@@ -125,6 +125,16 @@ fn errors_are_readable() {
 }
 
 #[test]
+fn attach_points_hold_no_control_characters() {
+    // Found by fuzzing: a NUL reached an ELF section name (`fexit/a\0b`).
+    assert_eq!(
+        err("kretfunc:a\0b { @ = count(); }"),
+        "syntax error: expected `<`, `{` or a predicate `/.../`, found the control character U+0000"
+    );
+    assert!(parse("uprobe:./bin:\"a\x01\" { }").is_err());
+}
+
+#[test]
 fn spans_point_at_the_text() {
     let p = parse("BEGIN { @x = pid + 1; }").unwrap();
     let StmtKind::Assign { value, .. } = &p.probes[0].body.stmts[0].kind else { panic!() };
