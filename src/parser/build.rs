@@ -2,20 +2,12 @@
 
 use super::ast::*;
 use super::expr::{expr, unary};
-use super::pairs::{int_literal, span, string_literal, words, Result};
+use super::pairs::{int_literal, span, string_literal, too_deep, words, Result};
 use super::Rule;
 use crate::diagnostic::Diagnostic;
 use crate::nesting::MAX_NESTING;
 use crate::span::Span;
 use pest::iterators::Pair;
-
-/// The error for a program nested deeper than `MAX_NESTING`, at the place
-/// the limit is passed.
-pub fn too_deep(at: Span) -> Diagnostic {
-    Diagnostic::error(format!("the program nests too deeply here: more than {} levels", MAX_NESTING), at).with_help(
-        "blocks, parentheses and operators each add a level; keep parts of the expression in variables, or split the blocks",
-    )
-}
 
 pub fn program(pair: Pair<Rule>) -> std::result::Result<Program, Vec<Diagnostic>> {
     let mut prog = Program { includes: vec![], directives: vec![], config: vec![], structs: vec![], probes: vec![] };

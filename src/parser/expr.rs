@@ -9,8 +9,7 @@
 //! `crate::nesting`), which bounds every later pass's recursion.
 
 use super::ast::*;
-use super::build::too_deep;
-use super::pairs::{int_literal, span, string_literal, type_name, Result};
+use super::pairs::{int_literal, span, string_literal, too_deep, type_name, Result};
 use super::Rule;
 use crate::diagnostic::Diagnostic;
 use crate::nesting::MAX_NESTING;

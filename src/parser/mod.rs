@@ -42,7 +42,7 @@ fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Diagnostic {
     if let pest::error::ErrorVariant::CustomError { message } = &e.variant {
         if message.contains("limit reached") {
             let end = pos + source[pos..].chars().next().map_or(0, char::len_utf8);
-            return build::too_deep(Span::new(pos, end));
+            return pairs::too_deep(Span::new(pos, end));
         }
     }
     let found = found_text(source, pos);

@@ -1,14 +1,24 @@
-//! Reading one pest pair: its span, the literal or type name it holds.
-//! Shared by the statement (`build`) and expression (`expr`) builders.
+//! Reading one pest pair: its span, the literal or type name it holds, and
+//! the error for a pair nested past the limit. Shared by the statement
+//! (`build`) and expression (`expr`) builders.
 
 use super::ast::TypeName;
 use super::literal::parse_int;
 use super::Rule;
 use crate::diagnostic::Diagnostic;
+use crate::nesting::MAX_NESTING;
 use crate::span::Span;
 use pest::iterators::Pair;
 
 pub type Result<T> = std::result::Result<T, Diagnostic>;
+
+/// The error for a program nested deeper than `MAX_NESTING`, at the place
+/// the limit is passed.
+pub fn too_deep(at: Span) -> Diagnostic {
+    Diagnostic::error(format!("the program nests too deeply here: more than {} levels", MAX_NESTING), at).with_help(
+        "blocks, parentheses and operators each add a level; keep parts of the expression in variables, or split the blocks",
+    )
+}
 
 pub fn span(pair: &Pair<Rule>) -> Span {
     Span::new(pair.as_span().start(), pair.as_span().end())
