@@ -146,17 +146,6 @@ fn snippet(out: &mut String, source: &Source, span: Span, _label: &str) {
     let (line, col) = source.line_col(span.start);
     let text = source.line_text(line);
     let gutter = line.to_string();
-    // Bytes that are not UTF-8 and control characters show as U+FFFD: still
-    // one column each.
-    let shown: String = crate::raw_text::shown(text)
-        .chars()
-        .map(|c| match c {
-            '\t' => ' ',
-            c if c.is_control() => char::REPLACEMENT_CHARACTER,
-            c => c,
-        })
-        .collect();
-    let _ = writeln!(out, " {} | {}", gutter, shown);
     let line_chars = text.chars().count();
     let width = if span.is_empty() {
         1
@@ -179,8 +168,17 @@ fn snippet(out: &mut String, source: &Source, span: Span, _label: &str) {
         let caret_at = before.len() + (col - 1 - first);
         (format!("{}{}{}", before, window, after), caret_at, width.min(last + 1 - col).max(1))
     };
-    // Bytes that are not UTF-8 show as U+FFFD: still one column each.
-    let _ = writeln!(out, " {} | {}", gutter, crate::raw_text::shown(&shown).replace('\t', " "));
+    // Bytes that are not UTF-8 and control characters show as U+FFFD: still
+    // one column each.
+    let shown: String = crate::raw_text::shown(&shown)
+        .chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() => char::REPLACEMENT_CHARACTER,
+            c => c,
+        })
+        .collect();
+    let _ = writeln!(out, " {} | {}", gutter, shown);
     let _ = writeln!(out, " {} | {}^{}", " ".repeat(gutter.len()), " ".repeat(caret_at), "~".repeat(width - 1));
 }
 
