@@ -137,9 +137,10 @@ fn the_error_points_where_the_limit_is_passed() {
         err,
         format!(
             "deep.rt:{line}:1: error: the program nests too deeply here: more than {MAX_NESTING} levels\n \
-             {line} | 1{close}; }}\n {pad} | ^\nhelp: blocks, parentheses and operators each add a level; keep parts \
+             {line} | 1{close}...\n {pad} | ^\nhelp: blocks, parentheses and operators each add a level; keep parts \
              of the expression in variables, or split the blocks\n",
-            close = ")".repeat(n),
+            // A long line shows as a window of 160 characters around the caret.
+            close = ")".repeat(159),
             pad = " ".repeat(line.to_string().len()),
         )
     );
