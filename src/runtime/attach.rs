@@ -148,11 +148,17 @@ pub fn attach_one(
                 return Err(fail("this kernel has no kprobes (it was built without CONFIG_KPROBES)".into()));
             }
             let link = if *offset == 0 {
-                prog.attach_kprobe(*ret, func).map_err(lib)?
+                prog.attach_kprobe(*ret, func).map_err(|e| unprobeable(func).map_or_else(|| lib(e), &fail))?
             } else {
-                kprobe_at_offset(prog, func, *offset).map_err(|e| fail(e.to_string()))?
+                kprobe_at_offset(prog, func, *offset)
+                    .map_err(|e| fail(unprobeable(func).unwrap_or_else(|| e.to_string())))?
             };
             attached.links.push(link);
+        }
+        (ProbeSpec::Kfunc { .. }, _) => {
+            // libbpf finds the function in the kernel's BTF by the program's
+            // section (`fentry/FUNC`) and attaches through a BPF trampoline.
+            attached.links.push(prog.attach().map_err(lib)?);
         }
         (ProbeSpec::RawTracepoint { event }, _) => {
             attached.links.push(prog.attach_raw_tracepoint(event).map_err(lib)?);
@@ -308,4 +314,23 @@ fn kprobe_at_offset(prog: &ProgramMut<'_>, func: &str, offset: u64) -> std::io::
     }
     // SAFETY: a valid link pointer from libbpf, owned from now on.
     Ok(unsafe { Link::from_ptr(ptr) })
+}
+
+/// Why kprobes cannot attach to kernel function `func`, when the kernel's
+/// list of the functions they may attach to says so (read only now, after
+/// an attach failed: it is long).
+fn unprobeable(func: &str) -> Option<String> {
+    let known = crate::system::tracefs::kprobe_functions(&crate::system::tracefs::mounted()?);
+    if known.is_empty() || known.binary_search_by(|f| f.as_str().cmp(func)).is_ok() {
+        return None;
+    }
+    let mut reason = format!(
+        "kernel function `{}` cannot be probed: it is not among the functions kprobes may attach to \
+         (available_filter_functions, less the kprobe blacklist)",
+        func
+    );
+    if let Some(s) = crate::diagnostic::closest(func, known.iter().map(String::as_str)) {
+        reason.push_str(&format!("; did you mean `{}`?", s));
+    }
+    Some(reason)
 }

@@ -105,8 +105,9 @@ impl<'a> Checker<'a> {
                     let reg = self.env.arch.return_register();
                     self.pt_regs_load(reg, span)
                 }
+                ProgKind::Kretfunc { func } => self.kretfunc_retval(&func, span),
                 _ => {
-                    self.error(span, "`retval` is only available in uretprobe and kretprobe probes");
+                    self.error(span, "`retval` is only available in uretprobe, kretprobe and kretfunc probes");
                     none(span)
                 }
             },
@@ -130,7 +131,8 @@ impl<'a> Checker<'a> {
             "args" => {
                 let uprobe = kind == ProgKind::Uprobe
                     && matches!(self.group().resolved.first().map(|r| &r.detail), Some(Detail::Uprobe(_)));
-                if kind != ProgKind::Tracepoint && !uprobe {
+                let kfunc = matches!(kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. });
+                if kind != ProgKind::Tracepoint && !uprobe && !kfunc {
                     self.unsupported(span, "`args` outside tracepoint and uprobe probes");
                     return none(span);
                 }
@@ -325,6 +327,62 @@ impl<'a> Checker<'a> {
             Type::Ptr { .. } => TExpr { kind: TExprKind::Retype(Box::new(raw)), ty, span },
             other => {
                 self.unsupported(span, format!("the parameter `{}` of type {} (passed by value)", field, other));
+                none(span)
+            }
+        }
+    }
+
+    /// The prototype of the function a kfunc/kretfunc probe traces, from BTF.
+    fn kfunc_prototype(&mut self, span: Span) -> Option<(String, crate::system::btf::Prototype)> {
+        let (ProgKind::Kfunc { func } | ProgKind::Kretfunc { func }) = self.group().kind.clone() else { return None };
+        match self.env.facts.0.kernel_function(&func) {
+            Some(proto) => Some((func, proto)),
+            None => {
+                self.error(span, format!("no BTF prototype for kernel function `{}`", func));
+                None
+            }
+        }
+    }
+
+    /// `args.name` in a kfunc/kretfunc: the parameter `name` of the traced
+    /// function, typed from its BTF prototype. A BPF trampoline hands the
+    /// program the arguments as an array of u64s (`ctx[i]`).
+    fn kfunc_param(&mut self, field: &str, field_span: Span, span: Span) -> TExpr {
+        let Some((func, proto)) = self.kfunc_prototype(span) else { return none(span) };
+        let Some(n) = proto.params.iter().position(|(name, _)| name == field) else {
+            let mut d =
+                Diagnostic::error(format!("kernel function `{}` has no parameter `{}`", func, field), field_span);
+            if let Some(s) = closest(field, proto.params.iter().map(|(n, _)| n.as_str())) {
+                d = d.with_help(format!("did you mean `{}`?", s));
+            }
+            self.report(d);
+            return none(span);
+        };
+        let ty = proto.params[n].1.clone();
+        self.trampoline_slot(n as u32, ty, field, span)
+    }
+
+    /// `retval` in a kretfunc: after the arguments in the trampoline's array.
+    fn kretfunc_retval(&mut self, func: &str, span: Span) -> TExpr {
+        let Some((_, proto)) = self.kfunc_prototype(span) else { return none(span) };
+        if proto.ret == Type::None {
+            self.error(span, format!("kernel function `{}` returns nothing (void): there is no `retval`", func));
+            return none(span);
+        }
+        self.trampoline_slot(proto.params.len() as u32, proto.ret, "retval", span)
+    }
+
+    /// Slot `n` of a BPF trampoline's u64 array, as `ty`.
+    fn trampoline_slot(&mut self, n: u32, ty: Type, what: &str, span: Span) -> TExpr {
+        // A kernel function takes at most a handful of arguments (the
+        // trampoline supports 12): the offset always fits.
+        let offset = 8 * n.min(64) as i16;
+        let raw = TExpr { kind: TExprKind::CtxLoad { offset, bytes: 8, signed: false }, ty: U64, span };
+        match ty {
+            Type::Int { .. } => TExpr { kind: TExprKind::IntCast(Box::new(raw)), ty, span },
+            Type::Ptr { .. } => TExpr { kind: TExprKind::Retype(Box::new(raw)), ty, span },
+            other => {
+                self.unsupported(span, format!("`{}` of type {} (passed by value)", what, other));
                 none(span)
             }
         }
@@ -789,6 +847,9 @@ impl<'a> Checker<'a> {
         let b = self.expr(base);
         match &b.ty {
             Type::TracepointArgs if self.group().kind == ProgKind::Uprobe => self.uprobe_param(field, field_span, span),
+            Type::TracepointArgs if matches!(self.group().kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. }) => {
+                self.kfunc_param(field, field_span, span)
+            }
             Type::TracepointArgs => self.tracepoint_field(field, field_span, span),
             Type::Tuple(items) if !arrow => match field.parse::<usize>() {
                 Ok(i) if i < items.len() => {

@@ -84,3 +84,37 @@ fn btf_type(btf: &Btf<'_>, ty: BtfType<'_>, depth: u32) -> Type {
         _ => byte,
     }
 }
+
+/// A kernel function's parameters and return type, from its BTF prototype.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prototype {
+    pub params: Vec<(String, Type)>,
+    /// `Type::None` for `void`.
+    pub ret: Type,
+}
+
+/// The prototype of kernel function `name`.
+pub fn function(btf: &Btf<'_>, name: &str) -> Option<Prototype> {
+    let func: bt::Func = btf.type_by_name(name)?;
+    let proto = bt::FuncProto::try_from(func.next_type()?).ok()?;
+    let params = proto
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let name = p.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("arg{}", i));
+            let ty = btf.type_by_id::<BtfType>(p.ty).map_or(Type::None, |t| btf_type(btf, t, 1));
+            (name, ty)
+        })
+        .collect();
+    let ret = proto.next_type().map_or(Type::None, |t| btf_type(btf, t, 1));
+    Some(Prototype { params, ret })
+}
+
+/// The names of every function the BTF describes, sorted.
+pub fn functions(btf: &Btf<'_>) -> Vec<String> {
+    let mut names: Vec<String> =
+        btf.type_by_kind::<bt::Func>().filter_map(|f| f.name().map(|n| n.to_string_lossy().into_owned())).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}

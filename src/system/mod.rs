@@ -44,6 +44,8 @@ pub trait Facts {
     fn params(&self, path: &Path, func: &str) -> Option<Vec<(String, Type)>>;
     /// `kaddr("name")`: a kernel symbol's address.
     fn kernel_symbol(&self, name: &str) -> Option<u64>;
+    /// A kernel function's parameters and return type (kfunc `args`, `retval`).
+    fn kernel_function(&self, name: &str) -> Option<btf::Prototype>;
     /// `uaddr("name")` in a uprobe (a uretprobe when `ret`) at file offset
     /// `probe_offset` of the binary at `path`.
     fn user_symbol(&self, path: &Path, probe_offset: u64, ret: bool, name: &str) -> Result<Symbol, SymbolError>;
@@ -63,6 +65,9 @@ impl Facts for NoFacts {
         None
     }
     fn kernel_symbol(&self, _: &str) -> Option<u64> {
+        None
+    }
+    fn kernel_function(&self, _: &str) -> Option<btf::Prototype> {
         None
     }
     fn user_symbol(&self, path: &Path, _: u64, _: bool, name: &str) -> Result<Symbol, SymbolError> {
@@ -95,6 +100,10 @@ pub struct Machine {
     dwarf: RefCell<HashMap<PathBuf, Option<Rc<DwarfTypes>>>>,
     btf: OnceCell<Option<libbpf_rs::btf::Btf<'static>>>,
     kallsyms: OnceCell<Vec<(u64, String)>>,
+    /// Every function of the kernel's BTF (kfunc wildcards).
+    btf_functions: OnceCell<Vec<String>>,
+    /// The functions kprobes may attach to (kprobe wildcards).
+    kprobe_functions: OnceCell<Vec<String>>,
 }
 
 impl Machine {
@@ -112,19 +121,14 @@ impl Machine {
     }
 
     /// A machine recorded in directory `dir` (`tracing/` shaped like
-    /// tracefs, with the `format` files of the recorded tracepoints;
-    /// `kallsyms`; `btf` if any). Binaries are still read from the file
-    /// system: they are the program's inputs, and readable by any user.
+    /// tracefs, with the `format` files of the recorded tracepoints and the
+    /// functions kprobes may attach to; `kallsyms`). Binaries are still read
+    /// from the file system: they are the program's inputs, and readable by
+    /// any user; so is the kernel's BTF (`dir/btf` instead, if recorded),
+    /// which is too large to record.
     pub fn recorded(dir: &Path) -> Machine {
-        let btf = dir.join("btf");
-        Machine::with(
-            KernelFiles {
-                tracefs: Some(dir.join("tracing")),
-                kallsyms: dir.join("kallsyms"),
-                btf: btf.exists().then_some(btf),
-            },
-            None,
-        )
+        let btf = [dir.join("btf"), PathBuf::from(btf::VMLINUX)].into_iter().find(|p| p.exists());
+        Machine::with(KernelFiles { tracefs: Some(dir.join("tracing")), kallsyms: dir.join("kallsyms"), btf }, None)
     }
 
     fn with(kernel: KernelFiles, pid: Option<u32>) -> Machine {
@@ -135,6 +139,8 @@ impl Machine {
             dwarf: RefCell::default(),
             btf: OnceCell::new(),
             kallsyms: OnceCell::new(),
+            btf_functions: OnceCell::new(),
+            kprobe_functions: OnceCell::new(),
         }
     }
 
@@ -158,8 +164,24 @@ impl Machine {
         self.dwarf.borrow_mut().entry(path.to_path_buf()).or_insert_with(|| DwarfTypes::load(path).map(Rc::new)).clone()
     }
 
-    fn btf(&self) -> Option<&libbpf_rs::btf::Btf<'static>> {
+    /// The kernel's BTF, when it has one.
+    pub fn btf(&self) -> Option<&libbpf_rs::btf::Btf<'static>> {
         self.btf.get_or_init(|| self.kernel.btf.as_deref().and_then(btf::load)).as_ref()
+    }
+
+    /// Every function the kernel's BTF describes, sorted (empty without BTF).
+    pub fn btf_functions(&self) -> &[String] {
+        self.btf_functions.get_or_init(|| self.btf().map(btf::functions).unwrap_or_default())
+    }
+
+    /// The kernel functions kprobes may attach to: tracefs's
+    /// `available_filter_functions` without the kprobe blacklist, sorted;
+    /// empty where the kernel does not say (no tracefs, or lockdown).
+    pub fn kprobe_functions(&self) -> &[String] {
+        self.kprobe_functions.get_or_init(|| match self.tracefs() {
+            Some(root) => tracefs::kprobe_functions(root),
+            None => vec![],
+        })
     }
 
     /// Kernel symbols, sorted by address.
@@ -186,6 +208,10 @@ impl Facts for Machine {
 
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
         self.kallsyms().iter().find(|(_, n)| n == name).map(|(address, _)| *address)
+    }
+
+    fn kernel_function(&self, name: &str) -> Option<btf::Prototype> {
+        btf::function(self.btf()?, name)
     }
 
     fn user_symbol(&self, path: &Path, probe_offset: u64, ret: bool, name: &str) -> Result<Symbol, SymbolError> {

@@ -5,7 +5,7 @@
 
 use super::binary::{self, Binary};
 use super::returns::{self, ReturnSiteError};
-use super::{process, tracefs, Machine};
+use super::{process, tracefs, Facts, Machine};
 use crate::diagnostic::{closest, Diagnostic};
 use crate::parser::ast::{AttachPoint, Program};
 use crate::probe::glob;
@@ -158,6 +158,8 @@ impl Resolver<'_> {
             ProbeSpec::Tracepoint { category, event } => self.tracepoints(category, event),
             ProbeSpec::Uprobe { target, func, ret } => self.uprobes(target, func, *ret),
             ProbeSpec::Usdt { target, provider, name } => self.usdts(target, provider.as_deref(), name),
+            ProbeSpec::Kprobe { func, offset, ret } => self.kprobes(func, *offset, *ret),
+            ProbeSpec::Kfunc { func, ret } => self.kfuncs(func, *ret),
             ProbeSpec::Software { event, .. } | ProbeSpec::Hardware { event, .. } => perf_event(&spec, event)
                 .map(|()| vec![Resolved { name: display_name(ap, &spec), spec: spec.clone(), detail: Detail::None }]),
             other => Ok(vec![Resolved { name: display_name(ap, other), spec: spec.clone(), detail: Detail::None }]),
@@ -223,6 +225,69 @@ impl Resolver<'_> {
             return Err(suggest(d, event, names.iter().map(String::as_str)));
         }
         Ok(out)
+    }
+
+    /// `kprobe:FUNC[+OFF]`: a wildcard stands for every matching function
+    /// kprobes may attach to. A plain name is taken as it is: reading the
+    /// kernel's list costs seconds on a slow machine, so attaching decides,
+    /// and its error consults the list (`runtime::attach`).
+    fn kprobes(&mut self, func: &str, offset: u64, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
+        let provider = if ret { "kretprobe" } else { "kprobe" };
+        let point = |f: &str| Resolved {
+            name: match offset {
+                0 => format!("{}:{}", provider, f),
+                off => format!("{}:{}+{}", provider, f, off),
+            },
+            spec: ProbeSpec::Kprobe { func: f.to_string(), offset, ret },
+            detail: Detail::None,
+        };
+        if !glob::is_glob(func) {
+            return Ok(vec![point(func)]);
+        }
+        let known = self.machine.kprobe_functions();
+        if known.is_empty() {
+            return Err(Diagnostic::error_nowhere(format!(
+                "cannot expand `{}:{}`: this kernel does not list the functions kprobes may attach to",
+                provider, func
+            )));
+        }
+        let matched: Vec<Resolved> = known.iter().filter(|f| glob::matches(func, f)).map(|f| point(f)).collect();
+        if matched.is_empty() {
+            return Err(Diagnostic::error_nowhere(format!("no kernel functions match `{}:{}`", provider, func)));
+        }
+        Ok(matched)
+    }
+
+    /// `kfunc:FUNC` (`fentry`): functions the kernel's BTF describes (a
+    /// BPF trampoline is built from the function's prototype there).
+    fn kfuncs(&mut self, func: &str, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
+        let provider = if ret { "kretfunc" } else { "kfunc" };
+        if self.machine.btf().is_none() {
+            return Err(Diagnostic::error_nowhere(format!(
+                "{} probes need the kernel's BTF ({}), and this kernel has none",
+                provider,
+                super::btf::VMLINUX
+            )));
+        }
+        let point = |f: &str| Resolved {
+            name: format!("{}:{}", provider, f),
+            spec: ProbeSpec::Kfunc { func: f.to_string(), ret },
+            detail: Detail::None,
+        };
+        let known = self.machine.btf_functions();
+        if glob::is_glob(func) {
+            let matched: Vec<Resolved> = known.iter().filter(|f| glob::matches(func, f)).map(|f| point(f)).collect();
+            if matched.is_empty() {
+                return Err(Diagnostic::error_nowhere(format!("no kernel functions match `{}:{}`", provider, func)));
+            }
+            return Ok(matched);
+        }
+        // One lookup for a name; the sorted list only for a suggestion.
+        if self.machine.kernel_function(func).is_none() {
+            let d = Diagnostic::error_nowhere(format!("kernel function `{}` not found in the kernel's BTF", func));
+            return Err(suggest(d, func, known.iter().map(String::as_str)));
+        }
+        Ok(vec![point(func)])
     }
 
     fn targets(&self, target: &str, all: bool) -> Result<Vec<Target>, Diagnostic> {

@@ -44,10 +44,27 @@ pub fn available_events(root: &Path) -> Vec<String> {
     names
 }
 
-/// Kernel functions kprobes may attach to (`available_filter_functions`).
+/// Where the kernel lists the functions kprobes refuse (debugfs).
+const KPROBE_BLACKLIST: &str = "/sys/kernel/debug/kprobes/blacklist";
+
+/// Kernel functions kprobes may attach to: `available_filter_functions`
+/// (a module's functions are marked `[module]`), less the kprobe
+/// blacklist; sorted, each once.
 pub fn kprobe_functions(root: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(root.join("available_filter_functions")).unwrap_or_default();
-    text.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect()
+    // `0xffffffff81000000-0xffffffff81000010\tname`
+    let blacklist = std::fs::read_to_string(KPROBE_BLACKLIST).unwrap_or_default();
+    let refused: std::collections::HashSet<&str> =
+        blacklist.lines().filter_map(|l| l.split_whitespace().nth(1)).collect();
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|f| !refused.contains(f))
+        .map(str::to_string)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// Kprobes exist when the kernel has the kprobe PMU or tracefs kprobe_events.
