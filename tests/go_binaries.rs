@@ -16,10 +16,24 @@ use rtrace::system::returns::{self, ReturnSiteError};
 use rtrace::system::{golang, Facts, Machine};
 use std::path::{Path, PathBuf};
 
+/// Where the workloads and Go's caches go: the target's scratch directory,
+/// or a directory of this user's own when that one is root's (the tests
+/// also run as `nobody` after root has built them).
+fn work_dir() -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    let dir = if uid == 0 {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("go_binaries")
+    } else {
+        std::env::temp_dir().join(format!("rtrace-go_binaries-{}", uid))
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// The `goreturns` workload built for `goarch` with `flags`, as `name`.
 fn build(name: &str, flags: &[&str], goarch: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go_binaries");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = work_dir();
     let out = dir.join(name);
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/workloads/goreturns");
     let res = common::go_build(&src, &out, flags, Some(goarch), &dir).output().expect("run go");

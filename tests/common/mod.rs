@@ -24,7 +24,8 @@ pub mod kernel;
 /// `go build` of the Go workload in directory `src` to `out`, without
 /// inlining (`-gcflags=-l`: every function keeps its own code to probe) and
 /// with `flags`, for `goarch` (`None`: this machine's). Go's caches go
-/// under `cache`: CI runs as root with no network.
+/// under `cache`: CI runs as root with no network. No VCS stamp: as
+/// `nobody` git refuses the checkout (another owner) and `go build` fails.
 pub fn go_build(
     src: &std::path::Path,
     out: &std::path::Path,
@@ -37,7 +38,7 @@ pub fn go_build(
     c.env("GOCACHE", cache.join("gocache"))
         .env("GOPATH", cache.join("gopath"))
         .env("GO111MODULE", "on")
-        .env("GOFLAGS", "-mod=mod")
+        .env("GOFLAGS", "-mod=mod -buildvcs=false")
         .env("GOPROXY", "off");
     if let Some(arch) = goarch {
         c.env("GOARCH", arch);
