@@ -45,7 +45,7 @@ pub fn front(
         let _ = err.write_all(render_all(diags, source).as_bytes());
         Err(code)
     };
-    let program = match parser::parse(&source.text) {
+    let program = match parse(&source.text) {
         Ok(p) => p,
         Err(diags) => return stop(&diags, exit::SCRIPT),
     };
@@ -68,6 +68,13 @@ pub fn front(
         return Err(exit::OK);
     }
     Ok((checked, compiled))
+}
+
+/// Source text → the AST with its macros expanded.
+pub fn parse(text: &str) -> Result<ast::Program, Vec<Diagnostic>> {
+    let mut program = parser::parse(text)?;
+    parser::macros::expand(&mut program, &sema::is_builtin)?;
+    Ok(program)
 }
 
 /// What the REPL adds to a build: its next input extends the program of

@@ -12,37 +12,53 @@ pub fn print(compiled: &Compiled, source: &Source) -> String {
     let mut out = String::new();
     for (i, prog) in compiled.image.programs.iter().enumerate() {
         let _ = writeln!(out, "{} ({}): {} instructions", prog.name, prog.section, prog.insns.len());
-        let locs = &compiled.locs[i];
-        let mut skip = false;
-        for (idx, insn) in prog.insns.iter().enumerate() {
-            if skip {
-                skip = false;
-                continue;
-            }
-            if let Some((_, span)) = locs.iter().find(|(at, _)| *at == idx) {
-                let (line, _) = source.line_col(span.start);
-                let text = &source.text[span.start as usize..span.end as usize];
-                let text = text.lines().next().unwrap_or("").trim();
-                let _ = writeln!(out, "; {} @ {}:{}", text, source.name, line);
-            }
-            let text = if insn.is_ld_imm64() {
-                skip = true;
-                let hi = prog.insns.get(idx + 1).map_or(0, |n| n.imm as u32 as u64);
-                let value = (insn.imm as u32 as u64) | (hi << 32);
-                match prog.relocs.iter().find(|r| r.insn == idx).map(|r| r.target) {
-                    Some(RelocTarget::Map(m)) => format!("r{} = map[{}] ll", insn.dst, compiled.image.maps[m].name),
-                    Some(RelocTarget::Rodata) => format!("r{} = .rodata+{} ll", insn.dst, value),
-                    Some(RelocTarget::Bss) => format!("r{} = .bss+{} ll", insn.dst, value),
-                    None => format!("r{} = {:#x} ll", insn.dst, value),
-                }
-            } else {
-                disassemble(insn, idx)
-            };
-            let _ = writeln!(out, "{:5}: {}", idx, text);
+        function(&mut out, compiled, source, &prog.insns, &prog.relocs, &compiled.locs[i], &prog.subprogs);
+        for (sub, locs) in prog.subprogs.iter().zip(&compiled.subprog_locs[i]) {
+            let _ = writeln!(out, "{} (.text): {} instructions", sub.name, sub.insns.len());
+            function(&mut out, compiled, source, &sub.insns, &sub.relocs, locs, &prog.subprogs);
         }
-        out.push('\n');
     }
     out
+}
+
+fn function(
+    out: &mut String,
+    compiled: &Compiled,
+    source: &Source,
+    insns: &[Insn],
+    relocs: &[super::image::Reloc],
+    locs: &[(usize, crate::span::Span)],
+    subprogs: &[super::image::FunctionImage],
+) {
+    let mut skip = false;
+    for (idx, insn) in insns.iter().enumerate() {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if let Some((_, span)) = locs.iter().find(|(at, _)| *at == idx) {
+            let (line, _) = source.line_col(span.start);
+            let text = &source.text[span.start as usize..span.end as usize];
+            let text = text.lines().next().unwrap_or("").trim();
+            let _ = writeln!(out, "; {} @ {}:{}", text, source.name, line);
+        }
+        let text = if insn.is_ld_imm64() {
+            skip = true;
+            let hi = insns.get(idx + 1).map_or(0, |n| n.imm as u32 as u64);
+            let value = (insn.imm as u32 as u64) | (hi << 32);
+            match relocs.iter().find(|r| r.insn == idx).map(|r| r.target) {
+                Some(RelocTarget::Map(m)) => format!("r{} = map[{}] ll", insn.dst, compiled.image.maps[m].name),
+                Some(RelocTarget::Rodata) => format!("r{} = .rodata+{} ll", insn.dst, value),
+                Some(RelocTarget::Bss) => format!("r{} = .bss+{} ll", insn.dst, value),
+                Some(RelocTarget::Func(f)) => format!("r{} = func[{}] ll", insn.dst, subprogs[f].name),
+                None => format!("r{} = {:#x} ll", insn.dst, value),
+            }
+        } else {
+            disassemble(insn, idx)
+        };
+        let _ = writeln!(out, "{:5}: {}", idx, text);
+    }
+    out.push('\n');
 }
 
 /// One instruction (not the second slot of an `ld_imm64`); `idx` resolves jumps.

@@ -17,6 +17,8 @@ const KIND_DATASEC: u32 = 15;
 const INT_SIGNED: u32 = 1;
 /// BTF_FUNC_GLOBAL / BTF_VAR_GLOBAL_ALLOCATED: libbpf rejects static maps and programs.
 const LINKAGE_GLOBAL: u32 = 1;
+/// BTF_FUNC_STATIC: what a callback must be.
+const LINKAGE_STATIC: u32 = 0;
 
 /// Builds the type section and the string table of `.BTF`.
 #[derive(Debug)]
@@ -26,6 +28,7 @@ pub struct Btf {
     string_index: HashMap<String, u32>,
     next_id: u32,
     int_id: Option<u32>,
+    long_id: Option<u32>,
     array_ids: HashMap<u32, u32>,
 }
 
@@ -43,6 +46,7 @@ impl Btf {
             string_index: HashMap::new(),
             next_id: 1,
             int_id: None,
+            long_id: None,
             array_ids: HashMap::new(),
         }
     }
@@ -135,6 +139,31 @@ impl Btf {
         let proto = self.push_type(0, KIND_FUNC_PROTO, 0, int, &[]);
         let name_off = self.string(name);
         self.push_type(name_off, KIND_FUNC, LINKAGE_GLOBAL, proto, &[])
+    }
+
+    /// A FUNC for a callback, `static long name(long p1, ...)`. The
+    /// verifier refuses a callback whose FUNC is not static ("callback
+    /// function not static"), and a FUNC's parameters need names.
+    pub fn callback(&mut self, name: &str, params: &[&str]) -> u32 {
+        let long = self.long();
+        let mut extra = Vec::new();
+        for p in params {
+            extra.extend([self.string(p), long]);
+        }
+        let proto = self.push_type(0, KIND_FUNC_PROTO, params.len() as u32, long, &extra);
+        let name_off = self.string(name);
+        self.push_type(name_off, KIND_FUNC, LINKAGE_STATIC, proto, &[])
+    }
+
+    /// `long`: a callback's return and parameter type.
+    fn long(&mut self) -> u32 {
+        if let Some(id) = self.long_id {
+            return id;
+        }
+        let name = self.string("long");
+        let id = self.push_type(name, KIND_INT, 0, 8, &[(INT_SIGNED << 24) | 64]);
+        self.long_id = Some(id);
+        id
     }
 
     /// The `.BTF` section bytes.

@@ -4,7 +4,7 @@
 //! writes the ELF object.
 
 use super::finish::{finish, FinishError};
-use super::image::{Image, LineInfo, MapKind, MapSpec, ProgramImage};
+use super::image::{FunctionImage, Image, LineInfo, MapKind, MapSpec, ProgramImage, Reloc, RelocTarget};
 use super::lower::{lower, HelperSite, LowerError, LowerOptions, MapIndices};
 use crate::contract::{self, Counters, Rodata};
 use crate::diagnostic::{Diagnostic, Source};
@@ -35,6 +35,8 @@ pub struct Compiled {
     pub maps: MapIndices,
     /// Per program (same order as `image.programs`): instruction index → span.
     pub locs: Vec<Vec<(usize, Span)>>,
+    /// The same for each program's subprograms.
+    pub subprog_locs: Vec<Vec<Vec<(usize, Span)>>>,
     /// The helper calls `-k`/`-kk` check, by the site number in their records.
     pub helper_sites: Vec<HelperSite>,
 }
@@ -80,6 +82,7 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     let bss_size = Counters::offset(counters.words());
     let mut image = Image { maps, bss_size, source_name: source.name.clone(), ..Image::default() };
     let mut all_locs = Vec::new();
+    let mut subprog_locs = Vec::new();
     let mut helper_sites = Vec::new();
     let mut diags = Vec::new();
     let mut uses_rodata = false;
@@ -100,27 +103,42 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
                 continue;
             }
         };
-        let lines = finished
-            .locs
-            .iter()
-            .map(|(insn, span)| {
-                let (line, col) = source.line_col(span.start);
-                LineInfo {
-                    insn: *insn,
-                    line: line as u32,
-                    col: col as u32,
-                    text: source.line_text(line).trim().to_string(),
+        let mut subprogs = Vec::new();
+        let mut sub_locs = Vec::new();
+        let mut sub_stacks = Vec::new();
+        for (i, sub) in lowered.subprogs.iter().enumerate() {
+            match finish(&sub.insns, sub.stack) {
+                Ok(f) => {
+                    sub_stacks.push((f.stack, calls(&f.relocs), sub.span));
+                    subprogs.push(FunctionImage {
+                        name: format!("{}_cb{}", prog.name, i),
+                        params: sub.params.to_vec(),
+                        lines: line_info(&f.locs, source),
+                        insns: f.insns,
+                        relocs: f.relocs,
+                    });
+                    sub_locs.push(f.locs);
                 }
-            })
-            .collect();
+                Err(e) => diags.push(finish_diagnostic(e, prog.span)),
+            }
+        }
+        if subprogs.len() != lowered.subprogs.len() {
+            continue;
+        }
+        if let Some(d) = call_stack_diagnostic(finished.stack, &calls(&finished.relocs), &sub_stacks) {
+            diags.push(d);
+            continue;
+        }
         image.programs.push(ProgramImage {
             name: prog.name.clone(),
             section: prog.kind.section(),
+            lines: line_info(&finished.locs, source),
             insns: finished.insns,
             relocs: finished.relocs,
-            lines,
+            subprogs,
         });
         all_locs.push(finished.locs);
+        subprog_locs.push(sub_locs);
     }
     if !diags.is_empty() {
         return Err(diags);
@@ -130,7 +148,64 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     }
     let elf = super::elf::write(&image)
         .map_err(|e| vec![Diagnostic::error_nowhere(format!("internal error, please report: {}", e))])?;
-    Ok(Compiled { image, elf, maps: indices, locs: all_locs, helper_sites })
+    Ok(Compiled { image, elf, maps: indices, locs: all_locs, subprog_locs, helper_sites })
+}
+
+/// `.BTF.ext` line records for instructions that start a source span.
+fn line_info(locs: &[(usize, Span)], source: &Source) -> Vec<LineInfo> {
+    locs.iter()
+        .map(|(insn, span)| {
+            let (line, col) = source.line_col(span.start);
+            LineInfo {
+                insn: *insn,
+                line: line as u32,
+                col: col as u32,
+                text: source.line_text(line).trim().to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The subprograms a function takes the address of (and so runs).
+fn calls(relocs: &[Reloc]) -> Vec<usize> {
+    relocs
+        .iter()
+        .filter_map(|r| match r.target {
+            RelocTarget::Func(f) => Some(f),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The verifier adds up the frames of a call chain, each rounded up to 32
+/// bytes, against the 512-byte limit: a loop body's frame counts on top of
+/// the probe's (and of the loops around it).
+fn call_stack_diagnostic(main: u32, main_calls: &[usize], subs: &[(u32, Vec<usize>, Span)]) -> Option<Diagnostic> {
+    fn depth(f: usize, subs: &[(u32, Vec<usize>, Span)], seen: usize) -> (u32, Span) {
+        let (own, callees, span) = &subs[f];
+        let deepest =
+            callees.iter().filter(|_| seen < subs.len()).map(|&c| depth(c, subs, seen + 1)).max_by_key(|(d, _)| *d);
+        match deepest {
+            Some((d, s)) => (frame(*own) + d, s),
+            None => (frame(*own), *span),
+        }
+    }
+    fn frame(bytes: u32) -> u32 {
+        bytes.max(1).div_ceil(32) * 32
+    }
+    let (deepest, span) = main_calls.iter().map(|&c| depth(c, subs, 0)).max_by_key(|(d, _)| *d)?;
+    let needed = frame(main) + deepest;
+    (needed > crate::codegen::insn::MAX_STACK).then(|| {
+        Diagnostic::error(
+            format!(
+                "this needs {} bytes of stack with the loop bodies around it, more than the {} eBPF allows",
+                needed,
+                crate::codegen::insn::MAX_STACK
+            ),
+            span,
+        )
+        .with_help("a `for` loop's body runs in a frame of its own on top of the probe's: use fewer or shorter strings")
+    })
 }
 
 fn lower_diagnostic(e: LowerError) -> Diagnostic {

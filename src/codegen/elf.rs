@@ -5,8 +5,9 @@
 //! checks it on the running kernel).
 
 use super::btf::{encode_ext, Btf, ExtSection};
-use super::image::{Image, MapKind, RelocTarget};
-use object::write::{Object, Relocation, SectionId, Symbol, SymbolSection};
+use super::image::{Image, LineInfo, MapKind, Reloc, RelocTarget};
+use super::insn::Insn;
+use object::write::{Object, Relocation, SectionId, Symbol, SymbolId, SymbolSection};
 use object::{
     Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope,
 };
@@ -96,49 +97,61 @@ pub fn write(image: &Image) -> Result<Vec<u8>, ElfError> {
         Some(obj.section_symbol(sec))
     };
 
+    let targets = Targets { maps: &map_symbols, rodata: rodata_sym, bss: bss_sym };
+    let file_off = btf.string(&image.source_name);
+    let mut ext: BTreeMap<&str, ExtSection> = BTreeMap::new();
+
+    // Callbacks (`for` loop bodies) are static functions in `.text`, where
+    // libbpf looks for subprograms; it appends each to the programs that
+    // take its address. Their offsets first: the code refers to them.
+    let mut text_offsets: Vec<Vec<u64>> = Vec::new();
+    let mut text_size = 0u64;
+    for prog in &image.programs {
+        let mut offsets = Vec::new();
+        for sub in &prog.subprogs {
+            offsets.push(text_size);
+            text_size += 8 * sub.insns.len() as u64;
+        }
+        text_offsets.push(offsets);
+    }
+    let mut text_sym = None;
+    if text_size > 0 {
+        let text = obj.add_section(vec![], b".text".to_vec(), SectionKind::Text);
+        let sym = obj.section_symbol(text);
+        text_sym = Some(sym);
+        let section_name_off = btf.string(".text");
+        for (prog, offsets) in image.programs.iter().zip(&text_offsets) {
+            for sub in &prog.subprogs {
+                let start = append_function(
+                    &mut obj,
+                    text,
+                    (&sub.name, SymbolScope::Compilation),
+                    (&sub.insns, &sub.relocs),
+                    &targets,
+                    (text_sym, offsets),
+                )?;
+                let func = btf.callback(&sub.name, &sub.params);
+                let entry =
+                    ext.entry(".text").or_insert_with(|| ExtSection { section_name_off, funcs: vec![], lines: vec![] });
+                record_ext(entry, &mut btf, start, func, &sub.lines, file_off);
+            }
+        }
+    }
+
     // Programs of one kind share a section (libbpf splits them by symbol).
     let mut sections: BTreeMap<&str, SectionId> = BTreeMap::new();
-    let mut ext: BTreeMap<&str, ExtSection> = BTreeMap::new();
-    let file_off = btf.string(&image.source_name);
-    for prog in &image.programs {
+    for (prog, offsets) in image.programs.iter().zip(&text_offsets) {
         let sec = *sections
             .entry(prog.section.as_str())
             .or_insert_with(|| obj.add_section(vec![], prog.section.as_bytes().to_vec(), SectionKind::Text));
-        let bytes: Vec<u8> = prog.insns.iter().flat_map(|i| i.encode()).collect();
-        let start = obj.append_section_data(sec, &bytes, 8);
-        obj.add_symbol(Symbol {
-            name: prog.name.as_bytes().to_vec(),
-            value: start,
-            size: bytes.len() as u64,
-            kind: SymbolKind::Text,
-            scope: SymbolScope::Dynamic,
-            weak: false,
-            section: SymbolSection::Section(sec),
-            flags: SymbolFlags::None,
-        });
-        for r in &prog.relocs {
-            if !prog.insns.get(r.insn).is_some_and(|i| i.is_ld_imm64()) {
-                return Err(ElfError::BadReloc { program: prog.name.clone(), insn: r.insn });
-            }
-            let symbol = match r.target {
-                RelocTarget::Map(m) => map_symbols[m],
-                RelocTarget::Rodata => {
-                    rodata_sym.ok_or_else(|| ElfError::Write("rodata relocation without .rodata".into()))?
-                }
-                RelocTarget::Bss => bss_sym.ok_or_else(|| ElfError::Write("bss relocation without .bss".into()))?,
-            };
-            // Addend 0: with REL the addend would be written over the instruction.
-            obj.add_relocation(
-                sec,
-                Relocation {
-                    offset: start + 8 * r.insn as u64,
-                    symbol,
-                    addend: 0,
-                    flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
-                },
-            )
-            .map_err(|e| ElfError::Write(e.to_string()))?;
-        }
+        let start = append_function(
+            &mut obj,
+            sec,
+            (&prog.name, SymbolScope::Dynamic),
+            (&prog.insns, &prog.relocs),
+            &targets,
+            (text_sym, offsets),
+        )?;
         let func = btf.program(&prog.name);
         let section_name_off = btf.string(&prog.section);
         let entry = ext.entry(prog.section.as_str()).or_insert_with(|| ExtSection {
@@ -146,11 +159,7 @@ pub fn write(image: &Image) -> Result<Vec<u8>, ElfError> {
             funcs: vec![],
             lines: vec![],
         });
-        entry.funcs.push((start as u32, func));
-        for l in &prog.lines {
-            let text = btf.string(&l.text);
-            entry.lines.push((start as u32 + 8 * l.insn as u32, file_off, text, l.line, l.col));
-        }
+        record_ext(entry, &mut btf, start, func, &prog.lines, file_off);
     }
 
     let license = obj.add_section(vec![], b"license".to_vec(), SectionKind::Data);
@@ -164,10 +173,88 @@ pub fn write(image: &Image) -> Result<Vec<u8>, ElfError> {
     obj.write().map_err(|e| ElfError::Write(e.to_string()))
 }
 
+/// The symbols relocations point at.
+struct Targets<'a> {
+    maps: &'a [SymbolId],
+    rodata: Option<SymbolId>,
+    bss: Option<SymbolId>,
+}
+
+/// Appends one function's code to `sec` under the symbol `name` (global
+/// for a program, local for a callback), with its relocations. `funcs`:
+/// the `.text` section symbol and the offsets there of the program's
+/// callbacks. Returns the function's offset in `sec`.
+fn append_function(
+    obj: &mut Object,
+    sec: SectionId,
+    (name, scope): (&str, SymbolScope),
+    (insns, relocs): (&[Insn], &[Reloc]),
+    targets: &Targets,
+    (text_sym, funcs): (Option<SymbolId>, &[u64]),
+) -> Result<u64, ElfError> {
+    let mut insns = insns.to_vec();
+    let mut patches = Vec::new();
+    for r in relocs {
+        if !insns.get(r.insn).is_some_and(|i| i.is_ld_imm64()) {
+            return Err(ElfError::BadReloc { program: name.to_string(), insn: r.insn });
+        }
+        let symbol = match r.target {
+            RelocTarget::Map(m) => targets.maps[m],
+            RelocTarget::Rodata => {
+                targets.rodata.ok_or_else(|| ElfError::Write("rodata relocation without .rodata".into()))?
+            }
+            RelocTarget::Bss => targets.bss.ok_or_else(|| ElfError::Write("bss relocation without .bss".into()))?,
+            RelocTarget::Func(f) => {
+                // Against `.text` itself: libbpf takes the callback's byte
+                // offset there from the instruction's imm (as clang emits
+                // the address of a static function).
+                insns[r.insn].imm = funcs[f] as i32;
+                text_sym.ok_or_else(|| ElfError::Write("callback relocation without .text".into()))?
+            }
+        };
+        patches.push((r.insn, symbol));
+    }
+    let bytes: Vec<u8> = insns.iter().flat_map(|i| i.encode()).collect();
+    let start = obj.append_section_data(sec, &bytes, 8);
+    obj.add_symbol(Symbol {
+        name: name.as_bytes().to_vec(),
+        value: start,
+        size: bytes.len() as u64,
+        kind: SymbolKind::Text,
+        scope,
+        weak: false,
+        section: SymbolSection::Section(sec),
+        flags: SymbolFlags::None,
+    });
+    for (insn, symbol) in patches {
+        // Addend 0: with REL the addend would be written over the instruction.
+        obj.add_relocation(
+            sec,
+            Relocation {
+                offset: start + 8 * insn as u64,
+                symbol,
+                addend: 0,
+                flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
+            },
+        )
+        .map_err(|e| ElfError::Write(e.to_string()))?;
+    }
+    Ok(start)
+}
+
+/// A function's func_info and line_info records.
+fn record_ext(entry: &mut ExtSection, btf: &mut Btf, start: u64, func: u32, lines: &[LineInfo], file_off: u32) {
+    entry.funcs.push((start as u32, func));
+    for l in lines {
+        let text = btf.string(&l.text);
+        entry.lines.push((start as u32 + 8 * l.insn as u32, file_off, text, l.line, l.col));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::image::{LineInfo, MapSpec, ProgramImage, Reloc};
+    use crate::codegen::image::{MapSpec, ProgramImage};
     use crate::codegen::insn::*;
     use object::{Object as _, ObjectSection, ObjectSymbol};
 
@@ -181,6 +268,7 @@ mod tests {
                 insns,
                 relocs: vec![Reloc { insn: 0, target: RelocTarget::Map(0) }],
                 lines: vec![LineInfo { insn: 0, line: 1, col: 1, text: "BEGIN { }".into() }],
+                subprogs: vec![],
             }],
             maps: vec![MapSpec {
                 name: "m0".into(),

@@ -125,6 +125,9 @@ fn emit(code: &[VInsn], assignment: &HashMap<u32, u8>) -> Result<Finished, Finis
             VInsn::LdBss { dst, off } => {
                 items.push(Item::Wide { dst: phys(dst), imm: off as u64, reloc: Some(RelocTarget::Bss) })
             }
+            VInsn::LdFunc { dst, func } => {
+                items.push(Item::Wide { dst: phys(dst), imm: 0, reloc: Some(RelocTarget::Func(func)) })
+            }
             VInsn::Label(l) => {
                 label_item.insert(l, items.len());
             }
@@ -146,7 +149,9 @@ fn emit(code: &[VInsn], assignment: &HashMap<u32, u8>) -> Result<Finished, Finis
         match item {
             Item::Plain(insn) => out.insns.push(*insn),
             Item::Wide { dst, imm, reloc } => {
-                let src = 0; // libbpf rewrites src_reg for relocated loads
+                // libbpf sets src_reg of relocated map and data loads; a
+                // callback's address it recognises by BPF_PSEUDO_FUNC.
+                let src = if matches!(reloc, Some(RelocTarget::Func(_))) { BPF_PSEUDO_FUNC } else { 0 };
                 if let Some(target) = reloc {
                     out.relocs.push(Reloc { insn: out.insns.len(), target: *target });
                 }

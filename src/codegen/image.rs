@@ -29,6 +29,20 @@ pub struct ProgramImage {
     pub relocs: Vec<Reloc>,
     /// Sorted by `insn`; the first entry must be at instruction 0.
     pub lines: Vec<LineInfo>,
+    /// Its callbacks (`RelocTarget::Func` indices), which go to `.text`.
+    pub subprogs: Vec<FunctionImage>,
+}
+
+/// A static function called back by a helper: its code and source lines.
+#[derive(Clone, Debug)]
+pub struct FunctionImage {
+    /// Symbol and BTF FUNC name, unique in the image.
+    pub name: String,
+    /// Its parameters' names (for its BTF prototype).
+    pub params: Vec<&'static str>,
+    pub insns: Vec<Insn>,
+    pub relocs: Vec<Reloc>,
+    pub lines: Vec<LineInfo>,
 }
 
 /// An `ld_imm64` at instruction index `insn` that the loader must patch.
@@ -46,6 +60,8 @@ pub enum RelocTarget {
     Rodata,
     /// A pointer into `.bss`; the instruction's `imm` holds the byte offset.
     Bss,
+    /// The address of subprogram N of the program (`ProgramImage::subprogs`).
+    Func(usize),
 }
 
 /// A source position for the verifier log: instructions from `insn` on come

@@ -63,6 +63,12 @@ pub enum VInsn {
         dst: Reg,
         off: u32,
     },
+    /// `dst = &callback`: subprogram `func` of the program, for a helper
+    /// that calls back (`bpf_loop`, `bpf_for_each_map_elem`).
+    LdFunc {
+        dst: Reg,
+        func: usize,
+    },
     Label(Label),
     /// The instructions that follow come from this source span (for line_info,
     /// `--emit asm` comments and mapping verifier errors back to the script).
@@ -123,7 +129,8 @@ impl VInsn {
             VInsn::LdImm64 { dst, .. }
             | VInsn::LdMap { dst, .. }
             | VInsn::LdRodata { dst, .. }
-            | VInsn::LdBss { dst, .. } => swap(dst),
+            | VInsn::LdBss { dst, .. }
+            | VInsn::LdFunc { dst, .. } => swap(dst),
             VInsn::Call { .. } | VInsn::Exit | VInsn::Label(_) | VInsn::Loc(_) => {}
         }
     }
@@ -139,7 +146,8 @@ impl VInsn {
             VInsn::LdImm64 { dst, .. }
             | VInsn::LdMap { dst, .. }
             | VInsn::LdRodata { dst, .. }
-            | VInsn::LdBss { dst, .. } => vec![dst],
+            | VInsn::LdBss { dst, .. }
+            | VInsn::LdFunc { dst, .. } => vec![dst],
             _ => vec![],
         }
     }
@@ -315,6 +323,10 @@ impl Builder {
 
     pub fn ld_bss(&mut self, dst: Reg, off: u32) {
         self.insns.push(VInsn::LdBss { dst, off });
+    }
+
+    pub fn ld_func(&mut self, dst: Reg, func: usize) {
+        self.insns.push(VInsn::LdFunc { dst, func });
     }
 
     /// `lock *(u64 *)(dst + 0) += src`

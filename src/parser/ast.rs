@@ -13,7 +13,59 @@ pub struct Program {
     pub config: Vec<ConfigItem>,
     /// C `struct`/`union` definitions written in the script.
     pub structs: Vec<StructDef>,
+    /// `import "file";` statements.
+    pub imports: Vec<Import>,
+    /// `macro name(params) { ... }`: expanded where they are used
+    /// (`parser::macros`), then kept only for listing.
+    pub macros: Vec<MacroDef>,
+    /// `let @name = kind(max_entries);`
+    pub map_decls: Vec<MapDecl>,
     pub probes: Vec<Probe>,
+}
+
+/// `import "path";`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Import {
+    pub path: String,
+    pub span: Span,
+}
+
+/// `macro name(params) { body }`
+#[derive(Clone, Debug, PartialEq)]
+pub struct MacroDef {
+    pub name: String,
+    pub params: Vec<MacroParam>,
+    /// Its statements, and the value it ends with (if it is an expression).
+    pub body: BlockExpr,
+    /// `macro name(...)`, up to the body.
+    pub span: Span,
+}
+
+/// How a macro takes an argument: a variable it may assign (`$x`), a map
+/// (`@m`), or any expression, inserted wherever the name appears (`x`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MacroParamKind {
+    Var,
+    Map,
+    Expr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MacroParam {
+    pub kind: MacroParamKind,
+    /// Without its sigil.
+    pub name: String,
+    pub span: Span,
+}
+
+/// `let @name = kind(args);`
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapDecl {
+    pub name: String,
+    /// `hash`, `lruhash`, `percpuhash`, `percpulruhash`, ...
+    pub kind: String,
+    pub args: Vec<Expr>,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +94,7 @@ pub struct ConfigItem {
 pub enum ConfigValue {
     Int(u64),
     Str(String),
+    Bool(bool),
     /// A bare word such as `perf` in `stack_mode = perf`.
     Ident(String),
 }
@@ -158,6 +211,45 @@ pub enum StmtKind {
     Return,
     /// A `{ }` block used as a statement.
     Block(Block),
+    /// `let $x;`, `let $x = value;`, `let $x: type = value;`: declares `$x`
+    /// in the enclosing block.
+    Let {
+        var: String,
+        var_span: Span,
+        ty: Option<DeclType>,
+        value: Option<Expr>,
+    },
+    /// `_ = expr;`
+    Discard(Expr),
+}
+
+/// The type a `let` gives its variable.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeclType {
+    Name(TypeName),
+    /// `typeof(expr)`
+    Typeof(Box<Expr>),
+}
+
+/// A block used as a value: `{ stmts; value }`. `value` is `None` when the
+/// block ends with a statement (its value is then nothing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockExpr {
+    pub stmts: Vec<Stmt>,
+    pub value: Option<Box<Expr>>,
+    /// Set when the block is a macro's body expanded at a use.
+    pub expansion: Option<Expansion>,
+}
+
+/// Where a block came from when it is a macro's expanded body: diagnostics
+/// inside it point at the definition and name the use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expansion {
+    pub name: String,
+    /// The use: `add1(x)` (or the bare name `one`).
+    pub call: Span,
+    /// The macro's `macro name(...)`.
+    pub definition: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -241,6 +333,8 @@ pub enum ExprKind {
         ty: TypeName,
         field: String,
     },
+    /// `{ stmts; value }`, and a macro's body where it is used.
+    Block(Box<BlockExpr>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,9 +418,14 @@ impl UnOp {
 
 /// Calls `f` on every expression of a block, outermost first.
 pub fn walk_block(block: &Block, f: &mut impl FnMut(&Expr)) {
-    for s in &block.stmts {
+    walk_stmts(&block.stmts, f)
+}
+
+fn walk_stmts(stmts: &[Stmt], f: &mut impl FnMut(&Expr)) {
+    for s in stmts {
         match &s.kind {
-            StmtKind::Expr(e) | StmtKind::Unroll { count: e, .. } => walk_expr(e, f),
+            StmtKind::Expr(e) | StmtKind::Unroll { count: e, .. } | StmtKind::Discard(e) => walk_expr(e, f),
+            StmtKind::Let { value: Some(e), .. } => walk_expr(e, f),
             StmtKind::Assign { target, value, .. } => {
                 walk_expr(target, f);
                 walk_expr(value, f);
@@ -375,6 +474,12 @@ pub fn walk_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
             walk_expr(cond, f);
             walk_expr(then, f);
             walk_expr(els, f);
+        }
+        ExprKind::Block(b) => {
+            walk_stmts(&b.stmts, f);
+            if let Some(v) = &b.value {
+                walk_expr(v, f);
+            }
         }
         _ => {}
     }

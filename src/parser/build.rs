@@ -1,16 +1,34 @@
 //! Pest pairs → AST, one function per grammar rule.
 
 use super::ast::*;
-use super::expr::{expr, unary};
-use super::pairs::{int_literal, span, string_literal, too_deep, words, Result};
+use super::pairs::{int_literal, span, string_literal, too_deep, type_name, words, Result};
 use super::Rule;
 use crate::diagnostic::Diagnostic;
 use crate::nesting::MAX_NESTING;
 use crate::span::Span;
 use pest::iterators::Pair;
 
+/// An expression at nesting level `depth`, its block values built here.
+fn expr(pair: Pair<Rule>, depth: u32) -> Result<Expr> {
+    super::expr::expr(pair, depth, block_value)
+}
+
+/// A `unary` pair (an assignment's target, a condition without parentheses).
+fn unary(pair: Pair<Rule>, depth: u32) -> Result<Expr> {
+    expr(pair, depth)
+}
+
 pub fn program(pair: Pair<Rule>) -> std::result::Result<Program, Vec<Diagnostic>> {
-    let mut prog = Program { includes: vec![], directives: vec![], config: vec![], structs: vec![], probes: vec![] };
+    let mut prog = Program {
+        includes: vec![],
+        directives: vec![],
+        config: vec![],
+        structs: vec![],
+        imports: vec![],
+        macros: vec![],
+        map_decls: vec![],
+        probes: vec![],
+    };
     let mut errors = Vec::new();
     for p in pair.into_inner() {
         let r: Result<()> = match p.as_rule() {
@@ -28,6 +46,15 @@ pub fn program(pair: Pair<Rule>) -> std::result::Result<Program, Vec<Diagnostic>
             }
             Rule::config => config(p).map(|items| prog.config.extend(items)),
             Rule::struct_def => struct_def(p).map(|s| prog.structs.push(s)),
+            Rule::import => {
+                let sp = span(&p);
+                let path = p.into_inner().find(|q| q.as_rule() == Rule::string).unwrap();
+                string_literal(path).map(|bytes| {
+                    prog.imports.push(Import { path: String::from_utf8_lossy(&bytes).into_owned(), span: sp })
+                })
+            }
+            Rule::macro_def => macro_def(p).map(|m| prog.macros.push(m)),
+            Rule::map_decl => map_decl(p).map(|d| prog.map_decls.push(d)),
             Rule::probe => probe(p).map(|pr| prog.probes.push(pr)),
             _ => Ok(()),
         };
@@ -58,11 +85,69 @@ fn config(pair: Pair<Rule>) -> Result<Vec<ConfigItem>> {
             let value = match v.as_rule() {
                 Rule::int_lit => ConfigValue::Int(int_literal(&v)?),
                 Rule::string => ConfigValue::Str(String::from_utf8_lossy(&string_literal(v)?).into_owned()),
+                Rule::boolean => ConfigValue::Bool(v.as_str() == "true"),
                 _ => ConfigValue::Ident(v.as_str().to_string()),
             };
             Ok(ConfigItem { key, value, span: sp })
         })
         .collect()
+}
+
+/// The name of a `map` pair that has no keys (a macro parameter, a
+/// declared map).
+fn map_without_keys(pair: Pair<Rule>) -> Option<String> {
+    let mut name = String::new();
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::map_name => name = p.as_str().to_string(),
+            Rule::map_keys => return None,
+            _ => {}
+        }
+    }
+    Some(name)
+}
+
+fn macro_def(pair: Pair<Rule>) -> Result<MacroDef> {
+    let whole = span(&pair);
+    let mut inner = pair.into_inner().skip(1);
+    let name = inner.next().unwrap().as_str().to_string();
+    let mut params = Vec::new();
+    let mut body = None;
+    for p in inner {
+        match p.as_rule() {
+            Rule::macro_param => {
+                let sp = span(&p);
+                let q = p.into_inner().next().unwrap();
+                let (kind, name) = match q.as_rule() {
+                    Rule::var => (MacroParamKind::Var, q.as_str()[1..].to_string()),
+                    Rule::map => match map_without_keys(q) {
+                        Some(name) => (MacroParamKind::Map, name),
+                        None => return Err(Diagnostic::error("a macro parameter is `$var`, `@map` or a name", sp)),
+                    },
+                    _ => (MacroParamKind::Expr, q.as_str().to_string()),
+                };
+                params.push(MacroParam { kind, name, span: sp });
+            }
+            _ => body = Some(p),
+        }
+    }
+    let body = body.expect("grammar: a macro has a body");
+    let span = Span { start: whole.start, end: body.as_span().start() as u32 };
+    let (stmts, value) = stmt_list(body.into_inner().next().unwrap(), 1, true)?;
+    let body = BlockExpr { stmts, value: value.map(Box::new), expansion: None };
+    Ok(MacroDef { name, params, body, span })
+}
+
+fn map_decl(pair: Pair<Rule>) -> Result<MapDecl> {
+    let sp = span(&pair);
+    let mut inner = pair.into_inner().skip(1);
+    let Some(name) = map_without_keys(inner.next().unwrap()) else {
+        return Err(Diagnostic::error("a map declaration names a map without keys: `let @name = hash(N);`", sp));
+    };
+    let mut call = inner.next().unwrap().into_inner();
+    let kind = call.next().unwrap().as_str().to_string();
+    let args = call.map(|a| expr(a, 1)).collect::<Result<Vec<_>>>()?;
+    Ok(MapDecl { name, kind, args, span: sp })
 }
 
 fn struct_def(pair: Pair<Rule>) -> Result<StructDef> {
@@ -173,9 +258,88 @@ pub fn block(pair: Pair<Rule>, depth: u32) -> Result<Block> {
     if depth > MAX_NESTING {
         return Err(too_deep(Span::new(sp.start as usize, sp.start as usize + 1)));
     }
-    let stmts_pair = pair.into_inner().next().unwrap();
-    let stmts = stmts_pair.into_inner().map(|s| stmt(s, depth)).collect::<Result<Vec<_>>>()?;
+    let (stmts, _) = stmt_list(pair.into_inner().next().unwrap(), depth, false)?;
     Ok(Block { stmts, span: sp })
+}
+
+/// A block used as a value, `{ stmts; value }` or `if c { a } else { b }`,
+/// at nesting level `depth` (what expressions call for their blocks).
+fn block_value(pair: Pair<Rule>, depth: u32) -> Result<Expr> {
+    match pair.as_rule() {
+        Rule::if_expr | Rule::if_stmt => if_value(pair, depth),
+        _ => block_expr(pair, depth),
+    }
+}
+
+/// A `block_expr` (or a `block` in value position): its statements and the
+/// value it ends with.
+fn block_expr(pair: Pair<Rule>, depth: u32) -> Result<Expr> {
+    let sp = span(&pair);
+    if depth > MAX_NESTING {
+        return Err(too_deep(Span::new(sp.start as usize, sp.start as usize + 1)));
+    }
+    let (stmts, value) = stmt_list(pair.into_inner().next().unwrap(), depth, true)?;
+    Ok(Expr {
+        kind: ExprKind::Block(Box::new(BlockExpr { stmts, value: value.map(Box::new), expansion: None })),
+        span: sp,
+    })
+}
+
+/// The statements of a `stmts` pair of a block at level `depth`. When the
+/// block is a value (`as_value`), what it ends with is its value instead: an
+/// expression without `;`, an `if`/`else` or a nested block (bpftrace's
+/// trailing expression).
+fn stmt_list(pair: Pair<Rule>, depth: u32, as_value: bool) -> Result<(Vec<Stmt>, Option<Expr>)> {
+    let pairs: Vec<Pair<Rule>> = pair.into_inner().collect();
+    let n = pairs.len();
+    let mut stmts = Vec::new();
+    let mut value = None;
+    for (i, p) in pairs.into_iter().enumerate() {
+        if p.as_rule() == Rule::semi {
+            continue;
+        }
+        if as_value && i + 1 == n {
+            match p.as_rule() {
+                Rule::expr_stmt => {
+                    value = Some(expr(p.into_inner().next().unwrap(), depth + 1)?);
+                    continue;
+                }
+                Rule::if_stmt if p.clone().into_inner().any(|q| q.as_rule() == Rule::kw_else) => {
+                    value = Some(if_value(p, depth + 1)?);
+                    continue;
+                }
+                Rule::block => {
+                    value = Some(block_expr(p, depth + 1)?);
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        stmts.push(stmt(p, depth)?);
+    }
+    Ok((stmts, value))
+}
+
+/// `if c { a } else { b }` as a value (an `if_expr`, or an `if_stmt` a
+/// block ends with) at level `depth`: `c ? { a } : { b }`; without `else`,
+/// the else value is nothing.
+fn if_value(pair: Pair<Rule>, depth: u32) -> Result<Expr> {
+    let sp = span(&pair);
+    if depth > MAX_NESTING {
+        return Err(too_deep(Span::new(sp.start as usize, sp.start as usize + 2)));
+    }
+    let mut inner = pair.into_inner().filter(|p| !matches!(p.as_rule(), Rule::kw_if | Rule::kw_else));
+    let cond = expr(inner.next().unwrap(), depth + 1)?;
+    let then = block_expr(inner.next().unwrap(), depth + 1)?;
+    let els = match inner.next() {
+        Some(p) if matches!(p.as_rule(), Rule::if_stmt | Rule::if_expr) => if_value(p, depth + 1)?,
+        Some(p) => block_expr(p, depth + 1)?,
+        None => Expr {
+            kind: ExprKind::Block(Box::new(BlockExpr { stmts: vec![], value: None, expansion: None })),
+            span: Span { start: sp.end, end: sp.end },
+        },
+    };
+    Ok(Expr { kind: ExprKind::Ternary { cond: Box::new(cond), then: Box::new(then), els: Box::new(els) }, span: sp })
 }
 
 /// A statement of a block at level `depth`.
@@ -197,11 +361,27 @@ fn stmt(pair: Pair<Rule>, depth: u32) -> Result<Stmt> {
         }
         Rule::for_stmt => for_stmt(pair, depth)?,
         Rule::block => StmtKind::Block(block(pair, inside)?),
-        Rule::jump_stmt => match pair.into_inner().next().unwrap().as_rule() {
-            Rule::kw_break => StmtKind::Break,
-            Rule::kw_continue => StmtKind::Continue,
-            _ => StmtKind::Return,
-        },
+        Rule::jump_stmt => {
+            let mut inner = pair.into_inner();
+            match inner.next().unwrap().as_rule() {
+                Rule::kw_break => StmtKind::Break,
+                Rule::kw_continue => StmtKind::Continue,
+                // `return value;`: the value is evaluated (for what it
+                // does), then the probe returns.
+                _ => match inner.next() {
+                    None => StmtKind::Return,
+                    Some(v) => StmtKind::Block(Block {
+                        stmts: vec![
+                            Stmt { kind: StmtKind::Expr(expr(v, inside)?), span: sp },
+                            Stmt { kind: StmtKind::Return, span: sp },
+                        ],
+                        span: sp,
+                    }),
+                },
+            }
+        }
+        Rule::let_stmt => let_stmt(pair, inside)?,
+        Rule::discard_stmt => StmtKind::Discard(expr(pair.into_inner().next().unwrap(), inside)?),
         Rule::assign_stmt | Rule::angle_assign => {
             let mut inner = pair.into_inner();
             let target = unary(inner.next().unwrap(), inside)?;
@@ -246,8 +426,42 @@ fn for_stmt(pair: Pair<Rule>, depth: u32) -> Result<StmtKind> {
         let end = expr(r.next().unwrap(), depth + 1)?;
         Ok(StmtKind::ForRange { var, start, end, body })
     } else {
-        Ok(StmtKind::ForMap { var, map: expr(source, depth + 1)?, body })
+        let map = expr(source, depth + 1)?;
+        if !matches!(&map.kind, ExprKind::Map { keys, .. } if keys.is_empty()) {
+            return Err(Diagnostic::error("expected a map or a range in the `for` loop", map.span)
+                .with_help("`for ($kv : @map) { }` or `for ($i : 0..10) { }`"));
+        }
+        Ok(StmtKind::ForMap { var, map, body })
     }
+}
+
+/// `let $x [: type] [= value]`, its value at level `depth`.
+fn let_stmt(pair: Pair<Rule>, depth: u32) -> Result<StmtKind> {
+    let mut inner = pair.into_inner().skip(1);
+    let var_pair = inner.next().unwrap();
+    let (var, var_span) = (var_pair.as_str()[1..].to_string(), span(&var_pair));
+    let (mut ty, mut value) = (None, None);
+    for p in inner {
+        match p.as_rule() {
+            Rule::decl_type => {
+                let first = p.clone().into_inner().next().unwrap();
+                ty = Some(match first.as_rule() {
+                    Rule::kw_typeof => {
+                        let t = p.into_inner().nth(1).unwrap();
+                        match t.as_rule() {
+                            Rule::cast_type => DeclType::Name(type_name(t)),
+                            _ => DeclType::Typeof(Box::new(expr(t, depth)?)),
+                        }
+                    }
+                    Rule::cast_type => DeclType::Name(type_name(first)),
+                    // `name *...`: a typedef name the checker resolves.
+                    _ => DeclType::Name(type_name(p)),
+                });
+            }
+            _ => value = Some(expr(p, depth)?),
+        }
+    }
+    Ok(StmtKind::Let { var, var_span, ty, value })
 }
 
 fn compound_op(text: &str) -> Option<BinOp> {

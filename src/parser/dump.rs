@@ -21,12 +21,38 @@ fn dump_program(p: &Program) -> String {
         let v = match &c.value {
             ConfigValue::Int(n) => n.to_string(),
             ConfigValue::Str(s) => format!("{:?}", s),
+            ConfigValue::Bool(b) => b.to_string(),
             ConfigValue::Ident(s) => s.clone(),
         };
         let _ = writeln!(out, "(config {} {})", c.key, v);
     }
     for s in &p.structs {
         struct_def(&mut out, s, 0);
+    }
+    for i in &p.imports {
+        let _ = writeln!(out, "(import {:?})", i.path);
+    }
+    for d in &p.map_decls {
+        let _ = writeln!(out, "(let @{} ({} {}))", d.name, d.kind, list(&d.args));
+    }
+    for m in &p.macros {
+        let params: Vec<String> = m
+            .params
+            .iter()
+            .map(|p| match p.kind {
+                MacroParamKind::Var => format!("${}", p.name),
+                MacroParamKind::Map => format!("@{}", p.name),
+                MacroParamKind::Expr => p.name.clone(),
+            })
+            .collect();
+        let _ = writeln!(out, "(macro {} [{}]", m.name, params.join(", "));
+        for s in &m.body.stmts {
+            stmt(&mut out, s, 1);
+        }
+        if let Some(v) = &m.body.value {
+            let _ = writeln!(out, "  {}", expr(v));
+        }
+        out.push_str(")\n");
     }
     for probe in &p.probes {
         let aps: Vec<String> = probe
@@ -98,6 +124,18 @@ fn stmt(out: &mut String, s: &Stmt, depth: usize) {
         StmtKind::Continue => out.push_str(&format!("{}(continue)\n", pad)),
         StmtKind::Return => out.push_str(&format!("{}(return)\n", pad)),
         StmtKind::Block(b) => nested(out, &pad, "block", b, depth),
+        StmtKind::Let { var, ty, value, .. } => {
+            let ty = match ty {
+                None => String::new(),
+                Some(DeclType::Name(t)) => format!(": {}", type_text(t)),
+                Some(DeclType::Typeof(e)) => format!(": (typeof {})", expr(e)),
+            };
+            let value = value.as_ref().map(|v| format!(" {}", expr(v))).unwrap_or_default();
+            let _ = writeln!(out, "{}(let ${}{}{})", pad, var, ty, value);
+        }
+        StmtKind::Discard(e) => {
+            let _ = writeln!(out, "{}(_ {})", pad, expr(e));
+        }
     }
 }
 
@@ -143,6 +181,24 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::SizeofType(t) => format!("(sizeof {})", type_text(t)),
         ExprKind::SizeofExpr(inner) => format!("(sizeof {})", expr(inner)),
         ExprKind::Offsetof { ty, field } => format!("(offsetof {} {})", type_text(ty), field),
+        ExprKind::Block(b) => {
+            // One line: statements separated by `;`, then the value.
+            let mut parts: Vec<String> = b
+                .stmts
+                .iter()
+                .map(|s| {
+                    let mut text = String::new();
+                    stmt(&mut text, s, 0);
+                    text.split_whitespace().collect::<Vec<_>>().join(" ")
+                })
+                .collect();
+            parts.extend(b.value.as_ref().map(|v| expr(v)));
+            let head = match &b.expansion {
+                Some(x) => format!("{{{}!", x.name),
+                None => "{".to_string(),
+            };
+            format!("{} {} }}", head, parts.join("; "))
+        }
     }
 }
 

@@ -7,6 +7,10 @@
 //! stack. Each node's height is counted on the way: an expression whose
 //! root sits at `depth` may reach `MAX_NESTING`, no deeper (see
 //! `crate::nesting`), which bounds every later pass's recursion.
+//!
+//! Blocks are values too (`{ stmts; value }`, `if c { a } else { b }`);
+//! their statements are `build`'s, which passes in how to build them
+//! (`Blocks`), as `build` itself builds on this module.
 
 use super::ast::*;
 use super::pairs::{int_literal, span, string_literal, too_deep, type_name, Result};
@@ -20,20 +24,19 @@ use pest::iterators::{Pair, Pairs};
 /// An expression and its height (a leaf is 1).
 type Tall = (Expr, u32);
 
+/// Builds a `block_expr` or `if_expr` pair at a nesting level.
+pub type Blocks = fn(Pair<Rule>, u32) -> Result<Expr>;
+
 /// An `expr`, `angle_expr` or `unary` pair whose root sits at nesting level `depth`.
-pub fn expr(pair: Pair<Rule>, depth: u32) -> Result<Expr> {
-    tall(pair, depth).map(|(e, _)| e)
+pub fn expr(pair: Pair<Rule>, depth: u32, blocks: Blocks) -> Result<Expr> {
+    tall(pair, depth, blocks).map(|(e, _)| e)
 }
 
-pub fn unary(pair: Pair<Rule>, depth: u32) -> Result<Expr> {
-    expr(pair, depth)
-}
-
-fn tall(pair: Pair<Rule>, depth: u32) -> Result<Tall> {
+fn tall(pair: Pair<Rule>, depth: u32, blocks: Blocks) -> Result<Tall> {
     if depth > MAX_NESTING {
         return Err(too_deep(span(&pair)));
     }
-    Operators { depth, operands: Vec::new(), pending: Vec::new() }.parse(pair.into_inner())
+    Operators { depth, blocks, operands: Vec::new(), pending: Vec::new() }.parse(pair.into_inner())
 }
 
 /// Binding power of infix operators, lowest first, as in C.
@@ -64,7 +67,8 @@ fn is_postfix(rule: Rule) -> bool {
     matches!(rule, Rule::post_inc | Rule::post_dec | Rule::arrow | Rule::dot | Rule::index)
 }
 
-/// An infix operator waiting for its right operand (a ternary holds its middle).
+/// An infix operator waiting for its right operand (a ternary holds its
+/// middle; `c ?: d` has none).
 struct Pending<'i> {
     op: Pair<'i, Rule>,
     prec: u8,
@@ -73,6 +77,7 @@ struct Pending<'i> {
 
 struct Operators<'i> {
     depth: u32,
+    blocks: Blocks,
     operands: Vec<Tall>,
     pending: Vec<Pending<'i>>,
 }
@@ -90,8 +95,8 @@ impl<'i> Operators<'i> {
             while self.pending.last().is_some_and(|p| p.prec > prec || (p.prec == prec && prec != 1)) {
                 self.reduce()?;
             }
-            let then = match op.as_rule() {
-                Rule::ternary => Some(tall(inner(&op)?, self.depth + 1)?),
+            let then = match op.clone().into_inner().next() {
+                Some(middle) if op.as_rule() == Rule::ternary => Some(tall(middle, self.depth + 1, self.blocks)?),
                 _ => None,
             };
             self.pending.push(Pending { op, prec, then });
@@ -109,7 +114,7 @@ impl<'i> Operators<'i> {
             prefixes.push(p);
         }
         let first = pairs.next().ok_or_else(|| internal("an operator without an operand"))?;
-        let mut term = primary(first, self.depth)?;
+        let mut term = primary(first, self.depth, self.blocks)?;
         while let Some(op) = pairs.next_if(|p| is_postfix(p.as_rule())) {
             term = self.postfix(term, op)?;
         }
@@ -158,7 +163,7 @@ impl<'i> Operators<'i> {
                 h + 1,
             ),
             Rule::index => {
-                let (index, ih) = tall(inner(&op)?, self.depth + 1)?;
+                let (index, ih) = tall(inner(&op)?, self.depth + 1, self.blocks)?;
                 (ExprKind::Index { expr: Box::new(lhs), index: Box::new(index) }, h.max(ih) + 1)
             }
             rule => {
@@ -186,6 +191,11 @@ impl<'i> Operators<'i> {
             Some((then, th)) => (
                 ExprKind::Ternary { cond: Box::new(lhs), then: Box::new(then), els: Box::new(rhs) },
                 lh.max(th).max(rh) + 1,
+            ),
+            // `c ?: d` repeats the condition: `c ? c : d`.
+            None if op.as_rule() == Rule::ternary => (
+                ExprKind::Ternary { cond: Box::new(lhs.clone()), then: Box::new(lhs), els: Box::new(rhs) },
+                lh.max(rh) + 1,
             ),
             None => {
                 let op = binop(op.as_rule())?;
@@ -234,11 +244,11 @@ fn internal(what: &str) -> Diagnostic {
 
 /// Sub-expressions of a primary at `depth`, one level deeper; returns
 /// them and the tallest one's height.
-fn items<'i>(pairs: impl Iterator<Item = Pair<'i, Rule>>, depth: u32) -> Result<(Vec<Expr>, u32)> {
+fn items<'i>(pairs: impl Iterator<Item = Pair<'i, Rule>>, depth: u32, blocks: Blocks) -> Result<(Vec<Expr>, u32)> {
     let mut height = 0;
     let mut out = Vec::new();
     for p in pairs {
-        let (e, h) = tall(p, depth + 1)?;
+        let (e, h) = tall(p, depth + 1, blocks)?;
         height = height.max(h);
         out.push(e);
     }
@@ -246,7 +256,7 @@ fn items<'i>(pairs: impl Iterator<Item = Pair<'i, Rule>>, depth: u32) -> Result<
 }
 
 /// A primary at `depth`, with its height.
-fn primary(pair: Pair<Rule>, depth: u32) -> Result<Tall> {
+fn primary(pair: Pair<Rule>, depth: u32, blocks: Blocks) -> Result<Tall> {
     let sp = span(&pair);
     let leaf = |kind| Ok((Expr { kind, span: sp }, 1));
     let opening = Span::new(sp.start as usize, sp.start as usize + 1);
@@ -272,7 +282,7 @@ fn primary(pair: Pair<Rule>, depth: u32) -> Result<Tall> {
             for p in pair.into_inner() {
                 match p.as_rule() {
                     Rule::map_name => name = p.as_str().to_string(),
-                    Rule::map_keys => (keys, height) = items(p.into_inner(), depth)?,
+                    Rule::map_keys => (keys, height) = items(p.into_inner(), depth, blocks)?,
                     _ => {}
                 }
             }
@@ -281,11 +291,11 @@ fn primary(pair: Pair<Rule>, depth: u32) -> Result<Tall> {
         Rule::call => {
             let mut inner = pair.into_inner();
             let name_pair = inner.next().ok_or_else(|| internal("a call without a name"))?;
-            let (args, height) = items(inner, depth)?;
+            let (args, height) = items(inner, depth, blocks)?;
             (ExprKind::Call { name: name_pair.as_str().to_string(), name_span: span(&name_pair), args }, height + 1)
         }
         Rule::paren => {
-            let (mut items, height) = items(pair.into_inner(), depth)?;
+            let (mut items, height) = items(pair.into_inner(), depth, blocks)?;
             if items.len() == 1 {
                 // Parentheses only group (keeping the inner span for messages),
                 // but they count as a level, as they do in the parser's recursion.
@@ -299,7 +309,7 @@ fn primary(pair: Pair<Rule>, depth: u32) -> Result<Tall> {
             if arg.as_rule() == Rule::cast_type {
                 return leaf(ExprKind::SizeofType(type_name(arg)));
             }
-            let (e, h) = tall(arg, depth + 1)?;
+            let (e, h) = tall(arg, depth + 1, blocks)?;
             (ExprKind::SizeofExpr(Box::new(e)), h + 1)
         }
         Rule::offsetof_expr => {
@@ -308,6 +318,8 @@ fn primary(pair: Pair<Rule>, depth: u32) -> Result<Tall> {
             let field = inner.next().ok_or_else(|| internal("`offsetof` without a field"))?.as_str().to_string();
             return leaf(ExprKind::Offsetof { ty, field });
         }
+        // Its statements are bounded by the nesting limit from here on.
+        Rule::if_expr | Rule::block_expr => return Ok((blocks(pair, depth + 1)?, 2)),
         other => return Err(internal(&format!("{:?} as a primary", other))),
     };
     if depth + height - 1 > MAX_NESTING {

@@ -6,6 +6,7 @@ mod build;
 pub mod dump;
 mod expr;
 mod literal;
+pub mod macros;
 mod pairs;
 
 use crate::diagnostic::Diagnostic;

@@ -11,7 +11,7 @@ use crate::contract;
 use crate::diagnostic::Diagnostic;
 use crate::driver::{self, Increment};
 use crate::options::Options;
-use crate::parser;
+
 use crate::runtime::attach::{AttachError, Attached};
 use crate::runtime::bss::Bss;
 use crate::runtime::events::State;
@@ -104,7 +104,7 @@ impl Live {
     pub fn enter(&mut self, text: &str, statements: bool, state: &mut State) -> Result<Outcome, Vec<String>> {
         let piece = self.pieces.next(text, statements);
         let combined = self.pieces.combined_with(&piece);
-        let program = parser::parse(&combined.text).map_err(|d| self.render(&d, &piece))?;
+        let program = driver::parse(&combined.text).map_err(|d| self.render(&d, &piece))?;
         // Binaries are read again for each input: one may have been rebuilt.
         let machine = Rc::new(Machine::new(self.opts.pid));
         let increment = Increment { map_slots: Some(MAP_SLOTS), known: &self.resolved };

@@ -116,20 +116,31 @@ impl<'a> Checker<'a> {
                 self.actions.push(if name == "clear" { Action::ClearMap { map } } else { Action::ZeroMap { map } });
                 Some(TStmtKind::Emit { action: self.actions.len() - 1, args: vec![] })
             }
+            // `delete(@m, key)` (bpftrace 0.22+), and `delete(@m[key])`.
             "delete" => {
-                if !self.arity(name, *name_span, args, 1, 1) {
+                if !self.arity(name, *name_span, args, 1, 2) {
                     return Some(TStmtKind::Expr(none(e.span)));
                 }
                 let ExprKind::Map { name: map_name, keys } = &args[0].kind else {
-                    self.error(args[0].span, "delete() takes a map entry: `delete(@x[key])`");
+                    self.error(args[0].span, "delete() takes a map and a key: `delete(@x, key)`");
                     return Some(TStmtKind::Expr(none(e.span)));
                 };
+                if args.len() == 2 && !keys.is_empty() {
+                    self.error(args[0].span, "delete() expects a map with no keys for the first argument");
+                    return Some(TStmtKind::Expr(none(e.span)));
+                }
                 let map = self.map_id(map_name, args[0].span);
                 if self.maps[map].value.as_ref().is_some_and(|v| v.bucketed()) {
                     self.unsupported(e.span, "delete() of one key of a hist()/lhist() map (use clear())");
                     return Some(TStmtKind::Expr(none(e.span)));
                 }
-                let keys = self.map_keys(map, keys, args[0].span);
+                let keys = match args.get(1) {
+                    Some(key) => {
+                        let key = self.expr(key);
+                        self.typed_map_keys(map, vec![key], args[1].span)
+                    }
+                    None => self.map_keys(map, keys, args[0].span),
+                };
                 Some(TStmtKind::DeleteMap { map, keys })
             }
             _ => None,
@@ -321,6 +332,8 @@ impl<'a> Checker<'a> {
                 self.error(span, format!("{}() must be assigned to a map, like `@x = {}(...)`", name, name));
                 none(span)
             }
+            // `comm()`, `pid()`: a builtin called as a function (bpftrace 0.24+).
+            _ if args.is_empty() && super::expr::BUILTINS.contains(&name) => self.ident(name, span),
             _ if FUNCTIONS.contains(&name) => {
                 self.unsupported(name_span, format!("`{}()`", name));
                 none(span)

@@ -57,18 +57,29 @@ pub(super) struct Checker<'a> {
     /// Off until the types the program states have settled, so that such a
     /// guess never decides a type that an assignment elsewhere states.
     pub zero_unset: bool,
-    /// Variable types learned in earlier passes, per program.
-    pub var_types: HashMap<(usize, String), Type>,
+    /// Variable types learned in earlier passes, by program and variable
+    /// (variables are numbered in the order a pass meets them).
+    pub var_types: HashMap<(usize, VarId), Type>,
     pub strlen: u32,
     pub max_map_keys: u32,
     // The program being checked.
     pub prog: usize,
     pub group: Option<&'a Group<'a>>,
     pub vars: Vec<VarInfo>,
-    pub var_ids: HashMap<String, VarId>,
+    pub scopes: super::scope::Scopes,
     pub loop_depth: u32,
     /// Statements `unroll` has produced in the program being checked.
     pub unrolled: usize,
+    /// Statements that must run before the statement being checked: those
+    /// of the block expressions in it (`print({ $a = 1; $a })`), hoisted.
+    pub pre: Vec<TStmt>,
+    /// The expression being checked may have no value (it is a statement,
+    /// or the branch or block value of one), so statements such as
+    /// `printf()` may stand in it.
+    pub void_ok: bool,
+    /// The macro uses whose expanded bodies are being checked, innermost
+    /// last: diagnostics inside them name the use.
+    pub expansions: Vec<ast::Expansion>,
     /// Structs and unions defined in the script, by `struct Name`.
     pub records: HashMap<String, std::sync::Arc<crate::types::Record>>,
     /// `#define NAME value` of the script: an integer or a string.
@@ -106,9 +117,12 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
             )
             .collect(),
         vars: Vec::new(),
-        var_ids: HashMap::new(),
+        scopes: Default::default(),
         loop_depth: 0,
         unrolled: 0,
+        pre: Vec::new(),
+        void_ok: false,
+        expansions: Vec::new(),
     };
     ck.apply_config(program);
     ck.final_pass = true;
@@ -366,21 +380,24 @@ fn mentions_per_attach_builtin(probe: &ast::Probe) -> bool {
 impl<'a> Checker<'a> {
     /// Records an error (only the final pass reports).
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
-        if self.final_pass {
-            self.diags.push(Diagnostic::error(message, span));
-        }
+        self.report(Diagnostic::error(message, span));
     }
 
     pub fn report(&mut self, diag: Diagnostic) {
         if self.final_pass {
+            let diag = match self.expansions.last() {
+                // Inside a macro's body: point at the use too.
+                Some(x) if diag.span.is_some_and(|s| s.start < x.call.start || s.end > x.call.end) => {
+                    diag.with_label(x.call, format!("in this use of the macro `{}`", x.name))
+                }
+                _ => diag,
+            };
             self.diags.push(diag);
         }
     }
 
     pub fn warn(&mut self, span: Span, message: impl Into<String>) {
-        if self.final_pass {
-            self.diags.push(Diagnostic::warning(message, span));
-        }
+        self.report(Diagnostic::warning(message, span));
     }
 
     /// Something the language has that rtrace does not compile yet.
@@ -435,14 +452,16 @@ impl<'a> Checker<'a> {
             self.prog = i;
             self.group = Some(g);
             self.vars.clear();
-            self.var_ids.clear();
+            self.reset_scopes();
             self.loop_depth = 0;
             self.unrolled = 0;
             let mut body = self.block(&g.probe.body);
             if let Some(pred) = &g.probe.predicate {
                 let cond = self.expr(pred);
                 self.expect_condition(&cond);
-                body = vec![TStmt { kind: TStmtKind::If { cond, then: body, els: vec![] }, span: pred.span }];
+                let mut checked = std::mem::take(&mut self.pre);
+                checked.push(TStmt { kind: TStmtKind::If { cond, then: body, els: vec![] }, span: pred.span });
+                body = checked;
             }
             let n = counts.entry(short_kind(&g.kind)).or_default();
             let name = program_name(&g.kind, *n, g.resolved.first().copied());
@@ -460,28 +479,64 @@ impl<'a> Checker<'a> {
         programs
     }
 
+    /// The statements of a block, in a scope of their own.
     pub fn block(&mut self, block: &ast::Block) -> Vec<TStmt> {
+        self.open_scope();
+        let out = self.stmts(&block.stmts);
+        self.close_scope();
+        out
+    }
+
+    pub fn stmts(&mut self, stmts: &[Stmt]) -> Vec<TStmt> {
         let mut out = Vec::new();
-        for s in &block.stmts {
+        for s in stmts {
             self.stmt(s, &mut out);
         }
         out
     }
 
+    /// Checks one statement into `out`, after the statements hoisted out of
+    /// its block expressions.
     fn stmt(&mut self, s: &Stmt, out: &mut Vec<TStmt>) {
+        let outer = std::mem::take(&mut self.pre);
+        let mut here = Vec::new();
+        self.stmt_kind(s, &mut here);
+        out.append(&mut self.pre);
+        out.append(&mut here);
+        self.pre = outer;
+    }
+
+    fn stmt_kind(&mut self, s: &Stmt, out: &mut Vec<TStmt>) {
         let push = |out: &mut Vec<TStmt>, kind| out.push(TStmt { kind, span: s.span });
         match &s.kind {
-            StmtKind::Expr(e) => {
+            StmtKind::Expr(e) | StmtKind::Discard(e) => {
                 if let Some(kind) = self.call_statement(e) {
                     push(out, kind);
                 } else {
+                    self.void_ok = true;
                     let te = self.expr(e);
-                    push(out, TStmtKind::Expr(te));
+                    // Nothing left to run (`{ print(1); }` ran in `pre`).
+                    if te.ty != Type::None {
+                        push(out, TStmtKind::Expr(te));
+                    }
                 }
             }
             StmtKind::Assign { target, op, value } => {
                 if let Some(kind) = self.assign(target, *op, value, s.span) {
                     push(out, kind);
+                }
+            }
+            StmtKind::Let { var, var_span, ty, value } => {
+                let declared = ty.as_ref().and_then(|t| self.decl_type(t));
+                let value = value.as_ref().map(|v| self.expr(v));
+                let id = self.declare_var(var, declared, value.is_some(), *var_span);
+                match value {
+                    Some(v) => {
+                        let (var, value) = self.assign_var(var, v, *var_span);
+                        debug_assert_eq!(var, id);
+                        push(out, TStmtKind::SetVar { var, value });
+                    }
+                    None => push(out, TStmtKind::ZeroVar { var: id }),
                 }
             }
             StmtKind::If { cond, then, els } => {
@@ -494,13 +549,31 @@ impl<'a> Checker<'a> {
             StmtKind::While { cond, body } => {
                 let cond = self.expr(cond);
                 self.expect_condition(&cond);
+                // What the condition's block expressions run, runs before
+                // each test: `while (1) { pre; if (!cond) break; body }`.
+                let pre = std::mem::take(&mut self.pre);
                 if matches!(cond.kind, TExprKind::Int(v) if v != 0) && !has_break(body) {
                     self.error(cond.span, "this loop never ends: its condition is always true and it has no `break`");
                 }
                 self.loop_depth += 1;
                 let body = self.block(body);
                 self.loop_depth -= 1;
-                push(out, TStmtKind::While { cond, body });
+                if pre.is_empty() {
+                    push(out, TStmtKind::While { cond, body });
+                } else {
+                    let span = cond.span;
+                    let mut looped = pre;
+                    let stop = TStmt { kind: TStmtKind::Break, span };
+                    looped.push(TStmt { kind: TStmtKind::If { cond, then: vec![], els: vec![stop] }, span });
+                    looped.extend(body);
+                    push(
+                        out,
+                        TStmtKind::While {
+                            cond: TExpr { kind: TExprKind::Int(1), ty: crate::types::I64, span },
+                            body: looped,
+                        },
+                    );
+                }
             }
             StmtKind::Unroll { count, body } => {
                 let n = match self.const_int(count) {
@@ -548,8 +621,16 @@ impl<'a> Checker<'a> {
                 let inner = self.block(b);
                 out.extend(inner);
             }
-            StmtKind::ForMap { .. } => self.unsupported(s.span, "`for` over a map"),
-            StmtKind::ForRange { .. } => self.unsupported(s.span, "`for` over a range"),
+            StmtKind::ForMap { var, map, body } => {
+                if let Some(kind) = self.for_map(var, map, body, s.span) {
+                    push(out, kind);
+                }
+            }
+            StmtKind::ForRange { var, start, end, body } => {
+                if let Some(kind) = self.for_range(var, start, end, body, s.span) {
+                    push(out, kind);
+                }
+            }
         }
     }
 
@@ -561,8 +642,25 @@ impl<'a> Checker<'a> {
                     None => self.expr(value),
                     Some(op) => self.binary(op, target, value, span),
                 };
-                let var = self.define_var(name, &value.ty, target.span)?;
+                let (var, value) = self.assign_var(name, value, target.span);
                 Some(TStmtKind::SetVar { var, value })
+            }
+            ExprKind::Map { .. } if op.is_none() && ends_in_aggregation(value) => {
+                // `@m = { let $a = 1; avg($a) }`: the block's statements, then
+                // the aggregation (which is no value a block can hold).
+                let ExprKind::Block(b) = &value.kind else { unreachable!("checked") };
+                if let Some(x) = &b.expansion {
+                    self.expansions.push(x.clone());
+                }
+                self.open_scope();
+                let stmts = self.stmts(&b.stmts);
+                self.pre.extend(stmts);
+                let kind = self.assign(target, op, b.value.as_ref().expect("checked"), span);
+                self.close_scope();
+                if b.expansion.is_some() {
+                    self.expansions.pop();
+                }
+                kind
             }
             ExprKind::Map { name, keys } => {
                 if op.is_none() {
@@ -617,37 +715,6 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub fn define_var(&mut self, name: &str, ty: &Type, span: Span) -> Option<VarId> {
-        let key = (self.prog, name.to_string());
-        let learned = self.var_types.get(&key).cloned();
-        let merged = match &learned {
-            Some(old) => match unify(old, ty) {
-                Some(t) => t,
-                None => {
-                    if *ty != Type::None {
-                        self.error(
-                            span,
-                            format!("type mismatch for `${}`: assigning {} but it holds {}", name, ty, old),
-                        );
-                    }
-                    old.clone()
-                }
-            },
-            None => ty.clone(),
-        };
-        if learned.as_ref() != Some(&merged) && merged.is_known() {
-            self.var_types.insert(key, merged.clone());
-            self.changed = true;
-        }
-        if let Some(&id) = self.var_ids.get(name) {
-            self.vars[id].ty = merged;
-            return Some(id);
-        }
-        self.vars.push(VarInfo { name: name.to_string(), ty: merged });
-        self.var_ids.insert(name.to_string(), self.vars.len() - 1);
-        Some(self.vars.len() - 1)
-    }
-
     /// The map assigned at `span` (remembered for the error when its type is
     /// never decided).
     pub fn assigned_map(&mut self, name: &str, span: Span) -> MapId {
@@ -676,6 +743,38 @@ impl<'a> Checker<'a> {
     /// Checks key expressions and learns (or checks) the map's key types.
     pub fn map_keys(&mut self, map: MapId, keys: &[Expr], span: Span) -> Vec<TExpr> {
         let typed: Vec<TExpr> = keys.iter().map(|k| self.expr(k)).collect();
+        self.typed_map_keys(map, typed, span)
+    }
+
+    /// As `map_keys`, for keys already checked. One tuple is its elements:
+    /// `@m[$t]` with `$t = (1, "a")` is `@m[1, "a"]`, as in bpftrace, where
+    /// several keys are a tuple.
+    pub fn typed_map_keys(&mut self, map: MapId, mut typed: Vec<TExpr>, span: Span) -> Vec<TExpr> {
+        let tuple_items = match typed.as_slice() {
+            [TExpr { ty: Type::Tuple(items), .. }] => Some(items.clone()),
+            _ => None,
+        };
+        if let Some(items) = tuple_items {
+            {
+                let key = typed.pop().expect("one key");
+                typed = match key.kind {
+                    TExprKind::Tuple(elems) => elems,
+                    kind => {
+                        let tuple = TExpr { kind, ty: key.ty, span: key.span };
+                        let offsets = crate::types::tuple_layout(&items).offsets;
+                        items
+                            .iter()
+                            .zip(offsets)
+                            .map(|(ty, offset)| TExpr {
+                                kind: TExprKind::TupleField { tuple: Box::new(tuple.clone()), offset },
+                                ty: ty.clone(),
+                                span: tuple.span,
+                            })
+                            .collect()
+                    }
+                };
+            }
+        }
         for k in &typed {
             if !storable_type(&k.ty) {
                 let msg = format!("a map key cannot be of type {}", k.ty);
@@ -779,6 +878,18 @@ fn statements(body: &[TStmt]) -> usize {
             }
         })
         .sum()
+}
+
+/// A block expression whose value is an aggregation (`count()`, ...).
+fn ends_in_aggregation(value: &Expr) -> bool {
+    match &value.kind {
+        ExprKind::Block(b) => b.value.as_ref().is_some_and(|v| {
+            ends_in_aggregation(v)
+                || matches!(&v.kind, ExprKind::Call { name, .. }
+                    if matches!(name.as_str(), "count" | "sum" | "avg" | "stats" | "min" | "max" | "hist" | "lhist"))
+        }),
+        _ => false,
+    }
 }
 
 /// Whether a loop body can leave the loop (`break` or `return` outside any

@@ -22,28 +22,31 @@ pub(crate) const BUILTINS: &[&str] = &[
 impl<'a> Checker<'a> {
     pub fn expr(&mut self, e: &Expr) -> TExpr {
         let span = e.span;
+        // Only this expression may be without a value, not its operands.
+        let void_ok = std::mem::take(&mut self.void_ok);
+        match &e.kind {
+            ExprKind::Block(b) => self.block_expr(b, span, void_ok),
+            ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, span, void_ok),
+            // `c ? printf("a") : printf("b")`: a statement where there may be no value.
+            ExprKind::Call { .. } if void_ok => match self.call_statement(e) {
+                Some(kind) => {
+                    self.pre.push(TStmt { kind, span });
+                    none(span)
+                }
+                None => self.value(e),
+            },
+            _ => self.value(e),
+        }
+    }
+
+    fn value(&mut self, e: &Expr) -> TExpr {
+        let span = e.span;
         match &e.kind {
             ExprKind::Int(v) => int_literal(*v, span),
             ExprKind::Str(bytes) => str_literal(bytes.clone(), span),
             ExprKind::Bool(b) => TExpr { kind: TExprKind::Int(*b as u64), ty: U64, span },
             ExprKind::Ident(name) => self.ident(name, span),
-            ExprKind::Var(name) => match self.var_ids.get(name) {
-                Some(&id) => TExpr { kind: TExprKind::Var(id), ty: self.vars[id].ty.clone(), span },
-                None => {
-                    let known: Vec<String> = self.var_ids.keys().cloned().collect();
-                    let mut d = Diagnostic::error(format!("undefined variable `${}`", name), span);
-                    d = match closest(name, known.iter().map(String::as_str)) {
-                        Some(s) => d.with_help(format!("did you mean `${}`?", s)),
-                        // bpftrace's rule: unlike an unset map, a variable has no value to read.
-                        None => d.with_help(format!(
-                            "assign `${}` before reading it; only maps read as zero when unset",
-                            name
-                        )),
-                    };
-                    self.report(d);
-                    none(span)
-                }
-            },
+            ExprKind::Var(name) => self.read_var(name, span),
             ExprKind::Positional(n) => self.positional(*n, span),
             ExprKind::PositionalCount => int_literal(self.env.params.len() as u64, span),
             ExprKind::Map { name, keys } => self.map_read(name, keys, span),
@@ -51,7 +54,7 @@ impl<'a> Checker<'a> {
             ExprKind::Unary { op, expr } => self.unary(*op, expr, span),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, span),
             ExprKind::IncDec { target, increment, prefix } => self.incdec(target, *increment, *prefix, span),
-            ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, span),
+            ExprKind::Ternary { .. } | ExprKind::Block(_) => unreachable!("handled by `expr`"),
             ExprKind::Cast { ty, expr } => self.cast(ty, expr, span),
             ExprKind::Field { expr, field, field_span, arrow } => self.field(expr, field, *field_span, *arrow, span),
             ExprKind::Index { expr, index } => self.index(expr, index, span),
@@ -80,9 +83,14 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn ident(&mut self, name: &str, span: Span) -> TExpr {
+    pub fn ident(&mut self, name: &str, span: Span) -> TExpr {
         if let Some(value) = self.defines.get(name).cloned() {
             return self.define_value(name, &value, span);
+        }
+        // bpftrace 0.24+ defines each builtin as a stdlib macro around
+        // `__builtin_name`: both spellings are the builtin.
+        if let Some(builtin) = name.strip_prefix("__builtin_").filter(|b| BUILTINS.contains(b)) {
+            return self.ident(builtin, span);
         }
         let kind = self.group().kind.clone();
         let builtin = |b: Builtin, ty: Type| TExpr { kind: TExprKind::Builtin(b), ty, span };
@@ -683,7 +691,7 @@ impl<'a> Checker<'a> {
         let delta = if increment { 1 } else { -1 };
         match &target.kind {
             ExprKind::Var(name) => {
-                let Some(&id) = self.var_ids.get(name) else {
+                let Some(id) = self.updated_var(name) else {
                     self.error(target.span, format!("undefined variable `${}`", name));
                     return none(span);
                 };
@@ -695,7 +703,7 @@ impl<'a> Checker<'a> {
                         return unknown(none(span), span);
                     }
                     ty = I64;
-                    self.define_var(name, &ty, target.span);
+                    self.settle_var(name, id, &ty, target.span);
                 }
                 if !ty.is_int() && !ty.is_ptr() {
                     self.error(span, format!("`++`/`--` need an integer or pointer variable, `${}` is {}", name, ty));
@@ -740,11 +748,11 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn ternary(&mut self, cond: &Expr, then: &Expr, els: &Expr, span: Span) -> TExpr {
+    fn ternary(&mut self, cond: &Expr, then: &Expr, els: &Expr, span: Span, void_ok: bool) -> TExpr {
         let c = self.expr(cond);
         self.expect_condition(&c);
-        let mut t = self.expr(then);
-        let mut e = self.expr(els);
+        let (mut t, then_pre) = self.expr_with_pre(then, void_ok);
+        let (mut e, els_pre) = self.expr_with_pre(els, void_ok);
         if !self.adopt_unknown(&mut t, &mut e) {
             return unknown(t, span);
         }
@@ -752,6 +760,8 @@ impl<'a> Checker<'a> {
             (Type::Int { .. }, Type::Int { .. }) => {
                 Type::Int { bytes: 8, signed: t.ty.is_signed() && e.ty.is_signed() }
             }
+            // Both branches are statements (`c ? printf("a") : exit()`).
+            (Type::None, Type::None) if void_ok => Type::None,
             (a, b) => match unify(a, b) {
                 Some(ty) if matches!(ty, Type::Str { .. } | Type::Ptr { .. }) => ty,
                 _ => {
@@ -762,7 +772,14 @@ impl<'a> Checker<'a> {
                 }
             },
         };
-        TExpr { kind: TExprKind::Ternary { cond: Box::new(c), then: Box::new(t), els: Box::new(e) }, ty, span }
+        if then_pre.is_empty() && els_pre.is_empty() && ty != Type::None {
+            return TExpr {
+                kind: TExprKind::Ternary { cond: Box::new(c), then: Box::new(t), els: Box::new(e) },
+                ty,
+                span,
+            };
+        }
+        self.branching(c, (t, then_pre), (e, els_pre), ty, span)
     }
 
     fn cast(&mut self, ty: &TypeName, inner: &Expr, span: Span) -> TExpr {

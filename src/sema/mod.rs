@@ -5,12 +5,15 @@
 //! they appear, until nothing new is learned; the last walk reports errors
 //! and builds the typed program.
 
+mod blocks;
 mod calls;
 mod check;
 mod expr;
 mod functions;
+mod loops;
 pub mod manifest;
 mod records;
+mod scope;
 pub mod typed;
 
 use crate::diagnostic::Diagnostic;
@@ -169,6 +172,13 @@ pub fn check(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diagnosti
 /// The language's builtin variables (for completion).
 pub fn builtin_names() -> &'static [&'static str] {
     expr::BUILTINS
+}
+
+/// Whether the language defines `name` (a builtin or a function): a macro
+/// use whose arguments fit no macro of that name is this instead.
+pub fn is_builtin(name: &str) -> bool {
+    let name = name.strip_prefix("__builtin_").unwrap_or(name);
+    expr::BUILTINS.contains(&name) || calls::FUNCTIONS.contains(&name)
 }
 
 /// The language's functions (for completion).

@@ -254,6 +254,28 @@ pub enum TStmtKind {
         cond: TExpr,
         body: Vec<TStmt>,
     },
+    /// `let $x;`: the variable's slot set to zero (it reads as zero until
+    /// assigned, in every iteration of a loop around it).
+    ZeroVar {
+        var: VarId,
+    },
+    /// `for ($i : start..end) { body }`: `body` runs with `$i` = start,
+    /// start + 1, ..., end - 1 (`start` and `end` evaluated once). `base`
+    /// keeps the start while the loop runs.
+    ForRange {
+        var: VarId,
+        start: TExpr,
+        end: TExpr,
+        base: VarId,
+        body: Vec<TStmt>,
+    },
+    /// `for ($kv : @map) { body }`: `body` runs once per entry, `$kv` its
+    /// `(key, value)`; a map of several keys gives `((k1, k2, ...), value)`.
+    ForMap {
+        var: VarId,
+        map: MapId,
+        body: Vec<TStmt>,
+    },
     Break,
     Continue,
     Return,

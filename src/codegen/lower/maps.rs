@@ -121,8 +121,14 @@ impl<'a> Lowerer<'a> {
     /// number is in `.rodata`, so the verifier walks exactly that many
     /// iterations), ended at once when the key is absent.
     pub fn map_read_aggregate(&mut self, map: MapId, keys: &[TExpr]) -> Reg {
-        let value = self.manifest.maps[map].value.clone();
         let key = self.map_key(map, keys);
+        self.aggregate_at(map, FP, key)
+    }
+
+    /// The combined value of every CPU of a per-CPU map's entry whose key
+    /// is at `key_base + key_off`.
+    pub fn aggregate_at(&mut self, map: MapId, key_base: Reg, key_off: i32) -> Reg {
+        let value = self.manifest.maps[map].value.clone();
         // The running value and count live on the stack: only the CPU index
         // stays in a register across the helper call.
         let (acc, count) = (self.alloc(8), self.alloc(8));
@@ -143,7 +149,7 @@ impl<'a> Lowerer<'a> {
         let ncpus = self.rodata_u64(Rodata::NCPUS);
         self.b.jump_reg(BPF_JGE, cpu, ncpus, end);
         self.b.ld_map(Reg::Phys(R1), map);
-        self.address(Reg::Phys(R2), FP, key);
+        self.address(Reg::Phys(R2), key_base, key_off);
         self.b.mov(Reg::Phys(R3), cpu);
         self.b.call(Helper::MapLookupPercpuElem, 3);
         let p = self.b.vreg();

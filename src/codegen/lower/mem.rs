@@ -78,7 +78,8 @@ impl<'a> Lowerer<'a> {
             }
             TExprKind::Var(id) => {
                 let size = e.ty.size();
-                self.copy(base, off, FP, self.var_slots[*id], size);
+                let (vars, slot) = self.var_at(*id);
+                self.copy(base, off, vars, slot, size);
             }
             TExprKind::MapRead { map, keys } => self.map_read_into(*map, keys, base, off, e.ty.size()),
             TExprKind::Ternary { cond, then, els } => {
@@ -279,7 +280,7 @@ impl<'a> Lowerer<'a> {
     /// variable (or a field of one), else a stack temporary it is written to.
     pub fn memory_location(&mut self, e: &TExpr) -> (Reg, i32) {
         match &e.kind {
-            TExprKind::Var(id) => (FP, self.var_slots[*id]),
+            TExprKind::Var(id) => self.var_at(*id),
             TExprKind::TupleField { tuple, offset } => {
                 let (base, off) = self.memory_location(tuple);
                 (base, off + *offset as i32)

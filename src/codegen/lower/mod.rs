@@ -6,6 +6,7 @@
 //! temporaries are allocated per statement and reused by the next one.
 
 mod cond;
+mod loops;
 mod maps;
 mod mem;
 mod scalar;
@@ -61,12 +62,26 @@ pub enum LowerError {
 
 pub struct Lowered {
     pub insns: Vec<super::ir::VInsn>,
+    /// The callbacks of the program's `for` loops (`VInsn::LdFunc` indices).
+    pub subprogs: Vec<Subprog>,
     /// Checked helper calls, numbered from `first_site`.
     pub sites: Vec<HelperSite>,
     /// True when the program reads `.rodata` (elapsed, cpid).
     pub uses_rodata: bool,
     /// Peak stack use in bytes.
     pub stack: u32,
+}
+
+/// A callback function of a program (a `for` loop's body).
+#[derive(Clone, Debug)]
+pub struct Subprog {
+    pub insns: Vec<super::ir::VInsn>,
+    /// Peak stack use of its own frame.
+    pub stack: u32,
+    /// Where that peak is reached.
+    pub span: Span,
+    /// The names of its parameters.
+    pub params: &'static [&'static str],
 }
 
 /// Lowers one program.
@@ -97,12 +112,19 @@ pub fn lower(
         sites: Vec::new(),
         read_span: prog.span,
         error: None,
+        vars: FP,
+        in_callback: false,
+        subprogs: Vec::new(),
+        loop_slots: None,
     };
     l.exit_label = l.b.label();
     l.b.loc(prog.span);
     l.ctx = l.b.vreg();
     l.b.mov(l.ctx, Reg::Phys(R1));
     l.allocate_vars();
+    if loops::has_loops(&prog.body) {
+        l.loop_slots();
+    }
     if let (Some(pid), true) = (opts.pid_filter, needs_pid_filter(prog)) {
         l.pid_filter(pid);
     }
@@ -116,7 +138,10 @@ pub fn lower(
     if l.peak > MAX_STACK {
         return Err(LowerError::StackTooLarge { needed: l.peak, span: l.peak_span });
     }
-    Ok(Lowered { insns: l.b.insns, sites: l.sites, uses_rodata: l.uses_rodata, stack: l.peak })
+    if let Some(sub) = l.subprogs.iter().find(|s| s.stack > MAX_STACK) {
+        return Err(LowerError::StackTooLarge { needed: sub.stack, span: sub.span });
+    }
+    Ok(Lowered { insns: l.b.insns, subprogs: l.subprogs, sites: l.sites, uses_rodata: l.uses_rodata, stack: l.peak })
 }
 
 /// BEGIN and END run in rtrace itself; uprobes are filtered by the kernel;
@@ -153,6 +178,14 @@ pub(super) struct Lowerer<'a> {
     pub read_span: Span,
     /// The first error other than the stack size (which is known at the end).
     pub error: Option<LowerError>,
+    /// Where the variables are: r10 in the probe program, the probe
+    /// frame's address in a loop's callback.
+    pub vars: Reg,
+    /// Generating a callback (a `for` loop body), not the probe program.
+    pub in_callback: bool,
+    pub subprogs: Vec<Subprog>,
+    /// The probe frame's slots its loops share.
+    pub loop_slots: Option<loops::LoopSlots>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -162,6 +195,11 @@ impl<'a> Lowerer<'a> {
             let slot = self.alloc(size);
             self.var_slots.push(slot);
         }
+    }
+
+    /// The base register and offset of variable `id`.
+    pub fn var_at(&self, id: VarId) -> (Reg, i32) {
+        (self.vars, self.var_slots[id])
     }
 
     /// Reserves `size` bytes of stack (8-aligned); returns the r10 offset.
@@ -198,9 +236,15 @@ impl<'a> Lowerer<'a> {
         match &s.kind {
             TStmtKind::Expr(e) => self.effect(e),
             TStmtKind::SetVar { var, value } => {
-                let slot = self.var_slots[*var];
-                self.store_value(value, FP, slot, &self.prog.vars[*var].ty.clone());
+                let (base, slot) = self.var_at(*var);
+                self.store_value(value, base, slot, &self.prog.vars[*var].ty.clone());
             }
+            TStmtKind::ZeroVar { var } => {
+                let (base, slot) = self.var_at(*var);
+                self.zero(base, slot, self.prog.vars[*var].ty.size().max(8));
+            }
+            TStmtKind::ForRange { var, start, end, base, body } => self.for_range(*var, start, end, *base, body),
+            TStmtKind::ForMap { var, map, body } => self.for_map(*var, *map, body),
             TStmtKind::SetMap { map, keys, value } => self.map_set(*map, keys, value),
             TStmtKind::Aggregate { map, keys, update } => self.map_aggregate(*map, keys, update),
             TStmtKind::Emit { action, args } => self.emit_record(*action, args),

@@ -48,7 +48,8 @@ impl<'a> Lowerer<'a> {
             }
             TExprKind::Var(id) => {
                 let r = self.b.vreg();
-                self.b.load(BPF_DW, r, FP, self.var_slots[*id]);
+                let (vars, slot) = self.var_at(*id);
+                self.b.load(BPF_DW, r, vars, slot);
                 r
             }
             TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
@@ -277,13 +278,13 @@ impl<'a> Lowerer<'a> {
     fn update(&mut self, place: &Place, delta: i64, prefix: bool) -> Reg {
         match place {
             Place::Var(id) => {
-                let slot = self.var_slots[*id];
+                let (vars, slot) = self.var_at(*id);
                 let old = self.b.vreg();
-                self.b.load(BPF_DW, old, FP, slot);
+                self.b.load(BPF_DW, old, vars, slot);
                 let new = self.b.vreg();
                 self.b.mov(new, old);
                 self.b.alu_imm(BPF_ADD, new, delta as i32);
-                self.b.store(BPF_DW, FP, slot, new);
+                self.b.store(BPF_DW, vars, slot, new);
                 if prefix {
                     new
                 } else {
