@@ -61,10 +61,15 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         .enumerate()
         .map(|(i, m)| MapSpec {
             name: contract::map_name(i, &m.name),
-            kind: if m.value.per_cpu() { MapKind::PercpuHash } else { MapKind::Hash },
+            kind: match (m.value.per_cpu(), m.declared.is_some_and(|d| d.lru)) {
+                (false, false) => MapKind::Hash,
+                (false, true) => MapKind::LruHash,
+                (true, false) => MapKind::PercpuHash,
+                (true, true) => MapKind::LruPercpuHash,
+            },
             key_size: m.key_layout().size,
             value_size: m.value.size(),
-            max_entries: manifest.max_map_keys,
+            max_entries: m.max_entries(manifest.max_map_keys),
             flags: 0,
         })
         .collect();

@@ -344,7 +344,9 @@ impl State {
                 self.full_reported[i] = true;
                 full.push(format!(
                     "warning: map `{}` is full ({} entries): new keys are being dropped; {}",
-                    info.name, self.manifest.max_map_keys, RAISE_MAP_KEYS
+                    info.name,
+                    info.max_entries(self.manifest.max_map_keys),
+                    RAISE_MAP_KEYS
                 ));
             }
         }
@@ -372,7 +374,7 @@ impl State {
                 full.push(format!(
                     "warning: map `{}` is full ({} entries): {} update{} failed; {}",
                     info.name,
-                    self.manifest.max_map_keys,
+                    info.max_entries(self.manifest.max_map_keys),
                     failed,
                     if failed == 1 { "" } else { "s" },
                     RAISE_MAP_KEYS

@@ -34,6 +34,10 @@ pub(super) struct MapDecl {
     pub assigned: Option<Span>,
     /// `len()` reads the map's entry count.
     pub counted: bool,
+    /// `let @x = kind(n);`, and where.
+    pub declared: Option<(super::manifest::Declared, Span)>,
+    /// Used by a probe (a declared map that is not is warned about).
+    pub used: bool,
 }
 
 /// The attach points one program serves.
@@ -127,6 +131,8 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
     ck.apply_config(program);
     ck.final_pass = true;
     ck.define_records(&program.structs);
+    ck.imports(&program.imports);
+    ck.declare_maps(&program.map_decls);
     ck.final_pass = false;
     let (groups, warnings) = groups(program, env)?;
     ck.diags.extend(warnings);
@@ -149,6 +155,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
             MAX_PASSES
         )));
     }
+    ck.check_declared_maps();
     // Only worth saying when nothing else went wrong: a failed assignment
     // leaves its map without a type too.
     if !ck.diags.iter().any(Diagnostic::is_error) {
@@ -169,6 +176,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
                 value: d.value.clone().expect("checked above"),
                 span: d.span,
                 counted: d.counted,
+                declared: d.declared.map(|(decl, _)| decl),
             })
             .collect(),
         actions: ck.actions,
@@ -726,6 +734,7 @@ impl<'a> Checker<'a> {
     pub fn map_id(&mut self, name: &str, span: Span) -> MapId {
         let display = if name.is_empty() { "@".to_string() } else { format!("@{}", name) };
         if let Some(&id) = self.map_ids.get(&display) {
+            self.maps[id].used = true;
             return id;
         }
         self.maps.push(MapDecl {
@@ -735,6 +744,8 @@ impl<'a> Checker<'a> {
             span,
             assigned: None,
             counted: false,
+            declared: None,
+            used: true,
         });
         self.map_ids.insert(display, self.maps.len() - 1);
         self.maps.len() - 1

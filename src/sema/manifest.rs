@@ -34,6 +34,8 @@ pub struct MapInfo {
     /// `len()` is used: the generated code keeps the number of entries in
     /// a `.bss` counter (inserts and deletes that succeed move it).
     pub counted: bool,
+    /// `let @x = lruhash(n);` and the like: how the map was declared.
+    pub declared: Option<Declared>,
 }
 
 /// What a map stores under each key.
@@ -109,7 +111,22 @@ impl MapValue {
     }
 }
 
+/// A map declaration (`let @x = lruhash(100);`): its kind and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Declared {
+    /// Least recently used entries make room for new ones.
+    pub lru: bool,
+    /// One value per CPU (`percpuhash`, `percpulruhash`): for aggregations.
+    pub per_cpu: bool,
+    pub max_entries: u32,
+}
+
 impl MapInfo {
+    /// Entries the map holds: declared, or the program's limit.
+    pub fn max_entries(&self, default: u32) -> u32 {
+        self.declared.map_or(default, |d| d.max_entries)
+    }
+
     /// Layout of the key: the key values packed like a tuple; a map without
     /// keys uses one zero u64. Bucketed maps (`hist`, `lhist`) append the
     /// u64 bucket index at `bucket_offset()`.

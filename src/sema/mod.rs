@@ -12,6 +12,7 @@ mod expr;
 mod functions;
 mod loops;
 pub mod manifest;
+mod map_decls;
 mod records;
 mod scope;
 pub mod typed;
