@@ -9,9 +9,31 @@ pub enum IntLiteralError {
     TooBig(String),
 }
 
+/// Duration suffixes (bpftrace 0.23+): the literal is that many nanoseconds.
+const DURATIONS: &[(&str, u64)] = &[
+    ("ns", 1),
+    ("us", 1_000),
+    ("ms", 1_000_000),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+    ("d", 86_400_000_000_000),
+];
+
 /// Parses an integer literal: decimal, `0x` hex, `0` octal, `1e6`, with `_`
-/// separators and optional C suffixes (`u`, `l`, `ul`, `ull`, ...).
+/// separators, optional C suffixes (`u`, `l`, `ul`, `ull`, ...) or a
+/// duration suffix (`100ms`, `1s`, `2h`: nanoseconds).
 pub fn parse_int(text: &str) -> Result<u64, IntLiteralError> {
+    let lower = text.to_ascii_lowercase();
+    if !lower.starts_with("0x") {
+        // `ns`, `us`, `ms` before `s`: the longest suffix that matches.
+        if let Some((digits, scale)) = DURATIONS.iter().find_map(|(suffix, scale)| {
+            lower.strip_suffix(suffix).filter(|d| d.ends_with(|c: char| c.is_ascii_digit())).map(|d| (d, *scale))
+        }) {
+            let n = parse_int(&text[..digits.len()])?;
+            return n.checked_mul(scale).ok_or_else(|| IntLiteralError::TooBig(text.to_string()));
+        }
+    }
     let clean: String = text.chars().filter(|c| *c != '_').collect();
     let lower = clean.to_ascii_lowercase();
     let body = lower.trim_end_matches(['u', 'l']);
@@ -125,6 +147,21 @@ mod tests {
         assert!(matches!(parse_int("18446744073709551616"), Err(IntLiteralError::TooBig(_))));
         assert!(matches!(parse_int("08"), Err(IntLiteralError::Invalid(_))));
         assert!(matches!(parse_int("12abc"), Err(IntLiteralError::Invalid(_))));
+    }
+
+    #[test]
+    fn durations_are_nanoseconds() {
+        assert_eq!(parse_int("1s"), Ok(1_000_000_000));
+        assert_eq!(parse_int("100ms"), Ok(100_000_000));
+        assert_eq!(parse_int("5us"), Ok(5_000));
+        assert_eq!(parse_int("7ns"), Ok(7));
+        assert_eq!(parse_int("2m"), Ok(120_000_000_000));
+        assert_eq!(parse_int("1h"), Ok(3_600_000_000_000));
+        assert_eq!(parse_int("1d"), Ok(86_400_000_000_000));
+        assert_eq!(parse_int("1_000ms"), Ok(1_000_000_000));
+        assert_eq!(parse_int("0x1d"), Ok(29));
+        assert!(matches!(parse_int("300000d"), Err(IntLiteralError::TooBig(_))));
+        assert!(matches!(parse_int("1ks"), Err(IntLiteralError::Invalid(_))));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod build;
 pub mod dump;
 mod expr;
 mod literal;
+pub use literal::parse_int;
 pub mod macros;
 mod pairs;
 

@@ -206,8 +206,15 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
             ProbeSpec::Kfunc { func: parts.last().unwrap().clone(), ret: provider == "kretfunc" }
         }
         "interval" | "profile" => {
-            arity(&[2], &format!("{}:unit:count (units: s, ms, us, hz)", provider))?;
-            let timer = timer(&parts[0], &parts[1]).map_err(bad)?;
+            arity(
+                &[1, 2],
+                &format!("{}:unit:count (units: s, ms, us, hz) or {}:period (1s, 500ms)", provider, provider),
+            )?;
+            let timer = match parts.as_slice() {
+                [period] => period_timer(period).map_err(bad)?,
+                [unit, count] => timer(unit, count).map_err(bad)?,
+                _ => unreachable!("arity checked"),
+            };
             if provider == "interval" {
                 ProbeSpec::Interval { timer }
             } else {
@@ -249,6 +256,8 @@ pub enum PartError {
     UnknownUnit(String),
     #[error("`{count}` {unit} is too long")]
     TooLong { count: String, unit: String },
+    #[error("`{0}` is shorter than the shortest period, 1us")]
+    TooShort(String),
 }
 
 fn uprobe_target(text: &str) -> Result<UprobeTarget, PartError> {
@@ -279,6 +288,16 @@ fn timer(unit: &str, count: &str) -> Result<Timer, PartError> {
     n.checked_mul(scale)
         .map(Timer::PeriodNs)
         .ok_or_else(|| PartError::TooLong { count: count.to_string(), unit: unit.to_string() })
+}
+
+/// `interval:1s`, `i:500ms`, `interval:1000000` (nanoseconds), as bpftrace
+/// 0.23+ reads them: at least one microsecond.
+fn period_timer(text: &str) -> Result<Timer, PartError> {
+    let ns = crate::parser::parse_int(text).map_err(|_| PartError::NotANumber(text.to_string()))?;
+    if ns < 1000 {
+        return Err(PartError::TooShort(text.to_string()));
+    }
+    Ok(Timer::PeriodNs(ns))
 }
 
 fn parse_number(text: &str) -> Result<u64, PartError> {
