@@ -103,11 +103,13 @@ pub fn build(
     env.facts = FactsRef(machine);
     env.unsafe_calls = opts.unsafe_calls;
     env.child = opts.command.is_some();
+    env.config_env = opts.config_env.clone();
+    // RTRACE_STRLEN and RTRACE_MAP_KEYS_MAX are environment settings too.
     if let Some(n) = opts.strlen {
-        env.strlen = n;
+        env.config_env.push(("BPFTRACE_MAX_STRLEN".into(), n.to_string()));
     }
     if let Some(n) = opts.max_map_keys {
-        env.max_map_keys = n;
+        env.config_env.push(("BPFTRACE_MAX_MAP_KEYS".into(), n.to_string()));
     }
     let checked = sema::check(program, &env)?;
     let resolved = std::mem::take(&mut env.resolved);
@@ -117,6 +119,10 @@ pub fn build(
     };
     if let Some(pages) = opts.ringbuf_pages {
         compile_opts.ringbuf_bytes = pages * 4096;
+    } else if checked.manifest.config.perf_rb_pages > 0 {
+        // A power of two, as the ring buffer must be.
+        let pages = checked.manifest.config.perf_rb_pages.clamp(1, 1 << 16).next_power_of_two();
+        compile_opts.ringbuf_bytes = pages as u32 * 4096;
     }
     let compiled = compile(&checked, source, &compile_opts)?;
     Ok(Built { checked, compiled, resolved })

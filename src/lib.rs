@@ -15,7 +15,7 @@
 //!
 //! | layer | modules | what they are |
 //! |---|---|---|
-//! | 0 | `span`, `options`, `types`, `contract`, `raw_text`, `nesting` | vocabulary: spans, what a run was asked, value types, the program ↔ user-space wire format, text that may hold bytes that are not UTF-8, how deep a program may nest |
+//! | 0 | `span`, `options`, `config`, `types`, `contract`, `raw_text`, `nesting` | vocabulary: spans, what a run was asked, bpftrace's config variables, value types, the program ↔ user-space wire format, text that may hold bytes that are not UTF-8, how deep a program may nest |
 //! | 1 | `output`, `diagnostic` | printing values; one error type, rendered with the source line and a caret |
 //! | 2 | `parser` | source → AST |
 //! | 3 | `probe` | attach points: their grammar interpreted, and what a resolved one is |
@@ -34,6 +34,7 @@
 //! processes the user hands them.
 
 pub mod codegen;
+pub mod config;
 pub mod contract;
 pub mod diagnostic;
 pub mod driver;

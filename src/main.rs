@@ -287,6 +287,7 @@ fn main_code() -> i32 {
         includes: cli.include,
         helper_checks: cli.helper_checks,
         buffering,
+        config_env: std::env::vars().filter(|(k, _)| k.starts_with("BPFTRACE_")).collect(),
     };
     match source {
         Some(source) => driver::run(&source, &opts),

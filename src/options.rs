@@ -68,4 +68,7 @@ pub struct Options {
     pub helper_checks: u8,
     /// `-B`; `None`: line-buffered to a terminal or pipe, fully to a file.
     pub buffering: Option<Buffering>,
+    /// `BPFTRACE_*` environment variables: config settings, which win over
+    /// the script's config block.
+    pub config_env: Vec<(String, String)>,
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     ("span", 0),
     ("options", 0),
+    ("config", 0),
     ("contract", 0),
     ("types", 0),
     ("raw_text", 0),

@@ -85,7 +85,13 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     // Counters the runtime reads.
     let counters = Counters { map_slots: opts.lower.map_slots.unwrap_or(manifest.maps.len()) };
     let bss_size = Counters::offset(counters.words());
-    let mut image = Image { maps, bss_size, source_name: source.name.clone(), ..Image::default() };
+    let mut image = Image {
+        maps,
+        bss_size,
+        source_name: source.name.clone(),
+        license: manifest.config.license.clone(),
+        ..Image::default()
+    };
     let mut all_locs = Vec::new();
     let mut subprog_locs = Vec::new();
     let mut helper_sites = Vec::new();

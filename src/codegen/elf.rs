@@ -163,7 +163,8 @@ pub fn write(image: &Image) -> Result<Vec<u8>, ElfError> {
     }
 
     let license = obj.add_section(vec![], b"license".to_vec(), SectionKind::Data);
-    obj.append_section_data(license, b"GPL\0", 1);
+    let text = if image.license.is_empty() { "GPL" } else { &image.license };
+    obj.append_section_data(license, format!("{}\0", text).as_bytes(), 1);
     let ext_sections: Vec<ExtSection> = ext.into_values().collect();
     let ext_bytes = encode_ext(&ext_sections);
     let btf_sec = obj.add_section(vec![], b".BTF".to_vec(), SectionKind::Other);
@@ -281,6 +282,7 @@ mod tests {
             rodata: vec![],
             bss_size: 16,
             source_name: "stdin".into(),
+            license: "Dual BSD/GPL".into(),
         }
     }
 
@@ -291,6 +293,7 @@ mod tests {
         for name in ["tracepoint", ".maps", "license", ".BTF", ".BTF.ext"] {
             assert!(file.section_by_name(name).is_some(), "missing {}", name);
         }
+        assert_eq!(file.section_by_name("license").unwrap().data().unwrap(), b"Dual BSD/GPL\0");
         let prog = file.symbols().find(|s| s.name() == Ok("p0")).unwrap();
         assert!(prog.is_global());
         assert_eq!(prog.size(), 32);

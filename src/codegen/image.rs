@@ -14,6 +14,8 @@ pub struct Image {
     pub bss_size: usize,
     /// File name recorded in `.BTF.ext` line_info (`stdin`, `script.rt`).
     pub source_name: String,
+    /// The `license` section: the programs' license (`GPL`, ...).
+    pub license: String,
 }
 
 #[derive(Clone, Debug)]

@@ -97,14 +97,11 @@ fn top_entries(mut entries: Vec<MapEntry>, top: u64, div: u64) -> Vec<MapEntry> 
     entries
 }
 
-/// Bytes `cat()` prints at most, as bpftrace (`BPFTRACE_CAT_BYTES_MAX`).
-const CAT_BYTES_MAX: u64 = 10240;
-
-/// `cat(path)`: the file's first `CAT_BYTES_MAX` bytes.
-fn cat_file(path: &str) -> std::io::Result<Vec<u8>> {
+/// `cat(path)`: the file's first `max` bytes (config `max_cat_bytes`).
+fn cat_file(path: &str, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut content = Vec::new();
-    std::fs::File::open(path)?.take(CAT_BYTES_MAX).read_to_end(&mut content)?;
+    std::fs::File::open(path)?.take(max).read_to_end(&mut content)?;
     Ok(content)
 }
 
@@ -203,8 +200,10 @@ impl State {
     pub fn print_at_exit(&mut self) {
         self.report_lost();
         self.report_full_maps();
-        let maps = self.read_maps();
-        self.out.maps_at_exit(&maps).ok();
+        if self.manifest.config.print_maps_on_exit {
+            let maps = self.read_maps();
+            self.out.maps_at_exit(&maps).ok();
+        }
         self.out.flush().ok();
     }
 
@@ -276,7 +275,7 @@ impl State {
                 let Some(pieces) = &self.formats[id] else { return 0 };
                 let text = String::from_utf8_lossy(&printf::format(pieces, &values)).into_owned();
                 if matches!(action, Action::Cat { .. }) {
-                    match cat_file(&text) {
+                    match cat_file(&text, self.manifest.config.max_cat_bytes) {
                         Ok(content) => self.out.message(Message::Cat, &content, false).ok(),
                         Err(e) => {
                             self.warn(&format!("ERROR: failed to open file '{}': {}", text, e));

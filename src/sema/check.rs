@@ -88,6 +88,8 @@ pub(super) struct Checker<'a> {
     pub records: HashMap<String, std::sync::Arc<crate::types::Record>>,
     /// `#define NAME value` of the script: an integer or a string.
     pub defines: HashMap<String, String>,
+    /// The config variables (`config = { ... }`, `BPFTRACE_*`).
+    pub config: crate::config::Config,
 }
 
 pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diagnostic>> {
@@ -127,6 +129,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         pre: Vec::new(),
         void_ok: false,
         expansions: Vec::new(),
+        config: Default::default(),
     };
     ck.apply_config(program);
     ck.final_pass = true;
@@ -187,6 +190,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
             .collect(),
         strlen: ck.strlen,
         max_map_keys: ck.max_map_keys,
+        config: ck.config,
     };
     Ok(Checked { programs, manifest, warnings })
 }
@@ -413,29 +417,52 @@ impl<'a> Checker<'a> {
         self.error(span, format!("{} is not supported yet", what));
     }
 
+    /// The config block, then the environment's settings (which win), as
+    /// bpftrace applies them; a bad key or value is an error at its item.
     fn apply_config(&mut self, program: &ast::Program) {
+        use crate::config::{Note, Value};
+        let mut config = crate::config::Config {
+            max_strlen: self.env.strlen as u64,
+            max_map_keys: self.env.max_map_keys as u64,
+            ..Default::default()
+        };
+        let mut set_at = HashMap::new();
         for item in &program.config {
-            let int = match &item.value {
-                ast::ConfigValue::Int(n) => Some(*n),
-                _ => None,
+            let value = match &item.value {
+                ast::ConfigValue::Int(n) => Value::Int(*n),
+                ast::ConfigValue::Str(s) | ast::ConfigValue::Ident(s) => Value::Str(s.clone()),
+                ast::ConfigValue::Bool(b) => Value::Bool(*b),
             };
-            match (item.key.to_ascii_lowercase().trim_start_matches("bpftrace_"), int) {
-                ("max_strlen" | "strlen", Some(n)) if (2..=1024).contains(&n) => self.strlen = n as u32,
-                ("max_strlen" | "strlen", _) => {
-                    self.diags.push(Diagnostic::error("`max_strlen` must be an integer from 2 to 1024", item.span))
-                }
-                ("max_map_keys" | "map_keys_max", Some(n)) if n >= 1 && n <= u32::MAX as u64 => {
-                    self.max_map_keys = n as u32
-                }
-                ("max_map_keys" | "map_keys_max", _) => {
-                    self.diags.push(Diagnostic::error("`max_map_keys` must be a positive integer", item.span))
-                }
-                _ => self.diags.push(
-                    Diagnostic::error(format!("unknown or unsupported config key `{}`", item.key), item.span)
-                        .with_help("supported keys: max_strlen, max_map_keys"),
-                ),
+            match config.set(&item.key, &value) {
+                Ok(None) => {}
+                Ok(Some(Note::Renamed(new))) => self
+                    .diags
+                    .push(Diagnostic::warning(format!("{} has been renamed, please use {}", item.key, new), item.span)),
+                Ok(Some(Note::Deprecated)) => self
+                    .diags
+                    .push(Diagnostic::warning(format!("{} is deprecated and has no effect", item.key), item.span)),
+                Err(e) => self.diags.push(Diagnostic::error(e.to_string(), item.span)),
             }
+            set_at.insert(item.key.to_ascii_lowercase().trim_start_matches("bpftrace_").to_string(), item.span);
         }
+        let env = self.env.config_env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        if let Err(e) = config.apply_env(env) {
+            self.diags.push(Diagnostic::error_nowhere(e.to_string()));
+        }
+        // rtrace's own limits: strings live on the stack, map sizes are u32.
+        let at = |key: &str, msg: &str| match set_at.get(key) {
+            Some(&span) => Diagnostic::error(msg, span),
+            None => Diagnostic::error_nowhere(msg),
+        };
+        match config.max_strlen {
+            n @ 2..=1024 => self.strlen = n as u32,
+            _ => self.diags.push(at("max_strlen", "`max_strlen` must be an integer from 2 to 1024")),
+        }
+        match config.max_map_keys {
+            n @ 1..=0xffff_ffff => self.max_map_keys = n as u32,
+            _ => self.diags.push(at("max_map_keys", "`max_map_keys` must be a positive integer")),
+        }
+        self.config = config;
     }
 
     /// Walks until a pass learns nothing; false if that takes `MAX_PASSES`.

@@ -20,6 +20,8 @@ pub struct Manifest {
     pub strlen: u32,
     /// Entries each map can hold.
     pub max_map_keys: u32,
+    /// Every config variable, as the script and the environment set them.
+    pub config: crate::config::Config,
 }
 
 #[derive(Clone, Debug, PartialEq)]

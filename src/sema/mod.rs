@@ -45,6 +45,9 @@ pub struct Env {
     pub child: bool,
     /// `#define NAME value` of the included headers.
     pub header_defines: std::collections::HashMap<String, String>,
+    /// Config settings from the environment (`BPFTRACE_MAX_STRLEN`, ...):
+    /// applied after the script's, so they win.
+    pub config_env: Vec<(String, String)>,
     /// The system's answers: structs and parameters from DWARF and BTF,
     /// symbol addresses (`kaddr`, `uaddr`).
     pub facts: FactsRef,
@@ -71,6 +74,7 @@ impl Env {
             unsafe_calls: false,
             child: false,
             header_defines: Default::default(),
+            config_env: Vec::new(),
             facts: FactsRef(Rc::new(NoFacts)),
         }
     }
