@@ -16,6 +16,7 @@ mod map_decls;
 mod records;
 mod scope;
 pub mod typed;
+mod variables;
 
 use crate::diagnostic::Diagnostic;
 use crate::parser::ast;
