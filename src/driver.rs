@@ -45,7 +45,7 @@ pub fn front(
         let _ = err.write_all(render_all(diags, source).as_bytes());
         Err(code)
     };
-    let program = match parse(&source.text) {
+    let program = match parse(&source.text, &machine) {
         Ok(p) => p,
         Err(diags) => return stop(&diags, exit::SCRIPT),
     };
@@ -70,11 +70,30 @@ pub fn front(
     Ok((checked, compiled))
 }
 
-/// Source text → the AST with its macros expanded.
-pub fn parse(text: &str) -> Result<ast::Program, Vec<Diagnostic>> {
-    let mut program = parser::parse(text)?;
+/// Source text → the AST: `#if` groups evaluated, then parsed, then the
+/// macros expanded.
+pub fn parse(text: &str, machine: &Machine) -> Result<ast::Program, Vec<Diagnostic>> {
+    let text = parser::preprocess::preprocess(text, &predefined(machine))?;
+    let mut program = parser::parse(&text)?;
     parser::macros::expand(&mut program, &sema::is_builtin)?;
     Ok(program)
+}
+
+/// The macros `#if` sees defined before the script's own, as bpftrace
+/// defines them for its C preprocessor.
+fn predefined(machine: &Machine) -> std::collections::HashMap<String, String> {
+    let mut defined: std::collections::HashMap<String, String> =
+        [("__linux__", "1"), ("__BPF_TRACING__", "1")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "__x86_64__",
+        "aarch64" => "__aarch64__",
+        other => other,
+    };
+    defined.insert(arch.to_string(), "1".to_string());
+    if machine.has_btf() {
+        defined.insert("BPFTRACE_HAVE_BTF".to_string(), "1".to_string());
+    }
+    defined
 }
 
 /// What the REPL adds to a build: its next input extends the program of

@@ -9,6 +9,7 @@ mod literal;
 pub use literal::parse_int;
 pub mod macros;
 mod pairs;
+pub mod preprocess;
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;

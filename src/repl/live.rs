@@ -104,9 +104,9 @@ impl Live {
     pub fn enter(&mut self, text: &str, statements: bool, state: &mut State) -> Result<Outcome, Vec<String>> {
         let piece = self.pieces.next(text, statements);
         let combined = self.pieces.combined_with(&piece);
-        let program = driver::parse(&combined.text).map_err(|d| self.render(&d, &piece))?;
         // Binaries are read again for each input: one may have been rebuilt.
         let machine = Rc::new(Machine::new(self.opts.pid));
+        let program = driver::parse(&combined.text, &machine).map_err(|d| self.render(&d, &piece))?;
         let increment = Increment { map_slots: Some(MAP_SLOTS), known: &self.resolved };
         let built =
             driver::build(&program, &combined, &self.opts, machine, increment).map_err(|d| self.render(&d, &piece))?;

@@ -144,6 +144,11 @@ impl Machine {
         }
     }
 
+    /// Whether the kernel has BTF (`BPFTRACE_HAVE_BTF` is defined for scripts).
+    pub fn has_btf(&self) -> bool {
+        self.kernel.btf.is_some()
+    }
+
     /// tracefs, when mounted (or recorded).
     pub fn tracefs(&self) -> Option<&Path> {
         self.kernel.tracefs.as_deref()
