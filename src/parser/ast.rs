@@ -154,6 +154,28 @@ pub struct AttachPoint {
     pub span: Span,
 }
 
+impl AttachPoint {
+    /// Splits an attach point at `:` outside quotes, removing the quotes;
+    /// `\"` in quotes is a quote (`usdt:./bin:test:"\"probe1\""`).
+    pub fn split(raw: &str, span: Span) -> AttachPoint {
+        let mut fields = Vec::new();
+        let mut cur = String::new();
+        let mut quoted = false;
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if quoted => cur.extend(chars.next()),
+                '"' => quoted = !quoted,
+                ':' if !quoted => fields.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        fields.push(cur);
+        let provider = fields.remove(0);
+        AttachPoint { raw: raw.to_string(), provider, parts: fields, span }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block {
     pub stmts: Vec<Stmt>,

@@ -230,25 +230,8 @@ fn probe(pair: Pair<Rule>) -> Result<Probe> {
     Ok(Probe { attach_points, predicate, body: body.expect("grammar: a probe has a body"), span: sp })
 }
 
-/// Splits an attach point at `:` outside quotes, removing the quotes; `\"`
-/// in quotes is a quote (`usdt:./bin:test:"\"probe1\""`).
 fn attach_point(pair: Pair<Rule>) -> AttachPoint {
-    let raw = pair.as_str().to_string();
-    let mut fields = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if quoted => cur.extend(chars.next()),
-            '"' => quoted = !quoted,
-            ':' if !quoted => fields.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    fields.push(cur);
-    let provider = fields.remove(0);
-    AttachPoint { raw, provider, parts: fields, span: span(&pair) }
+    AttachPoint::split(pair.as_str(), span(&pair))
 }
 
 /// A block at nesting level `depth` (a probe's body is level 1); its

@@ -138,6 +138,21 @@ impl ProbeSpec {
 /// Interprets one attach point; `params` are the positional parameters, which
 /// may appear in attach points as `$1`.
 pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagnostic> {
+    // `$1 { }`, `BEG$1 { }`: a parameter in the provider too; the attach
+    // point is read again once they are replaced.
+    if ap.provider.contains('$') {
+        let expanded = AttachPoint::split(&expand_params(&ap.raw, params), ap.span);
+        if expanded.provider.is_empty() {
+            return Err(Diagnostic::error(
+                format!("`{}` names no probe: a positional parameter is missing", ap.raw),
+                ap.span,
+            )
+            .with_help("give the attach point as an argument: `rtrace -e '$1 { ... }' interval:s:1`"));
+        }
+        if !expanded.provider.contains('$') {
+            return interpret(&expanded, params);
+        }
+    }
     let err = |msg: String| Diagnostic::error(msg, ap.span);
     let bad = |e: PartError| err(e.to_string());
     let provider = canonical_provider(&ap.provider).ok_or_else(|| {
@@ -385,6 +400,18 @@ mod tests {
                 ret: false
             }
         );
+    }
+
+    #[test]
+    fn positional_parameters_may_be_the_provider_or_the_whole() {
+        let whole = AttachPoint::split("$1", Span::new(0, 2));
+        assert_eq!(
+            interpret(&whole, &["i:ms:5".into()]).unwrap(),
+            ProbeSpec::Interval { timer: Timer::PeriodNs(5_000_000) }
+        );
+        let part = AttachPoint::split("BEG$1", Span::new(0, 5));
+        assert_eq!(interpret(&part, &["IN".into()]).unwrap(), ProbeSpec::Begin);
+        assert!(interpret(&whole, &[]).unwrap_err().message.contains("positional parameter is missing"));
     }
 
     #[test]

@@ -611,14 +611,19 @@ impl<'a> Checker<'a> {
                 }
             }
             StmtKind::Unroll { count, body } => {
+                // bpftrace's words.
                 let n = match self.const_int(count) {
                     Some(n) if (1..=100).contains(&n) => n,
-                    Some(_) => {
-                        self.error(count.span, "unroll count must be between 1 and 100");
+                    Some(n) => {
+                        let limit = if n > 100 { "maximum value is 100" } else { "minimum value is 1" };
+                        self.error(count.span, format!("unroll {}", limit));
                         1
                     }
                     None => {
-                        self.error(count.span, "unroll count must be an integer literal");
+                        self.report(
+                            Diagnostic::error("invalid unroll value", count.span)
+                                .with_help("unroll takes an integer literal from 1 to 100"),
+                        );
                         1
                     }
                 };
