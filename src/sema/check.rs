@@ -456,6 +456,16 @@ impl<'a> Checker<'a> {
         };
         match config.max_strlen {
             n @ 2..=1024 => self.strlen = n as u32,
+            // From the environment (bpftrace's tests set 9999): as much as rtrace can.
+            n if n > 1024 && !set_at.contains_key("max_strlen") => {
+                self.strlen = 1024;
+                let mut d = Diagnostic::error_nowhere(format!(
+                    "max_strlen {} is more than rtrace keeps on the stack: using 1024",
+                    n
+                ));
+                d.severity = crate::diagnostic::Severity::Warning;
+                self.diags.push(d);
+            }
             _ => self.diags.push(at("max_strlen", "`max_strlen` must be an integer from 2 to 1024")),
         }
         match config.max_map_keys {
