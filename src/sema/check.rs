@@ -926,7 +926,9 @@ fn statements(body: &[TStmt]) -> usize {
         .map(|s| {
             1 + match &s.kind {
                 TStmtKind::If { then, els, .. } => statements(then) + statements(els),
-                TStmtKind::While { body, .. } => statements(body),
+                TStmtKind::While { body, .. } | TStmtKind::ForRange { body, .. } | TStmtKind::ForMap { body, .. } => {
+                    statements(body)
+                }
                 _ => 0,
             }
         })
