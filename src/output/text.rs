@@ -25,10 +25,10 @@ fn key_text(v: &Value) -> String {
     match v {
         Value::Int(i) => i.to_string(),
         Value::UInt(u) => (*u as i64).to_string(),
-        // Compact in keys, as bpftrace prints them: `@s[{.m=2,.n=3}]`.
+        // As a value, as bpftrace v0.26 prints them (0.17: `@s[{.m=2,.n=3}]`).
         Value::Record(fields) => format!(
-            "{{{}}}",
-            fields.iter().map(|(n, v)| format!(".{}={}", n, key_text(v))).collect::<Vec<_>>().join(",")
+            "{{ {} }}",
+            fields.iter().map(|(n, v)| format!(".{} = {}", n, key_text(v))).collect::<Vec<_>>().join(", ")
         ),
         Value::Array(items) => format!("[{}]", items.iter().map(key_text).collect::<Vec<_>>().join(",")),
         other => value_text(other),

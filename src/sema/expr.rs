@@ -136,15 +136,13 @@ impl<'a> Checker<'a> {
                 let name = self.group().resolved.first().map(|r| r.name.clone()).unwrap_or_default();
                 str_literal(name.into_bytes(), span)
             }
+            // `args` read as a whole: a struct of every field or parameter
+            // (`args.f` reads one without it, see `field`).
             "args" => {
-                let uprobe = kind == ProgKind::Uprobe
-                    && matches!(self.group().resolved.first().map(|r| &r.detail), Some(Detail::Uprobe(_)));
-                let kfunc = matches!(kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. });
-                if kind != ProgKind::Tracepoint && !uprobe && !kfunc {
-                    self.unsupported(span, "`args` outside tracepoint and uprobe probes");
+                if self.args_base(span).is_none() {
                     return none(span);
                 }
-                TExpr { kind: TExprKind::Int(0), ty: Type::TracepointArgs, span }
+                self.args_value(span)
             }
             "goid" => self.goid(span),
             "cpid" => {
@@ -242,6 +240,93 @@ impl<'a> Checker<'a> {
         let g_reg = self.pt_regs_load(self.env.arch.go_g_register(), span);
         let at = byte_arith(BinOp::Add, g_reg, int_literal(offset.unwrap_or(0), span), span);
         TExpr { kind: TExprKind::Deref { ptr: Box::new(at), space: AddrSpace::User }, ty: U64, span }
+    }
+
+    /// `args` as the base of `args.f`: the tracepoint's record, or the
+    /// uprobe's DWARF parameters; `None` (reported) in other probes.
+    fn args_base(&mut self, span: Span) -> Option<TExpr> {
+        let kind = self.group().kind.clone();
+        let uprobe = kind == ProgKind::Uprobe
+            && matches!(self.group().resolved.first().map(|r| &r.detail), Some(Detail::Uprobe(_)));
+        let kfunc = matches!(kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. });
+        if kind != ProgKind::Tracepoint && !uprobe && !kfunc {
+            self.unsupported(span, "`args` outside tracepoint, uprobe and kfunc probes");
+            return None;
+        }
+        Some(TExpr { kind: TExprKind::Int(0), ty: Type::TracepointArgs, span })
+    }
+
+    /// `args` as a value (printed, stored, a key, in a tuple), as bpftrace
+    /// v0.26 allows: a struct of the tracepoint's fields (a copy of its
+    /// record) or of the uprobe's parameters (read from their registers),
+    /// laid out as C does.
+    fn args_value(&mut self, span: Span) -> TExpr {
+        let names: Vec<String> = match self.group().resolved.first().map(|r| &r.detail) {
+            // The `common_*` fields are the kernel's bookkeeping, and the
+            // verifier refuses reads of the first 8 bytes of the record.
+            Some(Detail::Tracepoint(format)) => format.user_fields().map(|f| f.name.clone()).collect(),
+            Some(Detail::Uprobe(site)) => {
+                let site = site.clone();
+                match self.env.facts.0.params(&site.path, &site.symbol) {
+                    Some(params) => params.into_iter().map(|(n, _)| n).collect(),
+                    None => {
+                        self.error(
+                            span,
+                            format!("`args`: no DWARF parameters for `{}` in `{}`", site.symbol, site.path.display()),
+                        );
+                        return none(span);
+                    }
+                }
+            }
+            _ if matches!(self.group().kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. }) => {
+                let Some((_, proto)) = self.kfunc_prototype(span) else { return none(span) };
+                proto.params.into_iter().map(|(n, _)| n).collect()
+            }
+            _ => return none(span),
+        };
+        let tracepoint = self.group().kind == ProgKind::Tracepoint;
+        let kfunc = matches!(self.group().kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. });
+        // A tracepoint's struct is its record from the first of those fields on.
+        let start = match self.group().resolved.first().map(|r| &r.detail) {
+            Some(Detail::Tracepoint(format)) if tracepoint => format.user_fields().map(|f| f.offset).min().unwrap_or(0),
+            _ => 0,
+        };
+        let mut values = Vec::new();
+        let mut members = Vec::new();
+        let (mut size, mut align) = (0u32, 1u32);
+        for name in names {
+            let v = if tracepoint {
+                self.tracepoint_field(&name, span, span)
+            } else if kfunc {
+                self.kfunc_param(&name, span, span)
+            } else {
+                self.uprobe_param(&name, span, span)
+            };
+            let ty = match (&v.ty, &v.kind) {
+                (Type::None, _) => return none(span),
+                // A `__data_loc` string is its 4-byte locator in the record.
+                (_, TExprKind::DataLocString { .. }) => Type::Int { bytes: 4, signed: false },
+                (t, _) => t.clone(),
+            };
+            let (fs, fa) = (c_size(&ty), crate::types::c_align(&ty).max(1));
+            let offset = match (tracepoint, self.group().resolved.first().map(|r| &r.detail)) {
+                (true, Some(Detail::Tracepoint(f))) => f.field(&name).map_or(0, |f| f.offset - start),
+                _ => size.div_ceil(fa) * fa,
+            };
+            align = align.max(fa);
+            size = size.max(offset + fs);
+            members.push(crate::types::Member { name, offset, ty });
+            values.push(v);
+        }
+        let record =
+            crate::types::Record { name: String::new(), fields: members, size: size.div_ceil(align) * align, align };
+        let ty = Type::Record(std::sync::Arc::new(record));
+        if tracepoint {
+            // The record itself, copied from the context.
+            let Ok(offset) = i16::try_from(start) else { return none(span) };
+            return TExpr { kind: TExprKind::CtxLoad { offset, bytes: 8, signed: false }, ty, span };
+        }
+        TExpr { kind: TExprKind::Struct(values), ty, span }
     }
 
     /// `argN`: the N-th argument register of the probed function's ABI.
@@ -861,7 +946,14 @@ impl<'a> Checker<'a> {
     }
 
     fn field(&mut self, base: &Expr, field: &str, field_span: Span, arrow: bool, span: Span) -> TExpr {
-        let b = self.expr(base);
+        let b = match &base.kind {
+            // `args.f` reads the one field, not a copy of them all.
+            ExprKind::Ident(name) if name == "args" && !self.defines.contains_key(name) => {
+                let Some(b) = self.args_base(base.span) else { return none(span) };
+                b
+            }
+            _ => self.expr(base),
+        };
         match &b.ty {
             Type::TracepointArgs if self.group().kind == ProgKind::Uprobe => self.uprobe_param(field, field_span, span),
             Type::TracepointArgs if matches!(self.group().kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. }) => {

@@ -152,6 +152,9 @@ pub enum TExprKind {
     MakeMac(Box<TExpr>),
     /// `(a, b, ...)`
     Tuple(Vec<TExpr>),
+    /// A struct value built from one value per member of `self.ty`'s
+    /// record, in order (a uprobe's `args`).
+    Struct(Vec<TExpr>),
     /// `t.N` of a stored tuple (a variable, a map value), or `s.name` of a
     /// struct value: the member at `offset` (integers at their type's width).
     TupleField {

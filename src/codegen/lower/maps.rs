@@ -37,8 +37,10 @@ impl<'a> Lowerer<'a> {
         if has_gaps {
             self.zero(FP, slot, layout.size);
         }
-        for (k, o) in keys.iter().zip(layout.offsets) {
-            self.write(k, FP, slot + o as i32);
+        // Each key in the map's key type: a tuple key stored where a wider
+        // one was stored before takes that layout (its strings longer).
+        for ((k, o), ty) in keys.iter().zip(layout.offsets).zip(&types) {
+            self.store_value(k, FP, slot + o as i32, ty);
         }
         slot
     }

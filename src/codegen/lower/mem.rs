@@ -92,6 +92,21 @@ impl<'a> Lowerer<'a> {
                 self.b.place(end);
             }
             TExprKind::Tuple(_) => self.store_value(e, base, off, &e.ty),
+            TExprKind::Struct(values) => {
+                let Type::Record(r) = &e.ty else { unreachable!("checked: a struct value is a record") };
+                self.zero(base, off, r.size);
+                for (m, v) in r.fields.iter().zip(values) {
+                    let at = off + m.offset as i32;
+                    match m.ty {
+                        // Members keep their C width.
+                        Type::Int { bytes, .. } => {
+                            let r = self.eval(v);
+                            self.b.store(size_code(bytes), base, at, r);
+                        }
+                        _ => self.write(v, base, at),
+                    }
+                }
+            }
             TExprKind::Bytes(bytes) => {
                 for (i, b) in bytes.iter().enumerate() {
                     self.b.store_imm(BPF_B, base, off + i as i32, *b as i32);

@@ -141,6 +141,7 @@ impl<'a> Lowerer<'a> {
             | TExprKind::MakeUsym(_)
             | TExprKind::ReadMem { .. }
             | TExprKind::MakeMac(_)
+            | TExprKind::Struct(_)
             | TExprKind::JoinArgs { .. } => unreachable!("checked: {:?} is not a scalar", e.ty),
         }
     }
