@@ -83,8 +83,29 @@ impl Record {
         self.fields.is_empty() && !self.name.is_empty() && self.size > 0
     }
 
-    pub fn field(&self, name: &str) -> Option<&Member> {
-        self.fields.iter().find(|f| f.name == name)
+    /// Member `name`, also one of an anonymous struct or union member (C
+    /// reaches `skc_daddr` of `struct sock_common` through one), with its
+    /// offset from the start of this record.
+    pub fn field(&self, name: &str) -> Option<Member> {
+        if let Some(m) = self.fields.iter().find(|f| f.name == name) {
+            return Some(m.clone());
+        }
+        self.fields.iter().filter(|f| f.name.is_empty()).find_map(|f| match &f.ty {
+            Type::Record(inner) => inner.field(name).map(|m| Member { offset: f.offset + m.offset, ..m }),
+            _ => None,
+        })
+    }
+
+    /// Names of the members `field` finds (for suggestions).
+    pub fn field_names(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        for f in &self.fields {
+            match &f.ty {
+                Type::Record(inner) if f.name.is_empty() => names.extend(inner.field_names()),
+                _ => names.push(f.name.as_str()),
+            }
+        }
+        names
     }
 }
 

@@ -84,7 +84,9 @@ fn parse_field(rest: &str) -> Option<TpField> {
     let kind = if c_type.starts_with("__data_loc") {
         TpFieldKind::DataLocString
     } else if let Some(len) = array_len {
-        if is_char && !c_type.ends_with('*') {
+        // Only `char` arrays are strings, as bpftrace v0.26 types them
+        // (`__u8 daddr[4]` is an array of bytes).
+        if c_type.replace("const ", "").trim() == "char" {
             TpFieldKind::CharArray
         } else {
             let len = len.unwrap_or(0);

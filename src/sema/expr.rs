@@ -977,27 +977,27 @@ impl<'a> Checker<'a> {
                     none(span)
                 }
             },
-            Type::Ptr { pointee, space } if arrow && matches!(**pointee, Type::Record(_)) => {
+            // `p.f` and `p->f` alike (bpftrace v0.26 dereferences with `.`;
+            // `->` is an alias of it).
+            Type::Ptr { pointee, space } if matches!(**pointee, Type::Record(_)) => {
                 let Type::Record(r) = &**pointee else { unreachable!() };
                 let r = self.full_record(r);
                 let Some(m) = self.member(&r, field, field_span) else { return none(span) };
                 let space = *space;
-                // An address in bytes: no pointer scaling when indexed.
-                let addr = byte_arith(BinOp::Add, b.clone(), int_literal(m.offset as u64, span), span);
-                self.deref(addr, in_space(m.ty, space), space, span)
+                self.member_at(b, m, space, span)
             }
-            Type::Record(r) if !arrow => {
+            // A member of a struct read from memory is read from there,
+            // without copying the whole struct first.
+            Type::Record(r) if matches!(b.kind, TExprKind::ReadMem { .. }) => {
+                let r = r.clone();
+                let Some(m) = self.member(&r, field, field_span) else { return none(span) };
+                let TExprKind::ReadMem { ptr, space } = b.kind else { unreachable!() };
+                self.member_at(*ptr, m, space, span)
+            }
+            Type::Record(r) => {
                 let r = r.clone();
                 let Some(m) = self.member(&r, field, field_span) else { return none(span) };
                 TExpr { kind: TExprKind::TupleField { tuple: Box::new(b), offset: m.offset }, ty: m.ty, span }
-            }
-            Type::Ptr { pointee, .. } if !arrow && matches!(**pointee, Type::Record(_)) => {
-                self.error(span, format!("`{}` is a pointer: use `->{}`", b.ty, field));
-                none(span)
-            }
-            Type::Record(_) => {
-                self.error(span, format!("`{}` is not a pointer: use `.{}`", b.ty, field));
-                none(span)
             }
             Type::None => none(span),
             Type::Unknown => unknown(b, span),
@@ -1008,13 +1008,20 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Member `m` of the struct at address `base` in `space`.
+    fn member_at(&mut self, base: TExpr, m: crate::types::Member, space: AddrSpace, span: Span) -> TExpr {
+        // An address in bytes: no pointer scaling when indexed.
+        let addr = byte_arith(BinOp::Add, base, int_literal(m.offset as u64, span), span);
+        self.deref(addr, in_space(m.ty, space), space, span)
+    }
+
     /// Member `name` of a struct, or an error naming the closest one.
     fn member(&mut self, r: &crate::types::Record, name: &str, span: Span) -> Option<crate::types::Member> {
         if let Some(m) = r.field(name) {
-            return Some(m.clone());
+            return Some(m);
         }
         let mut d = Diagnostic::error(format!("`{}` has no field `{}`", r.name, name), span);
-        if let Some(s) = closest(name, r.fields.iter().map(|f| f.name.as_str())) {
+        if let Some(s) = closest(name, r.field_names().into_iter()) {
             d = d.with_help(format!("did you mean `{}`?", s));
         }
         self.report(d);
