@@ -1021,7 +1021,7 @@ impl<'a> Checker<'a> {
             return Some(m);
         }
         let mut d = Diagnostic::error(format!("`{}` has no field `{}`", r.name, name), span);
-        if let Some(s) = closest(name, r.field_names().into_iter()) {
+        if let Some(s) = closest(name, r.field_names()) {
             d = d.with_help(format!("did you mean `{}`?", s));
         }
         self.report(d);
