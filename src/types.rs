@@ -24,6 +24,10 @@ pub enum Type {
     /// An integer of `bytes` bytes. In registers every integer is 64 bits,
     /// sign- or zero-extended; in memory (maps, records) it takes 8 bytes.
     Int { bytes: u8, signed: bool },
+    /// `true` / `false` (bpftrace v0.26): 0 or 1 in a register and in an
+    /// 8-byte slot, one byte inside tuples and structs. Comparisons, `!`,
+    /// `&&` and `||` yield it.
+    Bool,
     /// A NUL-padded string buffer of `size` bytes (including the terminating NUL).
     Str { size: u32 },
     /// A pointer to `pointee` in address space `space`.
@@ -124,6 +128,7 @@ pub fn c_align(t: &Type) -> u32 {
 fn c_measure(t: &Type) -> (u32, u32) {
     match t {
         Type::Int { bytes, .. } => (*bytes as u32, *bytes as u32),
+        Type::Bool => (1, 1),
         Type::Tuple(items) => {
             let (layout, align) = packed(items, c_measure);
             (layout.size, align)
@@ -149,6 +154,22 @@ impl Type {
         matches!(self, Type::Int { .. })
     }
 
+    /// Integers and booleans: what arithmetic and aggregations take (a
+    /// boolean counts as the integer 0 or 1).
+    pub fn is_integral(&self) -> bool {
+        matches!(self, Type::Int { .. } | Type::Bool)
+    }
+
+    /// How an integral value is laid out inside a tuple or a struct: its
+    /// width in bytes and whether it is sign-extended when read.
+    pub fn int_width(&self) -> Option<(u8, bool)> {
+        match self {
+            Type::Int { bytes, signed } => Some((*bytes, *signed)),
+            Type::Bool => Some((1, false)),
+            _ => None,
+        }
+    }
+
     pub fn is_signed(&self) -> bool {
         matches!(self, Type::Int { signed: true, .. })
     }
@@ -161,9 +182,9 @@ impl Type {
         matches!(self, Type::Ptr { .. })
     }
 
-    /// Values that live in one 64-bit register (integers and pointers).
+    /// Values that live in one 64-bit register (integers, booleans and pointers).
     pub fn is_scalar(&self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Ptr { .. })
+        matches!(self, Type::Int { .. } | Type::Bool | Type::Ptr { .. })
     }
 
     /// Whether the type is settled: no `None` or `Unknown` in it, also inside
@@ -181,7 +202,13 @@ impl Type {
     pub fn in_register(&self) -> bool {
         matches!(
             self,
-            Type::Int { .. } | Type::Ptr { .. } | Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath | Type::Errno
+            Type::Int { .. }
+                | Type::Bool
+                | Type::Ptr { .. }
+                | Type::Timestamp { .. }
+                | Type::Ksym
+                | Type::CgroupPath
+                | Type::Errno
         )
     }
 
@@ -205,7 +232,7 @@ impl Type {
     pub fn size(&self) -> u32 {
         match self {
             Type::None | Type::Unknown | Type::TracepointArgs => 0,
-            Type::Int { .. } | Type::Ptr { .. } => 8,
+            Type::Int { .. } | Type::Bool | Type::Ptr { .. } => 8,
             Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath | Type::Errno => 8,
             Type::Usym => 16,
             Type::MacAddr => 6,
@@ -274,6 +301,7 @@ impl fmt::Display for Type {
             Type::None => write!(f, "none"),
             Type::Unknown => write!(f, "unknown"),
             Type::Int { bytes, signed } => write!(f, "{}int{}", if *signed { "" } else { "u" }, bytes * 8),
+            Type::Bool => write!(f, "bool"),
             Type::Str { size } => write!(f, "string[{}]", size),
             Type::Ptr { pointee, .. } => write!(f, "{} *", pointee),
             Type::Array { elem, len } => write!(f, "{}[{}]", elem, len),

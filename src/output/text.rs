@@ -49,6 +49,7 @@ pub fn value_text(v: &Value) -> String {
     match v {
         Value::Int(i) => i.to_string(),
         Value::UInt(u) => u.to_string(),
+        Value::Bool(b) => b.to_string(),
         Value::Str(s) => String::from_utf8_lossy(s).into_owned(),
         Value::Buffer(b) => String::from_utf8_lossy(&super::printf::escape_buffer(b, None)).into_owned(),
         Value::Tuple(items) => format!("({})", items.iter().map(value_text).collect::<Vec<_>>().join(", ")),

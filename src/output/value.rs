@@ -9,6 +9,8 @@ pub enum Value {
     Int(i64),
     /// An unsigned integer type (and pointers).
     UInt(u64),
+    /// `true` / `false`.
+    Bool(bool),
     /// String bytes up to (not including) the first NUL.
     Str(Vec<u8>),
     Tuple(Vec<Value>),
@@ -27,6 +29,7 @@ impl Value {
         match self {
             Value::Int(v) => *v as u64,
             Value::UInt(v) => *v,
+            Value::Bool(b) => *b as u64,
             _ => 0,
         }
     }
@@ -123,6 +126,7 @@ fn numeric(v: &MapValue) -> Option<i128> {
         MapValue::Value(v) | MapValue::Sum(v) | MapValue::Min(v) | MapValue::Max(v) => match v {
             Value::Int(i) => Some(*i as i128),
             Value::UInt(u) => Some(*u as i128),
+            Value::Bool(b) => Some(*b as i128),
             _ => None,
         },
     }
@@ -134,7 +138,9 @@ fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
     for (x, y) in a.iter().zip(b) {
         let o = match (x, y) {
             (Value::Str(p), Value::Str(q)) => p.cmp(q),
-            (Value::Int(_) | Value::UInt(_), Value::Int(_) | Value::UInt(_)) => x.bits().cmp(&y.bits()),
+            (Value::Int(_) | Value::UInt(_) | Value::Bool(_), Value::Int(_) | Value::UInt(_) | Value::Bool(_)) => {
+                x.bits().cmp(&y.bits())
+            }
             _ => Ordering::Equal,
         };
         if o != Ordering::Equal {

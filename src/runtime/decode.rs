@@ -20,6 +20,7 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
     match ty {
         Type::Int { signed: true, .. } => Value::Int(u64_at(bytes, off) as i64),
         Type::Int { signed: false, .. } | Type::Ptr { .. } => Value::UInt(u64_at(bytes, off)),
+        Type::Bool => Value::Bool(u64_at(bytes, off) != 0),
         Type::Str { size } => {
             let end = (off + *size as usize).min(bytes.len());
             let s = bytes.get(off..end).unwrap_or(&[]);
@@ -76,6 +77,7 @@ fn c_value(ty: &Type, bytes: &[u8], off: usize) -> Value {
                 Value::UInt(raw)
             }
         }
+        Type::Bool => Value::Bool(bytes.get(off).is_some_and(|b| *b != 0)),
         Type::Array { elem, len } => {
             let size = c_size(elem) as usize;
             Value::Array((0..*len as usize).map(|i| c_value(elem, bytes, off + i * size)).collect())

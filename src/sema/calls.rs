@@ -203,7 +203,7 @@ impl<'a> Checker<'a> {
             return Some(AggUpdate::Count);
         }
         let v = self.expr(&args[0]);
-        if !v.ty.is_int() && v.ty != Type::None {
+        if !v.ty.is_integral() && v.ty != Type::None {
             let msg = format!("{}() needs an integer, not {}", name, v.ty);
             self.error(v.span, msg);
         }

@@ -760,7 +760,7 @@ impl<'a> Checker<'a> {
 
     pub fn expect_condition(&mut self, cond: &TExpr) {
         if !cond.ty.is_scalar() && cond.ty.is_known() {
-            let msg = format!("condition must be an integer or a pointer, not {}", cond.ty);
+            let msg = format!("condition must be a boolean, an integer or a pointer, not {}", cond.ty);
             self.error(cond.span, msg);
         }
     }
@@ -962,7 +962,7 @@ fn has_break(body: &ast::Block) -> bool {
 /// tuples of them.
 fn storable_type(t: &Type) -> bool {
     match t {
-        Type::Int { .. } | Type::Str { .. } | Type::Ptr { .. } | Type::None | Type::Unknown => true,
+        Type::Int { .. } | Type::Bool | Type::Str { .. } | Type::Ptr { .. } | Type::None | Type::Unknown => true,
         Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
         Type::MacAddr | Type::Errno | Type::Record(_) | Type::Array { .. } => true,
         Type::Tuple(items) => items.iter().all(storable_type),
@@ -988,6 +988,11 @@ pub(super) fn unify(old: &Type, new: &Type) -> Option<Type> {
         (_, Type::None | Type::Unknown) => Some(old.clone()),
         (Type::None | Type::Unknown, _) => Some(new.clone()),
         (Type::Int { signed, .. }, Type::Int { .. }) => Some(Type::Int { bytes: 8, signed: *signed }),
+        // A boolean stored where an integer is (or the other way round)
+        // is the integer 0 or 1.
+        (Type::Int { signed, .. }, Type::Bool) | (Type::Bool, Type::Int { signed, .. }) => {
+            Some(Type::Int { bytes: 8, signed: *signed })
+        }
         (Type::Int { .. }, Type::Ptr { .. }) | (Type::Ptr { .. }, Type::Int { .. }) => Some(old.clone()),
         (Type::Ptr { .. }, Type::Ptr { .. }) => Some(old.clone()),
         (Type::Str { size: a }, Type::Str { size: b }) => Some(Type::Str { size: (*a).max(*b) }),

@@ -44,7 +44,7 @@ impl<'a> Checker<'a> {
         match &e.kind {
             ExprKind::Int(v) => int_literal(*v, span),
             ExprKind::Str(bytes) => str_literal(bytes.clone(), span),
-            ExprKind::Bool(b) => TExpr { kind: TExprKind::Int(*b as u64), ty: U64, span },
+            ExprKind::Bool(b) => TExpr { kind: TExprKind::Int(*b as u64), ty: Type::Bool, span },
             ExprKind::Ident(name) => self.ident(name, span),
             ExprKind::Var(name) => self.read_var(name, span),
             ExprKind::Positional(n) => self.positional(*n, span),
@@ -64,17 +64,12 @@ impl<'a> Checker<'a> {
                 TExpr { kind: TExprKind::Tuple(items), ty, span }
             }
             ExprKind::SizeofType(ty) => match self.type_name(ty) {
-                Some(Type::Int { bytes, .. }) => int_literal(bytes as u64, span),
-                Some(t) => int_literal(t.size() as u64, span),
+                Some(t) => int_literal(c_size(&t) as u64, span),
                 None => none(span),
             },
             ExprKind::SizeofExpr(inner) => {
                 let t = self.expr(inner);
-                let size = match &t.ty {
-                    Type::Int { bytes, .. } => *bytes as u32,
-                    other => other.size(),
-                };
-                int_literal(size as u64, span)
+                int_literal(c_size(&t.ty) as u64, span)
             }
             ExprKind::Offsetof { .. } => {
                 self.unsupported(span, "`offsetof`");
@@ -610,10 +605,13 @@ impl<'a> Checker<'a> {
                     // Fold `-literal` so it stays a literal (signedness rules need that).
                     return int_literal((*v as i64).wrapping_neg() as u64, span).with_type(I64);
                 }
+                if let (UnOp::Not, TExprKind::Int(v)) = (op, &e.kind) {
+                    return TExpr { kind: TExprKind::Int((*v == 0) as u64), ty: Type::Bool, span };
+                }
                 let (uop, ty) = match op {
                     UnOp::Neg => (UnaryOp::Neg, Type::Int { bytes: 8, signed: true }),
                     UnOp::BitNot => (UnaryOp::BitNot, Type::Int { bytes: 8, signed: e.ty.is_signed() }),
-                    _ => (UnaryOp::Not, U64),
+                    _ => (UnaryOp::Not, Type::Bool),
                 };
                 TExpr { kind: TExprKind::Unary { op: uop, expr: Box::new(e) }, ty, span }
             }
@@ -670,7 +668,19 @@ impl<'a> Checker<'a> {
             self.expect_condition(&l);
             self.expect_condition(&r);
             let kind = TExprKind::Logical { and: op == BinOp::And, lhs: Box::new(l), rhs: Box::new(r) };
-            return TExpr { kind, ty: U64, span };
+            return TExpr { kind, ty: Type::Bool, span };
+        }
+        if l.ty == Type::Bool || r.ty == Type::Bool {
+            // `&`, `|`, `^` of two booleans is a boolean; otherwise a boolean
+            // counts as the integer 0 or 1.
+            let both = l.ty == Type::Bool && r.ty == Type::Bool;
+            if both && matches!(op, BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor) {
+                let kind = TExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed: false };
+                return TExpr { kind, ty: Type::Bool, span };
+            }
+            let as_int =
+                |e: TExpr| if e.ty == Type::Bool { e.with_type(Type::Int { bytes: 1, signed: false }) } else { e };
+            (l, r) = (as_int(l), as_int(r));
         }
         if l.ty.is_str() || r.ty.is_str() {
             return self.string_compare(op, l, r, span);
@@ -678,11 +688,11 @@ impl<'a> Checker<'a> {
         let same_arrays = matches!(l.ty, Type::Array { .. }) && l.ty == r.ty;
         if let (Type::Buffer { .. }, Type::Buffer { .. }, BinOp::Eq | BinOp::Ne) = (&l.ty, &r.ty, op) {
             let kind = TExprKind::BufEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne };
-            return TExpr { kind, ty: U64, span };
+            return TExpr { kind, ty: Type::Bool, span };
         }
         if same_arrays && matches!(op, BinOp::Eq | BinOp::Ne) {
             let kind = TExprKind::BufEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne };
-            return TExpr { kind, ty: U64, span };
+            return TExpr { kind, ty: Type::Bool, span };
         }
         if l.ty.is_ptr() || r.ty.is_ptr() {
             return self.pointer_arith(op, l, r, span);
@@ -708,10 +718,10 @@ impl<'a> Checker<'a> {
             BinOp::Shl | BinOp::Shr => lsigned,
             _ => lsigned && rsigned,
         };
+        let ty = if op.is_comparison() { Type::Bool } else { Type::Int { bytes: 8, signed } };
         if let Some(v) = fold(op, &l, &r, signed) {
-            return int_literal(v, span).with_type(Type::Int { bytes: 8, signed });
+            return int_literal(v, span).with_type(ty);
         }
-        let ty = Type::Int { bytes: 8, signed };
         TExpr { kind: TExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed }, ty, span }
     }
 
@@ -743,13 +753,13 @@ impl<'a> Checker<'a> {
             }
         }
         let kind = TExprKind::StrEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne, limit: None };
-        TExpr { kind, ty: U64, span }
+        TExpr { kind, ty: Type::Bool, span }
     }
 
     fn pointer_arith(&mut self, op: BinOp, l: TExpr, r: TExpr, span: Span) -> TExpr {
         if op.is_comparison() {
             let kind = TExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed: false };
-            return TExpr { kind, ty: U64, span };
+            return TExpr { kind, ty: Type::Bool, span };
         }
         let (ptr, other, ptr_left) = if l.ty.is_ptr() { (l, r, true) } else { (r, l, false) };
         if !other.ty.is_int() || !(op == BinOp::Add || (op == BinOp::Sub && ptr_left)) {
@@ -842,7 +852,8 @@ impl<'a> Checker<'a> {
             return unknown(t, span);
         }
         let ty = match (&t.ty, &e.ty) {
-            (Type::Int { .. }, Type::Int { .. }) => {
+            (Type::Bool, Type::Bool) => Type::Bool,
+            (Type::Int { .. } | Type::Bool, Type::Int { .. } | Type::Bool) => {
                 Type::Int { bytes: 8, signed: t.ty.is_signed() && e.ty.is_signed() }
             }
             // Both branches are statements (`c ? printf("a") : exit()`).
@@ -881,7 +892,22 @@ impl<'a> Checker<'a> {
             e.ty = target.clone();
         }
         match (&target, &e.ty) {
-            (Type::Int { .. }, Type::Int { .. } | Type::Ptr { .. }) => {
+            (Type::Bool, Type::Bool) => TExpr { span, ..e },
+            // True when non-zero (a non-null pointer, a non-empty string).
+            (Type::Bool, Type::Int { .. } | Type::Ptr { .. }) => {
+                if let TExprKind::Int(v) = e.kind {
+                    return TExpr { kind: TExprKind::Int((v != 0) as u64), ty: Type::Bool, span };
+                }
+                let zero = int_literal(0, span);
+                let kind = TExprKind::Binary { op: BinOp::Ne, lhs: Box::new(e), rhs: Box::new(zero), signed: false };
+                TExpr { kind, ty: Type::Bool, span }
+            }
+            (Type::Bool, Type::Str { .. }) => {
+                let empty = str_literal(vec![], span);
+                let kind = TExprKind::StrEq { lhs: Box::new(e), rhs: Box::new(empty), negate: true, limit: None };
+                TExpr { kind, ty: Type::Bool, span }
+            }
+            (Type::Int { .. }, Type::Int { .. } | Type::Ptr { .. } | Type::Bool) => {
                 if let TExprKind::Int(v) = e.kind {
                     return int_literal(truncate(v, &target), span).with_type(target);
                 }
@@ -899,7 +925,8 @@ impl<'a> Checker<'a> {
     pub fn type_name(&mut self, ty: &TypeName) -> Option<Type> {
         let base = match ty.base.as_str() {
             "int8" | "int8_t" | "char" | "signed char" => Type::Int { bytes: 1, signed: true },
-            "uint8" | "uint8_t" | "unsigned char" | "u8" | "bool" | "_Bool" => Type::Int { bytes: 1, signed: false },
+            "uint8" | "uint8_t" | "unsigned char" | "u8" => Type::Int { bytes: 1, signed: false },
+            "bool" | "_Bool" => Type::Bool,
             "int16" | "int16_t" | "short" | "short int" | "signed short" => Type::Int { bytes: 2, signed: true },
             "uint16" | "uint16_t" | "unsigned short" | "unsigned short int" | "u16" => {
                 Type::Int { bytes: 2, signed: false }

@@ -82,7 +82,7 @@ impl<'a> Checker<'a> {
 
     fn int_arg(&mut self, name: &str, arg: &Expr) -> TExpr {
         let v = self.expr(arg);
-        if !v.ty.is_int() && v.ty != Type::None {
+        if !v.ty.is_integral() && v.ty != Type::None {
             let msg = format!("{}() needs an integer here, not {}", name, v.ty);
             self.error(v.span, msg);
         }
@@ -131,7 +131,7 @@ impl<'a> Checker<'a> {
         let hay = self.string_arg("strcontains", &args[0]);
         let needle = self.string_arg("strcontains", &args[1]);
         let (Some(hay), Some(needle)) = (hay, needle) else { return none(span) };
-        TExpr { kind: TExprKind::StrContains { hay: Box::new(hay), needle: Box::new(needle) }, ty: U64, span }
+        TExpr { kind: TExprKind::StrContains { hay: Box::new(hay), needle: Box::new(needle) }, ty: Type::Bool, span }
     }
 
     /// `buf(p, n)` reads `n` bytes at `p`; `buf(array)` takes the whole array.
@@ -222,7 +222,8 @@ impl<'a> Checker<'a> {
     fn bswap(&mut self, arg: &Expr, span: Span) -> TExpr {
         let v = self.int_arg("bswap", arg);
         if !v.ty.is_int() {
-            return none(span);
+            // A boolean has one byte: nothing to swap.
+            return if v.ty == Type::Bool { v } else { none(span) };
         }
         let ty = v.ty.clone();
         // A one-byte value has nothing to swap.

@@ -20,12 +20,12 @@ impl<'a> Lowerer<'a> {
             // integers at their width there.
             let layout = tuple_layout(types);
             for ((item, ty), o) in items.iter().zip(types).zip(layout.offsets) {
-                match ty {
-                    Type::Int { bytes, .. } => {
+                match ty.int_width() {
+                    Some((bytes, _)) => {
                         let r = self.eval(item);
-                        self.b.store(size_code(*bytes), base, off + o as i32, r);
+                        self.b.store(size_code(bytes), base, off + o as i32, r);
                     }
-                    _ => self.store_value(item, base, off + o as i32, ty),
+                    None => self.store_value(item, base, off + o as i32, ty),
                 }
             }
         } else if matches!(dest, Type::Tuple(_)) && e.ty != *dest {
@@ -97,13 +97,13 @@ impl<'a> Lowerer<'a> {
                 self.zero(base, off, r.size);
                 for (m, v) in r.fields.iter().zip(values) {
                     let at = off + m.offset as i32;
-                    match m.ty {
+                    match m.ty.int_width() {
                         // Members keep their C width.
-                        Type::Int { bytes, .. } => {
+                        Some((bytes, _)) => {
                             let r = self.eval(v);
                             self.b.store(size_code(bytes), base, at, r);
                         }
-                        _ => self.write(v, base, at),
+                        None => self.write(v, base, at),
                     }
                 }
             }
@@ -319,11 +319,13 @@ impl<'a> Lowerer<'a> {
                     self.convert(dst, doff + dl.offsets[i] as i32, dt, src, soff + sl.offsets[i] as i32, st);
                 }
             }
-            // A narrower integer widened: read it at its width, extended.
-            (Type::Int { bytes: tb, .. }, Type::Int { bytes: fb, signed }) if tb != fb => {
+            // A narrower integer (or a boolean) widened: read it at its
+            // width, extended.
+            (Type::Int { bytes: tb, .. }, from) if from.int_width().is_some_and(|(fb, _)| fb != *tb) => {
+                let (fb, signed) = from.int_width().expect("matched");
                 let r = self.b.vreg();
-                self.b.load(size_code(*fb), r, src, soff);
-                self.extend(r, *fb, *signed);
+                self.b.load(size_code(fb), r, src, soff);
+                self.extend(r, fb, signed);
                 self.b.store(size_code(*tb), dst, doff, r);
             }
             _ => {

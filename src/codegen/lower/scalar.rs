@@ -75,12 +75,12 @@ impl<'a> Lowerer<'a> {
                 // are 8 bytes holding the extended value, so either load works.
                 let (base, off) = self.memory_location(e);
                 let r = self.b.vreg();
-                match e.ty {
-                    Type::Int { bytes, signed } => {
+                match e.ty.int_width() {
+                    Some((bytes, signed)) => {
                         self.b.load(size_code(bytes), r, base, off);
                         self.extend(r, bytes, signed);
                     }
-                    _ => self.b.load(BPF_DW, r, base, off),
+                    None => self.b.load(BPF_DW, r, base, off),
                 }
                 r
             }
@@ -116,10 +116,7 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::Deref { ptr, space } => {
-                let (bytes, signed) = match e.ty {
-                    Type::Int { bytes, signed } => (bytes, signed),
-                    _ => (8, false), // a pointer
-                };
+                let (bytes, signed) = e.ty.int_width().unwrap_or((8, false)); // else a pointer
                 let p = self.eval(ptr);
                 let slot = self.alloc(8);
                 self.read_span = e.span;
