@@ -59,6 +59,27 @@ pub enum Type {
     Errno,
     /// A C struct or union in its C layout (members keep their C widths).
     Record(Arc<Record>),
+    /// A value of a C enum: an integer that prints as the name of its
+    /// constant (text output, `printf("%s")`).
+    Enum(Arc<EnumType>),
+}
+
+/// A C enum: its width and constants.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EnumType {
+    /// `enum Foo` (`enum` alone for an anonymous one).
+    pub name: String,
+    pub bytes: u8,
+    pub signed: bool,
+    pub variants: Vec<(String, u64)>,
+}
+
+impl EnumType {
+    /// The name of the constant with value `v` (its low `bytes` bytes).
+    pub fn name_of(&self, v: u64) -> Option<&str> {
+        let mask = if self.bytes >= 8 { u64::MAX } else { (1u64 << (8 * self.bytes)) - 1 };
+        self.variants.iter().find(|(_, c)| c & mask == v & mask).map(|(n, _)| n.as_str())
+    }
 }
 
 /// A struct or union: its members at their C offsets.
@@ -129,6 +150,7 @@ fn c_measure(t: &Type) -> (u32, u32) {
     match t {
         Type::Int { bytes, .. } => (*bytes as u32, *bytes as u32),
         Type::Bool => (1, 1),
+        Type::Enum(e) => (e.bytes as u32, e.bytes as u32),
         Type::Tuple(items) => {
             let (layout, align) = packed(items, c_measure);
             (layout.size, align)
@@ -157,7 +179,7 @@ impl Type {
     /// Integers and booleans: what arithmetic and aggregations take (a
     /// boolean counts as the integer 0 or 1).
     pub fn is_integral(&self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Bool)
+        matches!(self, Type::Int { .. } | Type::Bool | Type::Enum(_))
     }
 
     /// How an integral value is laid out inside a tuple or a struct: its
@@ -166,12 +188,17 @@ impl Type {
         match self {
             Type::Int { bytes, signed } => Some((*bytes, *signed)),
             Type::Bool => Some((1, false)),
+            Type::Enum(e) => Some((e.bytes, e.signed)),
             _ => None,
         }
     }
 
     pub fn is_signed(&self) -> bool {
-        matches!(self, Type::Int { signed: true, .. })
+        match self {
+            Type::Int { signed, .. } => *signed,
+            Type::Enum(e) => e.signed,
+            _ => false,
+        }
     }
 
     pub fn is_str(&self) -> bool {
@@ -184,7 +211,7 @@ impl Type {
 
     /// Values that live in one 64-bit register (integers, booleans and pointers).
     pub fn is_scalar(&self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Bool | Type::Ptr { .. })
+        matches!(self, Type::Int { .. } | Type::Bool | Type::Enum(_) | Type::Ptr { .. })
     }
 
     /// Whether the type is settled: no `None` or `Unknown` in it, also inside
@@ -204,6 +231,7 @@ impl Type {
             self,
             Type::Int { .. }
                 | Type::Bool
+                | Type::Enum(_)
                 | Type::Ptr { .. }
                 | Type::Timestamp { .. }
                 | Type::Ksym
@@ -225,6 +253,7 @@ impl Type {
                 | Type::MacAddr
                 | Type::Errno
                 | Type::Buffer { .. }
+                | Type::Enum(_)
         )
     }
 
@@ -232,7 +261,7 @@ impl Type {
     pub fn size(&self) -> u32 {
         match self {
             Type::None | Type::Unknown | Type::TracepointArgs => 0,
-            Type::Int { .. } | Type::Bool | Type::Ptr { .. } => 8,
+            Type::Int { .. } | Type::Bool | Type::Enum(_) | Type::Ptr { .. } => 8,
             Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath | Type::Errno => 8,
             Type::Usym => 16,
             Type::MacAddr => 6,
@@ -302,6 +331,7 @@ impl fmt::Display for Type {
             Type::Unknown => write!(f, "unknown"),
             Type::Int { bytes, signed } => write!(f, "{}int{}", if *signed { "" } else { "u" }, bytes * 8),
             Type::Bool => write!(f, "bool"),
+            Type::Enum(e) => write!(f, "{}", e.name),
             Type::Str { size } => write!(f, "string[{}]", size),
             Type::Ptr { pointee, .. } => write!(f, "{} *", pointee),
             Type::Array { elem, len } => write!(f, "{}[{}]", elem, len),

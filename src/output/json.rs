@@ -53,6 +53,9 @@ fn value_json(v: &Value) -> String {
                 .join(", ")
         ),
         Value::None => "null".into(),
+        // Not by name in JSON, as bpftrace keeps it for the programs that
+        // read its output (only `printf("%s")` asks for the name).
+        Value::Enum { bits, signed, .. } => Value::enum_text(*bits, *signed, None),
         other => value_text(other),
     }
 }
@@ -88,6 +91,7 @@ fn key_json(key: &[Value]) -> String {
         .iter()
         .map(|k| match k {
             Value::UInt(u) => (*u as i64).to_string(),
+            Value::Enum { .. } => value_json(k),
             other => value_text(other),
         })
         .collect();

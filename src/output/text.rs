@@ -50,6 +50,7 @@ pub fn value_text(v: &Value) -> String {
         Value::Int(i) => i.to_string(),
         Value::UInt(u) => u.to_string(),
         Value::Bool(b) => b.to_string(),
+        Value::Enum { bits, signed, name } => Value::enum_text(*bits, *signed, name.as_deref()),
         Value::Str(s) => String::from_utf8_lossy(s).into_owned(),
         Value::Buffer(b) => String::from_utf8_lossy(&super::printf::escape_buffer(b, None)).into_owned(),
         Value::Tuple(items) => format!("({})", items.iter().map(value_text).collect::<Vec<_>>().join(", ")),

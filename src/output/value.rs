@@ -11,6 +11,12 @@ pub enum Value {
     UInt(u64),
     /// `true` / `false`.
     Bool(bool),
+    /// A value of a C enum, and the name of its constant (if it has one).
+    Enum {
+        bits: u64,
+        signed: bool,
+        name: Option<String>,
+    },
     /// String bytes up to (not including) the first NUL.
     Str(Vec<u8>),
     Tuple(Vec<Value>),
@@ -24,12 +30,22 @@ pub enum Value {
 }
 
 impl Value {
+    /// A value of a C enum: its constant's name, or its number.
+    pub fn enum_text(bits: u64, signed: bool, name: Option<&str>) -> String {
+        match name {
+            Some(n) => n.to_string(),
+            None if signed => (bits as i64).to_string(),
+            None => bits.to_string(),
+        }
+    }
+
     /// The 64 bits of an integer value.
     pub fn bits(&self) -> u64 {
         match self {
             Value::Int(v) => *v as u64,
             Value::UInt(v) => *v,
             Value::Bool(b) => *b as u64,
+            Value::Enum { bits, .. } => *bits,
             _ => 0,
         }
     }
@@ -127,6 +143,8 @@ fn numeric(v: &MapValue) -> Option<i128> {
             Value::Int(i) => Some(*i as i128),
             Value::UInt(u) => Some(*u as i128),
             Value::Bool(b) => Some(*b as i128),
+            Value::Enum { bits, signed: true, .. } => Some(*bits as i64 as i128),
+            Value::Enum { bits, .. } => Some(*bits as i128),
             _ => None,
         },
     }
@@ -138,9 +156,10 @@ fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
     for (x, y) in a.iter().zip(b) {
         let o = match (x, y) {
             (Value::Str(p), Value::Str(q)) => p.cmp(q),
-            (Value::Int(_) | Value::UInt(_) | Value::Bool(_), Value::Int(_) | Value::UInt(_) | Value::Bool(_)) => {
-                x.bits().cmp(&y.bits())
-            }
+            (
+                Value::Int(_) | Value::UInt(_) | Value::Bool(_) | Value::Enum { .. },
+                Value::Int(_) | Value::UInt(_) | Value::Bool(_) | Value::Enum { .. },
+            ) => x.bits().cmp(&y.bits()),
             _ => Ordering::Equal,
         };
         if o != Ordering::Equal {

@@ -20,6 +20,8 @@ pub struct Program {
     pub macros: Vec<MacroDef>,
     /// `let @name = kind(max_entries);`
     pub map_decls: Vec<MapDecl>,
+    /// C `enum` definitions written in the script.
+    pub enums: Vec<EnumDef>,
     pub probes: Vec<Probe>,
 }
 
@@ -105,6 +107,15 @@ pub struct StructDef {
     pub is_union: bool,
     pub name: String,
     pub fields: Vec<FieldDef>,
+    pub span: Span,
+}
+
+/// `enum Name { A = 1, B, C };` (the name may be left out).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnumDef {
+    pub name: String,
+    /// Each constant with its value (C's rule: one more than the previous).
+    pub variants: Vec<(String, i64)>,
     pub span: Span,
 }
 

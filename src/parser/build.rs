@@ -27,6 +27,7 @@ pub fn program(pair: Pair<Rule>) -> std::result::Result<Program, Vec<Diagnostic>
         imports: vec![],
         macros: vec![],
         map_decls: vec![],
+        enums: vec![],
         probes: vec![],
     };
     let mut errors = Vec::new();
@@ -55,6 +56,7 @@ pub fn program(pair: Pair<Rule>) -> std::result::Result<Program, Vec<Diagnostic>
             }
             Rule::macro_def => macro_def(p).map(|m| prog.macros.push(m)),
             Rule::map_decl => map_decl(p).map(|d| prog.map_decls.push(d)),
+            Rule::enum_def => enum_def(p).map(|e| prog.enums.push(e)),
             Rule::probe => probe(p).map(|pr| prog.probes.push(pr)),
             _ => Ok(()),
         };
@@ -157,6 +159,29 @@ fn struct_def(pair: Pair<Rule>) -> Result<StructDef> {
     let name = inner.next().unwrap().as_str().to_string();
     let fields = struct_body(inner.next().unwrap(), 1)?;
     Ok(StructDef { is_union, name, fields, span: sp })
+}
+
+fn enum_def(pair: Pair<Rule>) -> Result<EnumDef> {
+    let sp = span(&pair);
+    let (mut name, mut variants, mut next) = (String::new(), Vec::new(), 0i64);
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::c_ident => name = p.as_str().to_string(),
+            Rule::enum_item => {
+                let mut inner = p.into_inner();
+                let constant = inner.next().unwrap().as_str().to_string();
+                if let Some(v) = inner.next() {
+                    let digits = v.clone().into_inner().next().unwrap();
+                    let magnitude = int_literal(&digits)? as i64;
+                    next = if v.as_str().starts_with('-') { magnitude.wrapping_neg() } else { magnitude };
+                }
+                variants.push((constant, next));
+                next = next.wrapping_add(1);
+            }
+            _ => {}
+        }
+    }
+    Ok(EnumDef { name, variants, span: sp })
 }
 
 /// The fields of a struct body at nesting level `depth` (anonymous members nest).

@@ -54,6 +54,10 @@ fn dump_program(p: &Program) -> String {
         }
         out.push_str(")\n");
     }
+    for e in &p.enums {
+        let vs: Vec<String> = e.variants.iter().map(|(n, v)| format!("{}={}", n, v)).collect();
+        let _ = writeln!(out, "(enum {} {})", e.name, vs.join(" "));
+    }
     for probe in &p.probes {
         let aps: Vec<String> = probe
             .attach_points

@@ -235,6 +235,7 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
         Rule::config_value => "a value",
         Rule::field_def | Rule::field_declarator => "a field declaration",
         Rule::struct_def => "a struct definition",
+        Rule::enum_def => "an enum definition",
         Rule::include => "`#include`",
         _ => return None,
     })

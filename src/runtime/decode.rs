@@ -21,6 +21,7 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
         Type::Int { signed: true, .. } => Value::Int(u64_at(bytes, off) as i64),
         Type::Int { signed: false, .. } | Type::Ptr { .. } => Value::UInt(u64_at(bytes, off)),
         Type::Bool => Value::Bool(u64_at(bytes, off) != 0),
+        Type::Enum(e) => enum_value(e, u64_at(bytes, off)),
         Type::Str { size } => {
             let end = (off + *size as usize).min(bytes.len());
             let s = bytes.get(off..end).unwrap_or(&[]);
@@ -78,6 +79,10 @@ fn c_value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             }
         }
         Type::Bool => Value::Bool(bytes.get(off).is_some_and(|b| *b != 0)),
+        Type::Enum(e) => match c_value(&Type::Int { bytes: e.bytes, signed: e.signed }, bytes, off) {
+            v @ (Value::Int(_) | Value::UInt(_)) => enum_value(e, v.bits()),
+            other => other,
+        },
         Type::Array { elem, len } => {
             let size = c_size(elem) as usize;
             Value::Array((0..*len as usize).map(|i| c_value(elem, bytes, off + i * size)).collect())
@@ -87,6 +92,10 @@ fn c_value(ty: &Type, bytes: &[u8], off: usize) -> Value {
         ),
         other => value(other, bytes, off),
     }
+}
+
+fn enum_value(e: &crate::types::EnumType, bits: u64) -> Value {
+    Value::Enum { bits, signed: e.signed, name: e.name_of(bits).map(str::to_string) }
 }
 
 /// `ntop()`: an IPv4 or IPv6 address in the usual notation.

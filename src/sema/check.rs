@@ -86,6 +86,9 @@ pub(super) struct Checker<'a> {
     pub expansions: Vec<ast::Expansion>,
     /// Structs and unions defined in the script, by `struct Name`.
     pub records: HashMap<String, std::sync::Arc<crate::types::Record>>,
+    /// Enums defined in the script (by `enum Name`) and their constants.
+    pub enums: HashMap<String, std::sync::Arc<crate::types::EnumType>>,
+    pub enum_constants: HashMap<String, (std::sync::Arc<crate::types::EnumType>, u64)>,
     /// `#define NAME value` of the script: an integer or a string.
     pub defines: HashMap<String, String>,
     /// The config variables (`config = { ... }`, `BPFTRACE_*`).
@@ -108,6 +111,8 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         prog: 0,
         group: None,
         records: HashMap::new(),
+        enums: HashMap::new(),
+        enum_constants: HashMap::new(),
         // The script's own `#define`s win over the headers'.
         defines: env
             .header_defines
@@ -133,6 +138,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
     };
     ck.apply_config(program);
     ck.final_pass = true;
+    ck.define_enums(&program.enums);
     ck.define_records(&program.structs);
     ck.imports(&program.imports);
     ck.declare_maps(&program.map_decls);
@@ -962,7 +968,13 @@ fn has_break(body: &ast::Block) -> bool {
 /// tuples of them.
 fn storable_type(t: &Type) -> bool {
     match t {
-        Type::Int { .. } | Type::Bool | Type::Str { .. } | Type::Ptr { .. } | Type::None | Type::Unknown => true,
+        Type::Int { .. }
+        | Type::Bool
+        | Type::Enum(_)
+        | Type::Str { .. }
+        | Type::Ptr { .. }
+        | Type::None
+        | Type::Unknown => true,
         Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
         Type::MacAddr | Type::Errno | Type::Record(_) | Type::Array { .. } => true,
         Type::Tuple(items) => items.iter().all(storable_type),
@@ -987,11 +999,10 @@ pub(super) fn unify(old: &Type, new: &Type) -> Option<Type> {
         _ if old == new => Some(old.clone()),
         (_, Type::None | Type::Unknown) => Some(old.clone()),
         (Type::None | Type::Unknown, _) => Some(new.clone()),
-        (Type::Int { signed, .. }, Type::Int { .. }) => Some(Type::Int { bytes: 8, signed: *signed }),
-        // A boolean stored where an integer is (or the other way round)
-        // is the integer 0 or 1.
-        (Type::Int { signed, .. }, Type::Bool) | (Type::Bool, Type::Int { signed, .. }) => {
-            Some(Type::Int { bytes: 8, signed: *signed })
+        // Integers widen; a boolean or an enum value stored where another
+        // integral type is becomes an integer (0 or 1, the enum's value).
+        (a, b) if a.is_integral() && b.is_integral() => {
+            Some(Type::Int { bytes: 8, signed: if a.is_int() { a.is_signed() } else { b.is_signed() } })
         }
         (Type::Int { .. }, Type::Ptr { .. }) | (Type::Ptr { .. }, Type::Int { .. }) => Some(old.clone()),
         (Type::Ptr { .. }, Type::Ptr { .. }) => Some(old.clone()),

@@ -172,6 +172,16 @@ impl<'a> Checker<'a> {
                 self.unsupported(span, format!("`{}`", name));
                 none(span)
             }
+            _ if self.enum_constant(name).is_some() => {
+                let (e, v) = self.enum_constant(name).expect("found");
+                // A constant is 8 bytes wide whatever its enum's width (v0.26).
+                let e = if e.bytes == 8 {
+                    e
+                } else {
+                    std::sync::Arc::new(crate::types::EnumType { bytes: 8, ..(*e).clone() })
+                };
+                TExpr { kind: TExprKind::Int(v), ty: Type::Enum(e), span }
+            }
             _ => {
                 let mut d = Diagnostic::error(format!("unknown identifier `{}`", name), span);
                 if let Some(s) = closest(name, BUILTINS.iter().copied()) {
@@ -670,16 +680,19 @@ impl<'a> Checker<'a> {
             let kind = TExprKind::Logical { and: op == BinOp::And, lhs: Box::new(l), rhs: Box::new(r) };
             return TExpr { kind, ty: Type::Bool, span };
         }
-        if l.ty == Type::Bool || r.ty == Type::Bool {
+        if matches!(l.ty, Type::Bool | Type::Enum(_)) || matches!(r.ty, Type::Bool | Type::Enum(_)) {
             // `&`, `|`, `^` of two booleans is a boolean; otherwise a boolean
-            // counts as the integer 0 or 1.
+            // counts as the integer 0 or 1, and an enum value as its integer
+            // (no longer printed by name, as in bpftrace).
             let both = l.ty == Type::Bool && r.ty == Type::Bool;
             if both && matches!(op, BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor) {
                 let kind = TExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed: false };
                 return TExpr { kind, ty: Type::Bool, span };
             }
-            let as_int =
-                |e: TExpr| if e.ty == Type::Bool { e.with_type(Type::Int { bytes: 1, signed: false }) } else { e };
+            let as_int = |e: TExpr| match e.ty.int_width() {
+                Some((bytes, signed)) if !e.ty.is_int() => e.with_type(Type::Int { bytes, signed }),
+                _ => e,
+            };
             (l, r) = (as_int(l), as_int(r));
         }
         if l.ty.is_str() || r.ty.is_str() {
@@ -907,7 +920,14 @@ impl<'a> Checker<'a> {
                 let kind = TExprKind::StrEq { lhs: Box::new(e), rhs: Box::new(empty), negate: true, limit: None };
                 TExpr { kind, ty: Type::Bool, span }
             }
-            (Type::Int { .. }, Type::Int { .. } | Type::Ptr { .. } | Type::Bool) => {
+            // An integer of the enum's width, printed by the enum's names.
+            (Type::Enum(_), Type::Int { .. } | Type::Enum(_) | Type::Bool) => {
+                if let TExprKind::Int(v) = e.kind {
+                    return TExpr { kind: TExprKind::Int(truncate(v, &target)), ty: target, span };
+                }
+                TExpr { kind: TExprKind::IntCast(Box::new(e)), ty: target, span }
+            }
+            (Type::Int { .. }, Type::Int { .. } | Type::Ptr { .. } | Type::Bool | Type::Enum(_)) => {
                 if let TExprKind::Int(v) = e.kind {
                     return int_literal(truncate(v, &target), span).with_type(target);
                 }
@@ -953,8 +973,13 @@ impl<'a> Checker<'a> {
                     self.report(d);
                     return None;
                 } else if other.starts_with("enum ") {
-                    self.unsupported(ty.span, format!("the type `{}`", other));
-                    return None;
+                    match self.enum_type(other) {
+                        Some(e) => Type::Enum(e),
+                        None => {
+                            self.error(ty.span, format!("unknown type `{}`", other));
+                            return None;
+                        }
+                    }
                 } else {
                     self.error(ty.span, format!("unknown type `{}`", other));
                     return None;
@@ -1088,12 +1113,33 @@ impl<'a> Checker<'a> {
         } else {
             AddrSpace::Kernel
         };
+        let (c_type, f) = (f.c_type.clone(), f.clone());
         match f.kind {
-            TpFieldKind::Int if matches!(f.size, 1 | 2 | 4 | 8) => TExpr {
-                kind: TExprKind::CtxLoad { offset, bytes: f.size as u8, signed: f.signed },
-                ty: Type::Int { bytes: f.size as u8, signed: f.signed },
-                span,
-            },
+            TpFieldKind::Int if matches!(f.size, 1 | 2 | 4 | 8) => {
+                // `enum skb_drop_reason reason`: printed by the enum's names.
+                let ty = match base_type_name(&c_type)
+                    .strip_prefix("enum ")
+                    .and_then(|_| self.enum_type(base_type_name(&c_type)))
+                {
+                    Some(e) => {
+                        Type::Enum(std::sync::Arc::new(crate::types::EnumType { bytes: f.size as u8, ..(*e).clone() }))
+                    }
+                    None => Type::Int { bytes: f.size as u8, signed: f.signed },
+                };
+                TExpr { kind: TExprKind::CtxLoad { offset, bytes: f.size as u8, signed: f.signed }, ty, span }
+            }
+            // A pointer to a struct (`struct __kernel_timespec * rqtp`) is
+            // typed from the kernel's BTF, as bpftrace v0.26 does.
+            TpFieldKind::Pointer { .. }
+                if c_type.matches('*').count() == 1 && self.tracepoint_pointee(&c_type).is_some() =>
+            {
+                let pointee = self.tracepoint_pointee(&c_type).expect("checked");
+                TExpr {
+                    kind: TExprKind::CtxLoad { offset, bytes: 8, signed: false },
+                    ty: Type::Ptr { pointee: Box::new(in_space(pointee, space)), space },
+                    span,
+                }
+            }
             TpFieldKind::Pointer { char_pointee } => {
                 let mut pointee = if char_pointee {
                     Type::Int { bytes: 1, signed: true }
@@ -1126,6 +1172,19 @@ impl<'a> Checker<'a> {
                 none(span)
             }
         }
+    }
+
+    /// What a tracepoint pointer field points to, when its C type names a
+    /// struct, union or enum the system knows (`struct napi_struct *`).
+    fn tracepoint_pointee(&mut self, c_type: &str) -> Option<Type> {
+        let base = base_type_name(c_type);
+        if base.starts_with("struct ") || base.starts_with("union ") {
+            return self.record(base).map(Type::Record);
+        }
+        if base.starts_with("enum ") {
+            return self.enum_type(base).map(Type::Enum);
+        }
+        None
     }
 
     /// The value of a constant index within `len` elements, or an error.
@@ -1272,9 +1331,9 @@ fn parse_int(text: &str) -> Option<i64> {
 
 /// Truncates `v` to the integer type `ty` and extends it back to 64 bits.
 fn truncate(v: u64, ty: &Type) -> u64 {
-    match *ty {
-        Type::Int { bytes: 8, .. } => v,
-        Type::Int { bytes, signed } => {
+    match ty.int_width() {
+        Some((8, _)) | None => v,
+        Some((bytes, signed)) => {
             let bits = bytes as u32 * 8;
             let low = v & ((1u64 << bits) - 1);
             if signed && low >> (bits - 1) == 1 {
@@ -1283,7 +1342,6 @@ fn truncate(v: u64, ty: &Type) -> u64 {
                 low
             }
         }
-        _ => v,
     }
 }
 
@@ -1320,6 +1378,14 @@ fn fold(op: BinOp, l: &TExpr, r: &TExpr, signed: bool) -> Option<u64> {
 /// Address arithmetic in bytes, unsigned: no pointer scaling, no sign warnings.
 fn byte_arith(op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> TExpr {
     TExpr { kind: TExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), signed: false }, ty: U64, span }
+}
+
+/// The type a C declaration names, without qualifiers and pointers:
+/// `const struct file *` → `struct file`.
+fn base_type_name(c_type: &str) -> &str {
+    let t = c_type.trim_end_matches(|c: char| c == '*' || c.is_whitespace());
+    let t = t.strip_prefix("const ").unwrap_or(t);
+    t.strip_prefix("volatile ").unwrap_or(t).trim()
 }
 
 /// A member read through a pointer: its pointers (also in arrays) point into

@@ -2,9 +2,9 @@
 //! compiler does (natural alignment, unions overlay their members).
 
 use super::check::Checker;
-use crate::parser::ast::{FieldDef, StructDef};
+use crate::parser::ast::{EnumDef, FieldDef, StructDef};
 use crate::probe::Detail;
-use crate::types::{c_align, c_size, Member, Record, Type};
+use crate::types::{c_align, c_size, EnumType, Member, Record, Type};
 use std::sync::Arc;
 
 impl<'a> Checker<'a> {
@@ -17,6 +17,45 @@ impl<'a> Checker<'a> {
                 self.records.insert(key, Arc::new(record));
             }
         }
+    }
+
+    /// The script's enums: their constants become names the program can
+    /// use, typed by their enum (8 bytes wide, as bpftrace v0.26 sizes them).
+    pub fn define_enums(&mut self, defs: &[EnumDef]) {
+        for def in defs {
+            let name = if def.name.is_empty() { "enum".to_string() } else { format!("enum {}", def.name) };
+            let signed = def.variants.iter().any(|(_, v)| *v < 0);
+            let variants = def.variants.iter().map(|(n, v)| (n.clone(), *v as u64)).collect();
+            let e = Arc::new(EnumType { name: name.clone(), bytes: 8, signed, variants });
+            for (constant, value) in &e.variants {
+                self.enum_constants.insert(constant.clone(), (e.clone(), *value));
+            }
+            if !def.name.is_empty() {
+                self.enums.insert(name, e);
+            }
+        }
+    }
+
+    /// `enum Foo`: defined in the script, or else in the kernel's BTF.
+    pub fn enum_type(&mut self, name: &str) -> Option<Arc<EnumType>> {
+        if let Some(e) = self.enums.get(name) {
+            return Some(e.clone());
+        }
+        let e = Arc::new(self.env.facts.0.enum_type(name)?);
+        self.enums.insert(name.to_string(), e.clone());
+        Some(e)
+    }
+
+    /// A constant of an enum of the script, or else of the kernel
+    /// (`TCP_FIN_WAIT1`): its value, typed by its enum.
+    pub fn enum_constant(&mut self, name: &str) -> Option<(Arc<EnumType>, u64)> {
+        if let Some(c) = self.enum_constants.get(name) {
+            return Some(c.clone());
+        }
+        let (e, v) = self.env.facts.0.enum_constant(name)?;
+        let c = (Arc::new(e), v);
+        self.enum_constants.insert(name.to_string(), c.clone());
+        Some(c)
     }
 
     fn layout(&mut self, def: &StructDef) -> Option<Record> {

@@ -2,8 +2,9 @@
 //! to rtrace's: `curtask` and kernel structs in casts, `sizeof` and member
 //! reads.
 
-use crate::types::{c_align, AddrSpace, Member, Record, Type};
-use libbpf_rs::btf::{types as bt, Btf, BtfKind, BtfType, HasSize};
+use crate::types::{c_align, AddrSpace, EnumType, Member, Record, Type};
+use libbpf_rs::btf::{types as bt, Btf, BtfKind, BtfType, HasSize, TypeId};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,6 +27,64 @@ pub fn record(btf: &Btf<'_>, name: &str) -> Option<Record> {
     }
 }
 
+/// `enum Foo` by its C name, with its constants.
+pub fn enum_type(btf: &Btf<'_>, name: &str) -> Option<EnumType> {
+    let plain = name.strip_prefix("enum ")?;
+    let t: BtfType = btf
+        .type_by_name::<bt::Enum>(plain)
+        .map(|e| *e)
+        .or_else(|| btf.type_by_name::<bt::Enum64>(plain).map(|e| *e))?;
+    enum_of_type(t)
+}
+
+/// Every enum constant of the BTF, with the id of its enum (read once: a
+/// kernel has some 20,000 of them).
+pub fn enum_constants(btf: &Btf<'_>) -> HashMap<String, TypeId> {
+    let mut out = HashMap::new();
+    for id in 1..btf.len() as u32 {
+        let id = TypeId::from(id);
+        let Some(t) = btf.type_by_id::<BtfType>(id) else { continue };
+        let names: Vec<String> = match t.kind() {
+            BtfKind::Enum => bt::Enum::try_from(t).map_or(vec![], |e| {
+                e.iter().filter_map(|m| m.name).map(|n| n.to_string_lossy().into_owned()).collect()
+            }),
+            BtfKind::Enum64 => bt::Enum64::try_from(t).map_or(vec![], |e| {
+                e.iter().filter_map(|m| m.name).map(|n| n.to_string_lossy().into_owned()).collect()
+            }),
+            _ => continue,
+        };
+        for n in names {
+            out.entry(n).or_insert(id);
+        }
+    }
+    out
+}
+
+/// The enum with id `id` and the value of its constant `name`.
+pub fn enum_of(btf: &Btf<'_>, id: TypeId, name: &str) -> Option<(EnumType, u64)> {
+    let e = enum_of_type(btf.type_by_id::<BtfType>(id)?)?;
+    let v = e.variants.iter().find(|(n, _)| n == name)?.1;
+    Some((e, v))
+}
+
+fn enum_of_type(t: BtfType<'_>) -> Option<EnumType> {
+    let name = match t.name() {
+        Some(n) if !n.is_empty() => format!("enum {}", n.to_string_lossy()),
+        _ => "enum".to_string(),
+    };
+    let (bytes, signed, variants) = if let Ok(e) = bt::Enum::try_from(t) {
+        let vs =
+            e.iter().map(|m| (m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), m.value as u64));
+        (e.size(), e.is_signed(), vs.collect())
+    } else {
+        let e = bt::Enum64::try_from(t).ok()?;
+        let vs =
+            e.iter().map(|m| (m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), m.value as u64));
+        (e.size(), e.is_signed(), vs.collect())
+    };
+    Some(EnumType { name, bytes: if matches!(bytes, 1 | 2 | 4 | 8) { bytes as u8 } else { 8 }, signed, variants })
+}
+
 /// Converts a kernel type; `depth` counts pointers followed (a struct behind
 /// one is a stub, looked up by name when used).
 fn btf_type(btf: &Btf<'_>, ty: BtfType<'_>, depth: u32) -> Type {
@@ -38,8 +97,7 @@ fn btf_type(btf: &Btf<'_>, ty: BtfType<'_>, depth: u32) -> Type {
             }
             Err(_) => byte,
         },
-        BtfKind::Enum => bt::Enum::try_from(t).map_or(byte.clone(), |e| Type::c_int(e.size() as u64, false)),
-        BtfKind::Enum64 => Type::Int { bytes: 8, signed: false },
+        BtfKind::Enum | BtfKind::Enum64 => enum_of_type(t).map_or(byte.clone(), |e| Type::Enum(Arc::new(e))),
         BtfKind::Ptr => {
             let pointee = match t.next_type() {
                 Some(p) if depth < 32 => btf_type(btf, p, depth + 1),

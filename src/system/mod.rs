@@ -22,7 +22,7 @@ pub mod symbols;
 pub mod tracefs;
 mod usdt_notes;
 
-use crate::types::{Record, Type};
+use crate::types::{EnumType, Record, Type};
 use binary::Binary;
 use dwarf::DwarfTypes;
 pub use golang::GoidError;
@@ -40,6 +40,10 @@ pub trait Facts {
     /// the kernel's BTF. Structs its members point to are stubs (a name and a
     /// size, no fields), looked up again when a program reaches into them.
     fn record(&self, name: &str, binaries: &[&Path]) -> Option<Record>;
+    /// `enum Foo` from the kernel's BTF.
+    fn enum_type(&self, name: &str) -> Option<EnumType>;
+    /// The enum of the kernel's BTF that has a constant `name`, and its value.
+    fn enum_constant(&self, name: &str) -> Option<(EnumType, u64)>;
     /// The parameters of function `func` of the binary at `path`, in order.
     fn params(&self, path: &Path, func: &str) -> Option<Vec<(String, Type)>>;
     /// `kaddr("name")`: a kernel symbol's address.
@@ -59,6 +63,12 @@ pub struct NoFacts;
 
 impl Facts for NoFacts {
     fn record(&self, _: &str, _: &[&Path]) -> Option<Record> {
+        None
+    }
+    fn enum_type(&self, _: &str) -> Option<EnumType> {
+        None
+    }
+    fn enum_constant(&self, _: &str) -> Option<(EnumType, u64)> {
         None
     }
     fn params(&self, _: &Path, _: &str) -> Option<Vec<(String, Type)>> {
@@ -99,6 +109,8 @@ pub struct Machine {
     binaries: RefCell<HashMap<PathBuf, Rc<Binary>>>,
     dwarf: RefCell<HashMap<PathBuf, Option<Rc<DwarfTypes>>>>,
     btf: OnceCell<Option<libbpf_rs::btf::Btf<'static>>>,
+    /// Every enum constant of the kernel's BTF → its enum's type id.
+    btf_enum_constants: OnceCell<HashMap<String, libbpf_rs::btf::TypeId>>,
     kallsyms: OnceCell<Vec<(u64, String)>>,
     /// Every function of the kernel's BTF (kfunc wildcards).
     btf_functions: OnceCell<Vec<String>>,
@@ -138,6 +150,7 @@ impl Machine {
             binaries: RefCell::default(),
             dwarf: RefCell::default(),
             btf: OnceCell::new(),
+            btf_enum_constants: OnceCell::new(),
             kallsyms: OnceCell::new(),
             btf_functions: OnceCell::new(),
             kprobe_functions: OnceCell::new(),
@@ -203,6 +216,16 @@ impl Facts for Machine {
             }
         }
         btf::record(self.btf()?, name)
+    }
+
+    fn enum_type(&self, name: &str) -> Option<EnumType> {
+        btf::enum_type(self.btf()?, name)
+    }
+
+    fn enum_constant(&self, name: &str) -> Option<(EnumType, u64)> {
+        let btf = self.btf()?;
+        let id = *self.btf_enum_constants.get_or_init(|| btf::enum_constants(btf)).get(name)?;
+        btf::enum_of(btf, id, name)
     }
 
     fn params(&self, path: &Path, func: &str) -> Option<Vec<(String, Type)>> {

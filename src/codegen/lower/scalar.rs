@@ -110,7 +110,7 @@ impl<'a> Lowerer<'a> {
             }
             TExprKind::IntCast(inner) => {
                 let r = self.eval(inner);
-                if let Type::Int { bytes, signed } = e.ty {
+                if let Some((bytes, signed)) = e.ty.int_width() {
                     self.extend_or_truncate(r, bytes, signed);
                 }
                 r
