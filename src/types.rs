@@ -62,6 +62,10 @@ pub enum Type {
     /// A value of a C enum: an integer that prints as the name of its
     /// constant (text output, `printf("%s")`).
     Enum(Arc<EnumType>),
+    /// A C `float`/`double` of `bytes` bytes: eBPF (and bpftrace) has no
+    /// floating point, so it only keeps its place in structs and prints as
+    /// nothing (`null` in JSON), as bpftrace prints it.
+    Float { bytes: u8 },
 }
 
 /// A C enum: its width and constants.
@@ -99,6 +103,60 @@ pub struct Member {
     /// Integers keep their width here (`int` is 4 bytes at `offset`);
     /// `char name[N]` is a string of N bytes.
     pub ty: Type,
+    /// A bit-field: its bits within the `ty`-wide unit at `offset`.
+    pub bits: Option<BitField>,
+}
+
+/// Where a bit-field's value is in its storage unit: `width` bits from bit
+/// `shift` (counted from the least significant bit, as on little-endian
+/// machines).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BitField {
+    pub shift: u8,
+    pub width: u8,
+}
+
+impl BitField {
+    /// The field's value from its unit's bits, sign-extended when `signed`.
+    pub fn extract(self, unit: u64, signed: bool) -> u64 {
+        let v = unit >> self.shift;
+        if self.width >= 64 {
+            return v;
+        }
+        let v = v & ((1u64 << self.width) - 1);
+        if signed && v >> (self.width - 1) == 1 {
+            v | !((1u64 << self.width) - 1)
+        } else {
+            v
+        }
+    }
+
+    /// The unit of `unit_bytes` bytes holding the bit-field at bit `bit` of
+    /// a struct, `width` bits wide, and its place in it (BTF and DWARF give
+    /// the bit); `None` when it does not fit one unit.
+    pub fn in_unit(bit: u32, width: u32, unit_bytes: u32) -> Option<(u32, BitField)> {
+        let unit_bytes = unit_bytes.max(1);
+        let unit = bit / (unit_bytes * 8) * unit_bytes;
+        let shift = bit - unit * 8;
+        (width > 0 && shift + width <= unit_bytes * 8)
+            .then_some((unit, BitField { shift: shift as u8, width: width as u8 }))
+    }
+
+    /// Places a bit-field of `width` bits at bit `bit` of a struct, in
+    /// units of `unit_bytes` bytes, as the SysV ABI does (a field never
+    /// straddles a unit of its type, unless the struct is packed):
+    /// the unit's byte offset and the field's place in it.
+    pub fn place(bit: u32, width: u32, unit_bytes: u32, packed: bool) -> (u32, u32, BitField) {
+        let unit_bits = unit_bytes * 8;
+        let mut start = bit;
+        if !packed && width > 0 && start / unit_bits != (start + width - 1) / unit_bits {
+            start = start.div_ceil(unit_bits) * unit_bits;
+        }
+        // Packed fields may start anywhere: read them from the byte they start in.
+        let offset = if packed { start / 8 } else { start / unit_bits * unit_bytes };
+        let shift = start - offset * 8;
+        (offset, start + width, BitField { shift: shift as u8, width: width as u8 })
+    }
 }
 
 impl Record {
@@ -151,6 +209,7 @@ fn c_measure(t: &Type) -> (u32, u32) {
         Type::Int { bytes, .. } => (*bytes as u32, *bytes as u32),
         Type::Bool => (1, 1),
         Type::Enum(e) => (e.bytes as u32, e.bytes as u32),
+        Type::Float { bytes } => (*bytes as u32, *bytes as u32),
         Type::Tuple(items) => {
             let (layout, align) = packed(items, c_measure);
             (layout.size, align)
@@ -262,6 +321,7 @@ impl Type {
         match self {
             Type::None | Type::Unknown | Type::TracepointArgs => 0,
             Type::Int { .. } | Type::Bool | Type::Enum(_) | Type::Ptr { .. } => 8,
+            Type::Float { bytes } => *bytes as u32,
             Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath | Type::Errno => 8,
             Type::Usym => 16,
             Type::MacAddr => 6,
@@ -332,6 +392,8 @@ impl fmt::Display for Type {
             Type::Int { bytes, signed } => write!(f, "{}int{}", if *signed { "" } else { "u" }, bytes * 8),
             Type::Bool => write!(f, "bool"),
             Type::Enum(e) => write!(f, "{}", e.name),
+            Type::Float { bytes: 4 } => write!(f, "float"),
+            Type::Float { .. } => write!(f, "double"),
             Type::Str { size } => write!(f, "string[{}]", size),
             Type::Ptr { pointee, .. } => write!(f, "{} *", pointee),
             Type::Array { elem, len } => write!(f, "{}[{}]", elem, len),

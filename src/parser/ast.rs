@@ -107,6 +107,10 @@ pub struct StructDef {
     pub is_union: bool,
     pub name: String,
     pub fields: Vec<FieldDef>,
+    /// `__attribute__((packed))`: members without padding, alignment 1.
+    pub packed: bool,
+    /// `__attribute__((aligned(N)))`.
+    pub aligned: Option<u32>,
     pub span: Span,
 }
 
@@ -127,8 +131,8 @@ pub struct FieldDef {
     pub array: Vec<u64>,
     /// Bit-field width (`int x : 3`).
     pub bits: Option<u32>,
-    /// The fields of an anonymous `struct { ... } name;` member (then `ty`
-    /// is `struct` or `union`).
+    /// The fields of a member struct defined in place, `struct { ... } name;`
+    /// (then `ty` is `struct` or `union`, or `struct Name` when named).
     pub inline: Option<Box<StructDef>>,
     pub span: Span,
 }
@@ -141,6 +145,9 @@ pub struct TypeName {
     pub base: String,
     /// Number of `*` after the base.
     pub pointer: u8,
+    /// A trailing array dimension (`int8[8]`; `int8[]`: sized from the
+    /// value cast), in casts.
+    pub array: Option<Option<u32>>,
     pub span: Span,
 }
 
@@ -361,7 +368,7 @@ pub enum ExprKind {
     /// `sizeof(type)` or `sizeof(expr)`
     SizeofType(TypeName),
     SizeofExpr(Box<Expr>),
-    /// `offsetof(struct X, field)`
+    /// `offsetof(struct X, field)`; `field` may be a path (`bar.x`).
     Offsetof {
         ty: TypeName,
         field: String,

@@ -158,7 +158,24 @@ fn struct_def(pair: Pair<Rule>) -> Result<StructDef> {
     let is_union = inner.next().unwrap().as_str() == "union";
     let name = inner.next().unwrap().as_str().to_string();
     let fields = struct_body(inner.next().unwrap(), 1)?;
-    Ok(StructDef { is_union, name, fields, span: sp })
+    let mut def = StructDef { is_union, name, fields, packed: false, aligned: None, span: sp };
+    attributes(inner, &mut def)?;
+    Ok(def)
+}
+
+/// `__attribute__((packed, aligned(N)))`; other attributes are ignored.
+fn attributes<'a>(pairs: impl Iterator<Item = Pair<'a, Rule>>, def: &mut StructDef) -> Result<()> {
+    for attr in pairs.filter(|p| p.as_rule() == Rule::attribute) {
+        for item in attr.into_inner() {
+            let mut parts = item.into_inner();
+            match (parts.next().unwrap().as_str(), parts.next()) {
+                ("packed" | "__packed__", _) => def.packed = true,
+                ("aligned" | "__aligned__", Some(n)) => def.aligned = Some(int_literal(&n)? as u32),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 fn enum_def(pair: Pair<Rule>) -> Result<EnumDef> {
@@ -195,12 +212,18 @@ fn struct_body(pair: Pair<Rule>, depth: u32) -> Result<Vec<FieldDef>> {
         let first = parts.next().unwrap();
         let (ty, inline) = if first.as_rule() == Rule::anon_struct {
             let sp = span(&first);
-            let mut a = first.into_inner();
+            let mut a = first.into_inner().peekable();
             let is_union = a.next().unwrap().as_str() == "union";
+            let name = match a.peek().map(|p| p.as_rule()) {
+                Some(Rule::c_ident) => a.next().unwrap().as_str().to_string(),
+                _ => String::new(),
+            };
             let fields = struct_body(a.next().unwrap(), depth + 1)?;
             let kw = if is_union { "union" } else { "struct" };
-            let def = StructDef { is_union, name: String::new(), fields, span: sp };
-            (TypeName { base: kw.into(), pointer: 0, span: sp }, Some(Box::new(def)))
+            let base = if name.is_empty() { kw.to_string() } else { format!("{} {}", kw, name) };
+            let mut def = StructDef { is_union, name, fields, packed: false, aligned: None, span: sp };
+            attributes(a, &mut def)?;
+            (TypeName { base, pointer: 0, array: None, span: sp }, Some(Box::new(def)))
         } else {
             (c_type(first), None)
         };
@@ -216,7 +239,7 @@ fn struct_body(pair: Pair<Rule>, depth: u32) -> Result<Vec<FieldDef>> {
 fn c_type(pair: Pair<Rule>) -> TypeName {
     let sp = span(&pair);
     let base = pair.into_inner().find(|p| p.as_rule() == Rule::c_base).map(|b| words(b.as_str())).unwrap_or_default();
-    TypeName { base, pointer: 0, span: sp }
+    TypeName { base, pointer: 0, array: None, span: sp }
 }
 
 fn declarator(pair: Pair<Rule>, ty: &TypeName) -> Result<FieldDef> {

@@ -81,7 +81,13 @@ fn dump_program(p: &Program) -> String {
 
 fn struct_def(out: &mut String, s: &StructDef, depth: usize) {
     let pad = "  ".repeat(depth);
-    let _ = writeln!(out, "{}({} {}", pad, if s.is_union { "union" } else { "struct" }, s.name);
+    let attrs = match (s.packed, s.aligned) {
+        (false, None) => String::new(),
+        (p, a) => {
+            format!(" [{}{}]", if p { "packed" } else { "" }, a.map(|n| format!(" aligned({})", n)).unwrap_or_default())
+        }
+    };
+    let _ = writeln!(out, "{}({} {}{}", pad, if s.is_union { "union" } else { "struct" }, s.name, attrs);
     for f in &s.fields {
         let dims: String = f.array.iter().map(|d| format!("[{}]", d)).collect();
         let bits = f.bits.map(|b| format!(" :{}", b)).unwrap_or_default();
@@ -150,7 +156,12 @@ fn nested(out: &mut String, pad: &str, head: &str, body: &Block, depth: usize) {
 }
 
 fn type_text(t: &TypeName) -> String {
-    format!("{}{}", t.base, "*".repeat(t.pointer as usize))
+    let dim = match t.array {
+        Some(Some(n)) => format!("[{}]", n),
+        Some(None) => "[]".to_string(),
+        None => String::new(),
+    };
+    format!("{}{}{}", t.base, "*".repeat(t.pointer as usize), dim)
 }
 
 pub fn expr(e: &Expr) -> String {

@@ -314,8 +314,12 @@ fn primary(pair: Pair<Rule>, depth: u32, blocks: Blocks) -> Result<Tall> {
         }
         Rule::offsetof_expr => {
             let mut inner = pair.into_inner().skip(1);
-            let ty = type_name(inner.next().ok_or_else(|| internal("`offsetof` without a type"))?);
-            let field = inner.next().ok_or_else(|| internal("`offsetof` without a field"))?.as_str().to_string();
+            let t = inner.next().ok_or_else(|| internal("`offsetof` without a type"))?;
+            let ty = match t.as_rule() {
+                Rule::c_ident => TypeName { base: t.as_str().to_string(), pointer: 0, array: None, span: span(&t) },
+                _ => type_name(t),
+            };
+            let field = inner.map(|f| f.as_str()).collect::<Vec<_>>().join(".");
             return leaf(ExprKind::Offsetof { ty, field });
         }
         // Its statements are bounded by the nesting limit from here on.

@@ -33,13 +33,15 @@ pub fn type_name(pair: Pair<Rule>) -> TypeName {
     let sp = span(&pair);
     let mut base = String::new();
     let mut pointer = 0;
+    let mut array = None;
     for p in pair.into_inner() {
         match p.as_rule() {
             Rule::pointer => pointer += 1,
+            Rule::cast_dim => array = Some(p.into_inner().next().and_then(|n| n.as_str().parse::<u32>().ok())),
             _ => base = words(p.as_str()),
         }
     }
-    TypeName { base, pointer, span: sp }
+    TypeName { base, pointer, array, span: sp }
 }
 
 pub fn int_literal(pair: &Pair<Rule>) -> Result<u64> {

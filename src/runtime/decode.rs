@@ -87,15 +87,26 @@ fn c_value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             let size = c_size(elem) as usize;
             Value::Array((0..*len as usize).map(|i| c_value(elem, bytes, off + i * size)).collect())
         }
-        Type::Record(r) => Value::Record(
-            r.fields.iter().map(|m| (m.name.clone(), c_value(&m.ty, bytes, off + m.offset as usize))).collect(),
-        ),
+        Type::Record(r) => Value::Record(r.fields.iter().map(|m| (m.name.clone(), member(m, bytes, off))).collect()),
         other => value(other, bytes, off),
     }
 }
 
 fn enum_value(e: &crate::types::EnumType, bits: u64) -> Value {
     Value::Enum { bits, signed: e.signed, name: e.name_of(bits).map(str::to_string) }
+}
+
+/// A struct member at `off + m.offset`; a bit-field's bits from its unit.
+fn member(m: &crate::types::Member, bytes: &[u8], off: usize) -> Value {
+    let v = c_value(&m.ty, bytes, off + m.offset as usize);
+    let Some(bf) = m.bits else { return v };
+    let bits = bf.extract(v.bits(), m.ty.is_signed());
+    match (&v, &m.ty) {
+        (Value::Int(_), _) => Value::Int(bits as i64),
+        (Value::Bool(_), _) => Value::Bool(bits != 0),
+        (_, Type::Enum(e)) => enum_value(e, bits),
+        _ => Value::UInt(bits),
+    }
 }
 
 /// `ntop()`: an IPv4 or IPv6 address in the usual notation.

@@ -976,7 +976,7 @@ fn storable_type(t: &Type) -> bool {
         | Type::None
         | Type::Unknown => true,
         Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
-        Type::MacAddr | Type::Errno | Type::Record(_) | Type::Array { .. } => true,
+        Type::MacAddr | Type::Errno | Type::Record(_) | Type::Array { .. } | Type::Float { .. } => true,
         Type::Tuple(items) => items.iter().all(storable_type),
         Type::TracepointArgs => false,
     }

@@ -68,14 +68,38 @@ impl<'a> Checker<'a> {
                 None => none(span),
             },
             ExprKind::SizeofExpr(inner) => {
+                // `sizeof(qspinlock)`: a bare name that is a kernel type.
+                if let ExprKind::Ident(n) = &inner.kind {
+                    let value_name = BUILTINS.contains(&n.as_str())
+                        || self.defines.contains_key(n)
+                        || self.enum_constant(n).is_some();
+                    if let Some(t) = self.env.facts.0.named_type(n).filter(|_| !value_name) {
+                        return int_literal(c_size(&t) as u64, span);
+                    }
+                }
                 let t = self.expr(inner);
                 int_literal(c_size(&t.ty) as u64, span)
             }
-            ExprKind::Offsetof { .. } => {
-                self.unsupported(span, "`offsetof`");
-                none(span)
-            }
+            ExprKind::Offsetof { ty, field } => self.offsetof(ty, field, span),
         }
+    }
+
+    /// `offsetof(struct Foo, bar.x)`: the offset of a member, through
+    /// nested (and anonymous) structs, at compile time.
+    fn offsetof(&mut self, ty: &TypeName, path: &str, span: Span) -> TExpr {
+        let Some(mut t) = self.type_name(ty) else { return none(span) };
+        let mut offset = 0u64;
+        for name in path.split('.') {
+            let Type::Record(r) = &t else {
+                self.error(span, format!("offsetof(): {} is not a struct or union", t));
+                return none(span);
+            };
+            let r = self.full_record(r);
+            let Some(m) = self.member(&r, name, span) else { return none(span) };
+            offset += m.offset as u64;
+            t = m.ty;
+        }
+        int_literal(offset, span)
     }
 
     pub fn ident(&mut self, name: &str, span: Span) -> TExpr {
@@ -320,7 +344,7 @@ impl<'a> Checker<'a> {
             };
             align = align.max(fa);
             size = size.max(offset + fs);
-            members.push(crate::types::Member { name, offset, ty });
+            members.push(crate::types::Member { name, offset, ty, bits: None });
             values.push(v);
         }
         let record =
@@ -633,10 +657,22 @@ impl<'a> Checker<'a> {
                     none(span)
                 }
             },
-            UnOp::AddrOf => {
-                self.unsupported(span, "the address-of operator `&`");
-                none(span)
-            }
+            // bpftrace v0.26: `&$x` points to the variable, which the
+            // program reads like any kernel memory (`*&$x`).
+            UnOp::AddrOf => match e.kind {
+                TExprKind::Var(id) => {
+                    let ty = Type::Ptr { pointee: Box::new(e.ty.clone()), space: AddrSpace::Kernel };
+                    TExpr { kind: TExprKind::VarAddr(id), ty, span }
+                }
+                TExprKind::MapRead { .. } | TExprKind::AggRead { .. } => {
+                    self.unsupported(span, "the address of a map value (`&@x`)");
+                    none(span)
+                }
+                _ => {
+                    self.error(span, "`&` takes the address of a variable: `&$x`");
+                    none(span)
+                }
+            },
         }
     }
 
@@ -649,8 +685,8 @@ impl<'a> Checker<'a> {
             Type::Int { .. } | Type::Ptr { .. } => {
                 TExpr { kind: TExprKind::Deref { ptr: Box::new(ptr), space }, ty: pointee, span }
             }
-            // Structs, arrays and char arrays are copied whole.
-            Type::Record(_) | Type::Array { .. } | Type::Str { .. } => {
+            // Structs, arrays, char arrays and tuples are copied whole.
+            Type::Record(_) | Type::Array { .. } | Type::Str { .. } | Type::Tuple(_) => {
                 TExpr { kind: TExprKind::ReadMem { ptr: Box::new(ptr), space }, ty: pointee, span }
             }
             other => {
@@ -904,8 +940,25 @@ impl<'a> Checker<'a> {
             // An unset map cast is a zero of the cast's type.
             e.ty = target.clone();
         }
+        let target = match (&target, ty.array) {
+            // `(int8[])x`: as many elements as the value has bytes for.
+            (Type::Array { elem, .. }, Some(None)) => {
+                let len = c_size(&e.ty) / c_size(elem).max(1);
+                Type::Array { elem: elem.clone(), len }
+            }
+            _ => target,
+        };
         match (&target, &e.ty) {
             (Type::Bool, Type::Bool) => TExpr { span, ..e },
+            // Array casts: the same bytes seen as an integer array, or an
+            // integer array seen as one integer (v0.26): sizes must match.
+            (
+                Type::Array { elem, .. },
+                Type::Int { .. } | Type::Bool | Type::Enum(_) | Type::Array { .. } | Type::Str { .. },
+            ) if elem.int_width().is_some() => self.reinterpret(e, target, span),
+            (Type::Int { .. }, Type::Array { elem, .. }) if elem.int_width().is_some() => {
+                self.reinterpret(e, target, span)
+            }
             // True when non-zero (a non-null pointer, a non-empty string).
             (Type::Bool, Type::Int { .. } | Type::Ptr { .. }) => {
                 if let TExprKind::Int(v) = e.kind {
@@ -941,6 +994,19 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// `e`'s bytes as a value of type `target`, of the same size.
+    fn reinterpret(&mut self, e: TExpr, target: Type, span: Span) -> TExpr {
+        let (from, to) = (c_size(&e.ty), c_size(&target));
+        if from != to {
+            self.error(
+                span,
+                format!("cannot cast {} to {}: the sizes differ ({} and {} bytes)", e.ty, target, from, to),
+            );
+            return none(span);
+        }
+        TExpr { kind: TExprKind::Reinterpret(Box::new(e)), ty: target, span }
+    }
+
     /// A type written in a cast or `sizeof`.
     pub fn type_name(&mut self, ty: &TypeName) -> Option<Type> {
         let base = match ty.base.as_str() {
@@ -960,6 +1026,8 @@ impl<'a> Checker<'a> {
                 U64
             }
             "void" if ty.pointer > 0 => Type::Int { bytes: 1, signed: false },
+            "float" => Type::Float { bytes: 4 },
+            "double" | "long double" => Type::Float { bytes: 8 },
             other => {
                 if let Some(r) = self.record(other) {
                     Type::Record(r)
@@ -972,6 +1040,8 @@ impl<'a> Checker<'a> {
                     }
                     self.report(d);
                     return None;
+                } else if let Some(t) = self.env.facts.0.named_type(other).filter(|_| !other.contains(' ')) {
+                    t
                 } else if other.starts_with("enum ") {
                     match self.enum_type(other) {
                         Some(e) => Type::Enum(e),
@@ -993,6 +1063,10 @@ impl<'a> Checker<'a> {
         let mut t = base;
         for _ in 0..ty.pointer {
             t = Type::Ptr { pointee: Box::new(t), space };
+        }
+        // `int8[]` (a cast sized by its value) has length 0 here.
+        if let Some(len) = ty.array {
+            t = Type::Array { elem: Box::new(t), len: len.unwrap_or(0) };
         }
         Some(t)
     }
@@ -1049,7 +1123,9 @@ impl<'a> Checker<'a> {
             Type::Record(r) => {
                 let r = r.clone();
                 let Some(m) = self.member(&r, field, field_span) else { return none(span) };
-                TExpr { kind: TExprKind::TupleField { tuple: Box::new(b), offset: m.offset }, ty: m.ty, span }
+                let unit =
+                    TExpr { kind: TExprKind::TupleField { tuple: Box::new(b), offset: m.offset }, ty: m.ty, span };
+                bit_field(unit, m.bits)
             }
             Type::None => none(span),
             Type::Unknown => unknown(b, span),
@@ -1064,7 +1140,8 @@ impl<'a> Checker<'a> {
     fn member_at(&mut self, base: TExpr, m: crate::types::Member, space: AddrSpace, span: Span) -> TExpr {
         // An address in bytes: no pointer scaling when indexed.
         let addr = byte_arith(BinOp::Add, base, int_literal(m.offset as u64, span), span);
-        self.deref(addr, in_space(m.ty, space), space, span)
+        let unit = self.deref(addr, in_space(m.ty, space), space, span);
+        bit_field(unit, m.bits)
     }
 
     /// Member `name` of a struct, or an error naming the closest one.
@@ -1219,7 +1296,8 @@ impl<'a> Checker<'a> {
             // An array read from memory: index its address.
             (Type::Array { elem, len }, TExprKind::ReadMem { ptr, space }) => {
                 let (elem, len, space) = ((**elem).clone(), *len, *space);
-                if let Some(n) = const_value(&i).filter(|n| *n >= len as u64) {
+                // `int y[0]` (a flexible array member) has no bound to check.
+                if let Some(n) = const_value(&i).filter(|n| len > 0 && *n >= len as u64) {
                     self.error(index.span, format!("the index {} is out of bounds for array of size {}", n, len));
                     return none(span);
                 }
@@ -1378,6 +1456,30 @@ fn fold(op: BinOp, l: &TExpr, r: &TExpr, signed: bool) -> Option<u64> {
 /// Address arithmetic in bytes, unsigned: no pointer scaling, no sign warnings.
 fn byte_arith(op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> TExpr {
     TExpr { kind: TExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), signed: false }, ty: U64, span }
+}
+
+/// A bit-field's value from its storage unit `unit` (of the field's type):
+/// shifted down and masked, or for a signed field shifted up and back down
+/// arithmetically to extend its sign.
+fn bit_field(unit: TExpr, bits: Option<crate::types::BitField>) -> TExpr {
+    let Some(bf) = bits else { return unit };
+    let (ty, span) = (unit.ty.clone(), unit.span);
+    let op = |op, lhs: TExpr, rhs: u64, signed| TExpr {
+        kind: TExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(int_literal(rhs, span)), signed },
+        ty: ty.clone(),
+        span,
+    };
+    let (shift, width) = (bf.shift as u64, bf.width as u64);
+    if ty.is_signed() {
+        let up = op(BinOp::Shl, unit, 64 - shift - width, false);
+        op(BinOp::Shr, up, 64 - width, true)
+    } else {
+        let down = if shift == 0 { unit } else { op(BinOp::Shr, unit, shift, false) };
+        if width >= 64 {
+            return down;
+        }
+        op(BinOp::BitAnd, down, (1u64 << width) - 1, false)
+    }
 }
 
 /// The type a C declaration names, without qualifiers and pointers:

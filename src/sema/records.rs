@@ -4,7 +4,7 @@
 use super::check::Checker;
 use crate::parser::ast::{EnumDef, FieldDef, StructDef};
 use crate::probe::Detail;
-use crate::types::{c_align, c_size, EnumType, Member, Record, Type};
+use crate::types::{c_align, c_size, BitField, EnumType, Member, Record, Type};
 use std::sync::Arc;
 
 impl<'a> Checker<'a> {
@@ -58,22 +58,51 @@ impl<'a> Checker<'a> {
         Some(c)
     }
 
+    /// Lays a definition out as GCC does for this ABI: natural alignment
+    /// (none when packed), bit-fields packed into units of their type.
     fn layout(&mut self, def: &StructDef) -> Option<Record> {
         let kw = if def.is_union { "union" } else { "struct" };
-        let (mut size, mut align) = (0u32, 1u32);
+        // The struct so far, in bits (bit-fields end mid-byte).
+        let (mut bit, mut union_size, mut align) = (0u32, 0u32, 1u32);
         let mut fields = Vec::new();
         for f in &def.fields {
             let ty = self.member_type(f)?;
-            let (fs, fa) = (c_size(&ty), c_align(&ty).max(1));
+            let fs = c_size(&ty);
+            let fa = if def.packed { 1 } else { c_align(&ty).max(1) };
             align = align.max(fa);
-            let offset = if def.is_union { 0 } else { size.div_ceil(fa) * fa };
-            size = if def.is_union { size.max(fs) } else { offset + fs };
-            if f.bits.is_some() {
-                self.unsupported(f.span, "bit-field members");
-                return None;
+            union_size = union_size.max(fs);
+            let (offset, bits) = match f.bits {
+                Some(width) => {
+                    if !ty.is_integral() || width > fs * 8 {
+                        self.error(f.span, format!("a bit-field of {} bits cannot have type {}", width, ty));
+                        return None;
+                    }
+                    if def.is_union {
+                        (0, Some(BitField { shift: 0, width: width as u8 }))
+                    } else if width == 0 {
+                        // `int : 0` starts the next unit.
+                        bit = bit.div_ceil(fa * 8) * fa * 8;
+                        continue;
+                    } else {
+                        let (offset, end, bf) = BitField::place(bit, width, fs, def.packed);
+                        bit = end;
+                        (offset, Some(bf))
+                    }
+                }
+                None if def.is_union => (0, None),
+                None => {
+                    let offset = bit.div_ceil(8).div_ceil(fa) * fa;
+                    bit = (offset + fs) * 8;
+                    (offset, None)
+                }
+            };
+            // An unnamed bit-field only pads.
+            if !(bits.is_some() && f.name.is_empty()) {
+                fields.push(Member { name: f.name.clone(), offset, ty, bits });
             }
-            fields.push(Member { name: f.name.clone(), offset, ty });
         }
+        let align = def.aligned.map_or(align, |a| if def.packed { a.max(1) } else { align.max(a) });
+        let size = if def.is_union { union_size } else { bit.div_ceil(8) };
         let name = if def.name.is_empty() { String::new() } else { format!("{} {}", kw, def.name) };
         Some(Record { name, fields, size: size.div_ceil(align) * align, align })
     }
@@ -82,7 +111,14 @@ impl<'a> Checker<'a> {
     /// (innermost dimension last).
     fn member_type(&mut self, f: &FieldDef) -> Option<Type> {
         let base = match &f.inline {
-            Some(def) => Type::Record(Arc::new(self.layout(def)?)),
+            Some(def) => {
+                let r = Arc::new(self.layout(def)?);
+                // `struct Bar { ... } bar;` defines `struct Bar` too, as in C.
+                if !r.name.is_empty() {
+                    self.records.insert(r.name.clone(), r.clone());
+                }
+                Type::Record(r)
+            }
             None if f.ty.pointer == 0 && f.ty.base == "char" && f.array.len() == 1 => {
                 return Some(Type::Str { size: f.array[0] as u32 });
             }

@@ -42,6 +42,8 @@ pub enum TExprKind {
         offset: i16,
     },
     Var(VarId),
+    /// `&$x`: the address of the variable's stack slot.
+    VarAddr(VarId),
     /// `@map[keys]` of a plain-value map; 0 (or an empty value) when absent.
     MapRead {
         map: MapId,
@@ -96,6 +98,9 @@ pub enum TExprKind {
     /// The value of the inner expression, typed differently: `strftime`,
     /// `ksym`, `cgroup_path` only change how a number prints.
     Retype(Box<TExpr>),
+    /// The bytes of the inner value seen as `self.ty`, of the same size
+    /// (array casts: `(int8[8])n`, `(uint32)pton(...)`).
+    Reinterpret(Box<TExpr>),
     /// `bswap(n)`: the bytes of an integer of `self.ty`'s width reversed.
     Bswap(Box<TExpr>),
     /// Constant bytes of an array type (`pton("...")`).

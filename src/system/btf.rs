@@ -2,7 +2,7 @@
 //! to rtrace's: `curtask` and kernel structs in casts, `sizeof` and member
 //! reads.
 
-use crate::types::{c_align, AddrSpace, EnumType, Member, Record, Type};
+use crate::types::{c_align, c_size, AddrSpace, BitField, EnumType, Member, Record, Type};
 use libbpf_rs::btf::{types as bt, Btf, BtfKind, BtfType, HasSize, TypeId};
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,6 +25,15 @@ pub fn record(btf: &Btf<'_>, name: &str) -> Option<Record> {
         Type::Record(r) => Some((*r).clone()),
         _ => None,
     }
+}
+
+/// A type by a bare name: a typedef, else a struct or union of that name.
+pub fn named_type(btf: &Btf<'_>, name: &str) -> Option<Type> {
+    if let Some(t) = btf.type_by_name::<bt::Typedef>(name) {
+        return Some(btf_type(btf, *t, 0));
+    }
+    let c: bt::Composite = btf.type_by_name(name)?;
+    Some(btf_type(btf, *c, 0))
 }
 
 /// `enum Foo` by its C name, with its constants.
@@ -97,6 +106,7 @@ fn btf_type(btf: &Btf<'_>, ty: BtfType<'_>, depth: u32) -> Type {
             }
             Err(_) => byte,
         },
+        BtfKind::Float => Type::Float { bytes: bt::Float::try_from(t).map_or(8, |f| f.size() as u8) },
         BtfKind::Enum | BtfKind::Enum64 => enum_of_type(t).map_or(byte.clone(), |e| Type::Enum(Arc::new(e))),
         BtfKind::Ptr => {
             let pointee = match t.next_type() {
@@ -129,13 +139,22 @@ fn btf_type(btf: &Btf<'_>, ty: BtfType<'_>, depth: u32) -> Type {
             let mut fields = Vec::new();
             let mut align = 1;
             for m in c.iter() {
-                // Bit-fields have no byte offset of their own: left out.
-                let bt::MemberAttr::Normal { offset } = m.attr else { continue };
                 let Some(mty) = btf.type_by_id::<BtfType>(m.ty) else { continue };
                 let mty = btf_type(btf, mty, depth);
                 align = align.max(c_align(&mty));
                 let name = m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                fields.push(Member { name, offset: offset / 8, ty: mty });
+                let (offset, bits) = match m.attr {
+                    bt::MemberAttr::Normal { offset } => (offset / 8, None),
+                    // A bit-field is read from the unit of its type holding it;
+                    // one that straddles two is left out.
+                    bt::MemberAttr::BitField { size, offset } => {
+                        match BitField::in_unit(offset, size as u32, c_size(&mty)) {
+                            Some((unit, bf)) => (unit, Some(bf)),
+                            None => continue,
+                        }
+                    }
+                };
+                fields.push(Member { name, offset, ty: mty, bits });
             }
             Type::Record(Arc::new(Record { name, fields, size, align }))
         }

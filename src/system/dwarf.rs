@@ -161,6 +161,14 @@ impl DwarfTypes {
             _ => byte.clone(),
         };
         match e.tag() {
+            gimli::DW_TAG_base_type
+                if matches!(
+                    e.attr_value(gimli::DW_AT_encoding),
+                    Ok(Some(AttributeValue::Encoding(gimli::DW_ATE_float)))
+                ) =>
+            {
+                Type::Float { bytes: size as u8 }
+            }
             gimli::DW_TAG_base_type | gimli::DW_TAG_enumeration_type => {
                 let signed = matches!(
                     e.attr_value(gimli::DW_AT_encoding),
@@ -227,15 +235,25 @@ impl DwarfTypes {
                 let mut children = root.children();
                 while let Ok(Some(child)) = children.next() {
                     let e = child.entry();
-                    // Bit-fields are left out: they have no byte offset of their own.
-                    if e.tag() != gimli::DW_TAG_member || e.attr_value(gimli::DW_AT_bit_size).ok().flatten().is_some() {
+                    if e.tag() != gimli::DW_TAG_member {
                         continue;
                     }
                     let Some(ty) = self.reference(at.0, e, gimli::DW_AT_type) else { continue };
                     let ty = self.convert(ty, depth);
                     align = align.max(c_align(&ty));
-                    let offset = Self::udata(e, gimli::DW_AT_data_member_location).unwrap_or(0) as u32;
-                    fields.push(Member { name: self.name(unit, e).unwrap_or_default(), offset, ty });
+                    let mut offset = Self::udata(e, gimli::DW_AT_data_member_location).unwrap_or(0) as u32;
+                    let mut bits = None;
+                    if let Some(width) = Self::udata(e, gimli::DW_AT_bit_size) {
+                        // DWARF 4+: the field's first bit from the struct's start.
+                        let Some(bit) = Self::udata(e, gimli::DW_AT_data_bit_offset) else { continue };
+                        let Some((unit, bf)) =
+                            crate::types::BitField::in_unit(bit as u32, width as u32, crate::types::c_size(&ty))
+                        else {
+                            continue;
+                        };
+                        (offset, bits) = (unit, Some(bf));
+                    }
+                    fields.push(Member { name: self.name(unit, e).unwrap_or_default(), offset, ty, bits });
                 }
             }
         }

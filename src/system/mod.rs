@@ -40,6 +40,9 @@ pub trait Facts {
     /// the kernel's BTF. Structs its members point to are stubs (a name and a
     /// size, no fields), looked up again when a program reaches into them.
     fn record(&self, name: &str, binaries: &[&Path]) -> Option<Record>;
+    /// A kernel type named without `struct`/`union` (a typedef such as
+    /// `arch_spinlock_t`, or a struct's bare name such as `qspinlock`).
+    fn named_type(&self, name: &str) -> Option<Type>;
     /// `enum Foo` from the kernel's BTF.
     fn enum_type(&self, name: &str) -> Option<EnumType>;
     /// The enum of the kernel's BTF that has a constant `name`, and its value.
@@ -66,6 +69,9 @@ impl Facts for NoFacts {
         None
     }
     fn enum_type(&self, _: &str) -> Option<EnumType> {
+        None
+    }
+    fn named_type(&self, _: &str) -> Option<Type> {
         None
     }
     fn enum_constant(&self, _: &str) -> Option<(EnumType, u64)> {
@@ -220,6 +226,10 @@ impl Facts for Machine {
 
     fn enum_type(&self, name: &str) -> Option<EnumType> {
         btf::enum_type(self.btf()?, name)
+    }
+
+    fn named_type(&self, name: &str) -> Option<Type> {
+        btf::named_type(self.btf()?, name)
     }
 
     fn enum_constant(&self, name: &str) -> Option<(EnumType, u64)> {

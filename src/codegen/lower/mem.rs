@@ -92,6 +92,13 @@ impl<'a> Lowerer<'a> {
                 self.b.place(end);
             }
             TExprKind::Tuple(_) => self.store_value(e, base, off, &e.ty),
+            // An array from an integer's bytes, or from another array's.
+            TExprKind::Reinterpret(inner) if inner.ty.in_register() => {
+                let r = self.eval(inner);
+                let bytes = c_size(&inner.ty) as u8;
+                self.b.store(size_code(bytes), base, off, r);
+            }
+            TExprKind::Reinterpret(inner) => self.write(inner, base, off),
             TExprKind::Struct(values) => {
                 let Type::Record(r) = &e.ty else { unreachable!("checked: a struct value is a record") };
                 self.zero(base, off, r.size);

@@ -52,6 +52,11 @@ impl<'a> Lowerer<'a> {
                 self.b.load(BPF_DW, r, vars, slot);
                 r
             }
+            TExprKind::VarAddr(id) => {
+                let r = self.b.vreg();
+                self.address(r, FP, self.var_slots[*id]);
+                r
+            }
             TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
             TExprKind::AggRead { map, keys } => self.map_read_aggregate(*map, keys),
             TExprKind::MapLen(map) => {
@@ -62,6 +67,15 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::Retype(inner) => self.eval(inner),
+            // An integer from an array's bytes.
+            TExprKind::Reinterpret(inner) => {
+                let (base, off) = self.memory_location(inner);
+                let (bytes, signed) = e.ty.int_width().unwrap_or((8, false));
+                let r = self.b.vreg();
+                self.load_any_alignment(r, base, off, bytes);
+                self.extend(r, bytes, signed);
+                r
+            }
             TExprKind::Bswap(inner) => {
                 let r = self.eval(inner);
                 let Type::Int { bytes, signed } = e.ty else { unreachable!("checked: bswap of integers") };
@@ -77,7 +91,7 @@ impl<'a> Lowerer<'a> {
                 let r = self.b.vreg();
                 match e.ty.int_width() {
                     Some((bytes, signed)) => {
-                        self.b.load(size_code(bytes), r, base, off);
+                        self.load_any_alignment(r, base, off, bytes);
                         self.extend(r, bytes, signed);
                     }
                     None => self.b.load(BPF_DW, r, base, off),
@@ -185,6 +199,23 @@ impl<'a> Lowerer<'a> {
             Builtin::Comm => unreachable!("checked: comm is a string"),
         }
         r
+    }
+
+    /// `r = *(u<bytes> *)(base + off)`, zero-extended. A member of a packed
+    /// struct may be misaligned, and the verifier refuses misaligned stack
+    /// accesses: such a value is read a byte at a time.
+    fn load_any_alignment(&mut self, r: Reg, base: Reg, off: i32, bytes: u8) {
+        if off.rem_euclid(bytes as i32) == 0 {
+            self.b.load(size_code(bytes), r, base, off);
+            return;
+        }
+        self.b.load(BPF_B, r, base, off);
+        for i in 1..bytes as i32 {
+            let t = self.b.vreg();
+            self.b.load(BPF_B, t, base, off + i);
+            self.b.alu_imm(BPF_LSH, t, 8 * i);
+            self.b.alu_reg(BPF_OR, r, t);
+        }
     }
 
     fn call_into(&mut self, r: Reg, helper: Helper) {
