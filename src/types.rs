@@ -347,6 +347,19 @@ impl Type {
     }
 }
 
+/// A record `(a = 1, b = "x")`: a struct without a name whose members are
+/// laid out as a tuple's elements.
+pub fn record_of(names: &[String], types: &[Type]) -> Record {
+    let layout = tuple_layout(types);
+    let fields = names
+        .iter()
+        .zip(types)
+        .zip(&layout.offsets)
+        .map(|((name, ty), offset)| Member { name: name.clone(), offset: *offset, ty: ty.clone(), bits: None })
+        .collect();
+    Record { name: String::new(), fields, size: layout.size, align: types.iter().map(c_align).max().unwrap_or(1) }
+}
+
 /// Where each member of a packed sequence of values goes (tuples, multi-value
 /// map keys, output records): natural alignment, total rounded up to the
 /// largest alignment.

@@ -141,6 +141,17 @@ impl<W: Write> Output for JsonOutput<W> {
         )
     }
 
+    fn runtime_warning(&mut self, msg: &str, file: &str, line: usize, col: usize) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "{{\"type\": \"runtime_error\", \"msg\": \"{}\", \"filename\": \"{}\", \"line\": {}, \"col\": {}}}",
+            escape(msg.as_bytes()),
+            escape(file.as_bytes()),
+            line,
+            col
+        )
+    }
+
     fn lost_events(&mut self, n: u64) -> io::Result<()> {
         writeln!(self.out, "{{\"type\": \"lost_events\", \"data\": {{\"events\": {}}}}}", n)
     }

@@ -73,6 +73,9 @@ pub trait Output {
     fn value(&mut self, v: &value::Value) -> io::Result<()>;
     /// A helper call failed (`-k`/`-kk`): where (`file:line:col`) and how.
     fn helper_error(&mut self, helper: &str, retcode: i64, file: &str, line: usize, col: usize) -> io::Result<()>;
+    /// A check of the program failed at run time (bpftrace v0.26's runtime
+    /// errors: a division by zero, an index out of bounds), at `file:line:col`.
+    fn runtime_warning(&mut self, msg: &str, file: &str, line: usize, col: usize) -> io::Result<()>;
     /// Records the kernel could not deliver (ring buffer full).
     fn lost_events(&mut self, n: u64) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;

@@ -130,6 +130,10 @@ impl<W: Write> Output for TextOutput<W> {
         writeln!(self.out, "{}:{}:{}: WARNING: Failed to {}: {}", file, line, col, helper, errno_text(retcode))
     }
 
+    fn runtime_warning(&mut self, msg: &str, file: &str, line: usize, col: usize) -> io::Result<()> {
+        writeln!(self.out, "{}:{}:{}: WARNING: {}", file, line, col, msg)
+    }
+
     fn lost_events(&mut self, n: u64) -> io::Result<()> {
         writeln!(self.out, "Lost {} events", n)
     }

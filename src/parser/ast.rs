@@ -365,6 +365,8 @@ pub enum ExprKind {
     },
     /// `(a, b, ...)` with at least two elements.
     Tuple(Vec<Expr>),
+    /// `(name = a, other = b, ...)`
+    Record(Vec<(String, Expr)>),
     /// `sizeof(type)` or `sizeof(expr)`
     SizeofType(TypeName),
     SizeofExpr(Box<Expr>),
@@ -501,6 +503,7 @@ pub fn walk_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
     match &e.kind {
         ExprKind::Map { keys, .. } => keys.iter().for_each(|k| walk_expr(k, f)),
         ExprKind::Call { args, .. } | ExprKind::Tuple(args) => args.iter().for_each(|a| walk_expr(a, f)),
+        ExprKind::Record(items) => items.iter().for_each(|(_, a)| walk_expr(a, f)),
         ExprKind::Unary { expr, .. }
         | ExprKind::Cast { expr, .. }
         | ExprKind::Field { expr, .. }

@@ -193,6 +193,10 @@ pub fn expr(e: &Expr) -> String {
         }
         ExprKind::Index { expr: inner, index } => format!("([] {} {})", expr(inner), expr(index)),
         ExprKind::Tuple(items) => format!("(tuple {})", list(items)),
+        ExprKind::Record(items) => {
+            let fields: Vec<String> = items.iter().map(|(n, e)| format!("{}={}", n, expr(e))).collect();
+            format!("(record {})", fields.join(" "))
+        }
         ExprKind::SizeofType(t) => format!("(sizeof {})", type_text(t)),
         ExprKind::SizeofExpr(inner) => format!("(sizeof {})", expr(inner)),
         ExprKind::Offsetof { ty, field } => format!("(offsetof {} {})", type_text(ty), field),

@@ -294,6 +294,18 @@ fn primary(pair: Pair<Rule>, depth: u32, blocks: Blocks) -> Result<Tall> {
             let (args, height) = items(inner, depth, blocks)?;
             (ExprKind::Call { name: name_pair.as_str().to_string(), name_span: span(&name_pair), args }, height + 1)
         }
+        Rule::record => {
+            let (mut fields, mut height) = (Vec::new(), 0);
+            for item in pair.into_inner() {
+                let mut parts = item.into_inner();
+                let name = parts.next().ok_or_else(|| internal("a record field without a name"))?;
+                let value = parts.next().ok_or_else(|| internal("a record field without a value"))?;
+                let (e, h) = tall(value, depth + 1)?;
+                height = height.max(h);
+                fields.push((name.as_str().to_string(), e));
+            }
+            (ExprKind::Record(fields), height + 1)
+        }
         Rule::paren => {
             let (mut items, height) = items(pair.into_inner(), depth, blocks)?;
             if items.len() == 1 {

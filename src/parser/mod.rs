@@ -212,7 +212,7 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
         | Rule::int_lit
         | Rule::string => "an expression",
         Rule::map | Rule::var | Rule::positional | Rule::positional_count | Rule::boolean => "an expression",
-        Rule::sizeof_expr | Rule::offsetof_expr => "an expression",
+        Rule::sizeof_expr | Rule::offsetof_expr | Rule::record => "an expression",
         Rule::pre_inc
         | Rule::pre_dec
         | Rule::neg

@@ -4,6 +4,7 @@
 
 use super::bss::Bss;
 use super::{clock, decode};
+use crate::codegen::lower::SiteKind;
 use crate::contract::{Counters, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR_VALUE};
 use crate::output::printf;
 use crate::output::sink::{self, WriteError, WriteStatus};
@@ -129,7 +130,7 @@ pub struct State {
     /// The `.bss` counters (entry counts are reset by `clear()`).
     pub bss: Option<Bss>,
     /// Helper calls checked by `-k`/`-kk`: (helper, line, column).
-    pub helper_sites: Vec<(&'static str, usize, usize)>,
+    pub helper_sites: Vec<(crate::codegen::lower::SiteKind, usize, usize)>,
     pub source_name: String,
     /// Where records and maps are printed. A failed write is recorded in
     /// `written` (and refused from then on), so results may be dropped here.
@@ -233,8 +234,12 @@ impl State {
         let word =
             |at: usize| u64::from_le_bytes(data.get(at..at + 8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
         if word(0) == HELPER_ERROR_ID {
-            if let Some((helper, line, col)) = self.helper_sites.get(word(HELPER_ERROR_SITE) as usize) {
-                self.out.helper_error(helper, word(HELPER_ERROR_VALUE) as i64, &self.source_name, *line, *col).ok();
+            if let Some(&(kind, line, col)) = self.helper_sites.get(word(HELPER_ERROR_SITE) as usize) {
+                let (file, retcode) = (&self.source_name, word(HELPER_ERROR_VALUE) as i64);
+                match kind {
+                    SiteKind::Helper(h) => self.out.helper_error(h.name(), retcode, file, line, col).ok(),
+                    other => self.out.runtime_warning(other.message(), file, line, col).ok(),
+                };
             }
             return 0;
         }

@@ -57,7 +57,7 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         .iter()
         .map(|site| {
             let (line, col) = source.line_col(site.span.start);
-            (site.helper.name(), line, col)
+            (site.kind, line, col)
         })
         .collect();
     state.source_name = source.name.clone();

@@ -881,6 +881,12 @@ impl<'a> Checker<'a> {
         if matches!(&value, MapValue::Plain(t) if !t.is_known()) {
             return;
         }
+        // A map holds integers in 8 bytes: `@n = 1` is an int64 map, so that
+        // a wider value stored later (also typed at the prompt) fits it.
+        let value = match value {
+            MapValue::Plain(Type::Int { signed, .. }) => MapValue::Plain(Type::Int { bytes: 8, signed }),
+            other => other,
+        };
         let name = self.maps[map].name.clone();
         let merged = match (&self.maps[map].value, &value) {
             (None, v) => v.clone(),
@@ -1007,6 +1013,18 @@ pub(super) fn unify(old: &Type, new: &Type) -> Option<Type> {
         (Type::Int { .. }, Type::Ptr { .. }) | (Type::Ptr { .. }, Type::Int { .. }) => Some(old.clone()),
         (Type::Ptr { .. }, Type::Ptr { .. }) => Some(old.clone()),
         (Type::Str { size: a }, Type::Str { size: b }) => Some(Type::Str { size: (*a).max(*b) }),
+        // Records with the same fields, in any order: the first order stays.
+        (Type::Record(a), Type::Record(b))
+            if a.name.is_empty() && b.name.is_empty() && a.fields.len() == b.fields.len() =>
+        {
+            let names: Vec<String> = a.fields.iter().map(|f| f.name.clone()).collect();
+            let types = a
+                .fields
+                .iter()
+                .map(|f| unify(&f.ty, &b.fields.iter().find(|g| g.name == f.name)?.ty))
+                .collect::<Option<Vec<_>>>()?;
+            Some(Type::Record(std::sync::Arc::new(crate::types::record_of(&names, &types))))
+        }
         (Type::Tuple(a), Type::Tuple(b)) if a.len() == b.len() => {
             a.iter().zip(b).map(|(x, y)| unify(x, y)).collect::<Option<Vec<_>>>().map(Type::Tuple)
         }

@@ -42,7 +42,7 @@ impl<'a> Checker<'a> {
     fn value(&mut self, e: &Expr) -> TExpr {
         let span = e.span;
         match &e.kind {
-            ExprKind::Int(v) => int_literal(*v, span),
+            ExprKind::Int(v) => sized_literal(*v as i64, *v > i64::MAX as u64, span),
             ExprKind::Str(bytes) => str_literal(bytes.clone(), span),
             ExprKind::Bool(b) => TExpr { kind: TExprKind::Int(*b as u64), ty: Type::Bool, span },
             ExprKind::Ident(name) => self.ident(name, span),
@@ -62,6 +62,20 @@ impl<'a> Checker<'a> {
                 let items: Vec<TExpr> = items.iter().map(|i| self.expr(i)).collect();
                 let ty = Type::Tuple(items.iter().map(|i| i.ty.clone()).collect());
                 TExpr { kind: TExprKind::Tuple(items), ty, span }
+            }
+            ExprKind::Record(items) => {
+                let values: Vec<TExpr> = items.iter().map(|(_, e)| self.expr(e)).collect();
+                if let Some(v) = values.iter().find(|v| !v.ty.is_known()) {
+                    return TExpr { ty: v.ty.clone(), ..none(span) };
+                }
+                let names: Vec<String> = items.iter().map(|(n, _)| n.clone()).collect();
+                if let Some(dup) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
+                    self.error(span, format!("the record has two fields named `{}`", dup.1));
+                    return none(span);
+                }
+                let types: Vec<Type> = values.iter().map(|v| v.ty.clone()).collect();
+                let ty = Type::Record(std::sync::Arc::new(crate::types::record_of(&names, &types)));
+                TExpr { kind: TExprKind::Struct(values), ty, span }
             }
             ExprKind::SizeofType(ty) => match self.type_name(ty) {
                 Some(t) => int_literal(c_size(&t) as u64, span),
@@ -637,13 +651,15 @@ impl<'a> Checker<'a> {
                 }
                 if let (UnOp::Neg, TExprKind::Int(v)) = (op, &e.kind) {
                     // Fold `-literal` so it stays a literal (signedness rules need that).
-                    return int_literal((*v as i64).wrapping_neg() as u64, span).with_type(I64);
+                    return sized_literal((*v as i64).wrapping_neg(), false, span);
                 }
                 if let (UnOp::Not, TExprKind::Int(v)) = (op, &e.kind) {
                     return TExpr { kind: TExprKind::Int((*v == 0) as u64), ty: Type::Bool, span };
                 }
                 let (uop, ty) = match op {
                     UnOp::Neg => (UnaryOp::Neg, Type::Int { bytes: 8, signed: true }),
+                    // `~10` is 18446744073709551605: a literal's bits are unsigned (v0.26).
+                    UnOp::BitNot if is_nonneg_literal(&e) => (UnaryOp::BitNot, U64),
                     UnOp::BitNot => (UnaryOp::BitNot, Type::Int { bytes: 8, signed: e.ty.is_signed() }),
                     _ => (UnaryOp::Not, Type::Bool),
                 };
@@ -734,6 +750,11 @@ impl<'a> Checker<'a> {
         if l.ty.is_str() || r.ty.is_str() {
             return self.string_compare(op, l, r, span);
         }
+        if let (Type::Tuple(a), Type::Tuple(b), BinOp::Eq | BinOp::Ne) = (&l.ty, &r.ty, op) {
+            if a.len() == b.len() {
+                return self.tuple_compare(op, l, r, span);
+            }
+        }
         let same_arrays = matches!(l.ty, Type::Array { .. }) && l.ty == r.ty;
         if let (Type::Buffer { .. }, Type::Buffer { .. }, BinOp::Eq | BinOp::Ne) = (&l.ty, &r.ty, op) {
             let kind = TExprKind::BufEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne };
@@ -765,6 +786,8 @@ impl<'a> Checker<'a> {
         }
         let signed = match op {
             BinOp::Shl | BinOp::Shr => lsigned,
+            // bpftrace v0.26: a difference is signed (`(uint64)1 - 2` is -1).
+            BinOp::Sub => true,
             _ => lsigned && rsigned,
         };
         let ty = if op.is_comparison() { Type::Bool } else { Type::Int { bytes: 8, signed } };
@@ -772,6 +795,36 @@ impl<'a> Checker<'a> {
             return int_literal(v, span).with_type(ty);
         }
         TExpr { kind: TExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed }, ty, span }
+    }
+
+    /// Tuples `==` / `!=` (v0.26): element by element, strings up to their
+    /// NUL, so tuples whose strings differ in size compare too.
+    fn tuple_compare(&mut self, op: BinOp, l: TExpr, r: TExpr, span: Span) -> TExpr {
+        let n = match &l.ty {
+            Type::Tuple(items) => items.len() as u64,
+            _ => 0,
+        };
+        let mut all: Option<TExpr> = None;
+        for i in 0..n {
+            let a = self.tuple_element(l.clone(), i, span, span);
+            let b = self.tuple_element(r.clone(), i, span, span);
+            let eq = self.binary_typed(BinOp::Eq, a, b, span);
+            if eq.ty == Type::None {
+                return none(span);
+            }
+            all = Some(match all {
+                None => eq,
+                Some(prev) => {
+                    let kind = TExprKind::Logical { and: true, lhs: Box::new(prev), rhs: Box::new(eq) };
+                    TExpr { kind, ty: Type::Bool, span }
+                }
+            });
+        }
+        let all = all.unwrap_or(TExpr { kind: TExprKind::Int(1), ty: Type::Bool, span });
+        if op == BinOp::Ne {
+            return TExpr { kind: TExprKind::Unary { op: UnaryOp::Not, expr: Box::new(all) }, ty: Type::Bool, span };
+        }
+        all
     }
 
     fn string_compare(&mut self, op: BinOp, l: TExpr, r: TExpr, span: Span) -> TExpr {
@@ -853,6 +906,12 @@ impl<'a> Checker<'a> {
                     self.error(span, format!("`++`/`--` need an integer or pointer variable, `${}` is {}", name, ty));
                     return none(span);
                 }
+                // A counter outgrows the literal it started from (`$i = 0`
+                // is an int8): counting makes it 64 bits wide.
+                if let Type::Int { bytes: 1..=4, signed } = ty {
+                    ty = Type::Int { bytes: 8, signed };
+                    self.define_var(name, &ty, target.span);
+                }
                 let delta = delta * step(&ty);
                 TExpr { kind: TExprKind::Update { place: Place::Var(id), delta, prefix }, ty, span }
             }
@@ -928,6 +987,12 @@ impl<'a> Checker<'a> {
     }
 
     fn cast(&mut self, ty: &TypeName, inner: &Expr, span: Span) -> TExpr {
+        // A literal written in the program takes the width an array cast needs.
+        let literal = match &inner.kind {
+            ExprKind::Int(_) => true,
+            ExprKind::Unary { op: UnOp::Neg, expr } => matches!(expr.kind, ExprKind::Int(_)),
+            _ => false,
+        };
         let mut e = self.expr(inner);
         let Some(target) = self.type_name(ty) else { return none(span) };
         if e.ty == Type::None {
@@ -955,9 +1020,9 @@ impl<'a> Checker<'a> {
             (
                 Type::Array { elem, .. },
                 Type::Int { .. } | Type::Bool | Type::Enum(_) | Type::Array { .. } | Type::Str { .. },
-            ) if elem.int_width().is_some() => self.reinterpret(e, target, span),
+            ) if elem.int_width().is_some() => self.reinterpret(e, target, literal, span),
             (Type::Int { .. }, Type::Array { elem, .. }) if elem.int_width().is_some() => {
-                self.reinterpret(e, target, span)
+                self.reinterpret(e, target, false, span)
             }
             // True when non-zero (a non-null pointer, a non-empty string).
             (Type::Bool, Type::Int { .. } | Type::Ptr { .. }) => {
@@ -995,7 +1060,14 @@ impl<'a> Checker<'a> {
     }
 
     /// `e`'s bytes as a value of type `target`, of the same size.
-    fn reinterpret(&mut self, e: TExpr, target: Type, span: Span) -> TExpr {
+    fn reinterpret(&mut self, mut e: TExpr, target: Type, literal: bool, span: Span) -> TExpr {
+        // A literal is as wide as the cast needs (`(int8[8])12345`).
+        if let (TExprKind::Int(v), 1 | 2 | 4 | 8, true) = (&e.kind, c_size(&target), literal) {
+            let bytes = c_size(&target) as u8;
+            if truncate(*v, &Type::Int { bytes, signed: true }) == *v || bytes == 8 {
+                e.ty = Type::Int { bytes, signed: e.ty.is_signed() };
+            }
+        }
         let (from, to) = (c_size(&e.ty), c_size(&target));
         if from != to {
             self.error(
@@ -1086,23 +1158,10 @@ impl<'a> Checker<'a> {
                 self.kfunc_param(field, field_span, span)
             }
             Type::TracepointArgs => self.tracepoint_field(field, field_span, span),
-            Type::Tuple(items) if !arrow => match field.parse::<usize>() {
-                Ok(i) if i < items.len() => {
-                    if let TExprKind::Tuple(mut elems) = b.kind {
-                        return elems.swap_remove(i);
-                    }
-                    let ty = items[i].clone();
-                    let offset = tuple_layout(items).offsets[i];
-                    TExpr { kind: TExprKind::TupleField { tuple: Box::new(b), offset }, ty, span }
-                }
-                _ => {
-                    self.error(
-                        field_span,
-                        format!("tuple index `{}` out of range (the tuple has {} elements)", field, items.len()),
-                    );
-                    none(span)
-                }
-            },
+            Type::Tuple(_) if !arrow => {
+                let i = field.parse::<u64>().unwrap_or(u64::MAX);
+                self.tuple_element(b, i, field_span, span)
+            }
             // `p.f` and `p->f` alike (bpftrace v0.26 dereferences with `.`;
             // `->` is an alias of it).
             Type::Ptr { pointee, space } if matches!(**pointee, Type::Record(_)) => {
@@ -1134,6 +1193,22 @@ impl<'a> Checker<'a> {
                 none(span)
             }
         }
+    }
+
+    /// Element `i` of a tuple (`$t.1`, `$t[1]`).
+    fn tuple_element(&mut self, b: TExpr, i: u64, index_span: Span, span: Span) -> TExpr {
+        let Type::Tuple(items) = &b.ty else { return none(span) };
+        if i >= items.len() as u64 {
+            let msg = format!("tuple index {} is out of range (the tuple has {} elements)", i, items.len());
+            self.error(index_span, msg);
+            return none(span);
+        }
+        let i = i as usize;
+        let (ty, offset) = (items[i].clone(), tuple_layout(items).offsets[i]);
+        if let TExprKind::Tuple(mut elems) = b.kind {
+            return elems.swap_remove(i);
+        }
+        TExpr { kind: TExprKind::TupleField { tuple: Box::new(b), offset }, ty, span }
     }
 
     /// Member `m` of the struct at address `base` in `space`.
@@ -1308,6 +1383,13 @@ impl<'a> Checker<'a> {
                     return none(span);
                 }
                 let size = int_literal(crate::types::c_size(&elem) as u64, span);
+                let i = match (const_value(&i), len) {
+                    (None, 1..) => {
+                        let ty = i.ty.clone();
+                        TExpr { kind: TExprKind::CheckIndex { index: Box::new(i), len }, ty, span: index.span }
+                    }
+                    _ => i,
+                };
                 let scaled = byte_arith(BinOp::Mul, i, size, span);
                 let addr = byte_arith(BinOp::Add, (**ptr).clone(), scaled, span);
                 self.deref(addr, elem, space, span)
@@ -1329,6 +1411,14 @@ impl<'a> Checker<'a> {
                 }
                 self.deref(addr, pointee, space, span)
             }
+            // `$t[1 + 1]`: a tuple's element by a constant index (v0.26).
+            (Type::Tuple(_), _) => match const_value(&i) {
+                Some(n) => self.tuple_element(b, n, index.span, span),
+                None => {
+                    self.error(index.span, "a tuple index must be a constant");
+                    none(span)
+                }
+            },
             (Type::None, _) => none(span),
             (Type::Unknown, _) => unknown(b, span),
             (other, _) => {
@@ -1358,7 +1448,26 @@ pub(super) fn unknown(from: TExpr, span: Span) -> TExpr {
     TExpr { ty: Type::Unknown, span, ..from }
 }
 
-/// Integer literals are int64 unless they only fit uint64.
+/// An integer literal as the program writes it: the smallest signed type
+/// that holds it (`1` and `-1` are int8, `1000` an int16), or a uint64 when
+/// only that holds it, as bpftrace v0.26 types literals (`sizeof(1)` is 1).
+/// Arithmetic still computes in 64 bits.
+fn sized_literal(v: i64, unsigned: bool, span: Span) -> TExpr {
+    let bytes = if unsigned {
+        return TExpr { kind: TExprKind::Int(v as u64), ty: U64, span };
+    } else if v == v as i8 as i64 {
+        1
+    } else if v == v as i16 as i64 {
+        2
+    } else if v == v as i32 as i64 {
+        4
+    } else {
+        8
+    };
+    TExpr { kind: TExprKind::Int(v as u64), ty: Type::Int { bytes, signed: true }, span }
+}
+
+/// Integer constants the checker computes are int64 unless they only fit uint64.
 pub(super) fn int_literal(v: u64, span: Span) -> TExpr {
     let ty = if v > i64::MAX as u64 { U64 } else { I64 };
     TExpr { kind: TExprKind::Int(v), ty, span }
@@ -1430,9 +1539,9 @@ fn fold(op: BinOp, l: &TExpr, r: &TExpr, signed: bool) -> Option<u64> {
         BinOp::Add => a.wrapping_add(b),
         BinOp::Sub => a.wrapping_sub(b),
         BinOp::Mul => a.wrapping_mul(b),
-        // eBPF divides unsigned and defines x/0 = 0, x%0 = x.
-        BinOp::Div => a.checked_div(b).unwrap_or(0),
-        BinOp::Mod => a.checked_rem(b).unwrap_or(a),
+        // By zero: left to run time, which gives 1 and warns (v0.26).
+        BinOp::Div => a.checked_div(b)?,
+        BinOp::Mod => a.checked_rem(b)?,
         BinOp::Shl => a.wrapping_shl(b as u32),
         BinOp::Shr if signed => ((a as i64).wrapping_shr(b as u32)) as u64,
         BinOp::Shr => a.wrapping_shr(b as u32),

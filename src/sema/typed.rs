@@ -145,6 +145,12 @@ pub enum TExprKind {
         len: Option<Box<TExpr>>,
         space: AddrSpace,
     },
+    /// An array index computed at run time: its value, after reporting
+    /// when it is `len` or more (v0.26's runtime error; the read goes ahead).
+    CheckIndex {
+        index: Box<TExpr>,
+        len: u32,
+    },
     /// `len(@map)`: the map's entry count (a `.bss` counter).
     MapLen(MapId),
     /// `*p` of a struct, array or char array: `self.ty.size()` bytes read

@@ -100,7 +100,13 @@ impl<'a> Lowerer<'a> {
         let (base, off) = self.memory_location(s);
         let mut pos = 0usize;
         while pos < bytes.len() {
-            let chunk = [8usize, 4, 2, 1].into_iter().find(|c| pos + c <= bytes.len()).unwrap();
+            // Aligned loads only: the verifier refuses misaligned stack
+            // accesses (a string inside a tuple may start anywhere).
+            let at = off + pos as i32;
+            let chunk = [8usize, 4, 2, 1]
+                .into_iter()
+                .find(|c| pos + c <= bytes.len() && at.rem_euclid(*c as i32) == 0)
+                .unwrap();
             let mut value = 0u64;
             for (i, b) in bytes[pos..pos + chunk].iter().enumerate() {
                 value |= (*b as u64) << (8 * i);

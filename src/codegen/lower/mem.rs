@@ -28,7 +28,22 @@ impl<'a> Lowerer<'a> {
                     None => self.store_value(item, base, off + o as i32, ty),
                 }
             }
-        } else if matches!(dest, Type::Tuple(_)) && e.ty != *dest {
+        } else if let (TExprKind::Struct(values), Type::Record(to), Type::Record(from)) = (&e.kind, dest, &e.ty) {
+            // A record stored where its fields are ordered or sized
+            // differently: each value into its member of the same name.
+            self.zero(base, off, to.size);
+            for (m, v) in from.fields.iter().zip(values) {
+                let Some(dm) = to.field(&m.name) else { continue };
+                let at = off + dm.offset as i32;
+                match dm.ty.int_width() {
+                    Some((bytes, _)) => {
+                        let r = self.eval(v);
+                        self.b.store(size_code(bytes), base, at, r);
+                    }
+                    None => self.store_value(v, base, at, &dm.ty),
+                }
+            }
+        } else if matches!(dest, Type::Tuple(_) | Type::Record(_)) && e.ty != *dest {
             let (src, soff) = self.memory_location(e);
             self.convert(base, off, dest, src, soff, &e.ty.clone());
         } else {
@@ -324,6 +339,14 @@ impl<'a> Lowerer<'a> {
                 let (dl, sl) = (tuple_layout(dts), tuple_layout(sts));
                 for (i, (dt, st)) in dts.iter().zip(sts).enumerate() {
                     self.convert(dst, doff + dl.offsets[i] as i32, dt, src, soff + sl.offsets[i] as i32, st);
+                }
+            }
+            // Records: members by name.
+            (Type::Record(d), Type::Record(s)) if to != from => {
+                self.zero(dst, doff, d.size);
+                for m in &s.fields {
+                    let Some(dm) = d.field(&m.name) else { continue };
+                    self.convert(dst, doff + dm.offset as i32, &dm.ty, src, soff + m.offset as i32, &m.ty);
                 }
             }
             // A narrower integer (or a boolean) widened: read it at its

@@ -45,11 +45,35 @@ pub struct LowerOptions {
     pub map_slots: Option<usize>,
 }
 
-/// A helper call `-k`/`-kk` reports the failures of.
+/// A place that reports at run time: a helper call `-k`/`-kk` reports the
+/// failures of, or a check bpftrace v0.26 makes in every program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HelperSite {
-    pub helper: Helper,
+    pub kind: SiteKind,
     pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SiteKind {
+    /// The helper failed (its negative return value comes with the record).
+    Helper(Helper),
+    /// `x / 0` or `x % 0`: the result is 1.
+    DivideByZero,
+    /// An index past the end of an array.
+    ArrayOutOfBounds,
+}
+
+impl SiteKind {
+    /// bpftrace v0.26's words for a runtime error (helpers: their name).
+    pub fn message(self) -> &'static str {
+        match self {
+            SiteKind::Helper(h) => h.name(),
+            SiteKind::DivideByZero => {
+                "Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result."
+            }
+            SiteKind::ArrayOutOfBounds => "Array access out of bounds. This can lead to unexpected results.",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -305,16 +329,25 @@ impl<'a> Lowerer<'a> {
         self.b.jump_imm(BPF_JSGE, Reg::Phys(R0), 0, ok);
         let ret = self.b.vreg();
         self.b.mov(ret, Reg::Phys(R0));
-        let site = self.first_site + self.sites.len();
         // Reads point at the expression read, other helpers at the statement.
         let span = if level >= 2 { self.read_span } else { self.stmt_span };
-        self.sites.push(HelperSite { helper, span });
+        self.report_site(SiteKind::Helper(helper), span, Some(ret));
+        self.b.place(ok);
+    }
+
+    /// Sends the record that reports `kind` at `span` (with a helper's
+    /// return value).
+    pub fn report_site(&mut self, kind: SiteKind, span: Span, value: Option<Reg>) {
+        let site = self.first_site + self.sites.len();
+        self.sites.push(HelperSite { kind, span });
         self.send_record(HELPER_ERROR_SIZE, |l, rec| {
             l.b.store_imm(BPF_DW, rec, 0, HELPER_ERROR_ID as i64 as i32);
             l.b.store_imm(BPF_DW, rec, HELPER_ERROR_SITE as i32, site as i32);
-            l.b.store(BPF_DW, rec, HELPER_ERROR_VALUE as i32, ret);
+            match value {
+                Some(v) => l.b.store(BPF_DW, rec, HELPER_ERROR_VALUE as i32, v),
+                None => l.b.store_imm(BPF_DW, rec, HELPER_ERROR_VALUE as i32, 0),
+            }
         });
-        self.b.place(ok);
     }
 
     /// `bpf_trace_printk(fmt, size, args...)`: the format (with its NUL) on

@@ -1,7 +1,7 @@
 //! Integers and pointers: each expression evaluates into a fresh virtual
 //! register that the caller owns.
 
-use super::Lowerer;
+use super::{Lowerer, SiteKind};
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Reg, FP};
 use crate::contract::{Counters, Rodata};
@@ -67,6 +67,14 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::Retype(inner) => self.eval(inner),
+            TExprKind::CheckIndex { index, len } => {
+                let r = self.eval(index);
+                let ok = self.b.label();
+                self.b.jump_imm(BPF_JLE, r, (*len - 1) as i32, ok);
+                self.report_site(SiteKind::ArrayOutOfBounds, e.span, None);
+                self.b.place(ok);
+                r
+            }
             // An integer from an array's bytes.
             TExprKind::Reinterpret(inner) => {
                 let (base, off) = self.memory_location(inner);
@@ -107,7 +115,9 @@ impl<'a> Lowerer<'a> {
                 }
                 r
             }
-            TExprKind::Binary { op, lhs, rhs, signed } if !op.is_comparison() => self.arith(*op, lhs, rhs, *signed),
+            TExprKind::Binary { op, lhs, rhs, signed } if !op.is_comparison() => {
+                self.arith(*op, lhs, rhs, *signed, e.span)
+            }
             TExprKind::Binary { .. } | TExprKind::Logical { .. } => self.bool_of(e),
             // strncmp() is 0 when equal, like C; `==` 1.
             TExprKind::StrEq { .. } => self.bool_of(e),
@@ -233,7 +243,7 @@ impl<'a> Lowerer<'a> {
         v
     }
 
-    fn arith(&mut self, op: BinOp, lhs: &TExpr, rhs: &TExpr, signed: bool) -> Reg {
+    fn arith(&mut self, op: BinOp, lhs: &TExpr, rhs: &TExpr, signed: bool, span: crate::span::Span) -> Reg {
         let code = match op {
             BinOp::Add => BPF_ADD,
             BinOp::Sub => BPF_SUB,
@@ -249,12 +259,26 @@ impl<'a> Lowerer<'a> {
             _ => unreachable!("comparisons and logical operators are conditions"),
         };
         let l = self.eval(lhs);
+        let divides = code == BPF_DIV || code == BPF_MOD;
         match imm32(rhs) {
-            // The verifier rejects a division by the constant zero; eBPF
-            // defines x / 0 = 0 and x % 0 = x at run time, so do the same.
-            Some(0) if code == BPF_DIV => self.b.mov_imm(l, 0),
-            Some(0) if code == BPF_MOD => {}
+            // bpftrace v0.26: x / 0 and x % 0 are 1, and say so at run time
+            // (the verifier would refuse a division by the constant zero).
+            Some(0) if divides => {
+                self.report_site(SiteKind::DivideByZero, span, None);
+                self.b.mov_imm(l, 1);
+            }
             Some(imm) => self.b.alu_imm(code, l, imm),
+            None if divides => {
+                let r = self.eval(rhs);
+                let (nonzero, done) = (self.b.label(), self.b.label());
+                self.b.jump_imm(BPF_JNE, r, 0, nonzero);
+                self.report_site(SiteKind::DivideByZero, span, None);
+                self.b.mov_imm(l, 1);
+                self.b.jump(done);
+                self.b.place(nonzero);
+                self.b.alu_reg(code, l, r);
+                self.b.place(done);
+            }
             None => {
                 let r = self.eval(rhs);
                 self.b.alu_reg(code, l, r);
