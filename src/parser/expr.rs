@@ -300,7 +300,7 @@ fn primary(pair: Pair<Rule>, depth: u32, blocks: Blocks) -> Result<Tall> {
                 let mut parts = item.into_inner();
                 let name = parts.next().ok_or_else(|| internal("a record field without a name"))?;
                 let value = parts.next().ok_or_else(|| internal("a record field without a value"))?;
-                let (e, h) = tall(value, depth + 1)?;
+                let (e, h) = tall(value, depth + 1, blocks)?;
                 height = height.max(h);
                 fields.push((name.as_str().to_string(), e));
             }

@@ -315,6 +315,7 @@ impl<'a, 'm> Expander<'a, 'm> {
                 self.expr(els);
             }
             ExprKind::Tuple(items) => items.iter_mut().for_each(|i| self.expr(i)),
+            ExprKind::Record(fields) => fields.iter_mut().for_each(|(_, v)| self.expr(v)),
             ExprKind::Block(b) => {
                 self.block(&mut b.stmts);
                 if let Some(v) = &mut b.value {

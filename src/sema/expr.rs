@@ -910,7 +910,7 @@ impl<'a> Checker<'a> {
                 // is an int8): counting makes it 64 bits wide.
                 if let Type::Int { bytes: 1..=4, signed } = ty {
                     ty = Type::Int { bytes: 8, signed };
-                    self.define_var(name, &ty, target.span);
+                    self.settle_var(name, id, &ty, target.span);
                 }
                 let delta = delta * step(&ty);
                 TExpr { kind: TExprKind::Update { place: Place::Var(id), delta, prefix }, ty, span }
