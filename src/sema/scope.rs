@@ -14,6 +14,11 @@ pub(super) struct Scopes {
     pub stack: Vec<HashMap<String, Slot>>,
     /// Variables of blocks that have ended, for the error that reads one.
     pub ended: HashMap<String, Span>,
+    /// The open blocks below the probe's, each by a number of its own: a
+    /// variable's place in the tree of blocks (`VarInfo::scope`).
+    pub path: Vec<u32>,
+    /// Blocks opened so far.
+    pub opened: u32,
 }
 
 #[derive(Clone, Debug)]

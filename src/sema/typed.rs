@@ -328,4 +328,7 @@ impl AggUpdate {
 pub struct VarInfo {
     pub name: String,
     pub ty: Type,
+    /// The block it lives in, as the path of block numbers from the
+    /// probe's: variables of blocks that never run at once share stack.
+    pub scope: Vec<u32>,
 }

@@ -15,14 +15,17 @@ use std::collections::HashMap;
 impl<'a> Checker<'a> {
     /// A probe starts with one scope.
     pub fn reset_scopes(&mut self) {
-        self.scopes = Scopes { stack: vec![HashMap::new()], ended: HashMap::new() };
+        self.scopes = Scopes { stack: vec![HashMap::new()], ..Scopes::default() };
     }
 
     pub fn open_scope(&mut self) {
         self.scopes.stack.push(HashMap::new());
+        self.scopes.opened += 1;
+        self.scopes.path.push(self.scopes.opened);
     }
 
     pub fn close_scope(&mut self) {
+        self.scopes.path.pop();
         if let Some(scope) = self.scopes.stack.pop() {
             self.scopes.ended.extend(scope.into_iter().map(|(name, slot)| (name, slot.origin)));
         }
@@ -33,7 +36,7 @@ impl<'a> Checker<'a> {
     fn new_var(&mut self, name: &str, origin: Span, declared: Option<Type>, unassigned: bool) -> VarId {
         let id = self.vars.len();
         let ty = declared.clone().or_else(|| self.var_types.get(&(self.prog, id)).cloned()).unwrap_or(Type::Unknown);
-        self.vars.push(VarInfo { name: name.to_string(), ty });
+        self.vars.push(VarInfo { name: name.to_string(), ty, scope: self.scopes.path.clone() });
         let slot = Slot { id, origin, unassigned, declared };
         self.scopes.stack.last_mut().expect("a probe has a scope").insert(name.to_string(), slot);
         id
@@ -43,7 +46,7 @@ impl<'a> Checker<'a> {
     /// branches run statements, the start of a range loop).
     pub fn hidden_var(&mut self, ty: Type) -> VarId {
         let id = self.vars.len();
-        self.vars.push(VarInfo { name: format!("$$hidden{}", id), ty });
+        self.vars.push(VarInfo { name: format!("$$hidden{}", id), ty, scope: self.scopes.path.clone() });
         id
     }
 

@@ -213,12 +213,37 @@ pub(super) struct Lowerer<'a> {
 }
 
 impl<'a> Lowerer<'a> {
+    /// One stack region for the variables, laid out as their blocks nest:
+    /// a block's variables come after those of the blocks around it, and
+    /// sibling blocks (an `if`'s branches, consecutive loops) start at the
+    /// same place, since their variables are never alive together (the
+    /// checker refuses a read after a block has ended).
     fn allocate_vars(&mut self) {
+        use std::collections::HashMap;
+        // A block by its own number (its path's last; 0 for the probe's).
+        let block = |path: &[u32]| path.last().copied().unwrap_or(0);
+        let size = |ty: &crate::types::Type| ty.size().max(8).div_ceil(8) * 8;
+        // Bytes of each block's own variables.
+        let mut own: HashMap<u32, u32> = HashMap::new();
         for v in &self.prog.vars {
-            let size = v.ty.size().max(8);
-            let slot = self.alloc(size);
-            self.var_slots.push(slot);
+            *own.entry(block(&v.scope)).or_default() += size(&v.ty);
         }
+        // Where a block's variables start: after its enclosing blocks'.
+        let base =
+            |path: &[u32]| -> u32 { (0..path.len()).map(|i| own.get(&block(&path[..i])).copied().unwrap_or(0)).sum() };
+        let mut next: HashMap<u32, u32> = HashMap::new();
+        let mut offsets = Vec::with_capacity(self.prog.vars.len());
+        let mut total = 0;
+        for v in &self.prog.vars {
+            let at = next.entry(block(&v.scope)).or_insert_with(|| base(&v.scope));
+            *at += size(&v.ty);
+            // Downwards from the frame's top, the first variable highest.
+            offsets.push(*at);
+            total = total.max(*at);
+        }
+        let start = self.top as i32;
+        self.alloc(total);
+        self.var_slots = offsets.into_iter().map(|end| -(start + end as i32)).collect();
     }
 
     /// The base register and offset of variable `id`.
