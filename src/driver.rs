@@ -116,7 +116,31 @@ pub fn build(
     increment: Increment<'_>,
 ) -> Result<Built, Vec<Diagnostic>> {
     let header_defines = headers::defines(program, &opts.includes)?;
-    let resolved = machine.resolve(program, &opts.params, increment.known)?;
+    let missing = sema::missing_probes(program, &opts.config_env);
+    let resolution = machine.resolve(program, &opts.params, increment.known, missing)?;
+    // Probes whose attach points all name nothing here (`missing_probes`
+    // says warn or ignore) are left out of the program.
+    let kept;
+    let (program, resolved) = if resolution.removed.is_empty() {
+        (program, resolution.points)
+    } else {
+        let mut p = program.clone();
+        let mut points = Vec::new();
+        p.probes = Vec::new();
+        for (i, (probe, r)) in program.probes.iter().zip(resolution.points).enumerate() {
+            if !resolution.removed.contains(&i) {
+                p.probes.push(probe.clone());
+                points.push(r);
+            }
+        }
+        if p.probes.is_empty() {
+            let mut diags = resolution.warnings;
+            diags.push(Diagnostic::error_nowhere("No probes to attach"));
+            return Err(diags);
+        }
+        kept = p;
+        (&kept, points)
+    };
     let mut env = Env::new(opts.params.clone(), resolved);
     env.header_defines = header_defines;
     env.facts = FactsRef(machine);
@@ -130,7 +154,8 @@ pub fn build(
     if let Some(n) = opts.max_map_keys {
         env.config_env.push(("BPFTRACE_MAX_MAP_KEYS".into(), n.to_string()));
     }
-    let checked = sema::check(program, &env)?;
+    let mut checked = sema::check(program, &env)?;
+    checked.warnings.splice(0..0, resolution.warnings);
     let resolved = std::mem::take(&mut env.resolved);
     let mut compile_opts = CompileOptions {
         lower: LowerOptions { pid_filter: opts.pid, helper_checks: opts.helper_checks, map_slots: increment.map_slots },

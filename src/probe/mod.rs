@@ -38,6 +38,10 @@ pub enum Detail {
     Tracepoint(TracepointFormat),
     Uprobe(UprobeSite),
     Usdt(UsdtSite),
+    /// A raw tracepoint's arguments (`args`, `argN`), from the kernel's BTF.
+    RawTracepoint {
+        params: Vec<(String, crate::types::Type)>,
+    },
 }
 
 /// Where in a file a uprobe goes.

@@ -13,9 +13,15 @@ pub enum ProbeSpec {
         category: String,
         event: String,
     },
-    /// `rawtracepoint:event`
+    /// `rawtracepoint:[module:]event` (either may hold wildcards)
     RawTracepoint {
+        module: Option<String>,
         event: String,
+    },
+    /// `self:signal:SIGUSR1`: runs in rtrace's own context when rtrace
+    /// receives the signal.
+    Signal {
+        signal: String,
     },
     /// `uprobe:target:function`, `uretprobe:...` (`ret`)
     Uprobe {
@@ -103,7 +109,11 @@ const PROVIDERS: &[(&str, &[&str])] = &[
     ("watchpoint", &["w"]),
     ("asyncwatchpoint", &["aw"]),
     ("iter", &["it"]),
+    ("self", &[]),
 ];
+
+/// The signals `self:signal:` probes may name (bpftrace's set).
+pub const SIGNALS: &[&str] = &["SIGUSR1"];
 
 /// The canonical name of a provider or alias (`t` → `tracepoint`).
 pub fn canonical_provider(name: &str) -> Option<&'static str> {
@@ -118,6 +128,7 @@ impl ProbeSpec {
             ProbeSpec::End => "end",
             ProbeSpec::Tracepoint { .. } => "tracepoint",
             ProbeSpec::RawTracepoint { .. } => "rawtracepoint",
+            ProbeSpec::Signal { .. } => "self",
             ProbeSpec::Uprobe { ret: false, .. } => "uprobe",
             ProbeSpec::Uprobe { ret: true, .. } => "uretprobe",
             ProbeSpec::Usdt { .. } => "usdt",
@@ -160,7 +171,7 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
         let d = err(format!("unknown probe type `{}`", ap.provider));
         match closest(&ap.provider, names) {
             Some(s) => d.with_help(format!("did you mean `{}`?", s)),
-            None => d.with_help("probe types: begin, end, tracepoint, uprobe, uretprobe, usdt, kprobe, kretprobe, kfunc, kretfunc, rawtracepoint, interval, profile, software, hardware, watchpoint"),
+            None => d.with_help("probe types: begin, end, tracepoint, uprobe, uretprobe, usdt, kprobe, kretprobe, kfunc, kretfunc, rawtracepoint, interval, profile, software, hardware, watchpoint, self"),
         }
     })?;
     let parts: Vec<String> = ap.parts.iter().map(|p| expand_params(p, params)).collect();
@@ -185,8 +196,20 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
             ProbeSpec::Tracepoint { category: parts[0].clone(), event: parts[1].clone() }
         }
         "rawtracepoint" => {
-            arity(&[1, 2], "rawtracepoint:event")?;
-            ProbeSpec::RawTracepoint { event: parts.last().cloned().unwrap_or_default() }
+            arity(&[1, 2], "rawtracepoint:[module:]event")?;
+            let module = if parts.len() == 2 { Some(parts[0].clone()) } else { None };
+            ProbeSpec::RawTracepoint { module, event: parts.last().cloned().unwrap_or_default() }
+        }
+        "self" => {
+            arity(&[2], "self:signal:SIGUSR1")?;
+            if parts[0] != "signal" {
+                return Err(err(format!("`self:{}`: the only self probe is `self:signal:SIGUSR1`", parts[0])));
+            }
+            if !SIGNALS.contains(&parts[1].as_str()) {
+                return Err(err(format!("{} is not a supported signal", parts[1]))
+                    .with_help(format!("supported: {}", SIGNALS.join(", "))));
+            }
+            ProbeSpec::Signal { signal: parts[1].clone() }
         }
         "uprobe" | "uretprobe" => {
             arity(&[2], &format!("{}:binary:function", provider))?;
@@ -322,7 +345,16 @@ fn parse_number(text: &str) -> Result<u64, PartError> {
     } else {
         t.parse::<u64>()
     };
-    parsed.map_err(|_| PartError::NotANumber(text.to_string()))
+    // `1e6`, as bpftrace reads counts.
+    let scientific = |t: &str| {
+        t.split_once(['e', 'E']).is_some_and(|(m, e)| {
+            !m.is_empty() && !e.is_empty() && (m.bytes().chain(e.bytes())).all(|c| c.is_ascii_digit())
+        })
+    };
+    parsed
+        .ok()
+        .or_else(|| scientific(&t).then(|| crate::parser::parse_int(&t).ok()).flatten())
+        .ok_or_else(|| PartError::NotANumber(text.to_string()))
 }
 
 /// Replaces `$N` in attach point text by positional parameter N.
@@ -359,6 +391,25 @@ mod tests {
             parts: parts.iter().map(|s| s.to_string()).collect(),
             span: Span::new(0, 1),
         }
+    }
+
+    #[test]
+    fn interprets_self_raw_tracepoints_and_scientific_counts() {
+        assert_eq!(
+            interpret(&ap("self", &["signal", "SIGUSR1"]), &[]).unwrap(),
+            ProbeSpec::Signal { signal: "SIGUSR1".into() }
+        );
+        assert!(interpret(&ap("self", &["signal", "SIGHUP"]), &[]).is_err());
+        assert!(interpret(&ap("self", &["timer", "SIGUSR1"]), &[]).is_err());
+        assert_eq!(
+            interpret(&ap("rt", &["vmlinux", "sys_exit"]), &[]).unwrap(),
+            ProbeSpec::RawTracepoint { module: Some("vmlinux".into()), event: "sys_exit".into() }
+        );
+        assert_eq!(
+            interpret(&ap("software", &["cpu", "1e6"]), &[]).unwrap(),
+            ProbeSpec::Software { event: "cpu".into(), count: Some(1_000_000) }
+        );
+        assert!(interpret(&ap("software", &["cpu", "1e"]), &[]).is_err());
     }
 
     #[test]

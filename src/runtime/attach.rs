@@ -160,7 +160,7 @@ pub fn attach_one(
             // section (`fentry/FUNC`) and attaches through a BPF trampoline.
             attached.links.push(prog.attach().map_err(lib)?);
         }
-        (ProbeSpec::RawTracepoint { event }, _) => {
+        (ProbeSpec::RawTracepoint { event, .. }, _) => {
             attached.links.push(prog.attach_raw_tracepoint(event).map_err(lib)?);
         }
         (ProbeSpec::Interval { timer }, _) => {

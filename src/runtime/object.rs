@@ -108,7 +108,7 @@ impl Loaded {
         out
     }
 
-    /// Runs every program of `kind` (BEGIN or END) once, in rtrace's own context.
+    /// Runs every program of `kind` (BEGIN, END or self:signal) once, in rtrace's own context.
     pub fn run(&self, checked: &Checked, kind: ProgKind) {
         for prog in checked.programs.iter().filter(|p| p.kind == kind) {
             if let Some(p) = self.object.progs().find(|p2| p2.name() == prog.name.as_str()) {
@@ -123,8 +123,8 @@ impl Loaded {
         self.object.progs().find(|p| p.name() == name)?.as_fd().try_clone_to_owned().ok()
     }
 
-    /// Attaches the programs of `infos` (but BEGIN and END, which run on
-    /// demand) in the order `attach_order` gives; `pid` restricts uprobes
+    /// Attaches the programs of `infos` (but BEGIN, END and self:signal,
+    /// which run on demand) in the order `attach_order` gives; `pid` restricts uprobes
     /// to one process; `keeper` releases the uprobes (`runtime::keeper`).
     /// All or nothing: on an error, what was attached is detached.
     pub fn attach(
@@ -138,7 +138,7 @@ impl Loaded {
         // Programs with one uprobe_multi link: attached once, at all their sites.
         let mut multi_done: HashSet<(usize, &std::path::Path)> = HashSet::new();
         for info in attach_order(infos) {
-            if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End) {
+            if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End | ProbeSpec::Signal { .. }) {
                 continue;
             }
             let name = &checked.programs[info.program].name;

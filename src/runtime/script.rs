@@ -89,7 +89,11 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     // Nothing but begin and end: the program has run once it began (v0.26).
     let only_begin_end = manifest.attach.iter().all(|a| matches!(a.resolved.spec, ProbeSpec::Begin | ProbeSpec::End));
     if !only_begin_end {
-        watch(&state, &ring, child.as_mut(), opts);
+        // SIGUSR1 runs the self:signal probes where there are any, and
+        // prints the maps otherwise (bpftrace 0.17's behaviour).
+        let has_signal_probes = checked.programs.iter().any(|p| p.kind == ProgKind::Signal);
+        let on_usr1 = || object.run(checked, ProgKind::Signal);
+        watch(&state, &ring, child.as_mut(), opts, has_signal_probes.then_some(&on_usr1 as &dyn Fn()));
     }
     attached.detach();
     events::drain_after_exit(&state, &ring);
@@ -114,7 +118,13 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
 
 /// Reads records until exit(), a signal, the `-c` child's or the `-p`
 /// process's end; reports lost records and full maps as it goes.
-fn watch(state: &RefCell<State>, ring: &RingBuffer<'_>, mut child: Option<&mut Child>, opts: &Options) {
+fn watch(
+    state: &RefCell<State>,
+    ring: &RingBuffer<'_>,
+    mut child: Option<&mut Child>,
+    opts: &Options,
+    signal_probes: Option<&dyn Fn()>,
+) {
     let mut last_check = Instant::now();
     loop {
         // A negative callback result (exit()) ends the poll early; it is not an error.
@@ -125,8 +135,18 @@ fn watch(state: &RefCell<State>, ring: &RingBuffer<'_>, mut child: Option<&mut C
             break;
         }
         if signals::take_print_request() {
-            let maps = st.read_maps();
-            st.out.maps_at_exit(&maps).ok();
+            match signal_probes {
+                Some(run) => {
+                    // The probes write records: the reader must be free.
+                    drop(st);
+                    run();
+                    st = state.borrow_mut();
+                }
+                None => {
+                    let maps = st.read_maps();
+                    st.out.maps_at_exit(&maps).ok();
+                }
+            }
         }
         if child.as_mut().is_some_and(|c| c.try_wait().is_some()) {
             break;

@@ -365,6 +365,7 @@ fn prog_kind(r: &Resolved) -> Option<ProgKind> {
     Some(match &r.spec {
         ProbeSpec::Begin => ProgKind::Begin,
         ProbeSpec::End => ProgKind::End,
+        ProbeSpec::Signal { .. } => ProgKind::Signal,
         ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
         ProbeSpec::RawTracepoint { .. } => ProgKind::RawTracepoint,
         ProbeSpec::Uprobe { ret: false, .. } | ProbeSpec::Usdt { .. } => ProgKind::Uprobe,
@@ -426,7 +427,7 @@ impl<'a> Checker<'a> {
     /// The config block, then the environment's settings (which win), as
     /// bpftrace applies them; a bad key or value is an error at its item.
     fn apply_config(&mut self, program: &ast::Program) {
-        use crate::config::{Note, Value};
+        use crate::config::Note;
         let mut config = crate::config::Config {
             max_strlen: self.env.strlen as u64,
             max_map_keys: self.env.max_map_keys as u64,
@@ -434,12 +435,7 @@ impl<'a> Checker<'a> {
         };
         let mut set_at = HashMap::new();
         for item in &program.config {
-            let value = match &item.value {
-                ast::ConfigValue::Int(n) => Value::Int(*n),
-                ast::ConfigValue::Str(s) | ast::ConfigValue::Ident(s) => Value::Str(s.clone()),
-                ast::ConfigValue::Bool(b) => Value::Bool(*b),
-            };
-            match config.set(&item.key, &value) {
+            match config.set(&item.key, &config_value(&item.value)) {
                 Ok(None) => {}
                 Ok(Some(Note::Renamed(new))) => self
                     .diags
@@ -1032,10 +1028,33 @@ pub(super) fn unify(old: &Type, new: &Type) -> Option<Type> {
     }
 }
 
+/// A config block's value as `config` reads it.
+fn config_value(value: &ast::ConfigValue) -> crate::config::Value {
+    use crate::config::Value;
+    match value {
+        ast::ConfigValue::Int(n) => Value::Int(*n),
+        ast::ConfigValue::Str(s) | ast::ConfigValue::Ident(s) => Value::Str(s.clone()),
+        ast::ConfigValue::Bool(b) => Value::Bool(*b),
+    }
+}
+
+/// The `missing_probes` setting of `program` and the `BPFTRACE_*`
+/// variables `env` (which win), needed before checking: attach points are
+/// resolved first. A bad value is reported by the check itself.
+pub fn missing_probes(program: &ast::Program, env: &[(String, String)]) -> crate::config::MissingProbes {
+    let mut config = crate::config::Config::default();
+    for item in &program.config {
+        let _ = config.set(&item.key, &config_value(&item.value));
+    }
+    let _ = config.apply_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    config.missing_probes
+}
+
 fn short_kind(kind: &ProgKind) -> &'static str {
     match kind {
         ProgKind::Begin => "BEGIN",
         ProgKind::End => "END",
+        ProgKind::Signal => "self",
         ProgKind::Tracepoint => "t",
         ProgKind::RawTracepoint => "rt",
         ProgKind::Uprobe => "u",

@@ -291,9 +291,9 @@ impl<'a> Checker<'a> {
         let kind = self.group().kind.clone();
         let uprobe = kind == ProgKind::Uprobe
             && matches!(self.group().resolved.first().map(|r| &r.detail), Some(Detail::Uprobe(_)));
-        let kfunc = matches!(kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. });
+        let kfunc = kind.has_arg_array();
         if kind != ProgKind::Tracepoint && !uprobe && !kfunc {
-            self.unsupported(span, "`args` outside tracepoint, uprobe and kfunc probes");
+            self.unsupported(span, "`args` outside tracepoint, rawtracepoint, uprobe and kfunc probes");
             return None;
         }
         Some(TExpr { kind: TExprKind::Int(0), ty: Type::TracepointArgs, span })
@@ -321,14 +321,14 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            _ if matches!(self.group().kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. }) => {
-                let Some((_, proto)) = self.kfunc_prototype(span) else { return none(span) };
-                proto.params.into_iter().map(|(n, _)| n).collect()
+            _ if self.group().kind.has_arg_array() => {
+                let Some((_, params)) = self.array_params(span) else { return none(span) };
+                params.into_iter().map(|(n, _)| n).collect()
             }
             _ => return none(span),
         };
         let tracepoint = self.group().kind == ProgKind::Tracepoint;
-        let kfunc = matches!(self.group().kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. });
+        let kfunc = self.group().kind.has_arg_array();
         // A tracepoint's struct is its record from the first of those fields on.
         let start = match self.group().resolved.first().map(|r| &r.detail) {
             Some(Detail::Tracepoint(format)) if tracepoint => format.user_fields().map(|f| f.offset).min().unwrap_or(0),
@@ -375,6 +375,10 @@ impl<'a> Checker<'a> {
     /// `argN`: the N-th argument register of the probed function's ABI.
     fn arg(&mut self, n: usize, span: Span) -> TExpr {
         let kind = self.group().kind.clone();
+        // A raw tracepoint's arguments: an array of u64s, at most 12.
+        if kind == ProgKind::RawTracepoint && n < 12 {
+            return self.trampoline_slot(n as u32, U64, &format!("arg{}", n), span);
+        }
         if !matches!(kind, ProgKind::Uprobe | ProgKind::Kprobe) {
             let hint = if kind == ProgKind::Tracepoint { " (tracepoints use `args->name`)" } else { "" };
             self.error(span, format!("`arg{}` is only available in uprobe and kprobe probes{}", n, hint));
@@ -480,21 +484,41 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// `args.name` in a kfunc/kretfunc: the parameter `name` of the traced
-    /// function, typed from its BTF prototype. A BPF trampoline hands the
-    /// program the arguments as an array of u64s (`ctx[i]`).
+    /// The named arguments of a kfunc/kretfunc (its function's BTF
+    /// prototype) or a raw tracepoint (from BTF when resolved): what the
+    /// probe is, and its parameters.
+    fn array_params(&mut self, span: Span) -> Option<(String, Vec<(String, Type)>)> {
+        if self.group().kind == ProgKind::RawTracepoint {
+            let first = self.group().resolved.first()?;
+            return match &first.detail {
+                Detail::RawTracepoint { params } if !params.is_empty() => {
+                    Some((format!("raw tracepoint `{}`", first.name), params.clone()))
+                }
+                _ => {
+                    let name = first.name.clone();
+                    self.error(span, format!("no BTF for the arguments of `{}`: use arg0, arg1, ...", name));
+                    None
+                }
+            };
+        }
+        let (func, proto) = self.kfunc_prototype(span)?;
+        Some((format!("kernel function `{}`", func), proto.params))
+    }
+
+    /// `args.name` in a kfunc/kretfunc or rawtracepoint: the parameter
+    /// `name`, typed from BTF. A BPF trampoline and a raw tracepoint both
+    /// hand the program the arguments as an array of u64s (`ctx[i]`).
     fn kfunc_param(&mut self, field: &str, field_span: Span, span: Span) -> TExpr {
-        let Some((func, proto)) = self.kfunc_prototype(span) else { return none(span) };
-        let Some(n) = proto.params.iter().position(|(name, _)| name == field) else {
-            let mut d =
-                Diagnostic::error(format!("kernel function `{}` has no parameter `{}`", func, field), field_span);
-            if let Some(s) = closest(field, proto.params.iter().map(|(n, _)| n.as_str())) {
+        let Some((what, params)) = self.array_params(span) else { return none(span) };
+        let Some(n) = params.iter().position(|(name, _)| name == field) else {
+            let mut d = Diagnostic::error(format!("{} has no parameter `{}`", what, field), field_span);
+            if let Some(s) = closest(field, params.iter().map(|(n, _)| n.as_str())) {
                 d = d.with_help(format!("did you mean `{}`?", s));
             }
             self.report(d);
             return none(span);
         };
-        let ty = proto.params[n].1.clone();
+        let ty = params[n].1.clone();
         self.trampoline_slot(n as u32, ty, field, span)
     }
 
@@ -1154,9 +1178,7 @@ impl<'a> Checker<'a> {
         };
         match &b.ty {
             Type::TracepointArgs if self.group().kind == ProgKind::Uprobe => self.uprobe_param(field, field_span, span),
-            Type::TracepointArgs if matches!(self.group().kind, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. }) => {
-                self.kfunc_param(field, field_span, span)
-            }
+            Type::TracepointArgs if self.group().kind.has_arg_array() => self.kfunc_param(field, field_span, span),
             Type::TracepointArgs => self.tracepoint_field(field, field_span, span),
             Type::Tuple(_) if !arrow => {
                 let i = field.parse::<u64>().unwrap_or(u64::MAX);

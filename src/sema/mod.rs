@@ -24,6 +24,7 @@ use crate::probe::arch::Arch;
 use crate::probe::Resolved;
 use crate::span::Span;
 use crate::system::{Facts, NoFacts};
+pub use check::missing_probes;
 pub use manifest::Manifest;
 use std::rc::Rc;
 use typed::{TStmt, VarInfo};
@@ -86,6 +87,8 @@ impl Env {
 pub enum ProgKind {
     Begin,
     End,
+    /// `self:signal:SIGUSR1`: run on demand, as BEGIN is.
+    Signal,
     Tracepoint,
     RawTracepoint,
     Uprobe,
@@ -110,7 +113,7 @@ impl ProgKind {
     /// The libbpf section name that gives the program its type.
     pub fn section(&self) -> String {
         match self {
-            ProgKind::Begin | ProgKind::End | ProgKind::RawTracepoint => "raw_tp".into(),
+            ProgKind::Begin | ProgKind::End | ProgKind::Signal | ProgKind::RawTracepoint => "raw_tp".into(),
             ProgKind::Tracepoint => "tracepoint".into(),
             ProgKind::Uprobe | ProgKind::ReturnUprobe => "uprobe".into(),
             ProgKind::Uretprobe => "uretprobe".into(),
@@ -120,6 +123,12 @@ impl ProgKind {
             ProgKind::Kretfunc { func } => format!("fexit/{}", func),
             ProgKind::PerfEvent => "perf_event".into(),
         }
+    }
+
+    /// Whether the context is the probed function's arguments as an array
+    /// of u64s (kfunc, kretfunc and raw tracepoints), which `args` names.
+    pub fn has_arg_array(&self) -> bool {
+        matches!(self, ProgKind::Kfunc { .. } | ProgKind::Kretfunc { .. } | ProgKind::RawTracepoint)
     }
 
     /// Whether `argN`, `reg()` and friends read a `struct pt_regs` context.

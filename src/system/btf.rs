@@ -195,3 +195,23 @@ pub fn functions(btf: &Btf<'_>) -> Vec<String> {
     names.dedup();
     names
 }
+
+/// The raw tracepoints the kernel's BTF names (`btf_trace_<name>`
+/// typedefs), sorted.
+pub fn raw_tracepoints(btf: &Btf<'_>) -> Vec<String> {
+    let mut names: Vec<String> = btf
+        .type_by_kind::<bt::Typedef>()
+        .filter_map(|t| t.name()?.to_str()?.strip_prefix("btf_trace_").map(str::to_string))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// The arguments a raw tracepoint hands its programs, named and typed from
+/// the kernel's `__bpf_trace_<name>` function (its first parameter, the
+/// tracepoint's private data, is not one of them).
+pub fn raw_tracepoint_params(btf: &Btf<'_>, name: &str) -> Option<Vec<(String, Type)>> {
+    let proto = function(btf, &format!("__bpf_trace_{}", name))?;
+    Some(proto.params.into_iter().skip(1).collect())
+}

@@ -122,6 +122,8 @@ pub struct Machine {
     btf_functions: OnceCell<Vec<String>>,
     /// The functions kprobes may attach to (kprobe wildcards).
     kprobe_functions: OnceCell<Vec<String>>,
+    /// The raw tracepoints of the kernel's BTF (rawtracepoint wildcards).
+    raw_tracepoints: OnceCell<Vec<String>>,
 }
 
 impl Machine {
@@ -160,6 +162,7 @@ impl Machine {
             kallsyms: OnceCell::new(),
             btf_functions: OnceCell::new(),
             kprobe_functions: OnceCell::new(),
+            raw_tracepoints: OnceCell::new(),
         }
     }
 
@@ -206,6 +209,11 @@ impl Machine {
             Some(root) => tracefs::kprobe_functions(root),
             None => vec![],
         })
+    }
+
+    /// Every raw tracepoint the kernel's BTF names, sorted (empty without BTF).
+    pub fn raw_tracepoints(&self) -> &[String] {
+        self.raw_tracepoints.get_or_init(|| self.btf().map(btf::raw_tracepoints).unwrap_or_default())
     }
 
     /// Kernel symbols, sorted by address.

@@ -6,6 +6,7 @@
 use super::binary::{self, Binary};
 use super::returns::{self, ReturnSiteError};
 use super::{process, tracefs, Facts, Machine};
+use crate::config::MissingProbes;
 use crate::diagnostic::{closest, Diagnostic};
 use crate::parser::ast::{AttachPoint, Program};
 use crate::probe::glob;
@@ -37,28 +38,66 @@ impl Machine {
     /// `program.probes`, whose first ones may be `known` already (the REPL's
     /// earlier inputs: tracefs and binaries are read once). With `-p`,
     /// binaries and libraries are looked up among the files that process maps.
+    ///
+    /// An attach point that names nothing here (a function, tracepoint or
+    /// binary that does not exist) is an error, or with `missing_probes`
+    /// set to `warn` or `ignore` is skipped; a probe left with no attach
+    /// point is then removed (`Resolution::removed`).
     pub fn resolve(
         &self,
         program: &Program,
         params: &[String],
         known: &[Vec<Resolved>],
-    ) -> Result<Vec<Vec<Resolved>>, Vec<Diagnostic>> {
-        let mut r = Resolver { machine: self, diags: Vec::new(), files: HashMap::new() };
-        let out = program
-            .probes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| match known.get(i) {
-                Some(k) => k.clone(),
-                None => p.attach_points.iter().flat_map(|ap| r.attach_point(ap, params)).collect(),
-            })
-            .collect();
-        if r.diags.is_empty() {
-            Ok(out)
-        } else {
+        missing: MissingProbes,
+    ) -> Result<Resolution, Vec<Diagnostic>> {
+        let mut r = Resolver { machine: self, diags: Vec::new(), files: HashMap::new(), missing };
+        let mut removed = Vec::new();
+        let mut points = Vec::new();
+        for (i, p) in program.probes.iter().enumerate() {
+            if let Some(k) = known.get(i) {
+                points.push(k.clone());
+                continue;
+            }
+            let mut skipped = false;
+            let mut resolved = Vec::new();
+            for ap in &p.attach_points {
+                match r.attach_point(ap, params) {
+                    Some(v) => resolved.extend(v),
+                    None => skipped = true,
+                }
+            }
+            if resolved.is_empty() && skipped {
+                let span = p.attach_points.first().map(|ap| ap.span);
+                // (Under `error`, the attach points' own errors say it all.)
+                let d = match (missing, span) {
+                    (MissingProbes::Warn, Some(s)) => Some(Diagnostic::warning(
+                        "Probe has no valid attach points. It is being removed which may cause issues with program behavior.",
+                        s,
+                    )),
+                    _ => None,
+                };
+                r.diags.extend(d);
+                removed.push(i);
+            }
+            points.push(resolved);
+        }
+        if r.diags.iter().any(Diagnostic::is_error) {
             Err(r.diags)
+        } else {
+            Ok(Resolution { points, warnings: r.diags, removed })
         }
     }
+}
+
+/// Every probe's attach points, resolved against this system.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    /// Each probe's concrete probes, parallel to the program's probes.
+    pub points: Vec<Vec<Resolved>>,
+    /// Attach points skipped under `missing_probes = warn`, and why.
+    pub warnings: Vec<Diagnostic>,
+    /// The probes whose every attach point names nothing here (indexes).
+    pub removed: Vec<usize>,
 }
 
 struct Resolver<'m> {
@@ -66,6 +105,20 @@ struct Resolver<'m> {
     diags: Vec<Diagnostic>,
     /// The contents of the files whose code was decoded, read once.
     files: HashMap<PathBuf, Rc<Vec<u8>>>,
+    missing: MissingProbes,
+}
+
+/// Why an attach point resolved to nothing.
+enum Miss {
+    /// It names nothing on this system: `missing_probes` decides.
+    NoMatch(Diagnostic),
+    Failed(Diagnostic),
+}
+
+impl From<Diagnostic> for Miss {
+    fn from(d: Diagnostic) -> Miss {
+        Miss::Failed(d)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -146,12 +199,14 @@ pub fn targets(target: &str, pid: Option<u32>, all: bool) -> Result<Vec<Target>,
 }
 
 impl Resolver<'_> {
-    fn attach_point(&mut self, ap: &AttachPoint, params: &[String]) -> Vec<Resolved> {
+    /// The concrete probes of one attach point; `None` when it names
+    /// nothing and `missing_probes` says to skip it.
+    fn attach_point(&mut self, ap: &AttachPoint, params: &[String]) -> Option<Vec<Resolved>> {
         let spec = match interpret(ap, params) {
             Ok(s) => s,
             Err(d) => {
                 self.diags.push(d);
-                return vec![];
+                return Some(vec![]);
             }
         };
         let result = match &spec {
@@ -160,36 +215,111 @@ impl Resolver<'_> {
             ProbeSpec::Usdt { target, provider, name } => self.usdts(target, provider.as_deref(), name),
             ProbeSpec::Kprobe { func, offset, ret } => self.kprobes(func, *offset, *ret),
             ProbeSpec::Kfunc { func, ret } => self.kfuncs(func, *ret),
+            ProbeSpec::RawTracepoint { module, event } => self.raw_tracepoints(ap, module.as_deref(), event),
             ProbeSpec::Software { event, .. } | ProbeSpec::Hardware { event, .. } => perf_event(&spec, event)
-                .map(|()| vec![Resolved { name: display_name(ap, &spec), spec: spec.clone(), detail: Detail::None }]),
+                .map(|()| vec![Resolved { name: display_name(ap, &spec), spec: spec.clone(), detail: Detail::None }])
+                .map_err(Miss::Failed),
             other => Ok(vec![Resolved { name: display_name(ap, other), spec: spec.clone(), detail: Detail::None }]),
         };
         match result {
-            Ok(v) => v,
-            Err(d) => {
+            Ok(v) => Some(v),
+            Err(Miss::Failed(d)) => {
                 self.diags.push(Diagnostic { span: Some(ap.span), ..d });
-                vec![]
+                Some(vec![])
+            }
+            Err(Miss::NoMatch(why)) => {
+                // bpftrace's words (`No matches for uprobe ./prog:f.`), then rtrace's.
+                let provider = match spec.provider() {
+                    "kfunc" => "fentry",
+                    "kretfunc" => "fexit",
+                    p => p,
+                };
+                let what = format!("{} {}", provider, ap.parts.join(":"));
+                let d = match self.missing {
+                    MissingProbes::Error => Diagnostic::error(format!("No matches for {}.", what), ap.span)
+                        .with_note(format!("note: {}", why.message))
+                        .with_help(why.help.unwrap_or_else(|| {
+                            "if this is expected, set the config variable `missing_probes` to \"warn\" or \"ignore\""
+                                .into()
+                        })),
+                    MissingProbes::Warn => Diagnostic::warning(format!("No matches for {}. Skipping.", what), ap.span)
+                        .with_note(format!("note: {}", why.message)),
+                    MissingProbes::Ignore => return None,
+                };
+                self.diags.push(d);
+                None
             }
         }
     }
 
-    fn tracepoints(&mut self, category: &str, event: &str) -> Result<Vec<Resolved>, Diagnostic> {
+    /// `rawtracepoint:[module:]event`: the raw tracepoints the kernel's BTF
+    /// names (wildcards expanded), with their arguments; without BTF, the
+    /// name as written (attaching decides).
+    fn raw_tracepoints(&mut self, ap: &AttachPoint, module: Option<&str>, event: &str) -> Result<Vec<Resolved>, Miss> {
+        let point = |e: &str, params: Vec<(String, crate::types::Type)>| Resolved {
+            name: match module {
+                Some(m) => format!("rawtracepoint:{}:{}", m, e),
+                None => format!("rawtracepoint:{}", e),
+            },
+            spec: ProbeSpec::RawTracepoint { module: module.map(str::to_string), event: e.to_string() },
+            detail: Detail::RawTracepoint { params },
+        };
+        let Some(btf) = self.machine.btf() else {
+            if glob::is_glob(event) {
+                return Err(Miss::Failed(Diagnostic::error_nowhere(format!(
+                    "cannot expand `{}`: the kernel has no BTF to list its raw tracepoints",
+                    ap.raw
+                ))));
+            }
+            return Ok(vec![point(event, vec![])]);
+        };
+        // Modules: vmlinux, or one whose BTF the kernel publishes.
+        if let Some(m) = module {
+            let vmlinux = glob::matches(m, "vmlinux");
+            let any_module = std::fs::read_dir("/sys/kernel/btf")
+                .map(|rd| {
+                    rd.flatten().any(|e| e.file_name().to_str().is_some_and(|n| n != "vmlinux" && glob::matches(m, n)))
+                })
+                .unwrap_or(false);
+            if !vmlinux && !any_module {
+                return Err(Miss::NoMatch(Diagnostic::error_nowhere(format!("no kernel module `{}` is loaded", m))));
+            }
+            if !vmlinux {
+                // A module's raw tracepoints are in its own (split) BTF.
+                return Ok(vec![point(event, vec![])]);
+            }
+        }
+        let known = self.machine.raw_tracepoints();
+        let matched: Vec<&String> = known.iter().filter(|e| glob::matches(event, e)).collect();
+        if matched.is_empty() {
+            let d = Diagnostic::error_nowhere(format!("no raw tracepoint `{}` in the kernel's BTF", event));
+            let d = if glob::is_glob(event) { d } else { suggest(d, event, known.iter().map(String::as_str)) };
+            return Err(Miss::NoMatch(d));
+        }
+        Ok(matched
+            .into_iter()
+            .map(|e| point(e, super::btf::raw_tracepoint_params(btf, e).unwrap_or_default()))
+            .collect())
+    }
+
+    fn tracepoints(&mut self, category: &str, event: &str) -> Result<Vec<Resolved>, Miss> {
         let Some(root) = self.machine.tracefs() else {
             if let Some(path) = tracefs::denied() {
-                return Err(Diagnostic::error_nowhere(format!(
-                    "cannot read tracefs ({}): permission denied",
-                    path.display()
-                ))
-                .with_help(super::privilege::NEEDED));
+                return Err(Miss::Failed(
+                    Diagnostic::error_nowhere(format!("cannot read tracefs ({}): permission denied", path.display()))
+                        .with_help(super::privilege::NEEDED),
+                ));
             }
-            return Err(Diagnostic::error_nowhere("tracefs is not mounted")
-                .with_help("mount it with `mount -t tracefs nodev /sys/kernel/tracing`"));
+            return Err(Miss::Failed(
+                Diagnostic::error_nowhere("tracefs is not mounted")
+                    .with_help("mount it with `mount -t tracefs nodev /sys/kernel/tracing`"),
+            ));
         };
         let categories = tracefs::categories(root);
         let matching_categories: Vec<&String> = categories.iter().filter(|c| glob::matches(category, c)).collect();
         if matching_categories.is_empty() {
             let d = Diagnostic::error_nowhere(format!("unknown tracepoint category `{}`", category));
-            return Err(suggest(d, category, categories.iter().map(String::as_str)));
+            return Err(Miss::NoMatch(suggest(d, category, categories.iter().map(String::as_str))));
         }
         let mut out = Vec::new();
         for cat in matching_categories {
@@ -200,12 +330,12 @@ impl Resolver<'_> {
                     // An event directory without a format is not a tracepoint.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => {
-                        return Err(Diagnostic::error_nowhere(format!(
+                        return Err(Miss::Failed(Diagnostic::error_nowhere(format!(
                             "cannot read the format of tracepoint `{}:{}`: {}",
                             cat,
                             name,
                             crate::output::error_reason(&e)
-                        )))
+                        ))))
                     }
                 };
                 let format = TracepointFormat::parse(&text).map_err(|e| Diagnostic::error_nowhere(e.to_string()))?;
@@ -218,11 +348,14 @@ impl Resolver<'_> {
         }
         if out.is_empty() {
             if glob::is_glob(event) || glob::is_glob(category) {
-                return Err(Diagnostic::error_nowhere(format!("no tracepoints match `{}:{}`", category, event)));
+                return Err(Miss::NoMatch(Diagnostic::error_nowhere(format!(
+                    "no tracepoints match `{}:{}`",
+                    category, event
+                ))));
             }
             let names = tracefs::events(root, category);
             let d = Diagnostic::error_nowhere(format!("unknown tracepoint `{}:{}`", category, event));
-            return Err(suggest(d, event, names.iter().map(String::as_str)));
+            return Err(Miss::NoMatch(suggest(d, event, names.iter().map(String::as_str))));
         }
         Ok(out)
     }
@@ -231,7 +364,7 @@ impl Resolver<'_> {
     /// kprobes may attach to. A plain name is taken as it is: reading the
     /// kernel's list costs seconds on a slow machine, so attaching decides,
     /// and its error consults the list (`runtime::attach`).
-    fn kprobes(&mut self, func: &str, offset: u64, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
+    fn kprobes(&mut self, func: &str, offset: u64, ret: bool) -> Result<Vec<Resolved>, Miss> {
         let provider = if ret { "kretprobe" } else { "kprobe" };
         let point = |f: &str| Resolved {
             name: match offset {
@@ -246,28 +379,31 @@ impl Resolver<'_> {
         }
         let known = self.machine.kprobe_functions();
         if known.is_empty() {
-            return Err(Diagnostic::error_nowhere(format!(
+            return Err(Miss::Failed(Diagnostic::error_nowhere(format!(
                 "cannot expand `{}:{}`: this kernel does not list the functions kprobes may attach to",
                 provider, func
-            )));
+            ))));
         }
         let matched: Vec<Resolved> = known.iter().filter(|f| glob::matches(func, f)).map(|f| point(f)).collect();
         if matched.is_empty() {
-            return Err(Diagnostic::error_nowhere(format!("no kernel functions match `{}:{}`", provider, func)));
+            return Err(Miss::NoMatch(Diagnostic::error_nowhere(format!(
+                "no kernel functions match `{}:{}`",
+                provider, func
+            ))));
         }
         Ok(matched)
     }
 
     /// `kfunc:FUNC` (`fentry`): functions the kernel's BTF describes (a
     /// BPF trampoline is built from the function's prototype there).
-    fn kfuncs(&mut self, func: &str, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
+    fn kfuncs(&mut self, func: &str, ret: bool) -> Result<Vec<Resolved>, Miss> {
         let provider = if ret { "kretfunc" } else { "kfunc" };
         if self.machine.btf().is_none() {
-            return Err(Diagnostic::error_nowhere(format!(
+            return Err(Miss::Failed(Diagnostic::error_nowhere(format!(
                 "{} probes need the kernel's BTF ({}), and this kernel has none",
                 provider,
                 super::btf::VMLINUX
-            )));
+            ))));
         }
         let point = |f: &str| Resolved {
             name: format!("{}:{}", provider, f),
@@ -278,20 +414,26 @@ impl Resolver<'_> {
         if glob::is_glob(func) {
             let matched: Vec<Resolved> = known.iter().filter(|f| glob::matches(func, f)).map(|f| point(f)).collect();
             if matched.is_empty() {
-                return Err(Diagnostic::error_nowhere(format!("no kernel functions match `{}:{}`", provider, func)));
+                return Err(Miss::NoMatch(Diagnostic::error_nowhere(format!(
+                    "no kernel functions match `{}:{}`",
+                    provider, func
+                ))));
             }
             return Ok(matched);
         }
         // One lookup for a name; the sorted list only for a suggestion.
         if self.machine.kernel_function(func).is_none() {
             let d = Diagnostic::error_nowhere(format!("kernel function `{}` not found in the kernel's BTF", func));
-            return Err(suggest(d, func, known.iter().map(String::as_str)));
+            return Err(Miss::NoMatch(suggest(d, func, known.iter().map(String::as_str))));
         }
         Ok(vec![point(func)])
     }
 
-    fn targets(&self, target: &str, all: bool) -> Result<Vec<Target>, Diagnostic> {
-        targets(target, self.machine.pid, all).map_err(|e| Diagnostic::error_nowhere(e.to_string()))
+    fn targets(&self, target: &str, all: bool) -> Result<Vec<Target>, Miss> {
+        targets(target, self.machine.pid, all).map_err(|e| match e {
+            TargetError::NoMatch(_) => Miss::NoMatch(Diagnostic::error_nowhere(e.to_string())),
+            e => Miss::Failed(Diagnostic::error_nowhere(e.to_string())),
+        })
     }
 
     fn binary(&self, path: &Path) -> Result<Rc<Binary>, Diagnostic> {
@@ -301,7 +443,7 @@ impl Resolver<'_> {
     /// `usdt:target:[provider:]name`, each part a wildcard or (provider)
     /// empty for any; one `Resolved` per site, as a probe inlined in several
     /// places has several.
-    fn usdts(&mut self, target: &str, provider: Option<&str>, name: &str) -> Result<Vec<Resolved>, Diagnostic> {
+    fn usdts(&mut self, target: &str, provider: Option<&str>, name: &str) -> Result<Vec<Resolved>, Miss> {
         let provider = provider.filter(|p| !p.is_empty()).unwrap_or("*");
         let mut out = Vec::new();
         let mut known: Vec<String> = Vec::new();
@@ -359,23 +501,23 @@ impl Resolver<'_> {
         if out.is_empty() {
             let what = if provider == "*" { name.to_string() } else { format!("{}:{}", provider, name) };
             if known.is_empty() {
-                return Err(Diagnostic::error_nowhere(format!("`{}` has no USDT probes", target)));
+                return Err(Miss::NoMatch(Diagnostic::error_nowhere(format!("`{}` has no USDT probes", target))));
             }
             let d = Diagnostic::error_nowhere(format!("USDT probe `{}` not found in `{}`", what, target));
             if glob::is_glob(&what) {
-                return Err(d);
+                return Err(Miss::NoMatch(d));
             }
             let plain = known.iter().map(|k| k.rsplit(':').next().unwrap_or(k)).collect::<Vec<_>>();
-            return Err(if provider == "*" {
+            return Err(Miss::NoMatch(if provider == "*" {
                 suggest(d, name, plain)
             } else {
                 suggest(d, &what, known.iter().map(String::as_str))
-            });
+            }));
         }
         Ok(out)
     }
 
-    fn uprobes(&mut self, target: &str, func: &UprobeTarget, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
+    fn uprobes(&mut self, target: &str, func: &UprobeTarget, ret: bool) -> Result<Vec<Resolved>, Miss> {
         let mut out = Vec::new();
         for t in self.targets(target, false)? {
             out.extend(self.uprobes_in(&t, func, ret)?);
@@ -383,7 +525,7 @@ impl Resolver<'_> {
         Ok(out)
     }
 
-    fn uprobes_in(&mut self, t: &Target, func: &UprobeTarget, ret: bool) -> Result<Vec<Resolved>, Diagnostic> {
+    fn uprobes_in(&mut self, t: &Target, func: &UprobeTarget, ret: bool) -> Result<Vec<Resolved>, Miss> {
         let path = t.path.clone();
         let bin = self.binary(&path)?;
         let wildcard = matches!(func, UprobeTarget::Symbol { name, .. } if glob::is_glob(name));
@@ -446,26 +588,27 @@ impl Resolver<'_> {
 
 /// The functions a uprobe target names in `bin`: (the symbol `func` shows,
 /// the address probed, the function's size when the probe is at its entry).
-fn points(t: &Target, bin: &Binary, func: &UprobeTarget) -> Result<Vec<(String, u64, Option<u64>)>, Diagnostic> {
+fn points(t: &Target, bin: &Binary, func: &UprobeTarget) -> Result<Vec<(String, u64, Option<u64>)>, Miss> {
     Ok(match func {
         UprobeTarget::Address(addr) => {
             // Only inside a function: anywhere else is data, or not code at all.
             let Some(f) = bin.function_at(*addr) else {
-                return Err(Diagnostic::error_nowhere(format!("Could not resolve address: {}:{:#x}", t.shown, addr))
-                    .with_help(
+                return Err(Miss::Failed(
+                    Diagnostic::error_nowhere(format!("Could not resolve address: {}:{:#x}", t.shown, addr)).with_help(
                         "the address must be inside a function of the binary (see `rtrace -l uprobe:BINARY:*`)",
-                    ));
+                    ),
+                ));
             };
             vec![(f.name.clone(), *addr, (f.address == *addr).then_some(f.size))]
         }
         UprobeTarget::Symbol { name, offset } if glob::is_glob(name) => {
             let matched: Vec<_> = bin.functions.iter().filter(|f| !f.ifunc && f.matches(name)).collect();
             if matched.is_empty() {
-                return Err(Diagnostic::error_nowhere(format!(
+                return Err(Miss::NoMatch(Diagnostic::error_nowhere(format!(
                     "no functions in `{}` match `{}`",
                     t.path.display(),
                     name
-                )));
+                ))));
             }
             let mut seen = std::collections::HashSet::new();
             matched
@@ -486,16 +629,16 @@ fn points(t: &Target, bin: &Binary, func: &UprobeTarget) -> Result<Vec<(String, 
             }
             Some(f) => {
                 if *offset >= f.size.max(1) && f.size > 0 {
-                    return Err(Diagnostic::error_nowhere(format!(
+                    return Err(Miss::Failed(Diagnostic::error_nowhere(format!(
                         "Offset outside the function bounds ('{}' size is {}): +{}",
                         name, f.size, offset
-                    )));
+                    ))));
                 }
                 vec![(name.clone(), f.address + offset, (*offset == 0).then_some(f.size))]
             }
             None => {
                 let d = Diagnostic::error_nowhere(format!("function `{}` not found in `{}`", name, t.path.display()));
-                return Err(suggest(d, name, bin.functions.iter().map(|f| f.name.as_str())));
+                return Err(Miss::NoMatch(suggest(d, name, bin.functions.iter().map(|f| f.name.as_str()))));
             }
         },
     })
