@@ -271,10 +271,25 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
         }
         "watchpoint" | "asyncwatchpoint" => {
             arity(&[3], &format!("{}:address:length:mode", provider))?;
+            let len = parse_number(&parts[1]).map_err(bad)?;
+            if ![1, 2, 4, 8].contains(&len) {
+                return Err(err(format!("watchpoint length must be one of (1,2,4,8), not {}", len)));
+            }
+            let mode = &parts[2];
+            let mut seen = String::new();
+            for c in mode.chars() {
+                if !"rwx".contains(c) || seen.contains(c) {
+                    return Err(err(format!("watchpoint mode must be a combination of (r,w,x), not `{}`", mode)));
+                }
+                seen.push(c);
+            }
+            if seen.is_empty() || (seen.contains('x') && seen.len() > 1) {
+                return Err(err(format!("watchpoint mode must be r, w, rw or x, not `{}`", mode)));
+            }
             ProbeSpec::Watchpoint {
                 addr: parse_number(&parts[0]).map_err(bad)?,
-                len: parse_number(&parts[1]).map_err(bad)?,
-                mode: parts[2].clone(),
+                len,
+                mode: mode.clone(),
                 asynchronous: provider == "asyncwatchpoint",
             }
         }

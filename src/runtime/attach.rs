@@ -196,6 +196,24 @@ pub fn attach_one(
                 attached.links.push(link);
             }
         }
+        (ProbeSpec::Watchpoint { addr, len, mode, .. }, _) => {
+            // A user address is watched in the `-p` or `-c` process; with
+            // neither, the address is the kernel's, watched on every CPU.
+            let cpus = if pid.is_some() { vec![-1] } else { perf::online_cpus() };
+            for cpu in cpus {
+                let fd = perf::open_breakpoint(*addr, *len, mode, pid, cpu).map_err(|e| {
+                    let whose = match pid {
+                        Some(p) => format!("in process {}", p),
+                        None => "in the kernel (a user address needs -p or -c)".to_string(),
+                    };
+                    fail(format!("cannot watch {:#x} ({} bytes, `{}`) {}: {}", addr, len, mode, whose, e))
+                })?;
+                let link = prog.attach_perf_event(fd.as_raw_fd()).map_err(lib)?;
+                // libbpf's perf-event link closes the event fd when it is destroyed.
+                let _ = fd.into_raw_fd();
+                attached.links.push(link);
+            }
+        }
         (other, _) => return Err(fail(format!("attaching {} probes is not supported yet", other.provider()))),
     }
     Ok(())

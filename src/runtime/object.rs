@@ -45,6 +45,8 @@ const BSS: &str = ".bss";
 
 pub struct Loaded {
     object: Object,
+    /// The `-c` child: watchpoints watch its addresses when there is no `-p`.
+    cpid: Option<u32>,
 }
 
 impl Loaded {
@@ -76,7 +78,7 @@ impl Loaded {
                         eprintln!("verifier log of `{}`:\n{}", prog, log);
                     }
                 }
-                Ok(Loaded { object: loaded.object })
+                Ok(Loaded { object: loaded.object, cpid: values.cpid.map(|c| c as u32) })
             }
             Err(e) => Err(Failure { diagnostic: load_diagnostic(checked, compiled, e, verbose), code: exit::LOAD }),
         }
@@ -162,7 +164,13 @@ impl Loaded {
                         .collect();
                     attach::attach_multi(&mut attached, &prog, &info.resolved, &offsets, pid)?;
                 }
-                _ => attach::attach_one(&mut attached, &prog, &info.resolved, pid)?,
+                _ => {
+                    let pid = match info.resolved.spec {
+                        ProbeSpec::Watchpoint { .. } => pid.or(self.cpid),
+                        _ => pid,
+                    };
+                    attach::attach_one(&mut attached, &prog, &info.resolved, pid)?
+                }
             }
         }
         Ok(attached)

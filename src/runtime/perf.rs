@@ -1,5 +1,5 @@
-//! `perf_event_open` for timer probes (interval, profile): libbpf-rs attaches
-//! a program to a perf event fd but does not open one.
+//! `perf_event_open` for timer, software, hardware and watchpoint probes:
+//! libbpf-rs attaches a program to a perf event fd but does not open one.
 
 use crate::probe::perf_events::PERF_TYPE_SOFTWARE;
 use std::io;
@@ -67,12 +67,45 @@ pub fn open_event(type_: u32, config: u64, cpu: i32, period: u64) -> io::Result<
     open(PerfEventAttr { type_, config, sample_period_or_freq: period.max(1), ..Default::default() }, cpu)
 }
 
+/// `PERF_TYPE_BREAKPOINT`: a hardware breakpoint (watchpoint).
+const PERF_TYPE_BREAKPOINT: u32 = 5;
+
+/// A hardware breakpoint on `len` bytes at `addr`, firing on the accesses
+/// `mode` names (`r`, `w`, `rw`, `x`): in process `pid` on any CPU, or with
+/// no pid on `cpu` in whatever runs there (a kernel address).
+pub fn open_breakpoint(addr: u64, len: u64, mode: &str, pid: Option<u32>, cpu: i32) -> io::Result<OwnedFd> {
+    // HW_BREAKPOINT_R, _W, _X.
+    let bp_type = mode.chars().map(|c| match c {
+        'r' => 1,
+        'w' => 2,
+        _ => 4,
+    });
+    let attr = PerfEventAttr {
+        type_: PERF_TYPE_BREAKPOINT,
+        sample_period_or_freq: 1,
+        bp_type: bp_type.fold(0, |a, b| a | b),
+        // `bp_addr` and `bp_len` share their places with config1 and config2.
+        config1: addr,
+        config2: len,
+        ..Default::default()
+    };
+    match pid {
+        Some(pid) => open_on(attr, pid as i32, -1),
+        None => open_on(attr, -1, cpu),
+    }
+}
+
 /// `perf_event_open(attr, pid -1, cpu, group -1, CLOEXEC)`.
-fn open(mut attr: PerfEventAttr, cpu: i32) -> io::Result<OwnedFd> {
+fn open(attr: PerfEventAttr, cpu: i32) -> io::Result<OwnedFd> {
+    open_on(attr, -1, cpu)
+}
+
+/// `perf_event_open(attr, pid, cpu, group -1, CLOEXEC)`.
+fn open_on(mut attr: PerfEventAttr, pid: i32, cpu: i32) -> io::Result<OwnedFd> {
     attr.size = std::mem::size_of::<PerfEventAttr>() as u32;
     // SAFETY: attr is a valid, fully initialised perf_event_attr of the size it declares.
     let fd = unsafe {
-        libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, -1i32, cpu, -1i32, PERF_FLAG_FD_CLOEXEC)
+        libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, pid, cpu, -1i32, PERF_FLAG_FD_CLOEXEC)
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());

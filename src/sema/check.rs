@@ -377,8 +377,8 @@ fn prog_kind(r: &Resolved) -> Option<ProgKind> {
         ProbeSpec::Interval { .. }
         | ProbeSpec::Profile { .. }
         | ProbeSpec::Software { .. }
-        | ProbeSpec::Hardware { .. } => ProgKind::PerfEvent,
-        _ => return None,
+        | ProbeSpec::Hardware { .. }
+        | ProbeSpec::Watchpoint { .. } => ProgKind::PerfEvent,
     })
 }
 
