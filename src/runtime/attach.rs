@@ -199,9 +199,13 @@ pub fn attach_one(
         (ProbeSpec::Watchpoint { addr, len, mode, .. }, _) => {
             // A user address is watched in the `-p` or `-c` process; with
             // neither, the address is the kernel's, watched on every CPU.
-            let cpus = if pid.is_some() { vec![-1] } else { perf::online_cpus() };
-            for cpu in cpus {
-                let fd = perf::open_breakpoint(*addr, *len, mode, pid, cpu).map_err(|e| {
+            // (A breakpoint is per thread: one on each of the process's.)
+            let places: Vec<(Option<u32>, i32)> = match pid {
+                Some(p) => perf::threads(p).into_iter().map(|t| (Some(t), -1)).collect(),
+                None => perf::online_cpus().into_iter().map(|c| (None, c)).collect(),
+            };
+            for (tid, cpu) in places {
+                let fd = perf::open_breakpoint(*addr, *len, mode, tid, cpu).map_err(|e| {
                     let whose = match pid {
                         Some(p) => format!("in process {}", p),
                         None => "in the kernel (a user address needs -p or -c)".to_string(),

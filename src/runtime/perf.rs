@@ -34,6 +34,8 @@ struct PerfEventAttr {
 const CPU_CLOCK: u64 = 0;
 /// `attr.freq`: `sample_freq` instead of `sample_period`.
 const FLAG_FREQ: u64 = 1 << 10;
+/// `attr.inherit`: the event follows the threads the task creates.
+const FLAG_INHERIT: u64 = 1 << 1;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
 
 /// How often a timer event fires.
@@ -80,6 +82,9 @@ pub fn open_breakpoint(addr: u64, len: u64, mode: &str, pid: Option<u32>, cpu: i
         'w' => 2,
         _ => 4,
     });
+    // An execution breakpoint covers an instruction: the kernel wants a
+    // long's length there.
+    let len = if mode == "x" { std::mem::size_of::<libc::c_long>() as u64 } else { len };
     let attr = PerfEventAttr {
         type_: PERF_TYPE_BREAKPOINT,
         sample_period_or_freq: 1,
@@ -87,12 +92,26 @@ pub fn open_breakpoint(addr: u64, len: u64, mode: &str, pid: Option<u32>, cpu: i
         // `bp_addr` and `bp_len` share their places with config1 and config2.
         config1: addr,
         config2: len,
+        // Threads the watched one creates later watch too.
+        flags: if pid.is_some() { FLAG_INHERIT } else { 0 },
         ..Default::default()
     };
     match pid {
-        Some(pid) => open_on(attr, pid as i32, -1),
+        Some(tid) => open_on(attr, tid as i32, -1),
         None => open_on(attr, -1, cpu),
     }
+}
+
+/// The threads of process `pid` (itself when it has no others, or is gone).
+pub fn threads(pid: u32) -> Vec<u32> {
+    let mut tids: Vec<u32> = std::fs::read_dir(format!("/proc/{}/task", pid))
+        .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    if tids.is_empty() {
+        tids.push(pid);
+    }
+    tids.sort_unstable();
+    tids
 }
 
 /// `perf_event_open(attr, pid -1, cpu, group -1, CLOEXEC)`.
