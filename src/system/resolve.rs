@@ -552,7 +552,8 @@ impl Resolver<'_> {
                     ))
                 })?;
                 out.push(Resolved {
-                    name: format!("{}:{}:{}", if ret { "uretprobe" } else { "uprobe" }, path.display(), symbol),
+                    // The binary as the program names it (bpftrace v0.26), not as found.
+                    name: format!("{}:{}:{}", if ret { "uretprobe" } else { "uprobe" }, t.shown, symbol),
                     spec: ProbeSpec::Uprobe {
                         target: path.display().to_string(),
                         func: UprobeTarget::Symbol { name: symbol.clone(), offset: 0 },
