@@ -270,6 +270,14 @@ fn main_code() -> i32 {
         Ok(v) => v.map(|n| n.clamp(1, 1 << 16).next_power_of_two()),
         Err(e) => return usage(&e.to_string()),
     };
+    // Config variables from the environment; RTRACE_STACK_MODE is
+    // BPFTRACE_STACK_MODE's other name.
+    let mut config_env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("BPFTRACE_")).collect();
+    if let (Ok(mode), false) =
+        (std::env::var("RTRACE_STACK_MODE"), config_env.iter().any(|(k, _)| k == "BPFTRACE_STACK_MODE"))
+    {
+        config_env.push(("BPFTRACE_STACK_MODE".into(), mode));
+    }
     let opts = Options {
         params: rest.map(raw_text::from_os).collect(),
         quiet: cli.quiet,
@@ -287,7 +295,7 @@ fn main_code() -> i32 {
         includes: cli.include,
         helper_checks: cli.helper_checks,
         buffering,
-        config_env: std::env::vars().filter(|(k, _)| k.starts_with("BPFTRACE_")).collect(),
+        config_env,
     };
     match source {
         Some(source) => driver::run(&source, &opts),

@@ -6,6 +6,7 @@ pub mod hist;
 pub mod json;
 pub mod printf;
 pub mod sink;
+pub mod stack;
 pub mod text;
 pub mod value;
 

@@ -49,6 +49,11 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         return Ok(exit::OK);
     }
     let (out, written, destination) = make_output(opts).map_err(|e| usage(e.to_string()))?;
+    super::stacks::install(&manifest.stacks, |name| object.map(name));
+    crate::system::symbolize::configure(crate::system::symbolize::SymbolOptions {
+        debug_info: manifest.config.show_debug_info,
+        demangle: manifest.config.cpp_demangle,
+    });
     let mut state =
         State::new(manifest.clone(), (out, written), object.user_maps(manifest), object.map(".bss").map(Bss::new));
     // Where each helper call `-k`/`-kk` checks is: (helper, line, column).

@@ -1,0 +1,207 @@
+//! Addresses → names, through blazesym (the symbolizer of the libbpf
+//! project, which bpftrace uses too): kernel addresses from kallsyms
+//! (module symbols included), user addresses through `/proc/PID/maps` and
+//! the ELF symbols and DWARF of the mapped files (`map_files`, so binaries in
+//! another mount namespace and deleted or replaced ones are read as mapped),
+//! PIE and shared libraries, JIT perf maps (`/tmp/perf-PID.map`), vDSO, and
+//! C++ and Rust names demangled.
+//!
+//! One symbolizer per thread, which caches every file it parsed. A process
+//! is remembered (`remember_process`) while it runs: its mappings, the files
+//! behind them and its perf map stay cached, so that its addresses are
+//! still named after it exited.
+
+use crate::output::value::FrameSym;
+use blazesym::symbolize::cache::{self, Cache};
+use blazesym::symbolize::source::{Kernel, Process, Source};
+use blazesym::symbolize::{Input, Sym, Symbolized, Symbolizer};
+use blazesym::{MaybeDefault, Pid};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// How often the mappings of a remembered process that still runs are read again.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// How addresses are named (bpftrace's `show_debug_info`, `cpp_demangle`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SymbolOptions {
+    /// Source file and line, and inlined functions, from DWARF.
+    pub debug_info: bool,
+    pub demangle: bool,
+}
+
+impl Default for SymbolOptions {
+    fn default() -> SymbolOptions {
+        SymbolOptions { debug_info: true, demangle: true }
+    }
+}
+
+struct State {
+    options: SymbolOptions,
+    symbolizer: Symbolizer,
+    /// Processes whose mappings are cached, and when they were last read.
+    remembered: HashMap<u32, Instant>,
+}
+
+impl State {
+    fn new(options: SymbolOptions) -> State {
+        let symbolizer = Symbolizer::builder()
+            .enable_code_info(options.debug_info)
+            .enable_inlined_fns(options.debug_info)
+            .enable_demangling(options.demangle)
+            .build();
+        State { options, symbolizer, remembered: HashMap::new() }
+    }
+}
+
+thread_local! {
+    static OPTIONS: std::cell::Cell<SymbolOptions> = std::cell::Cell::new(SymbolOptions::default());
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+/// Sets how this thread names addresses from now on (the script's config).
+pub fn configure(options: SymbolOptions) {
+    OPTIONS.with(|o| o.set(options));
+}
+
+/// Runs `f` on this thread's symbolizer (made the first time, or again
+/// when the options changed).
+fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
+    let options = OPTIONS.with(|o| o.get());
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.as_ref().is_none_or(|st| st.options != options) {
+            *s = Some(State::new(options));
+        }
+        f(s.as_mut().expect("just made"))
+    })
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{}", pid)).exists()
+}
+
+/// Caches what naming `pid`'s addresses needs, while it runs: its
+/// mappings, its perf map and the ELF files it maps (opened through
+/// `map_files`, so a deleted binary stays readable). Addresses of a
+/// process that exited are named from this.
+pub fn remember_process(pid: u32) {
+    if pid == 0 {
+        return;
+    }
+    with_state(|st| {
+        if st.remembered.insert(pid, Instant::now()).is_none() {
+            cache_process(&st.symbolizer, pid);
+        }
+    });
+}
+
+fn cache_process(symbolizer: &Symbolizer, pid: u32) {
+    let _ = symbolizer.cache(&Cache::Process(cache::Process::new(Pid::from(pid))));
+    let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", pid)) else { return };
+    let mut seen = HashSet::new();
+    for line in maps.lines() {
+        // start-end perms offset dev inode path
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(range), Some(perms), Some(path)) = (f.first(), f.get(1), f.get(5)) else { continue };
+        if !perms.contains('x') || !path.starts_with('/') || !seen.insert(f.get(4).copied()) {
+            continue;
+        }
+        let file = format!("/proc/{}/map_files/{}", pid, range);
+        let _ = symbolizer.cache(&Cache::Elf(cache::Elf::new(file)));
+    }
+}
+
+/// Names of user addresses of process `pid`, one list per address (its
+/// inlined functions, innermost first, then the function; empty when
+/// nothing is known there).
+pub fn user(pid: u32, addrs: &[u64]) -> Vec<Vec<FrameSym>> {
+    if addrs.is_empty() {
+        return vec![];
+    }
+    with_state(|st| {
+        let running = alive(pid);
+        // A process that still runs may have mapped more since it was
+        // remembered (a dlopen()): read again, at most once a second. One
+        // that exited is named from what was cached.
+        if let Some(at) = st.remembered.get_mut(&pid).filter(|at| running && at.elapsed() > REFRESH) {
+            *at = Instant::now();
+            cache_process(&st.symbolizer, pid);
+        }
+        let mut src = Process::new(Pid::from(pid));
+        src.debug_syms = st.options.debug_info;
+        // The vDSO is read from the live process's memory.
+        src.vdso = running;
+        let found = st.symbolizer.symbolize(&Source::Process(src), Input::AbsAddr(addrs));
+        names(found, addrs.len(), false)
+    })
+}
+
+/// Names of kernel addresses (kallsyms; no vmlinux, as bpftrace).
+pub fn kernel(addrs: &[u64]) -> Vec<Vec<FrameSym>> {
+    if addrs.is_empty() {
+        return vec![];
+    }
+    with_state(|st| {
+        let src = Kernel { vmlinux: MaybeDefault::None, debug_syms: false, ..Default::default() };
+        let found = st.symbolizer.symbolize(&Source::Kernel(src), Input::AbsAddr(addrs));
+        names(found, addrs.len(), true)
+    })
+}
+
+fn names(found: blazesym::Result<Vec<Symbolized<'_>>>, n: usize, kernel: bool) -> Vec<Vec<FrameSym>> {
+    match found {
+        Ok(syms) => {
+            syms.into_iter().map(|s| s.into_sym().map(|s| frame_syms(&s, kernel)).unwrap_or_default()).collect()
+        }
+        Err(_) => vec![vec![]; n],
+    }
+}
+
+/// One symbol and its inlined functions, as bpftrace lists them: the
+/// inlined ones innermost first, then the function with its offset.
+fn frame_syms(sym: &Sym<'_>, kernel: bool) -> Vec<FrameSym> {
+    let location = |c: Option<&blazesym::symbolize::CodeInfo<'_>>| {
+        c.map(|c| {
+            let file = c.file.to_string_lossy();
+            let line = c.line.unwrap_or(0);
+            match &c.dir {
+                Some(dir) => format!("{}/{}:{}", dir.display(), file, line),
+                None => format!("{}:{}", file, line),
+            }
+        })
+    };
+    let mut out: Vec<FrameSym> = sym
+        .inlined
+        .iter()
+        .rev()
+        .map(|f| FrameSym {
+            name: f.name.to_string(),
+            offset: None,
+            location: location(f.code_info.as_ref()),
+            module: None,
+            inlined: true,
+        })
+        .collect();
+    out.push(FrameSym {
+        name: sym.name.to_string(),
+        offset: Some(sym.offset as u64),
+        location: location(sym.code_info.as_deref()),
+        module: if kernel { None } else { sym.module.as_ref().map(|m| m.to_string_lossy().into_owned()) },
+        inlined: false,
+    });
+    out
+}
+
+/// `ksym(addr)`: the kernel function holding `addr`, or the address in hex.
+pub fn ksym(addr: u64) -> String {
+    let found = kernel(&[addr]);
+    found.into_iter().next().and_then(|s| s.into_iter().last()).map_or_else(|| format!("{:#x}", addr), |s| s.name)
+}
+
+/// `usym(addr)` of process `pid`: the function holding `addr`, or the address in hex.
+pub fn usym(addr: u64, pid: u32) -> String {
+    let found = user(pid, &[addr]);
+    found.into_iter().next().and_then(|s| s.into_iter().last()).map_or_else(|| format!("{:#x}", addr), |s| s.name)
+}
