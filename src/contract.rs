@@ -39,8 +39,8 @@ pub const HELPER_ERROR_SITE: usize = 8;
 pub const HELPER_ERROR_VALUE: usize = 16;
 pub const HELPER_ERROR_SIZE: u32 = 24;
 
-/// The id of the record that announces a process's first user stack:
-/// `{PROCESS_SEEN_ID, pid}`, two u64s.
+/// The id of the record that announces a process's first user stack, and
+/// each new user stack: `{PROCESS_SEEN_ID, pid}`, two u64s.
 pub const PROCESS_SEEN_ID: u64 = u64::MAX - 1;
 
 /// The per-CPU buffer `bpf_get_stack` writes into (a stack is larger than

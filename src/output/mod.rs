@@ -2,6 +2,7 @@
 //! maps, in bpftrace's text and JSON formats. Pure: takes decoded values and
 //! writes bytes; the runtime decides when.
 
+pub mod folded;
 pub mod hist;
 pub mod json;
 pub mod printf;
@@ -10,6 +11,7 @@ pub mod stack;
 pub mod text;
 pub mod value;
 
+pub use folded::FoldedOutput;
 pub use json::JsonOutput;
 pub use text::TextOutput;
 

@@ -199,15 +199,17 @@ impl State {
         out
     }
 
-    /// The end of a session: what the counters report, then every map.
-    pub fn print_at_exit(&mut self) {
+    /// The end of a session: what the counters report, then every map
+    /// (returned, for the flame graph).
+    pub fn print_at_exit(&mut self) -> Vec<(String, Vec<MapEntry>, bool)> {
         self.report_lost();
         self.report_full_maps();
+        let maps = self.read_maps();
         if self.manifest.config.print_maps_on_exit {
-            let maps = self.read_maps();
             self.out.maps_at_exit(&maps).ok();
         }
         self.out.flush().ok();
+        maps
     }
 
     /// exit() ran: its record was read, or its `.bss` count says so (the

@@ -49,6 +49,13 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         return Ok(exit::OK);
     }
     let (out, written, destination) = make_output(opts).map_err(|e| usage(e.to_string()))?;
+    // Created now, so that a path that cannot be written stops rtrace before it traces.
+    let flamegraph = opts
+        .flamegraph
+        .as_ref()
+        .map(|p| std::fs::File::create(p).map(|f| (p, f)).map_err(|e| OutputError::File(p.clone(), e)))
+        .transpose()
+        .map_err(|e| usage(e.to_string()))?;
     super::stacks::install(&manifest.stacks, |name| object.map(name));
     crate::system::symbolize::configure(crate::system::symbolize::SymbolOptions {
         debug_info: manifest.config.show_debug_info,
@@ -104,7 +111,10 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     events::drain_after_exit(&state, &ring);
     object.run(checked, ProgKind::End);
     let _ = ring.consume();
-    state.borrow_mut().print_at_exit();
+    let maps = state.borrow_mut().print_at_exit();
+    if let Some((path, file)) = flamegraph {
+        write_flame_graph(path, file, &maps, &source.name);
+    }
     let failed = state.borrow().output_failed();
     match failed {
         // The reader has seen enough (`rtrace ... | head`): quietly, as grep.
@@ -169,6 +179,25 @@ fn watch(
     }
 }
 
+/// `--flamegraph FILE`: the stack-keyed maps as an SVG; a warning when
+/// there were none (the file is then left empty) or it cannot be written.
+fn write_flame_graph(
+    path: &std::path::Path,
+    file: std::fs::File,
+    maps: &[(String, Vec<crate::output::value::MapEntry>, bool)],
+    source: &str,
+) {
+    let title = format!("rtrace {}", source);
+    match crate::output::folded::flame_graph(maps, &title, std::io::BufWriter::new(file)) {
+        Ok(true) => {}
+        Ok(false) => sink::to_stderr(&format!(
+            "warning: no map is keyed by a stack (@[ustack] = count()): the flame graph `{}` is empty",
+            path.display()
+        )),
+        Err(e) => sink::to_stderr(&format!("ERROR: cannot write the flame graph `{}`: {}", path.display(), e)),
+    }
+}
+
 fn usage(message: String) -> Failure {
     Failure { diagnostic: Diagnostic::error_nowhere(message), code: exit::USAGE }
 }
@@ -212,6 +241,7 @@ fn make_output(opts: &Options) -> Result<(Box<dyn Output>, WriteStatus, String),
     let out: Box<dyn Output> = match opts.format {
         Format::Text => Box::new(TextOutput::new(sink)),
         Format::Json => Box::new(JsonOutput::new(sink)),
+        Format::Folded => Box::new(crate::output::FoldedOutput::new(sink)),
     };
     Ok((out, written, name))
 }

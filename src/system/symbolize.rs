@@ -20,8 +20,8 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// How often the mappings of a remembered process that still runs are read again.
-const REFRESH: Duration = Duration::from_secs(1);
+/// How soon the mappings of a remembered process may be read again.
+const AGAIN: Duration = Duration::from_millis(20);
 
 /// How addresses are named (bpftrace's `show_debug_info`, `cpp_demangle`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,8 @@ struct State {
     symbolizer: Symbolizer,
     /// Processes whose mappings are cached, and when they were last read.
     remembered: HashMap<u32, Instant>,
+    /// The path a process mapped, by the `map_files` entry it was cached by.
+    files: HashMap<String, String>,
 }
 
 impl State {
@@ -51,7 +53,7 @@ impl State {
             .enable_inlined_fns(options.debug_info)
             .enable_demangling(options.demangle)
             .build();
-        State { options, symbolizer, remembered: HashMap::new() }
+        State { options, symbolizer, remembered: HashMap::new(), files: HashMap::new() }
     }
 }
 
@@ -91,16 +93,26 @@ pub fn remember_process(pid: u32) {
         return;
     }
     with_state(|st| {
-        if st.remembered.insert(pid, Instant::now()).is_none() {
-            cache_process(&st.symbolizer, pid);
+        // Announced again with each new stack: a library mapped since (the
+        // first stack may come before the dynamic loader mapped libc) is
+        // then cached too, at most every `AGAIN`.
+        if st.remembered.get(&pid).is_none_or(|at| at.elapsed() > AGAIN) {
+            st.remembered.insert(pid, Instant::now());
+            cache_process(st, pid);
         }
     });
 }
 
-fn cache_process(symbolizer: &Symbolizer, pid: u32) {
-    let _ = symbolizer.cache(&Cache::Process(cache::Process::new(Pid::from(pid))));
+fn cache_process(st: &mut State, pid: u32) {
+    let symbolizer = &st.symbolizer;
     let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", pid)) else { return };
+    // A process that is exiting has no mappings left: keep what was cached.
+    if !maps.lines().any(|l| l.contains(" /")) {
+        return;
+    }
+    let _ = symbolizer.cache(&Cache::Process(cache::Process::new(Pid::from(pid))));
     let mut seen = HashSet::new();
+    let mut starts = Vec::new();
     for line in maps.lines() {
         // start-end perms offset dev inode path
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -109,7 +121,18 @@ fn cache_process(symbolizer: &Symbolizer, pid: u32) {
             continue;
         }
         let file = format!("/proc/{}/map_files/{}", pid, range);
-        let _ = symbolizer.cache(&Cache::Elf(cache::Elf::new(file)));
+        if symbolizer.cache(&Cache::Elf(cache::Elf::new(&file))).is_ok() {
+            let shown = path.strip_suffix(" (deleted)").unwrap_or(path);
+            st.files.insert(file, shown.to_string());
+            starts.extend(range.split('-').next().and_then(|s| u64::from_str_radix(s, 16).ok()));
+        }
+    }
+    if st.options.debug_info && !starts.is_empty() {
+        // Opens each file's DWARF (and separate debug file) now: it is
+        // found next to the file, which a process that exited no longer has.
+        let mut src = Process::new(Pid::from(pid));
+        src.vdso = false;
+        let _ = st.symbolizer.symbolize(&Source::Process(src), Input::AbsAddr(&starts));
     }
 }
 
@@ -122,19 +145,22 @@ pub fn user(pid: u32, addrs: &[u64]) -> Vec<Vec<FrameSym>> {
     }
     with_state(|st| {
         let running = alive(pid);
-        // A process that still runs may have mapped more since it was
-        // remembered (a dlopen()): read again, at most once a second. One
-        // that exited is named from what was cached.
-        if let Some(at) = st.remembered.get_mut(&pid).filter(|at| running && at.elapsed() > REFRESH) {
-            *at = Instant::now();
-            cache_process(&st.symbolizer, pid);
-        }
         let mut src = Process::new(Pid::from(pid));
         src.debug_syms = st.options.debug_info;
         // The vDSO is read from the live process's memory.
         src.vdso = running;
-        let found = st.symbolizer.symbolize(&Source::Process(src), Input::AbsAddr(addrs));
-        names(found, addrs.len(), false)
+        let src = Source::Process(src);
+        let mut found = names(st.symbolizer.symbolize(&src, Input::AbsAddr(addrs)), addrs.len(), &st.files);
+        // A process that still runs may have mapped more since it was
+        // remembered (a dlopen()): read its mappings again once, when an
+        // address was not found. One that exited is named from the cache.
+        let stale = st.remembered.get(&pid).is_some_and(|at| at.elapsed() > AGAIN);
+        if running && stale && found.iter().any(Vec::is_empty) {
+            st.remembered.insert(pid, Instant::now());
+            cache_process(st, pid);
+            found = names(st.symbolizer.symbolize(&src, Input::AbsAddr(addrs)), addrs.len(), &st.files);
+        }
+        found
     })
 }
 
@@ -146,22 +172,30 @@ pub fn kernel(addrs: &[u64]) -> Vec<Vec<FrameSym>> {
     with_state(|st| {
         let src = Kernel { vmlinux: MaybeDefault::None, debug_syms: false, ..Default::default() };
         let found = st.symbolizer.symbolize(&Source::Kernel(src), Input::AbsAddr(addrs));
-        names(found, addrs.len(), true)
+        let mut names = names(found, addrs.len(), &HashMap::new());
+        for sym in names.iter_mut().flatten() {
+            sym.module = None;
+        }
+        names
     })
 }
 
-fn names(found: blazesym::Result<Vec<Symbolized<'_>>>, n: usize, kernel: bool) -> Vec<Vec<FrameSym>> {
+/// What blazesym found, as frame symbols; `files` gives the paths the
+/// process mapped for the `map_files` entries the files were opened by.
+fn names(
+    found: blazesym::Result<Vec<Symbolized<'_>>>,
+    n: usize,
+    files: &HashMap<String, String>,
+) -> Vec<Vec<FrameSym>> {
     match found {
-        Ok(syms) => {
-            syms.into_iter().map(|s| s.into_sym().map(|s| frame_syms(&s, kernel)).unwrap_or_default()).collect()
-        }
+        Ok(syms) => syms.into_iter().map(|s| s.into_sym().map(|s| frame_syms(&s, files)).unwrap_or_default()).collect(),
         Err(_) => vec![vec![]; n],
     }
 }
 
 /// One symbol and its inlined functions, as bpftrace lists them: the
 /// inlined ones innermost first, then the function with its offset.
-fn frame_syms(sym: &Sym<'_>, kernel: bool) -> Vec<FrameSym> {
+fn frame_syms(sym: &Sym<'_>, files: &HashMap<String, String>) -> Vec<FrameSym> {
     let location = |c: Option<&blazesym::symbolize::CodeInfo<'_>>| {
         c.map(|c| {
             let file = c.file.to_string_lossy();
@@ -188,7 +222,10 @@ fn frame_syms(sym: &Sym<'_>, kernel: bool) -> Vec<FrameSym> {
         name: sym.name.to_string(),
         offset: Some(sym.offset as u64),
         location: location(sym.code_info.as_deref()),
-        module: if kernel { None } else { sym.module.as_ref().map(|m| m.to_string_lossy().into_owned()) },
+        module: sym.module.as_ref().map(|m| {
+            let m = m.to_string_lossy();
+            files.get(m.as_ref()).cloned().unwrap_or_else(|| m.into_owned())
+        }),
         inlined: false,
     });
     out

@@ -66,7 +66,12 @@ impl<'a> Lowerer<'a> {
         self.b.mov_imm(Reg::Phys(R4), BPF_NOEXIST as u64);
         self.b.call(Helper::MapUpdateElem, 4);
         let (stored, lost) = (self.b.label(), self.b.label());
+        // 1 when this stack is new: the runtime then reads its process's
+        // mappings again (a library mapped since its first stack).
+        let new = self.b.vreg();
+        self.b.mov_imm(new, 1);
         self.b.jump_imm(BPF_JEQ, Reg::Phys(R0), 0, stored);
+        self.b.mov_imm(new, 0);
         self.b.jump_imm(BPF_JEQ, Reg::Phys(R0), EEXIST, stored);
         self.b.jump(lost);
         self.b.place(stored);
@@ -74,7 +79,7 @@ impl<'a> Lowerer<'a> {
         self.b.load(BPF_DW, h, FP, hkey);
         self.b.store(BPF_DW, base, off + StackValue::HASH as i32, h);
         if !st.kernel {
-            self.store_pid(base, off + StackValue::PID as i32);
+            self.store_pid(base, off + StackValue::PID as i32, new);
         }
         self.b.jump(done);
         self.b.place(lost);
@@ -121,10 +126,11 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The current process id (the thread group's) at `base + off`, as a u32;
-    /// the first stack of each process is announced to the runtime
-    /// (`contract::PROCESS_SEEN_ID`), which then remembers the process's
-    /// mappings and files so it can name its frames after it exits.
-    fn store_pid(&mut self, base: Reg, off: i32) {
+    /// the first stack of each process, and each new stack (`new` is 1), is
+    /// announced to the runtime (`contract::PROCESS_SEEN_ID`), which then
+    /// remembers the process's mappings and files so it can name its frames
+    /// after it exits.
+    fn store_pid(&mut self, base: Reg, off: i32, new: Reg) {
         self.b.call(Helper::GetCurrentPidTgid, 0);
         let pid = self.b.vreg();
         self.b.mov(pid, Reg::Phys(R0));
@@ -138,8 +144,10 @@ impl<'a> Lowerer<'a> {
         self.address(Reg::Phys(R3), FP, key);
         self.b.mov_imm(Reg::Phys(R4), BPF_NOEXIST as u64);
         self.b.call(Helper::MapUpdateElem, 4);
-        let known = self.b.label();
-        self.b.jump_imm(BPF_JNE, Reg::Phys(R0), 0, known);
+        let (announce, known) = (self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, Reg::Phys(R0), 0, announce);
+        self.b.jump_imm(BPF_JEQ, new, 0, known);
+        self.b.place(announce);
         let p = self.b.vreg();
         self.b.load(BPF_DW, p, FP, key);
         self.send_record(16, |l, rec| {
