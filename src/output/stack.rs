@@ -101,3 +101,72 @@ pub fn folded_frames(stack: &Stack) -> Vec<String> {
     names.reverse();
     names
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(name: &str, offset: Option<u64>, location: Option<&str>, module: Option<&str>, inlined: bool) -> FrameSym {
+        FrameSym {
+            name: name.into(),
+            offset,
+            location: location.map(Into::into),
+            module: module.map(Into::into),
+            inlined,
+        }
+    }
+
+    fn user(mode: StackMode) -> Stack {
+        let frames = vec![
+            Frame::Addr {
+                addr: 0x5555_0000_1139,
+                syms: vec![
+                    sym("myclock", None, Some("/src/t.c:3"), None, true),
+                    sym("loop", Some(25), Some("/src/t.c:9"), Some("/bin/t"), false),
+                ],
+            },
+            Frame::Addr { addr: 0x7f00_0000_0001, syms: vec![] },
+        ];
+        Stack { kernel: false, mode, frames }
+    }
+
+    // bpftrace v0.26's get_stack and usyms.cpp: leaf first, inlined
+    // functions before the function that holds them.
+    #[test]
+    fn modes_print_as_bpftrace_prints_them() {
+        assert_eq!(
+            text(&user(StackMode::Bpftrace)),
+            "\n        [inlined] myclock@/src/t.c:3\n        loop+25@/src/t.c:9\n        0x7f0000000001\n"
+        );
+        assert_eq!(
+            text(&user(StackMode::Perf)),
+            "\n\t555500001139 myclock (inlined)\n\t555500001139 loop+25 (/bin/t)\n\t7f0000000001 0x7f0000000001 ([unknown])\n"
+        );
+        assert_eq!(text(&user(StackMode::Raw)), "\n555500001139\n7f0000000001\n");
+        let kernel = Stack {
+            kernel: true,
+            mode: StackMode::Perf,
+            frames: vec![Frame::Addr {
+                addr: 0xffff_ffff_8100_0010,
+                syms: vec![sym("vfs_read", Some(16), None, None, false)],
+            }],
+        };
+        assert_eq!(text(&kernel), "\n\tffffffff81000010 vfs_read+16\n");
+        let build_id = Stack {
+            kernel: false,
+            mode: StackMode::BuildId,
+            frames: vec![
+                Frame::BuildId { id: vec![0xab, 0x01], offset: 0x1139 },
+                Frame::Addr { addr: 0x7f00, syms: vec![] },
+            ],
+        };
+        assert_eq!(text(&build_id), "\nab01 0x1139\n7f00\n");
+        assert_eq!(text(&Stack { kernel: true, mode: StackMode::Bpftrace, frames: vec![] }), "\n");
+    }
+
+    #[test]
+    fn flame_graph_frames_are_names_root_first() {
+        assert_eq!(folded_frames(&user(StackMode::Perf)), ["[unknown]", "loop", "myclock"]);
+        assert_eq!(folded_frames(&user(StackMode::Raw)), ["0x7f0000000001", "0x555500001139"]);
+    }
+}

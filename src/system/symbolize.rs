@@ -18,10 +18,6 @@ use blazesym::symbolize::{Input, Sym, Symbolized, Symbolizer};
 use blazesym::{MaybeDefault, Pid};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
-
-/// How soon the mappings of a remembered process may be read again.
-const AGAIN: Duration = Duration::from_millis(20);
 
 /// How addresses are named (bpftrace's `show_debug_info`, `cpp_demangle`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,8 +36,9 @@ impl Default for SymbolOptions {
 struct State {
     options: SymbolOptions,
     symbolizer: Symbolizer,
-    /// Processes whose mappings are cached, and when they were last read.
-    remembered: HashMap<u32, Instant>,
+    /// Processes whose mappings are cached, and a digest of the mappings
+    /// last read.
+    remembered: HashMap<u32, u64>,
     /// The path a process mapped, by the `map_files` entry it was cached by.
     files: HashMap<String, String>,
 }
@@ -80,10 +77,6 @@ fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
     })
 }
 
-fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{}", pid)).exists()
-}
-
 /// Caches what naming `pid`'s addresses needs, while it runs: its
 /// mappings, its perf map and the ELF files it maps (opened through
 /// `map_files`, so a deleted binary stays readable). Addresses of a
@@ -92,24 +85,36 @@ pub fn remember_process(pid: u32) {
     if pid == 0 {
         return;
     }
+    // Announced again with each new stack: a library mapped since (the
+    // first stack may come before the dynamic loader mapped libc) is then
+    // cached too. Only a change of the mappings is read again.
     with_state(|st| {
-        // Announced again with each new stack: a library mapped since (the
-        // first stack may come before the dynamic loader mapped libc) is
-        // then cached too, at most every `AGAIN`.
-        if st.remembered.get(&pid).is_none_or(|at| at.elapsed() > AGAIN) {
-            st.remembered.insert(pid, Instant::now());
-            cache_process(st, pid);
-        }
+        cache_process(st, pid);
     });
 }
 
-fn cache_process(st: &mut State, pid: u32) {
-    let symbolizer = &st.symbolizer;
-    let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", pid)) else { return };
+/// Caches `pid`'s mappings and files, unless they are what was cached
+/// last; whether they were cached now.
+fn cache_process(st: &mut State, pid: u32) -> bool {
+    let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", pid)) else { return false };
     // A process that is exiting has no mappings left: keep what was cached.
     if !maps.lines().any(|l| l.contains(" /")) {
-        return;
+        return false;
     }
+    let digest = {
+        use std::hash::{Hash, Hasher};
+        // Executable mappings only: a heap or stack that grew names no
+        // address differently.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        maps.lines()
+            .filter(|l| l.split_whitespace().nth(1).is_some_and(|p| p.contains('x')))
+            .for_each(|l| l.hash(&mut h));
+        h.finish()
+    };
+    if st.remembered.insert(pid, digest) == Some(digest) {
+        return false;
+    }
+    let symbolizer = &st.symbolizer;
     let _ = symbolizer.cache(&Cache::Process(cache::Process::new(Pid::from(pid))));
     let mut seen = HashSet::new();
     let mut starts = Vec::new();
@@ -134,6 +139,7 @@ fn cache_process(st: &mut State, pid: u32) {
         src.vdso = false;
         let _ = st.symbolizer.symbolize(&Source::Process(src), Input::AbsAddr(&starts));
     }
+    true
 }
 
 /// Names of user addresses of process `pid`, one list per address (its
@@ -144,20 +150,18 @@ pub fn user(pid: u32, addrs: &[u64]) -> Vec<Vec<FrameSym>> {
         return vec![];
     }
     with_state(|st| {
-        let running = alive(pid);
         let mut src = Process::new(Pid::from(pid));
         src.debug_syms = st.options.debug_info;
-        // The vDSO is read from the live process's memory.
-        src.vdso = running;
+        // The vDSO is the same image in every process: blazesym reads
+        // rtrace's own, so it is named after the process exited too.
+        src.vdso = true;
         let src = Source::Process(src);
         let mut found = names(st.symbolizer.symbolize(&src, Input::AbsAddr(addrs)), addrs.len(), &st.files);
         // A process that still runs may have mapped more since it was
-        // remembered (a dlopen()): read its mappings again once, when an
-        // address was not found. One that exited is named from the cache.
-        let stale = st.remembered.get(&pid).is_some_and(|at| at.elapsed() > AGAIN);
-        if running && stale && found.iter().any(Vec::is_empty) {
-            st.remembered.insert(pid, Instant::now());
-            cache_process(st, pid);
+        // remembered (a dlopen()): read its mappings again, when an address
+        // was not found and they changed. One that exited is named from
+        // the cache.
+        if found.iter().any(Vec::is_empty) && st.remembered.contains_key(&pid) && cache_process(st, pid) {
             found = names(st.symbolizer.symbolize(&src, Input::AbsAddr(addrs)), addrs.len(), &st.files);
         }
         found
