@@ -57,6 +57,24 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         .transpose()
         .map_err(|e| usage(e.to_string()))?;
     super::stacks::install(&manifest.stacks, |name| object.map(name));
+    // The files traced, and the command's: a process of theirs that exits
+    // before its mappings are read is still named (when not PIE).
+    let command_file = opts
+        .command
+        .as_deref()
+        .and_then(|c| c.split_whitespace().next())
+        .and_then(|p| crate::system::binary::locate(p).ok());
+    crate::system::symbolize::traced_files(
+        manifest
+            .attach
+            .iter()
+            .filter_map(|a| match &a.resolved.detail {
+                crate::probe::Detail::Uprobe(site) => Some(site.path.clone()),
+                crate::probe::Detail::Usdt(site) => Some(site.path.clone()),
+                _ => None,
+            })
+            .chain(command_file),
+    );
     crate::system::symbolize::configure(crate::system::symbolize::SymbolOptions {
         debug_info: manifest.config.show_debug_info,
         demangle: manifest.config.cpp_demangle,

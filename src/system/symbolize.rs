@@ -11,13 +11,15 @@
 //! behind them and its perf map stay cached, so that its addresses are
 //! still named after it exited.
 
+use super::binary::Binary;
 use crate::output::value::FrameSym;
 use blazesym::symbolize::cache::{self, Cache};
-use blazesym::symbolize::source::{Kernel, Process, Source};
+use blazesym::symbolize::source::{Elf, Kernel, Process, Source};
 use blazesym::symbolize::{Input, Sym, Symbolized, Symbolizer};
 use blazesym::{MaybeDefault, Pid};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
 /// How addresses are named (bpftrace's `show_debug_info`, `cpp_demangle`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,8 +166,77 @@ pub fn user(pid: u32, addrs: &[u64]) -> Vec<Vec<FrameSym>> {
         if found.iter().any(Vec::is_empty) && st.remembered.contains_key(&pid) && cache_process(st, pid) {
             found = names(st.symbolizer.symbolize(&src, Input::AbsAddr(addrs)), addrs.len(), &st.files);
         }
+        // A process that exited before rtrace read its mappings: its
+        // addresses in a traced executable that is not position-independent
+        // are that file's own (bpftrace's cache_user_symbols=PER_PROGRAM).
+        if found.iter().any(Vec::is_empty) && !st.remembered.contains_key(&pid) && !alive(pid) {
+            fixed_address_names(st, addrs, &mut found);
+        }
         found
     })
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{}", pid)).exists()
+}
+
+thread_local! {
+    /// The files the probes trace (uprobe and USDT targets), and, once
+    /// read, those of them loaded at fixed addresses (not PIE).
+    static TRACED: RefCell<(Vec<PathBuf>, Option<Vec<Binary>>)> = RefCell::new(Default::default());
+}
+
+/// The files the programs' probes trace: a process that ran one and exited
+/// before rtrace read its mappings is named from it, when it is not PIE.
+pub fn traced_files(paths: impl IntoIterator<Item = PathBuf>) {
+    TRACED.with(|t| {
+        let mut t = t.borrow_mut();
+        for p in paths {
+            if !t.0.contains(&p) {
+                t.0.push(p);
+                t.1 = None;
+            }
+        }
+    });
+}
+
+/// Whether the ELF file at `path` is an executable (`ET_EXEC`), loaded at
+/// the addresses it names; reads its header only.
+fn fixed_address(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 18];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok()
+        && head.starts_with(b"\x7fELF")
+        && u16::from_le_bytes([head[16], head[17]]) == 2
+}
+
+/// Names `addrs` that are still unnamed in `found` from the traced
+/// fixed-address executables that hold them as code.
+fn fixed_address_names(st: &mut State, addrs: &[u64], found: &mut [Vec<FrameSym>]) {
+    TRACED.with(|t| {
+        let mut t = t.borrow_mut();
+        let (paths, bins) = &mut *t;
+        let bins = bins.get_or_insert_with(|| {
+            paths.iter().filter(|p| fixed_address(p)).filter_map(|p| Binary::read(p).ok()).collect()
+        });
+        for bin in bins.iter() {
+            let (idx, vaddrs): (Vec<usize>, Vec<u64>) = (0..addrs.len())
+                .filter(|&i| found[i].is_empty() && bin.is_code(addrs[i]))
+                .map(|i| (i, addrs[i]))
+                .unzip();
+            if vaddrs.is_empty() {
+                continue;
+            }
+            let mut src = Elf::new(&bin.path);
+            src.debug_syms = st.options.debug_info;
+            let shown = HashMap::from([(bin.path.display().to_string(), bin.path.display().to_string())]);
+            let named =
+                names(st.symbolizer.symbolize(&Source::Elf(src), Input::VirtOffset(&vaddrs)), vaddrs.len(), &shown);
+            for (i, n) in idx.into_iter().zip(named) {
+                found[i] = n;
+            }
+        }
+    });
 }
 
 /// Names of kernel addresses (kallsyms; no vmlinux, as bpftrace).
