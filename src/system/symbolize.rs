@@ -134,7 +134,7 @@ fn cache_process(st: &mut State, pid: u32) -> bool {
             starts.extend(range.split('-').next().and_then(|s| u64::from_str_radix(s, 16).ok()));
         }
     }
-    if st.options.debug_info && !starts.is_empty() {
+    if !starts.is_empty() {
         // Opens each file's DWARF (and separate debug file) now: it is
         // found next to the file, which a process that exited no longer has.
         let mut src = Process::new(Pid::from(pid));
@@ -153,7 +153,10 @@ pub fn user(pid: u32, addrs: &[u64]) -> Vec<Vec<FrameSym>> {
     }
     with_state(|st| {
         let mut src = Process::new(Pid::from(pid));
-        src.debug_syms = st.options.debug_info;
+        // Debug files name what a stripped file does not (libc's
+        // __libc_start_call_main) even without show_debug_info, which
+        // only leaves out files, lines and inlined functions.
+        src.debug_syms = true;
         // The vDSO is the same image in every process: blazesym reads
         // rtrace's own, so it is named after the process exited too.
         src.vdso = true;
@@ -228,7 +231,7 @@ fn fixed_address_names(st: &mut State, addrs: &[u64], found: &mut [Vec<FrameSym>
                 continue;
             }
             let mut src = Elf::new(&bin.path);
-            src.debug_syms = st.options.debug_info;
+            src.debug_syms = true;
             let shown = HashMap::from([(bin.path.display().to_string(), bin.path.display().to_string())]);
             let named =
                 names(st.symbolizer.symbolize(&Source::Elf(src), Input::VirtOffset(&vaddrs)), vaddrs.len(), &shown);
