@@ -162,6 +162,9 @@ fn watch(
     loop {
         // A negative callback result (exit()) ends the poll early; it is not an error.
         let _ = ring.poll(POLL);
+        // Records submitted without a wakeup (a process's later new stacks)
+        // do not end the poll: read them at least every POLL.
+        let _ = ring.consume();
         let mut st = state.borrow_mut();
         // A failed write (`| head -1`, a full disk) ends the session as Ctrl-C does.
         if st.exit_called() || signals::stop_requested() || st.output_failed().is_some() {

@@ -14,6 +14,9 @@ use crate::codegen::ir::{Reg, FP};
 use crate::contract::{self, StackValue};
 use crate::types::StackType;
 
+/// `BPF_RB_NO_WAKEUP`: a ring buffer record that does not wake the reader.
+const BPF_RB_NO_WAKEUP: u64 = 1;
+
 /// `-EEXIST`: the stack map holds this stack already.
 const EEXIST: i32 = -17;
 
@@ -144,17 +147,29 @@ impl<'a> Lowerer<'a> {
         self.address(Reg::Phys(R3), FP, key);
         self.b.mov_imm(Reg::Phys(R4), BPF_NOEXIST as u64);
         self.b.call(Helper::MapUpdateElem, 4);
-        let (announce, known) = (self.b.label(), self.b.label());
-        self.b.jump_imm(BPF_JEQ, Reg::Phys(R0), 0, announce);
+        let (first, known) = (self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, Reg::Phys(R0), 0, first);
         self.b.jump_imm(BPF_JEQ, new, 0, known);
-        self.b.place(announce);
+        // A new stack of a process announced before: read with the next
+        // records, without waking the reader (a wakeup per new stack was
+        // most of the cost of a sample when most stacks are new).
+        self.announce(key, BPF_RB_NO_WAKEUP);
+        self.b.jump(known);
+        // The first stack of a process: the reader wakes now, to read its
+        // mappings while it runs.
+        self.b.place(first);
+        self.announce(key, 0);
+        self.b.place(known);
+    }
+
+    /// Sends `contract::PROCESS_SEEN_ID` for the pid at `key` on the stack.
+    fn announce(&mut self, key: i32, flags: u64) {
         let p = self.b.vreg();
         self.b.load(BPF_DW, p, FP, key);
-        self.send_record(16, |l, rec| {
+        self.send_record_flags(16, flags, |l, rec| {
             l.b.store_imm(BPF_DW, rec, 0, contract::PROCESS_SEEN_ID as i64 as i32);
             l.b.store(BPF_DW, rec, 8, p);
         });
-        self.b.place(known);
     }
 }
 
