@@ -134,7 +134,13 @@ fn cache_process(st: &mut State, pid: u32) -> bool {
             starts.extend(range.split('-').next().and_then(|s| u64::from_str_radix(s, 16).ok()));
         }
     }
-    if !starts.is_empty() {
+    if starts.is_empty() {
+        // Gone while being read (its map_files no longer open): not
+        // remembered, so that it can be named from the traced files.
+        st.remembered.remove(&pid);
+        return false;
+    }
+    {
         // Opens each file's DWARF (and separate debug file) now: it is
         // found next to the file, which a process that exited no longer has.
         let mut src = Process::new(Pid::from(pid));
@@ -179,8 +185,9 @@ pub fn user(pid: u32, addrs: &[u64]) -> Vec<Vec<FrameSym>> {
     })
 }
 
+/// Whether `pid` runs, with its mappings (a zombie has none).
 fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{}", pid)).exists()
+    std::fs::read_to_string(format!("/proc/{}/maps", pid)).is_ok_and(|m| !m.is_empty())
 }
 
 thread_local! {
