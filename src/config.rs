@@ -22,14 +22,7 @@ pub enum MissingProbes {
     Ignore,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum StackMode {
-    #[default]
-    Bpftrace,
-    Perf,
-    Raw,
-    BuildId,
-}
+pub use crate::types::StackMode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SymbolCache {

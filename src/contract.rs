@@ -12,6 +12,10 @@
 //!   from byte 8). A helper-error record (`-k`) is
 //!   `{HELPER_ERROR_ID, site, return value}`, three u64s, where `site`
 //!   indexes `Compiled::helper_sites`.
+//! - **Stacks** (`kstack`, `ustack`) are kept in hash maps named
+//!   `stack_map_name(bytes)`, keyed by a 64-bit hash of their frames; the
+//!   value a program handles is a `StackValue`. The first user stack of a
+//!   process sends a `{PROCESS_SEEN_ID, pid}` record.
 //! - **Counters**: u64 words of `.bss` (`Counters`), added to atomically by
 //!   the programs, read (and some reset) by the runtime.
 //! - **`.rodata`**: values known only at load time (`Rodata`), filled in by
@@ -34,6 +38,39 @@ pub const HELPER_ERROR_ID: u64 = u64::MAX;
 pub const HELPER_ERROR_SITE: usize = 8;
 pub const HELPER_ERROR_VALUE: usize = 16;
 pub const HELPER_ERROR_SIZE: u32 = 24;
+
+/// The id of the record that announces a process's first user stack, and
+/// each new user stack: `{PROCESS_SEEN_ID, pid}`, two u64s.
+pub const PROCESS_SEEN_ID: u64 = u64::MAX - 1;
+
+/// The per-CPU buffer `bpf_get_stack` writes into (a stack is larger than
+/// the eBPF stack), one entry as large as the largest stack.
+pub const STACK_SCRATCH_MAP: &str = "stack_scratch";
+
+/// Processes whose first user stack was announced (pid → pid).
+pub const SEEN_PIDS_MAP: &str = "seen_pids";
+
+/// How many processes `SEEN_PIDS_MAP` holds.
+pub const SEEN_PIDS: u32 = 16384;
+
+/// The map of the stacks of `bytes` bytes (frames × frame size): u64 hash →
+/// the frames as `bpf_get_stack` wrote them (zero after the last).
+pub fn stack_map_name(bytes: u32) -> String {
+    format!("stacks_{}", bytes)
+}
+
+/// A `kstack`/`ustack` value: byte offsets of its fields, 16 bytes in all.
+pub struct StackValue;
+
+impl StackValue {
+    /// u64: the key of the frames in the stack map; 0 for an empty stack.
+    pub const HASH: u32 = 0;
+    /// u32: the process (thread group) of a user stack, 0 for a kernel one.
+    pub const PID: u32 = 8;
+    /// u32: how many frames.
+    pub const FRAMES: u32 = 12;
+    pub const SIZE: u32 = 16;
+}
 
 /// Where the counters are in `.bss`, for a program whose counters are laid
 /// out for `map_slots` maps (the REPL fixes it so that every object it loads
@@ -61,9 +98,14 @@ impl Counters {
         Self::MAPS + self.map_slots + m
     }
 
+    /// Stacks lost because their stack map was full (they read as empty).
+    pub fn stacks_lost(&self) -> usize {
+        Self::MAPS + 2 * self.map_slots
+    }
+
     /// Counters in all: `.bss` holds this many u64 words.
     pub fn words(&self) -> usize {
-        Self::MAPS + 2 * self.map_slots
+        Self::MAPS + 2 * self.map_slots + 1
     }
 
     /// The byte offset in `.bss` of counter `index`.

@@ -39,9 +39,12 @@ struct Cli {
     /// Compile and load into the kernel, but do not attach or run
     #[arg(long = "dry-run", action = ArgAction::SetTrue)]
     dry_run: bool,
-    /// Output format: text or json
+    /// Output format: text, json, or folded (text with stack-keyed maps as folded stacks)
     #[arg(short = 'f', value_name = "FORMAT", default_value = "text")]
     format: String,
+    /// At exit, draw the maps keyed by stacks as an interactive SVG flame graph in FILE
+    #[arg(long = "flamegraph", value_name = "FILE")]
+    flamegraph: Option<std::path::PathBuf>,
     /// Write output to FILE instead of stdout
     #[arg(short = 'o', value_name = "FILE")]
     output: Option<std::path::PathBuf>,
@@ -111,8 +114,8 @@ fn is_option(word: &OsStr) -> bool {
 /// Arguments stay `OsString`s: a parameter, `-e` and `-o` need not be
 /// UTF-8; the value of another option that is not is an error.
 fn options_first(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
-    const TAKES_VALUE: &[&str] = &["-e", "-c", "-p", "-d", "--emit", "-f", "-o", "-B", "--include"];
-    const TAKES_BYTES: &[&str] = &["-e", "-o"];
+    const TAKES_VALUE: &[&str] = &["-e", "-c", "-p", "-d", "--emit", "-f", "-o", "-B", "--include", "--flamegraph"];
+    const TAKES_BYTES: &[&str] = &["-e", "-o", "--flamegraph"];
     let mut opts = Vec::new();
     let mut positional = Vec::new();
     let mut iter = args.into_iter();
@@ -247,7 +250,8 @@ fn main_code() -> i32 {
     let format = match cli.format.as_str() {
         "text" => Format::Text,
         "json" => Format::Json,
-        other => return usage(&format!("Invalid output format \"{}\"\n-f takes text or json", other)),
+        "folded" => Format::Folded,
+        other => return usage(&format!("Invalid output format \"{}\"\n-f takes text, json or folded", other)),
     };
     let buffering = match cli.buffering.as_deref() {
         None => None,
@@ -270,6 +274,14 @@ fn main_code() -> i32 {
         Ok(v) => v.map(|n| n.clamp(1, 1 << 16).next_power_of_two()),
         Err(e) => return usage(&e.to_string()),
     };
+    // Config variables from the environment; RTRACE_STACK_MODE is
+    // BPFTRACE_STACK_MODE's other name.
+    let mut config_env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("BPFTRACE_")).collect();
+    if let (Ok(mode), false) =
+        (std::env::var("RTRACE_STACK_MODE"), config_env.iter().any(|(k, _)| k == "BPFTRACE_STACK_MODE"))
+    {
+        config_env.push(("BPFTRACE_STACK_MODE".into(), mode));
+    }
     let opts = Options {
         params: rest.map(raw_text::from_os).collect(),
         quiet: cli.quiet,
@@ -287,7 +299,8 @@ fn main_code() -> i32 {
         includes: cli.include,
         helper_checks: cli.helper_checks,
         buffering,
-        config_env: std::env::vars().filter(|(k, _)| k.starts_with("BPFTRACE_")).collect(),
+        config_env,
+        flamegraph: cli.flamegraph,
     };
     match source {
         Some(source) => driver::run(&source, &opts),

@@ -29,6 +29,8 @@ pub enum Format {
     #[default]
     Text,
     Json,
+    /// Text, with stack-keyed maps as folded stacks (`a;b;c 12`).
+    Folded,
 }
 
 /// How output is buffered (`-B`).
@@ -71,4 +73,6 @@ pub struct Options {
     /// `BPFTRACE_*` environment variables: config settings, which win over
     /// the script's config block.
     pub config_env: Vec<(String, String)>,
+    /// `--flamegraph FILE`: stack-keyed maps drawn as an SVG flame graph at exit.
+    pub flamegraph: Option<PathBuf>,
 }

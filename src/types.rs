@@ -66,6 +66,9 @@ pub enum Type {
     /// floating point, so it only keeps its place in structs and prints as
     /// nothing (`null` in JSON), as bpftrace prints it.
     Float { bytes: u8 },
+    /// `kstack`, `ustack`: 16 bytes naming a stack kept in a stack map
+    /// (`contract::StackValue`), printed as its frames.
+    Stack(StackType),
 }
 
 /// A C enum: its width and constants.
@@ -83,6 +86,78 @@ impl EnumType {
     pub fn name_of(&self, v: u64) -> Option<&str> {
         let mask = if self.bytes >= 8 { u64::MAX } else { (1u64 << (8 * self.bytes)) - 1 };
         self.variants.iter().find(|(_, c)| c & mask == v & mask).map(|(n, _)| n.as_str())
+    }
+}
+
+/// How a stack prints (bpftrace's `stack_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum StackMode {
+    /// `func+offset`, one per line, indented.
+    #[default]
+    Bpftrace,
+    /// `address func+offset (module)`, after a tab, as `perf script`.
+    Perf,
+    /// Addresses in hex, not symbolized.
+    Raw,
+    /// User stacks only: the build id of each frame's file and the offset in it.
+    BuildId,
+}
+
+impl StackMode {
+    /// What `stack_mode` and `kstack(mode)` accept, in bpftrace's words.
+    pub const INVALID: &'static str =
+        "Invalid value for stack_mode: valid values are bpftrace, raw, perf, and build_id.";
+
+    /// The mode named `name`, as `stack_mode` and `kstack(mode)` take it.
+    pub fn parse(name: &str) -> Option<StackMode> {
+        Some(match name {
+            "bpftrace" => StackMode::Bpftrace,
+            "perf" => StackMode::Perf,
+            "raw" => StackMode::Raw,
+            "build_id" => StackMode::BuildId,
+            _ => return None,
+        })
+    }
+}
+
+/// A kind of stack: kernel or user, its mode and its depth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StackType {
+    pub kernel: bool,
+    pub mode: StackMode,
+    /// Frames at most (bpftrace's default is 127, the kernel's
+    /// `perf_event_max_stack`).
+    pub limit: u32,
+}
+
+impl StackType {
+    pub const DEFAULT_LIMIT: u32 = 127;
+    /// bpftrace's bound on `kstack(limit)`.
+    pub const MAX_LIMIT: u32 = 1024;
+
+    /// Bytes of one frame as `bpf_get_stack` writes it: an address, or a
+    /// `struct bpf_stack_build_id` (status, 20-byte build id, offset).
+    pub fn frame_bytes(&self) -> u32 {
+        if self.mode == StackMode::BuildId {
+            32
+        } else {
+            8
+        }
+    }
+
+    /// Bytes of `limit` frames: the size of the buffer and of a stack map value.
+    pub fn bytes(&self) -> u32 {
+        self.limit * self.frame_bytes()
+    }
+
+    /// `bpf_get_stack` flags: `BPF_F_USER_STACK` (1 << 8), and
+    /// `BPF_F_USER_BUILD_ID` (1 << 11) for build ids.
+    pub fn get_stack_flags(&self) -> u64 {
+        match (self.kernel, self.mode) {
+            (true, _) => 0,
+            (false, StackMode::BuildId) => (1 << 8) | (1 << 11),
+            (false, _) => 1 << 8,
+        }
     }
 }
 
@@ -313,6 +388,7 @@ impl Type {
                 | Type::Errno
                 | Type::Buffer { .. }
                 | Type::Enum(_)
+                | Type::Stack(_)
         )
     }
 
@@ -324,6 +400,8 @@ impl Type {
             Type::Float { bytes } => *bytes as u32,
             Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath | Type::Errno => 8,
             Type::Usym => 16,
+            // {hash, pid, frames}: `contract::StackValue`.
+            Type::Stack(_) => 16,
             Type::MacAddr => 6,
             Type::Record(r) => r.size,
             Type::Inet => 24,
@@ -431,6 +509,7 @@ impl fmt::Display for Type {
             Type::Errno => write!(f, "strerror"),
             Type::Record(r) if r.name.is_empty() => write!(f, "struct {{...}}"),
             Type::Record(r) => write!(f, "{}", r.name),
+            Type::Stack(s) => write!(f, "{}", if s.kernel { "kstack" } else { "ustack" }),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::finish::{finish, FinishError};
 use super::image::{FunctionImage, Image, LineInfo, MapKind, MapSpec, ProgramImage, Reloc, RelocTarget};
-use super::lower::{lower, HelperSite, LowerError, LowerOptions, MapIndices};
+use super::lower::{lower, stack_map_sizes, HelperSite, LowerError, LowerOptions, MapIndices};
 use crate::contract::{self, Counters, Rodata};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::sema::Checked;
@@ -73,7 +73,7 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
             flags: 0,
         })
         .collect();
-    let indices = MapIndices { events: maps.len(), events_bytes: opts.ringbuf_bytes };
+    let events = maps.len();
     maps.push(MapSpec {
         name: contract::EVENTS_MAP.into(),
         kind: MapKind::Ringbuf,
@@ -82,6 +82,8 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         max_entries: opts.ringbuf_bytes,
         flags: 0,
     });
+    let (stack_scratch, stacks, seen_pids) = stack_maps(manifest, &mut maps);
+    let indices = MapIndices { events, events_bytes: opts.ringbuf_bytes, stack_scratch, stacks, seen_pids };
     // Counters the runtime reads.
     let counters = Counters { map_slots: opts.lower.map_slots.unwrap_or(manifest.maps.len()) };
     let bss_size = Counters::offset(counters.words());
@@ -217,6 +219,47 @@ fn call_stack_diagnostic(main: u32, main_calls: &[usize], subs: &[(u32, Vec<usiz
         )
         .with_help("a `for` loop's body runs in a frame of its own on top of the probe's: use fewer or shorter strings")
     })
+}
+
+/// The maps of `kstack`/`ustack` (`contract`): the per-CPU buffer they are
+/// collected into, one stack map per size (`stack_map_sizes`), and the
+/// processes whose first user stack was announced. Returns their indices
+/// (0 when the program has no stacks).
+fn stack_maps(manifest: &crate::sema::Manifest, maps: &mut Vec<MapSpec>) -> (usize, usize, Option<usize>) {
+    let sizes = stack_map_sizes(&manifest.stacks);
+    let Some(&largest) = sizes.last() else { return (0, 0, None) };
+    let scratch = maps.len();
+    maps.push(MapSpec {
+        name: contract::STACK_SCRATCH_MAP.into(),
+        kind: MapKind::PercpuArray,
+        key_size: 4,
+        value_size: largest,
+        max_entries: 1,
+        flags: 0,
+    });
+    let stacks = maps.len();
+    for bytes in sizes {
+        maps.push(MapSpec {
+            name: contract::stack_map_name(bytes),
+            kind: MapKind::Hash,
+            key_size: 8,
+            value_size: bytes,
+            max_entries: manifest.max_map_keys,
+            flags: 0,
+        });
+    }
+    let seen = manifest.stacks.iter().any(|s| !s.kernel).then(|| {
+        maps.push(MapSpec {
+            name: contract::SEEN_PIDS_MAP.into(),
+            kind: MapKind::Hash,
+            key_size: 8,
+            value_size: 8,
+            max_entries: contract::SEEN_PIDS,
+            flags: 0,
+        });
+        maps.len() - 1
+    });
+    (scratch, stacks, seen)
 }
 
 fn lower_diagnostic(e: LowerError) -> Diagnostic {

@@ -40,7 +40,7 @@ pub fn escape(bytes: &[u8]) -> String {
 
 fn value_json(v: &Value) -> String {
     match v {
-        Value::Str(_) | Value::Buffer(_) => format!("\"{}\"", escape(value_text(v).as_bytes())),
+        Value::Str(_) | Value::Buffer(_) | Value::Stack(_) => format!("\"{}\"", escape(value_text(v).as_bytes())),
         Value::Tuple(items) | Value::Array(items) => {
             format!("[{}]", items.iter().map(value_json).collect::<Vec<_>>().join(","))
         }
@@ -92,6 +92,8 @@ fn key_json(key: &[Value]) -> String {
         .map(|k| match k {
             Value::UInt(u) => (*u as i64).to_string(),
             Value::Enum { .. } => value_json(k),
+            // bpftrace v0.26 takes the spaces out of keys (a stack's indentation).
+            Value::Stack(_) => value_text(k).replace(' ', ""),
             other => value_text(other),
         })
         .collect();

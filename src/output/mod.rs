@@ -2,13 +2,16 @@
 //! maps, in bpftrace's text and JSON formats. Pure: takes decoded values and
 //! writes bytes; the runtime decides when.
 
+pub mod folded;
 pub mod hist;
 pub mod json;
 pub mod printf;
 pub mod sink;
+pub mod stack;
 pub mod text;
 pub mod value;
 
+pub use folded::FoldedOutput;
 pub use json::JsonOutput;
 pub use text::TextOutput;
 

@@ -201,6 +201,7 @@ fn convert(out: &mut Vec<u8>, spec: &Spec, arg: &Value) {
             let bytes = match arg {
                 Value::Str(s) | Value::Buffer(s) => s.clone(),
                 Value::Enum { bits, signed, name } => Value::enum_text(*bits, *signed, name.as_deref()).into_bytes(),
+                Value::Stack(s) => super::stack::text(s).into_bytes(),
                 other => other.bits().to_string().into_bytes(),
             };
             match spec.precision {

@@ -59,6 +59,7 @@ pub fn value_text(v: &Value) -> String {
             "{{ {} }}",
             fields.iter().map(|(n, v)| format!(".{} = {}", n, value_text(v))).collect::<Vec<_>>().join(", ")
         ),
+        Value::Stack(s) => super::stack::text(s),
         Value::None => String::new(),
     }
 }

@@ -1,5 +1,6 @@
 //! Decoded values as the user sees them, and map entries.
 
+use crate::types::StackMode;
 use std::cmp::Ordering;
 
 /// A decoded value.
@@ -26,7 +27,41 @@ pub enum Value {
     Record(Vec<(String, Value)>),
     /// `buf()` bytes, printed with `%r`.
     Buffer(Vec<u8>),
+    /// `kstack`, `ustack`: printed as text in the stack's mode.
+    Stack(Stack),
     None,
+}
+
+/// A stack as collected and named: its frames, the innermost first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Stack {
+    pub kernel: bool,
+    pub mode: StackMode,
+    pub frames: Vec<Frame>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Frame {
+    /// An address and what is there: its inlined functions, innermost
+    /// first, then the function (empty when nothing is known).
+    Addr { addr: u64, syms: Vec<FrameSym> },
+    /// `build_id` mode: the build id of the frame's file and the offset in
+    /// it (`addr` alone when the kernel could not read the build id).
+    BuildId { id: Vec<u8>, offset: u64 },
+}
+
+/// A function at an address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FrameSym {
+    /// Demangled unless asked otherwise.
+    pub name: String,
+    /// Bytes into the function; `None` for an inlined function.
+    pub offset: Option<u64>,
+    /// `dir/file:line` from DWARF, when shown (`show_debug_info`).
+    pub location: Option<String>,
+    /// The file the function is in (user stacks).
+    pub module: Option<String>,
+    pub inlined: bool,
 }
 
 impl Value {

@@ -171,6 +171,7 @@ impl Live {
         let handles = manifest.maps.iter().enumerate().map(|(i, m)| handle(&contract::map_name(i, &m.name))).collect();
         state.extend(manifest.clone(), handles);
         state.bss = handle(".bss").map(Bss::new);
+        crate::runtime::stacks::install(&manifest.stacks, handle);
     }
 
     /// Loads the programs `new` of the compiled session program.

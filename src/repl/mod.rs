@@ -92,6 +92,7 @@ impl Session {
         let out: Box<dyn Output> = match opts.format {
             Format::Text => Box::new(TextOutput::new(sink)),
             Format::Json => Box::new(JsonOutput::new(sink)),
+            Format::Folded => Box::new(crate::output::FoldedOutput::new(sink)),
         };
         let mut state = State::new(Default::default(), (out, written), Vec::new(), None);
         state.warnings_in_output = true;

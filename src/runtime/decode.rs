@@ -4,7 +4,7 @@
 use super::clock;
 use crate::output::value::{MapEntry, MapValue as OutMapValue, Value};
 use crate::sema::manifest::{MapInfo, MapValue};
-use crate::system::symbols;
+use crate::system::{symbolize, symbols};
 use crate::types::{c_size, tuple_layout, Type};
 
 fn u64_at(bytes: &[u8], off: usize) -> u64 {
@@ -48,8 +48,9 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             Value::Buffer(bytes.get(off + 1..off + 1 + len).unwrap_or(&[]).to_vec())
         }
         Type::Inet => Value::Str(inet(u64_at(bytes, off), bytes.get(off + 8..off + 24).unwrap_or(&[])).into_bytes()),
-        Type::Ksym => Value::Str(symbols::ksym(u64_at(bytes, off)).into_bytes()),
-        Type::Usym => Value::Str(symbols::usym(u64_at(bytes, off), u64_at(bytes, off + 8)).into_bytes()),
+        Type::Ksym => Value::Str(symbolize::ksym(u64_at(bytes, off)).into_bytes()),
+        Type::Usym => Value::Str(symbolize::usym(u64_at(bytes, off), u64_at(bytes, off + 8) as u32).into_bytes()),
+        Type::Stack(st) => Value::Stack(super::stacks::decode(st, bytes, off)),
         Type::CgroupPath => Value::Str(symbols::cgroup_path(u64_at(bytes, off)).into_bytes()),
         // `strerror(n)`: the C library's message for error number `n`.
         Type::Errno => {

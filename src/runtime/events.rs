@@ -5,7 +5,7 @@
 use super::bss::Bss;
 use super::{clock, decode};
 use crate::codegen::lower::SiteKind;
-use crate::contract::{Counters, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR_VALUE};
+use crate::contract::{Counters, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR_VALUE, PROCESS_SEEN_ID};
 use crate::output::printf;
 use crate::output::sink::{self, WriteError, WriteStatus};
 use crate::output::value::{MapEntry, Value};
@@ -148,6 +148,7 @@ pub struct State {
     pub draining: bool,
     lost_reported: u64,
     full_reported: Vec<bool>,
+    stacks_lost_reported: u64,
 }
 
 impl State {
@@ -174,6 +175,7 @@ impl State {
             discard: false,
             draining: false,
             lost_reported: 0,
+            stacks_lost_reported: 0,
             warnings_in_output: false,
         }
     }
@@ -197,15 +199,17 @@ impl State {
         out
     }
 
-    /// The end of a session: what the counters report, then every map.
-    pub fn print_at_exit(&mut self) {
+    /// The end of a session: what the counters report, then every map
+    /// (returned, for the flame graph).
+    pub fn print_at_exit(&mut self) -> Vec<(String, Vec<MapEntry>, bool)> {
         self.report_lost();
         self.report_full_maps();
+        let maps = self.read_maps();
         if self.manifest.config.print_maps_on_exit {
-            let maps = self.read_maps();
             self.out.maps_at_exit(&maps).ok();
         }
         self.out.flush().ok();
+        maps
     }
 
     /// exit() ran: its record was read, or its `.bss` count says so (the
@@ -241,6 +245,11 @@ impl State {
                     other => self.out.runtime_warning(other.message(), file, line, col).ok(),
                 };
             }
+            return 0;
+        }
+        if word(0) == PROCESS_SEEN_ID {
+            // Its first user stack: keep what names its frames after it exits.
+            crate::system::symbolize::remember_process(word(8) as u32);
             return 0;
         }
         let id = word(0) as usize;
@@ -359,12 +368,24 @@ impl State {
         }
     }
 
-    /// Records lost since the last report.
+    /// Records lost since the last report, and stacks lost to a full stack map.
     fn report_lost(&mut self) {
         let lost = self.bss.as_ref().map_or(0, |bss| bss.read(Counters::LOST));
         if lost > self.lost_reported {
             self.out.lost_events(lost - self.lost_reported).ok();
             self.lost_reported = lost;
+        }
+        let stacks = self.bss.as_ref().map_or(0, |bss| bss.read(self.counters.stacks_lost()));
+        if stacks > self.stacks_lost_reported {
+            let n = stacks - self.stacks_lost_reported;
+            self.stacks_lost_reported = stacks;
+            self.warn(&format!(
+                "warning: Lost {} stack{}: the stack map is full ({} distinct stacks); they read as empty stacks; {}",
+                n,
+                if n == 1 { "" } else { "s" },
+                self.manifest.max_map_keys,
+                RAISE_MAP_KEYS
+            ));
         }
     }
 

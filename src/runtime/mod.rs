@@ -19,6 +19,7 @@ pub mod object;
 mod perf;
 pub mod script;
 pub mod signals;
+pub mod stacks;
 pub mod stats;
 
 use crate::diagnostic::Diagnostic;

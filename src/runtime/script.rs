@@ -49,6 +49,36 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         return Ok(exit::OK);
     }
     let (out, written, destination) = make_output(opts).map_err(|e| usage(e.to_string()))?;
+    // Created now, so that a path that cannot be written stops rtrace before it traces.
+    let flamegraph = opts
+        .flamegraph
+        .as_ref()
+        .map(|p| std::fs::File::create(p).map(|f| (p, f)).map_err(|e| OutputError::File(p.clone(), e)))
+        .transpose()
+        .map_err(|e| usage(e.to_string()))?;
+    super::stacks::install(&manifest.stacks, |name| object.map(name));
+    // The files traced, and the command's: a process of theirs that exits
+    // before its mappings are read is still named (when not PIE).
+    let command_file = opts
+        .command
+        .as_deref()
+        .and_then(|c| c.split_whitespace().next())
+        .and_then(|p| crate::system::binary::locate(p).ok());
+    crate::system::symbolize::traced_files(
+        manifest
+            .attach
+            .iter()
+            .filter_map(|a| match &a.resolved.detail {
+                crate::probe::Detail::Uprobe(site) => Some(site.path.clone()),
+                crate::probe::Detail::Usdt(site) => Some(site.path.clone()),
+                _ => None,
+            })
+            .chain(command_file),
+    );
+    crate::system::symbolize::configure(crate::system::symbolize::SymbolOptions {
+        debug_info: manifest.config.show_debug_info,
+        demangle: manifest.config.cpp_demangle,
+    });
     let mut state =
         State::new(manifest.clone(), (out, written), object.user_maps(manifest), object.map(".bss").map(Bss::new));
     // Where each helper call `-k`/`-kk` checks is: (helper, line, column).
@@ -99,7 +129,10 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     events::drain_after_exit(&state, &ring);
     object.run(checked, ProgKind::End);
     let _ = ring.consume();
-    state.borrow_mut().print_at_exit();
+    let maps = state.borrow_mut().print_at_exit();
+    if let Some((path, file)) = flamegraph {
+        write_flame_graph(path, file, &maps, &source.name);
+    }
     let failed = state.borrow().output_failed();
     match failed {
         // The reader has seen enough (`rtrace ... | head`): quietly, as grep.
@@ -129,6 +162,9 @@ fn watch(
     loop {
         // A negative callback result (exit()) ends the poll early; it is not an error.
         let _ = ring.poll(POLL);
+        // Records submitted without a wakeup (a process's later new stacks)
+        // do not end the poll: read them at least every POLL.
+        let _ = ring.consume();
         let mut st = state.borrow_mut();
         // A failed write (`| head -1`, a full disk) ends the session as Ctrl-C does.
         if st.exit_called() || signals::stop_requested() || st.output_failed().is_some() {
@@ -161,6 +197,25 @@ fn watch(
         if opts.buffering != Some(Buffering::Full) {
             st.out.flush().ok();
         }
+    }
+}
+
+/// `--flamegraph FILE`: the stack-keyed maps as an SVG; a warning when
+/// there were none (the file is then left empty) or it cannot be written.
+fn write_flame_graph(
+    path: &std::path::Path,
+    file: std::fs::File,
+    maps: &[(String, Vec<crate::output::value::MapEntry>, bool)],
+    source: &str,
+) {
+    let title = format!("rtrace {}", source);
+    match crate::output::folded::flame_graph(maps, &title, std::io::BufWriter::new(file)) {
+        Ok(true) => {}
+        Ok(false) => sink::to_stderr(&format!(
+            "warning: no map is keyed by a stack (@[ustack] = count()): the flame graph `{}` is empty",
+            path.display()
+        )),
+        Err(e) => sink::to_stderr(&format!("ERROR: cannot write the flame graph `{}`: {}", path.display(), e)),
     }
 }
 
@@ -207,6 +262,7 @@ fn make_output(opts: &Options) -> Result<(Box<dyn Output>, WriteStatus, String),
     let out: Box<dyn Output> = match opts.format {
         Format::Text => Box::new(TextOutput::new(sink)),
         Format::Json => Box::new(JsonOutput::new(sink)),
+        Format::Folded => Box::new(crate::output::FoldedOutput::new(sink)),
     };
     Ok((out, written, name))
 }

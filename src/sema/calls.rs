@@ -297,6 +297,8 @@ impl<'a> Checker<'a> {
         }
         match name {
             "str" => self.str_call(name_span, args, span),
+            "kstack" | "ustack" => self.stack_call(name, name_span, args, span),
+            "len" if args.len() == 1 && !matches!(args[0].kind, ExprKind::Map { .. }) => self.stack_len(&args[0], span),
             "len" => {
                 let Some(map) = self.whole_map(name, name_span, args, 1, 1) else { return none(span) };
                 if self.maps[map].value.as_ref().is_some_and(|v| v.bucketed()) {

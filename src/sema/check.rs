@@ -66,6 +66,8 @@ pub(super) struct Checker<'a> {
     pub var_types: HashMap<(usize, VarId), Type>,
     pub strlen: u32,
     pub max_map_keys: u32,
+    /// Every kind of stack collected, for the Manifest.
+    pub stacks: Vec<crate::types::StackType>,
     // The program being checked.
     pub prog: usize,
     pub group: Option<&'a Group<'a>>,
@@ -108,6 +110,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         var_types: HashMap::new(),
         strlen: env.strlen,
         max_map_keys: env.max_map_keys,
+        stacks: Vec::new(),
         prog: 0,
         group: None,
         records: HashMap::new(),
@@ -197,6 +200,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         strlen: ck.strlen,
         max_map_keys: ck.max_map_keys,
         config: ck.config,
+        stacks: ck.stacks,
     };
     Ok(Checked { programs, manifest, warnings })
 }
@@ -978,7 +982,9 @@ fn storable_type(t: &Type) -> bool {
         | Type::None
         | Type::Unknown => true,
         Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
-        Type::MacAddr | Type::Errno | Type::Record(_) | Type::Array { .. } | Type::Float { .. } => true,
+        Type::MacAddr | Type::Errno | Type::Record(_) | Type::Array { .. } | Type::Float { .. } | Type::Stack(_) => {
+            true
+        }
         Type::Tuple(items) => items.iter().all(storable_type),
         Type::TracepointArgs => false,
     }

@@ -202,7 +202,8 @@ impl<'a> Checker<'a> {
                 let ty = Type::Ptr { pointee: Box::new(Type::Record(task)), space: AddrSpace::Kernel };
                 TExpr { kind: TExprKind::Builtin(Builtin::CurTask), ty, span }
             }
-            "kstack" | "ustack" | "ctx" | "username" => {
+            "kstack" | "ustack" => self.stack_builtin(name == "kstack", span),
+            "ctx" | "username" => {
                 self.unsupported(span, format!("`{}`", name));
                 none(span)
             }
@@ -784,7 +785,9 @@ impl<'a> Checker<'a> {
             let kind = TExprKind::BufEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne };
             return TExpr { kind, ty: Type::Bool, span };
         }
-        if same_arrays && matches!(op, BinOp::Eq | BinOp::Ne) {
+        // Stacks of one kind are equal when they name the same frames (and process).
+        let same_stacks = matches!(l.ty, Type::Stack(_)) && l.ty == r.ty;
+        if (same_arrays || same_stacks) && matches!(op, BinOp::Eq | BinOp::Ne) {
             let kind = TExprKind::BufEq { lhs: Box::new(l), rhs: Box::new(r), negate: op == BinOp::Ne };
             return TExpr { kind, ty: Type::Bool, span };
         }

@@ -6,7 +6,7 @@
 
 use crate::probe::{Detail, Resolved, Return};
 use crate::span::Span;
-use crate::types::{slot_layout, Layout, Type};
+use crate::types::{slot_layout, Layout, StackType, Type};
 
 #[derive(Clone, Debug, Default)]
 pub struct Manifest {
@@ -22,6 +22,8 @@ pub struct Manifest {
     pub max_map_keys: u32,
     /// Every config variable, as the script and the environment set them.
     pub config: crate::config::Config,
+    /// Every kind of stack the programs collect (`kstack`, `ustack`).
+    pub stacks: Vec<StackType>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -15,6 +15,7 @@ pub mod manifest;
 mod map_decls;
 mod records;
 mod scope;
+mod stacks;
 pub mod typed;
 mod variables;
 

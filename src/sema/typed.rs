@@ -172,6 +172,10 @@ pub enum TExprKind {
         tuple: Box<TExpr>,
         offset: u32,
     },
+    /// `kstack` / `ustack`: the current stack (a `contract::StackValue`).
+    Stack(crate::types::StackType),
+    /// `len(stack)`: its number of frames.
+    StackLen(Box<TExpr>),
     /// `$x++`, `--@m[k]` ...: adds `delta`, yields the old value (postfix) or the new one.
     Update {
         place: Place,

@@ -18,6 +18,7 @@ pub mod process;
 pub mod resolve;
 pub mod returns;
 mod sandbox;
+pub mod symbolize;
 pub mod symbols;
 pub mod tracefs;
 mod usdt_notes;

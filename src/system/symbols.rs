@@ -1,11 +1,9 @@
-//! Addresses and names: the symbols `kaddr()` and `uaddr()` name, and the
-//! `ksym()`, `usym()` and `cgroup_path()` values turned into text when they
-//! are printed.
+//! Names to addresses: the symbols `kaddr()` and `uaddr()` name, kallsyms
+//! as a list; and `cgroup_path()` values turned into text when printed.
+//! (Addresses to names — stacks, `ksym()`, `usym()` — are `symbolize`.)
 
 use super::binary::Binary;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::path::Path;
 
 /// A symbol's address and size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,45 +73,6 @@ pub fn read_kallsyms(path: &Path) -> Vec<(u64, String)> {
         .collect();
     syms.sort();
     syms
-}
-
-/// This kernel's symbols (read once, for `ksym()`).
-fn kernel_symbols() -> &'static [(u64, String)] {
-    static SYMS: OnceLock<Vec<(u64, String)>> = OnceLock::new();
-    SYMS.get_or_init(|| read_kallsyms(Path::new("/proc/kallsyms")))
-}
-
-/// `ksym(addr)`: the kernel symbol holding `addr`, or the address in hex.
-pub fn ksym(addr: u64) -> String {
-    let syms = kernel_symbols();
-    match syms.partition_point(|(a, _)| *a <= addr) {
-        0 => format!("0x{:x}", addr),
-        i => syms[i - 1].1.clone(),
-    }
-}
-
-/// `usym(addr)` of process `pid`: the function holding `addr` in the file
-/// mapped there, or the address in hex.
-pub fn usym(addr: u64, pid: u64) -> String {
-    user_function(addr, pid).unwrap_or_else(|| format!("0x{:x}", addr))
-}
-
-fn user_function(addr: u64, pid: u64) -> Option<String> {
-    let maps = std::fs::read_to_string(format!("/proc/{}/maps", pid)).ok()?;
-    // start-end perms offset dev inode path
-    let (path, file_offset) = maps.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        let (start, end) = f.first()?.split_once('-')?;
-        let (start, end) = (u64::from_str_radix(start, 16).ok()?, u64::from_str_radix(end, 16).ok()?);
-        let path = f.get(5).filter(|p| p.starts_with('/'))?;
-        let offset = u64::from_str_radix(f.get(2)?, 16).ok()?;
-        (addr >= start && addr < end).then(|| (PathBuf::from(path), addr - start + offset))
-    })?;
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Option<Binary>>>> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().ok()?;
-    let binary = cache.entry(path.clone()).or_insert_with(|| Binary::read(&path).ok()).as_ref()?;
-    let vaddr = binary.address_of_offset(file_offset)?;
-    binary.function_at(vaddr).map(|f| f.name.clone())
 }
 
 /// `cgroup_path(id)`: `name:path` in every cgroup hierarchy that has the

@@ -52,6 +52,8 @@ enum Expect {
     Stderr(String),
     /// These lines appear in stdout, contiguous and in order.
     Lines(Vec<String>),
+    /// Stdout has contiguous lines that these patterns match, in order.
+    Matching(Vec<String>),
     /// Stdout is exactly this.
     Exact(String),
     /// A line of this file (in the build directory) matches.
@@ -110,6 +112,10 @@ fn parse_cases(suite: &str, path: &Path) -> Vec<Case> {
             "EXPECT_LINES" => {
                 let b = block();
                 case.expects.push(Expect::Lines(b));
+            }
+            "EXPECT_MATCHING" => {
+                let b = block();
+                case.expects.push(Expect::Matching(b));
             }
             "EXPECT_EXACT" => {
                 let b = block();
@@ -352,6 +358,15 @@ fn check(case: &Case, o: &Outcome, dir: &Path) -> Vec<String> {
                 let found = stdout_lines.windows(want.len().max(1)).any(|w| w.iter().zip(want).all(|(a, b)| a == b));
                 if !found {
                     problems.push(format!("stdout lacks these lines in order:\n    {}", want.join("\n    ")));
+                }
+            }
+            Expect::Matching(want) => {
+                let res: Vec<regex::Regex> = want.iter().map(|p| regex::Regex::new(p).unwrap()).collect();
+                let found = stdout_lines
+                    .windows(res.len().max(1))
+                    .any(|w| w.iter().zip(&res).all(|(line, re)| re.is_match(line)));
+                if !found {
+                    problems.push(format!("no contiguous stdout lines match, in order:\n    {}", want.join("\n    ")));
                 }
             }
             Expect::Exact(want) if *want != o.stdout => problems.push(format!("stdout differs; expected:\n{}", want)),

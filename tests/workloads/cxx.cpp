@@ -1,7 +1,9 @@
 // C++ functions in a namespace and an overload: probes name them demangled
-// (`uprobe:./cxx:"shapes::area"`, `"shapes::scale(int)"`). `cxx N` calls
-// each N times.
+// (`uprobe:./cxx:"shapes::area"`, `"shapes::scale(int)"`). `cxx N [MS]`
+// calls each N times, then lingers MS milliseconds (for stack tests: rtrace
+// reads a process's mappings while it runs).
 #include <cstdlib>
+#include <unistd.h>
 
 namespace shapes {
 __attribute__((noinline)) int area(int w, int h) { return w * h; }
@@ -14,5 +16,7 @@ int main(int argc, char **argv) {
   long total = 0;
   for (int i = 1; i <= n; i++)
     total += shapes::area(i, 10) + shapes::scale(i) + shapes::scale((long)i);
+  if (argc > 2)
+    usleep(atoi(argv[2]) * 1000);
   return total > 0 ? 0 : 1;
 }

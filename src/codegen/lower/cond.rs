@@ -164,8 +164,8 @@ impl<'a> Lowerer<'a> {
         let n = match (&a.ty, &b.ty) {
             // The length byte, then the bytes.
             (Type::Buffer { size: sa }, Type::Buffer { size: sb }) => 1 + (*sa).min(*sb) as i32,
-            // Arrays of one type: every byte.
-            (Type::Array { .. }, _) => a.ty.size() as i32,
+            // Arrays (and stacks) of one type: every byte.
+            (Type::Array { .. } | Type::Stack(_), _) => a.ty.size() as i32,
             _ => unreachable!("checked: buffer or array comparison"),
         };
         let (abase, aoff) = self.memory_location(a);

@@ -480,6 +480,12 @@ impl<'a> Lowerer<'a> {
     /// Reserves a `size`-byte ring buffer record, lets `fill` write it
     /// (given its address), and submits it; a full buffer counts a lost record.
     pub fn send_record(&mut self, size: u32, fill: impl FnOnce(&mut Self, Reg)) {
+        self.send_record_flags(size, 0, fill)
+    }
+
+    /// `send_record`, submitted with `flags` (`BPF_RB_NO_WAKEUP`: the reader
+    /// is not woken for this record).
+    pub fn send_record_flags(&mut self, size: u32, flags: u64, fill: impl FnOnce(&mut Self, Reg)) {
         let limit = record_limit(self.maps.events_bytes);
         if size > limit {
             let span = self.stmt_span;
@@ -496,7 +502,7 @@ impl<'a> Lowerer<'a> {
         self.b.jump_imm(BPF_JEQ, rec, 0, lost);
         fill(self, rec);
         self.b.mov(Reg::Phys(R1), rec);
-        self.b.mov_imm(Reg::Phys(R2), 0);
+        self.b.mov_imm(Reg::Phys(R2), flags);
         self.b.call(Helper::RingbufSubmit, 2);
         self.b.jump(done);
         self.b.place(lost);

@@ -162,6 +162,7 @@ impl<'a> Lowerer<'a> {
                 self.b.store(BPF_DW, base, off + 8, pid);
             }
             TExprKind::JoinArgs { argv, space } => self.join_args(argv, *space, base, off),
+            TExprKind::Stack(st) => self.capture_stack(st, base, off),
             TExprKind::ReadMem { ptr, space } => {
                 let p = self.eval(ptr);
                 self.probe_read(base, off, e.ty.size(), p, *space);

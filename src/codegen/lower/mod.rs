@@ -10,6 +10,9 @@ mod loops;
 mod maps;
 mod mem;
 mod scalar;
+mod stacks;
+
+pub use stacks::stack_map_sizes;
 
 use super::insn::*;
 use super::ir::{Builder, Label, Reg, FP};
@@ -27,6 +30,12 @@ pub struct MapIndices {
     pub events: usize,
     /// Its size in bytes, which bounds the size of one record.
     pub events_bytes: u32,
+    /// The per-CPU buffer stacks are collected into.
+    pub stack_scratch: usize,
+    /// The first stack map (one per size, `stack_map_sizes`).
+    pub stacks: usize,
+    /// The processes whose first user stack was announced.
+    pub seen_pids: Option<usize>,
 }
 
 /// Stack use is counted up to here, far past `MAX_STACK`: enough to report

@@ -151,6 +151,12 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::Update { place, delta, prefix } => self.update(place, *delta, *prefix),
+            TExprKind::StackLen(stack) => {
+                let (base, off) = self.memory_location(stack);
+                let r = self.b.vreg();
+                self.b.load(BPF_W, r, base, off + crate::contract::StackValue::FRAMES as i32);
+                r
+            }
             TExprKind::Str(_)
             | TExprKind::CtxString { .. }
             | TExprKind::DataLocString { .. }
@@ -163,7 +169,8 @@ impl<'a> Lowerer<'a> {
             | TExprKind::ReadMem { .. }
             | TExprKind::MakeMac(_)
             | TExprKind::Struct(_)
-            | TExprKind::JoinArgs { .. } => unreachable!("checked: {:?} is not a scalar", e.ty),
+            | TExprKind::JoinArgs { .. }
+            | TExprKind::Stack(_) => unreachable!("checked: {:?} is not a scalar", e.ty),
         }
     }
 
