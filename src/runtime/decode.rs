@@ -42,7 +42,7 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             let b = bytes.get(off..off + 6).unwrap_or(&[0; 6]);
             Value::Str(b.iter().map(|x| format!("{:02X}", x)).collect::<Vec<_>>().join(":").into_bytes())
         }
-        Type::Timestamp { format } => Value::Str(clock::from_monotonic(u64_at(bytes, off), format).into_bytes()),
+        Type::Timestamp { format } => Value::Str(clock::from_boot(u64_at(bytes, off), format).into_bytes()),
         Type::Buffer { size } => {
             let len = (bytes.get(off).copied().unwrap_or(0) as usize).min(*size as usize);
             Value::Buffer(bytes.get(off + 1..off + 1 + len).unwrap_or(&[]).to_vec())
@@ -56,6 +56,7 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             let e = std::io::Error::from_raw_os_error(u64_at(bytes, off) as i32);
             Value::Str(crate::output::error_reason(&e).into_bytes())
         }
+        Type::Username => Value::Str(symbols::user_name(u64_at(bytes, off)).into_bytes()),
         _ => Value::None,
     }
 }

@@ -42,7 +42,7 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     // Forked before anything is loaded, and after the child (which must not
     // hold the keeper's socket); without one, rtrace releases uprobes itself.
     let keeper = if opts.dry_run { None } else { Keeper::start().ok().map(Rc::new) };
-    let values = LoadValues { start_ns: clock::monotonic_ns(), cpid: child.as_ref().map(|c| c.pid) };
+    let values = LoadValues { start_ns: clock::boot_ns(), cpid: child.as_ref().map(|c| c.pid) };
     let request = LoadRequest { verbose: opts.verbose, ..Default::default() };
     let object = Loaded::load(checked, compiled, values, request)?;
     if opts.dry_run {

@@ -295,6 +295,9 @@ impl<'a> Checker<'a> {
         if let Some(v) = self.value_function(name, name_span, args, span) {
             return v;
         }
+        if let Some(v) = self.stdlib_builtin_call(name, args, span) {
+            return v;
+        }
         match name {
             "str" => self.str_call(name_span, args, span),
             "len" => {

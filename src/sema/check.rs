@@ -386,7 +386,7 @@ fn mentions_per_attach_builtin(probe: &ast::Probe) -> bool {
     let mut found = false;
     let mut visit = |e: &Expr| {
         if let ExprKind::Ident(name) = &e.kind {
-            found |= matches!(name.as_str(), "args" | "probe" | "func");
+            found |= matches!(name.as_str(), "args" | "probe" | "func" | "probetype");
         }
     };
     if let Some(p) = &probe.predicate {
@@ -978,7 +978,9 @@ fn storable_type(t: &Type) -> bool {
         | Type::None
         | Type::Unknown => true,
         Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
-        Type::MacAddr | Type::Errno | Type::Record(_) | Type::Array { .. } | Type::Float { .. } => true,
+        Type::MacAddr | Type::Errno | Type::Username | Type::Record(_) | Type::Array { .. } | Type::Float { .. } => {
+            true
+        }
         Type::Tuple(items) => items.iter().all(storable_type),
         Type::TracepointArgs => false,
     }

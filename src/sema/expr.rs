@@ -14,9 +14,48 @@ use crate::types::{c_size, tuple_layout, AddrSpace, Type, I64, U64};
 
 /// Builtin variables the language knows, for "did you mean" suggestions.
 pub(crate) const BUILTINS: &[&str] = &[
-    "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "comm", "kstack", "ustack", "arg0", "arg1", "arg2", "arg3",
-    "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "sarg0", "retval", "func", "probe", "curtask", "rand", "cgroup",
-    "ctx", "args", "username", "cpid", "numaid", "jiffies", "goid",
+    "pid",
+    "tid",
+    "uid",
+    "gid",
+    "nsecs",
+    "elapsed",
+    "cpu",
+    "comm",
+    "kstack",
+    "ustack",
+    "arg0",
+    "arg1",
+    "arg2",
+    "arg3",
+    "arg4",
+    "arg5",
+    "arg6",
+    "arg7",
+    "arg8",
+    "arg9",
+    "sarg0",
+    "retval",
+    "func",
+    "probe",
+    "curtask",
+    "rand",
+    "cgroup",
+    "ctx",
+    "args",
+    "username",
+    "cpid",
+    "numaid",
+    "jiffies",
+    "goid",
+    "ncpus",
+    "usermode",
+    "probetype",
+    "has_cpid",
+    "ppid",
+    "pcomm",
+    "leader_tid",
+    "leader_comm",
 ];
 
 impl<'a> Checker<'a> {
@@ -125,14 +164,14 @@ impl<'a> Checker<'a> {
         if let Some(builtin) = name.strip_prefix("__builtin_").filter(|b| BUILTINS.contains(b)) {
             return self.ident(builtin, span);
         }
+        if let Some(v) = self.stdlib_builtin(name, span) {
+            return v;
+        }
         let kind = self.group().kind.clone();
         let builtin = |b: Builtin, ty: Type| TExpr { kind: TExprKind::Builtin(b), ty, span };
         match name {
-            "pid" => builtin(Builtin::Pid, U64),
-            "tid" => builtin(Builtin::Tid, U64),
             "uid" => builtin(Builtin::Uid, U64),
             "gid" => builtin(Builtin::Gid, U64),
-            "nsecs" => builtin(Builtin::Nsecs, U64),
             "elapsed" => builtin(Builtin::Elapsed, U64),
             "cpu" => builtin(Builtin::Cpu, U64),
             "rand" => builtin(Builtin::Rand, U64),
@@ -202,7 +241,7 @@ impl<'a> Checker<'a> {
                 let ty = Type::Ptr { pointee: Box::new(Type::Record(task)), space: AddrSpace::Kernel };
                 TExpr { kind: TExprKind::Builtin(Builtin::CurTask), ty, span }
             }
-            "kstack" | "ustack" | "ctx" | "username" => {
+            "kstack" | "ustack" => {
                 self.unsupported(span, format!("`{}`", name));
                 none(span)
             }
@@ -1075,7 +1114,13 @@ impl<'a> Checker<'a> {
                 }
                 TExpr { kind: TExprKind::IntCast(Box::new(e)), ty: target, span }
             }
-            (Type::Ptr { .. }, Type::Int { .. } | Type::Ptr { .. }) => TExpr { ty: target, span, ..e },
+            // A pointer keeps its address space (`(struct pt_regs *)ctx` in
+            // a uprobe points into the kernel), as in bpftrace.
+            (Type::Ptr { pointee, .. }, Type::Ptr { space, .. }) => {
+                let ty = Type::Ptr { pointee: pointee.clone(), space: *space };
+                TExpr { ty, span, ..e }
+            }
+            (Type::Ptr { .. }, Type::Int { .. }) => TExpr { ty: target, span, ..e },
             _ => {
                 self.error(span, format!("cannot cast {} to {}", e.ty, target));
                 none(span)

@@ -6,6 +6,7 @@
 //! and builds the typed program.
 
 mod blocks;
+mod builtins;
 mod calls;
 mod check;
 mod expr;

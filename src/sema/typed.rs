@@ -196,11 +196,20 @@ pub enum UnaryOp {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Builtin {
+    /// As the initial PID namespace sees them (`pid(init)`).
     Pid,
     Tid,
+    /// `pid`, `tid` as the PID namespace with this device and inode sees
+    /// them (rtrace's own, when it is not the initial one).
+    NsPid {
+        tid: bool,
+        dev: u64,
+        ino: u64,
+    },
     Uid,
     Gid,
-    Nsecs,
+    /// `nsecs`, `nsecs(clock)`.
+    Nsecs(Clock),
     Elapsed,
     Cpu,
     Comm,
@@ -211,6 +220,24 @@ pub enum Builtin {
     CurTask,
     /// The pid of the `-c` command.
     Cpid,
+    /// The number of possible CPUs.
+    Ncpus,
+    /// The probe's context pointer.
+    Ctx,
+}
+
+/// The kernel clocks `nsecs(clock)` reads (bpftrace's TimestampMode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// CLOCK_MONOTONIC: not counting time suspended.
+    Monotonic,
+    /// CLOCK_BOOTTIME, the default: counting time suspended.
+    Boot,
+    /// CLOCK_TAI.
+    Tai,
+    /// CLOCK_BOOTTIME plus the TAI offset rtrace measured when it started
+    /// (for kernels without `bpf_ktime_get_tai_ns`).
+    SwTai,
 }
 
 #[derive(Clone, Debug, PartialEq)]

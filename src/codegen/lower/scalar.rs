@@ -188,14 +188,29 @@ impl<'a> Lowerer<'a> {
                     self.b.alu32_imm(BPF_AND, r, -1);
                 }
             }
-            Builtin::Nsecs | Builtin::Elapsed => {
-                self.b.call(Helper::KtimeGetNs, 0);
-                self.b.mov(r, Reg::Phys(R0));
-                if b == Builtin::Elapsed {
-                    let start = self.rodata_u64(Rodata::START_NS);
-                    self.b.alu_reg(BPF_SUB, r, start);
+            Builtin::NsPid { tid, dev, ino } => self.ns_pid(r, tid, dev, ino),
+            Builtin::Nsecs(clock) => {
+                let helper = match clock {
+                    Clock::Monotonic => Helper::KtimeGetNs,
+                    Clock::Boot | Clock::SwTai => Helper::KtimeGetBootNs,
+                    Clock::Tai => Helper::KtimeGetTaiNs,
+                };
+                self.call_into(r, helper);
+                if clock == Clock::SwTai {
+                    let offset = self.rodata_u64(Rodata::TAI_OFFSET);
+                    self.b.alu_reg(BPF_ADD, r, offset);
                 }
             }
+            Builtin::Elapsed => {
+                self.call_into(r, Helper::KtimeGetBootNs);
+                let start = self.rodata_u64(Rodata::START_NS);
+                self.b.alu_reg(BPF_SUB, r, start);
+            }
+            Builtin::Ncpus => {
+                let v = self.rodata_u64(Rodata::NCPUS);
+                self.b.mov(r, v);
+            }
+            Builtin::Ctx => self.b.mov(r, self.ctx),
             Builtin::Cpu => self.call_into(r, Helper::GetSmpProcessorId),
             Builtin::Rand => self.call_into(r, Helper::GetPrandomU32),
             Builtin::Cgroup => self.call_into(r, Helper::GetCurrentCgroupId),
@@ -209,6 +224,22 @@ impl<'a> Lowerer<'a> {
             Builtin::Comm => unreachable!("checked: comm is a string"),
         }
         r
+    }
+
+    /// `pid`/`tid` in the PID namespace `(dev, ino)`:
+    /// `bpf_get_ns_current_pid_tgid` fills a `struct bpf_pidns_info
+    /// { u32 pid; u32 tgid; }` on the stack; a task outside that namespace
+    /// reads as 0 (the helper fails and leaves the zeroes).
+    fn ns_pid(&mut self, r: Reg, tid: bool, dev: u64, ino: u64) {
+        let slot = self.alloc(8);
+        self.b.store_imm(BPF_DW, FP, slot, 0);
+        self.b.mov_imm(Reg::Phys(R1), dev);
+        self.b.mov_imm(Reg::Phys(R2), ino);
+        self.address(Reg::Phys(R3), FP, slot);
+        self.b.mov_imm(Reg::Phys(R4), 8);
+        self.b.call(Helper::GetNsCurrentPidTgid, 4);
+        // struct bpf_pidns_info { __u32 pid; __u32 tgid; }: pid is the thread's.
+        self.b.load(BPF_W, r, FP, if tid { slot } else { slot + 4 });
     }
 
     /// `r = *(u<bytes> *)(base + off)`, zero-extended. A member of a packed
