@@ -55,10 +55,8 @@ pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     if info.value.bucketed() {
         entries = decode::merge_buckets(entries);
     }
-    // bpftrace shows a `count()` without keys that holds nothing as 0.
-    if entries.is_empty() && info.keys.is_empty() && info.value == crate::sema::manifest::MapValue::Count {
-        entries.push(MapEntry { key: vec![], value: crate::output::value::MapValue::Count(0) });
-    }
+    // A `count()` without keys that holds nothing (cleared, deleted) prints
+    // nothing, as in bpftrace v0.26 (0.17 printed `@: 0`).
     entries
 }
 

@@ -59,6 +59,7 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "unwatch",
     "len",
     "has_key",
+    "find",
     "kptr",
     "uptr",
     "skboutput",
@@ -115,33 +116,6 @@ impl<'a> Checker<'a> {
                 let map = self.whole_map(name, *name_span, args, 1, 1)?;
                 self.actions.push(if name == "clear" { Action::ClearMap { map } } else { Action::ZeroMap { map } });
                 Some(TStmtKind::Emit { action: self.actions.len() - 1, args: vec![] })
-            }
-            // `delete(@m, key)` (bpftrace 0.22+), and `delete(@m[key])`.
-            "delete" => {
-                if !self.arity(name, *name_span, args, 1, 2) {
-                    return Some(TStmtKind::Expr(none(e.span)));
-                }
-                let ExprKind::Map { name: map_name, keys } = &args[0].kind else {
-                    self.error(args[0].span, "delete() takes a map and a key: `delete(@x, key)`");
-                    return Some(TStmtKind::Expr(none(e.span)));
-                };
-                if args.len() == 2 && !keys.is_empty() {
-                    self.error(args[0].span, "delete() expects a map with no keys for the first argument");
-                    return Some(TStmtKind::Expr(none(e.span)));
-                }
-                let map = self.map_id(map_name, args[0].span);
-                if self.maps[map].value.as_ref().is_some_and(|v| v.bucketed()) {
-                    self.unsupported(e.span, "delete() of one key of a hist()/lhist() map (use clear())");
-                    return Some(TStmtKind::Expr(none(e.span)));
-                }
-                let keys = match args.get(1) {
-                    Some(key) => {
-                        let key = self.expr(key);
-                        self.typed_map_keys(map, vec![key], args[1].span)
-                    }
-                    None => self.map_keys(map, keys, args[0].span),
-                };
-                Some(TStmtKind::DeleteMap { map, keys })
             }
             _ => None,
         }
@@ -298,20 +272,11 @@ impl<'a> Checker<'a> {
         if let Some(v) = self.stdlib_builtin_call(name, args, span) {
             return v;
         }
+        if let Some(v) = self.map_function(name, name_span, args, span) {
+            return v;
+        }
         match name {
             "str" => self.str_call(name_span, args, span),
-            "len" => {
-                let Some(map) = self.whole_map(name, name_span, args, 1, 1) else { return none(span) };
-                if self.maps[map].value.as_ref().is_some_and(|v| v.bucketed()) {
-                    self.unsupported(span, "len() of a hist()/lhist() map");
-                    return none(span);
-                }
-                if !self.maps[map].counted {
-                    self.maps[map].counted = true;
-                    self.changed = true;
-                }
-                TExpr { kind: TExprKind::MapLen(map), ty: crate::types::I64, span }
-            }
             "reg" => {
                 if !self.arity(name, name_span, args, 1, 1) {
                     return none(span);

@@ -645,21 +645,8 @@ impl<'a> Checker<'a> {
         let keys = self.map_keys(map, keys, span);
         match self.maps[map].value.clone() {
             Some(MapValue::Plain(ty)) => TExpr { kind: TExprKind::MapRead { map, keys }, ty, span },
-            Some(
-                agg @ (MapValue::Count
-                | MapValue::Sum { .. }
-                | MapValue::Avg
-                | MapValue::Min { .. }
-                | MapValue::Max { .. }),
-            ) => {
-                let signed = matches!(
-                    agg,
-                    MapValue::Avg
-                        | MapValue::Sum { signed: true }
-                        | MapValue::Min { signed: true }
-                        | MapValue::Max { signed: true }
-                );
-                let ty = if signed { I64 } else { U64 };
+            Some(agg) if agg.read_type().is_some() => {
+                let ty = agg.read_type().expect("checked");
                 TExpr { kind: TExprKind::AggRead { map, keys }, ty, span }
             }
             Some(other) => {

@@ -89,6 +89,22 @@ impl MapValue {
         }
     }
 
+    /// The type a read of the map gives in an expression (`@x[k]`): the
+    /// stored value, or the combined value of a `count`, `sum`, `avg`,
+    /// `min` or `max`; `None` for maps that can only be printed.
+    pub fn read_type(&self) -> Option<Type> {
+        use crate::types::{I64, U64};
+        match self {
+            MapValue::Plain(ty) => Some(ty.clone()),
+            MapValue::Avg => Some(I64),
+            MapValue::Sum { signed } | MapValue::Min { signed } | MapValue::Max { signed } => {
+                Some(if *signed { I64 } else { U64 })
+            }
+            MapValue::Count => Some(U64),
+            MapValue::Stats | MapValue::Hist | MapValue::Lhist { .. } => None,
+        }
+    }
+
     /// Bytes of one value (of one CPU's value for per-CPU maps).
     pub fn size(&self) -> u32 {
         match self {

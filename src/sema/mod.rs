@@ -13,6 +13,7 @@ mod expr;
 mod functions;
 mod loops;
 pub mod manifest;
+mod map_calls;
 mod map_decls;
 mod records;
 mod scope;

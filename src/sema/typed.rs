@@ -153,6 +153,23 @@ pub enum TExprKind {
     },
     /// `len(@map)`: the map's entry count (a `.bss` counter).
     MapLen(MapId),
+    /// `delete(@m, k)`, `delete(@m[k])`: true when there was an entry to delete.
+    MapDelete {
+        map: MapId,
+        keys: Vec<TExpr>,
+    },
+    /// `has_key(@m, k)`: true when the entry exists.
+    MapHas {
+        map: MapId,
+        keys: Vec<TExpr>,
+    },
+    /// `find(@m, k, $v)`: true when the entry exists, which is then copied
+    /// into variable `var` (as `@m[k]` reads it).
+    MapFind {
+        map: MapId,
+        keys: Vec<TExpr>,
+        var: VarId,
+    },
     /// `*p` of a struct, array or char array: `self.ty.size()` bytes read
     /// from `ptr` in `space`.
     ReadMem {
@@ -266,11 +283,6 @@ pub enum TStmtKind {
         map: MapId,
         keys: Vec<TExpr>,
         update: AggUpdate,
-    },
-    /// `delete(@m[k])`
-    DeleteMap {
-        map: MapId,
-        keys: Vec<TExpr>,
     },
     /// Send a record to the runtime: `args` are laid out as `Action::record`.
     Emit {

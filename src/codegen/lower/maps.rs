@@ -394,18 +394,72 @@ impl<'a> Lowerer<'a> {
         self.b.place(done);
     }
 
-    /// `delete(@m[k])`: a missing key is not an error.
-    pub fn map_delete(&mut self, map: MapId, keys: &[TExpr]) {
+    /// `delete(@m, k)`: 1 when there was an entry to delete (a missing key
+    /// is not an error), else 0.
+    pub fn map_delete(&mut self, map: MapId, keys: &[TExpr]) -> Reg {
         let key = self.map_key(map, keys);
         self.b.ld_map(Reg::Phys(R1), map);
         self.address(Reg::Phys(R2), FP, key);
         self.b.call(Helper::MapDeleteElem, 2);
+        let deleted = self.b.vreg();
+        let missing = self.b.label();
+        self.b.mov_imm(deleted, 0);
+        self.b.jump_imm(BPF_JNE, Reg::Phys(R0), 0, missing);
+        self.b.mov_imm(deleted, 1);
         if self.manifest.maps[map].counted {
-            let missing = self.b.label();
-            self.b.jump_imm(BPF_JNE, Reg::Phys(R0), 0, missing);
             self.add_counter(self.len_counter(map), -1);
-            self.b.place(missing);
         }
+        self.b.place(missing);
+        deleted
+    }
+
+    /// `has_key(@m, k)`: 1 when the lookup finds the entry.
+    pub fn map_has(&mut self, map: MapId, keys: &[TExpr]) -> Reg {
+        let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let found = self.b.vreg();
+        let missing = self.b.label();
+        self.b.mov_imm(found, 0);
+        self.b.jump_imm(BPF_JEQ, p, 0, missing);
+        self.b.mov_imm(found, 1);
+        self.b.place(missing);
+        found
+    }
+
+    /// `find(@m, k, $v)`: one lookup; when it finds the entry, its value (as
+    /// `@m[k]` reads it: every CPU's combined for an aggregation) goes to
+    /// `$v` and the result is 1, else `$v` is left as it was and it is 0.
+    pub fn map_find(&mut self, map: MapId, keys: &[TExpr], var: VarId) -> Reg {
+        let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let found = self.b.vreg();
+        let missing = self.b.label();
+        self.b.mov_imm(found, 0);
+        self.b.jump_imm(BPF_JEQ, p, 0, missing);
+        let (vars, slot) = self.var_at(var);
+        let var_size = self.prog.vars[var].ty.size().max(8);
+        match self.manifest.maps[map].value.clone() {
+            MapValue::Plain(ty) if ty.in_register() => {
+                let v = self.b.vreg();
+                self.b.load(BPF_DW, v, p, 0);
+                self.b.store(BPF_DW, vars, slot, v);
+            }
+            // A string or tuple: its bytes, the rest of a longer variable cleared.
+            MapValue::Plain(ty) => {
+                let size = ty.size().min(var_size);
+                if size < var_size {
+                    self.zero(vars, slot, var_size);
+                }
+                self.copy(vars, slot, p, 0, size);
+            }
+            _ => {
+                let v = self.aggregate_at(map, FP, key);
+                self.b.store(BPF_DW, vars, slot, v);
+            }
+        }
+        self.b.mov_imm(found, 1);
+        self.b.place(missing);
+        found
     }
 
     /// `count()`, `sum()`, `hist()`, `lhist()`: adds `amount` (or 1) to the

@@ -297,7 +297,6 @@ impl<'a> Lowerer<'a> {
             TStmtKind::SetMap { map, keys, value } => self.map_set(*map, keys, value),
             TStmtKind::Aggregate { map, keys, update } => self.map_aggregate(*map, keys, update),
             TStmtKind::Emit { action, args } => self.emit_record(*action, args),
-            TStmtKind::DeleteMap { map, keys } => self.map_delete(*map, keys),
             TStmtKind::Debugf { format, args } => self.debugf(format, args),
             TStmtKind::Exit { action } => {
                 self.count(Counters::EXIT);

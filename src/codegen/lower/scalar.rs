@@ -58,6 +58,9 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
+            TExprKind::MapDelete { map, keys } => self.map_delete(*map, keys),
+            TExprKind::MapHas { map, keys } => self.map_has(*map, keys),
+            TExprKind::MapFind { map, keys, var } => self.map_find(*map, keys, *var),
             TExprKind::AggRead { map, keys } => self.map_read_aggregate(*map, keys),
             TExprKind::MapLen(map) => {
                 let p = self.b.vreg();
