@@ -3,7 +3,7 @@
 use super::hist;
 use super::text::value_text;
 use super::value::{sort_entries, MapEntry, MapValue, Value};
-use super::{Message, Output};
+use super::{Message, Output, ProgramMessage};
 use std::io::{self, Write};
 
 pub struct JsonOutput<W: Write> {
@@ -149,6 +149,18 @@ impl<W: Write> Output for JsonOutput<W> {
             escape(file.as_bytes()),
             line,
             col
+        )
+    }
+
+    fn program_message(&mut self, m: ProgramMessage<'_>) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "{{\"type\": \"{}\", \"msg\": \"{}\", \"filename\": \"{}\", \"line\": {}, \"col\": {}}}",
+            if m.error { "errorf" } else { "warnf" },
+            escape(m.text),
+            escape(m.at.file.as_bytes()),
+            m.at.line,
+            m.at.col
         )
     }
 

@@ -61,6 +61,7 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         })
         .collect();
     state.source_name = source.name.clone();
+    state.message_places = super::places::message_places(manifest, source);
     let state = RefCell::new(state);
     let events = object.map(crate::contract::EVENTS_MAP).ok_or_else(|| internal("the object has no ring buffer"))?;
     let ring = events::reader(&events, |data| state.borrow_mut().record(data))
@@ -112,7 +113,8 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
             )),
             code: exit::RUNTIME,
         }),
-        None => Ok(exit::OK),
+        // `exit(code)` (bpftrace v0.26).
+        None => Ok(state.borrow().exit_code.unwrap_or(exit::OK)),
     }
 }
 

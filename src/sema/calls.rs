@@ -4,7 +4,7 @@
 
 use super::check::Checker;
 use super::expr::none;
-use super::manifest::Action;
+use super::manifest::{Action, PrintfKind};
 use super::typed::*;
 use crate::diagnostic::{closest, Diagnostic};
 use crate::output::printf::{conversions, parse_format, ArgKind};
@@ -16,7 +16,12 @@ use crate::types::{AddrSpace, Type};
 /// "not supported yet" apart from "unknown".
 pub(crate) const FUNCTIONS: &[&str] = &[
     "printf",
+    "errorf",
+    "warnf",
     "exit",
+    "assert",
+    "fail",
+    "static_assert",
     "str",
     "reg",
     "count",
@@ -72,14 +77,11 @@ impl<'a> Checker<'a> {
     pub fn call_statement(&mut self, e: &Expr) -> Option<TStmtKind> {
         let ExprKind::Call { name, name_span, args } = &e.kind else { return None };
         match name.as_str() {
-            "printf" => Some(self.printf(args, e.span)),
-            "exit" => {
-                if !args.is_empty() {
-                    self.arity(name, *name_span, args, 0, 0);
-                }
-                self.actions.push(Action::Exit);
-                Some(TStmtKind::Exit { action: self.actions.len() - 1 })
-            }
+            "printf" => Some(self.printf(PrintfKind::Output, args, e.span)),
+            "errorf" => Some(self.printf(PrintfKind::Error, args, e.span)),
+            "warnf" => Some(self.printf(PrintfKind::Warning, args, e.span)),
+            "exit" => Some(self.exit(*name_span, args, e.span)),
+            "assert" | "fail" | "static_assert" => self.assertion(name, *name_span, args, e.span),
             "print" => Some(self.print(name_span, args, e.span)),
             "time" => {
                 if !self.arity(name, *name_span, args, 0, 1) {
@@ -292,7 +294,8 @@ impl<'a> Checker<'a> {
                 let reg = String::from_utf8_lossy(reg).into_owned();
                 self.pt_regs_load(&reg, args[0].span)
             }
-            "printf" | "exit" | "time" | "join" | "cat" | "system" | "debugf" => {
+            "printf" | "errorf" | "warnf" | "exit" | "time" | "join" | "cat" | "system" | "debugf" | "assert"
+            | "fail" | "static_assert" => {
                 self.error(span, format!("{}() is a statement and has no value", name));
                 none(span)
             }
@@ -325,6 +328,7 @@ impl<'a> Checker<'a> {
         let expected = match (min, max) {
             (0, 0) => "no arguments".to_string(),
             (a, b) if a == b => format!("{} argument{}", a, if a == 1 { "" } else { "s" }),
+            (0, b) => format!("at most {} argument{}", b, if b == 1 { "" } else { "s" }),
             (a, b) => format!("{} to {} arguments", a, b),
         };
         self.error(span, format!("{}() takes {}, but {} given", name, expected, args.len()));
@@ -371,22 +375,44 @@ impl<'a> Checker<'a> {
         TExpr { kind: TExprKind::ReadStr { ptr: Box::new(p), len, space }, ty, span }
     }
 
-    fn printf(&mut self, args: &[Expr], span: Span) -> TStmtKind {
-        let Some((format, values)) = self.formatted("printf", args, span) else {
+    /// `printf`, `errorf` and `warnf`: the record's values formatted by
+    /// the runtime.
+    fn printf(&mut self, kind: PrintfKind, args: &[Expr], span: Span) -> TStmtKind {
+        let name = match kind {
+            PrintfKind::Output => "printf",
+            PrintfKind::Warning => "warnf",
+            PrintfKind::Error => "errorf",
+        };
+        let Some((format, values)) = self.formatted(name, args, span) else {
             return TStmtKind::Expr(none(span));
         };
         let types = values.iter().map(|v| v.ty.clone()).collect();
-        self.emit(Action::Printf { format, args: types, span }, values)
+        let expanded_from = self.expansions.iter().rev().map(|x| x.call).collect();
+        self.emit(Action::Printf { format, args: types, span, kind, expanded_from, stdlib: None }, values)
+    }
+
+    /// `exit()`, `exit(code)`: rtrace's exit code (v0.26).
+    fn exit(&mut self, name_span: Span, args: &[Expr], span: Span) -> TStmtKind {
+        if !self.arity("exit", name_span, args, 0, 1) {
+            return TStmtKind::Expr(none(span));
+        }
+        let code = args.first().map(|a| self.expr(a));
+        if let Some(c) = code.as_ref().filter(|c| !c.ty.is_integral() && c.ty.is_known()) {
+            let msg = format!("exit() takes an integer exit code, not {}", c.ty);
+            self.error(c.span, msg);
+        }
+        self.actions.push(Action::Exit { code: code.is_some() });
+        TStmtKind::Exit { action: self.actions.len() - 1, code }
     }
 
     /// Pushes an output action; the statement sends its record.
-    fn emit(&mut self, action: Action, args: Vec<TExpr>) -> TStmtKind {
+    pub fn emit(&mut self, action: Action, args: Vec<TExpr>) -> TStmtKind {
         self.actions.push(action);
         TStmtKind::Emit { action: self.actions.len() - 1, args }
     }
 
     /// The format and checked arguments of `printf`, `cat`, `system`.
-    fn formatted(&mut self, name: &str, args: &[Expr], span: Span) -> Option<(String, Vec<TExpr>)> {
+    pub fn formatted(&mut self, name: &str, args: &[Expr], span: Span) -> Option<(String, Vec<TExpr>)> {
         let Some(first) = args.first() else {
             self.error(span, format!("{}() needs a format string", name));
             return None;

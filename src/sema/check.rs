@@ -93,6 +93,9 @@ pub(super) struct Checker<'a> {
     pub defines: HashMap<String, String>,
     /// The config variables (`config = { ... }`, `BPFTRACE_*`).
     pub config: crate::config::Config,
+    /// Inside this many branches a constant condition never takes: a
+    /// `fail()` or `static_assert()` there does not fail.
+    pub unreachable: u32,
 }
 
 pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diagnostic>> {
@@ -135,6 +138,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         void_ok: false,
         expansions: Vec::new(),
         config: Default::default(),
+        unreachable: 0,
     };
     ck.apply_config(program);
     ck.final_pass = true;
@@ -589,8 +593,18 @@ impl<'a> Checker<'a> {
             StmtKind::If { cond, then, els } => {
                 let cond = self.expr(cond);
                 self.expect_condition(&cond);
+                // A branch a constant condition never takes (`if ($1 < 2)`
+                // with `$1` given) is checked, but cannot `fail()`.
+                let never = |taken: bool| match cond.kind {
+                    TExprKind::Int(v) => (v != 0) != taken,
+                    _ => false,
+                } as u32;
+                self.unreachable += never(true);
                 let then = self.block(then);
+                self.unreachable -= never(true);
+                self.unreachable += never(false);
                 let els = els.as_ref().map(|b| self.block(b)).unwrap_or_default();
+                self.unreachable -= never(false);
                 push(out, TStmtKind::If { cond, then, els });
             }
             StmtKind::While { cond, body } => {

@@ -165,10 +165,21 @@ impl MapInfo {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    /// `printf(format, args...)`
-    Printf { format: String, args: Vec<Type>, span: Span },
-    /// `exit()`
-    Exit,
+    /// `printf(format, args...)`, and `errorf`/`warnf` (`kind`): these
+    /// print where they were called, and the macro uses (innermost first)
+    /// that `expanded_from` their place. A message of bpftrace's standard
+    /// library (`assert`) names its place there (`stdlib`), then `span` as
+    /// the first place it was expanded from.
+    Printf {
+        format: String,
+        args: Vec<Type>,
+        span: Span,
+        kind: PrintfKind,
+        expanded_from: Vec<Span>,
+        stdlib: Option<StdlibPlace>,
+    },
+    /// `exit([code])`: the record holds the code when there is one.
+    Exit { code: bool },
     /// `print(@x[, top[, div]])`: the runtime prints the map (the `top`
     /// largest entries, values divided by `div`; 0 means all / 1).
     PrintMap { map: usize, top: u64, div: u64 },
@@ -187,6 +198,29 @@ pub enum Action {
     /// `system(format, args...)`: the runtime runs the command (`--unsafe`).
     System { format: String, args: Vec<Type>, span: Span },
 }
+
+/// Which of printf's family formatted a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrintfKind {
+    /// `printf()`: output.
+    Output,
+    /// `warnf()`: a warning with the place of the call.
+    Warning,
+    /// `errorf()`: an error with the place of the call (the run goes on).
+    Error,
+}
+
+/// A place in bpftrace's standard library, where its macros print from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StdlibPlace {
+    pub file: &'static str,
+    pub line: usize,
+    pub col: usize,
+    pub end_col: usize,
+}
+
+/// `assert()`'s `errorf` in bpftrace v0.26.1's `stdlib/base.bt`.
+pub const ASSERT_PLACE: StdlibPlace = StdlibPlace { file: "stdlib/base.bt", line: 6, col: 5, end_col: 37 };
 
 /// `join()` reads at most this many arguments of this many bytes each, as
 /// bpftrace does.
@@ -208,7 +242,8 @@ impl Action {
                 static JOIN: std::sync::OnceLock<Vec<Type>> = std::sync::OnceLock::new();
                 JOIN.get_or_init(|| vec![join_args_type()])
             }
-            Action::Exit
+            Action::Exit { code: true } => std::slice::from_ref(&crate::types::I64),
+            Action::Exit { code: false }
             | Action::PrintMap { .. }
             | Action::ClearMap { .. }
             | Action::ZeroMap { .. }

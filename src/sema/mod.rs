@@ -5,6 +5,7 @@
 //! they appear, until nothing new is learned; the last walk reports errors
 //! and builds the typed program.
 
+mod asserts;
 mod blocks;
 mod builtins;
 mod calls;

@@ -294,9 +294,11 @@ pub enum TStmtKind {
         format: Vec<u8>,
         args: Vec<TExpr>,
     },
-    /// `exit()`: tell the runtime to stop, and stop this probe.
+    /// `exit([code])`: tell the runtime to stop (with the exit code), and
+    /// stop this probe.
     Exit {
         action: ActionId,
+        code: Option<TExpr>,
     },
     If {
         cond: TExpr,

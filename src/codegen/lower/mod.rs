@@ -298,9 +298,9 @@ impl<'a> Lowerer<'a> {
             TStmtKind::Aggregate { map, keys, update } => self.map_aggregate(*map, keys, update),
             TStmtKind::Emit { action, args } => self.emit_record(*action, args),
             TStmtKind::Debugf { format, args } => self.debugf(format, args),
-            TStmtKind::Exit { action } => {
+            TStmtKind::Exit { action, code } => {
                 self.count(Counters::EXIT);
-                self.emit_record(*action, &[]);
+                self.emit_record(*action, code.as_slice());
                 self.b.jump(self.exit_label);
             }
             TStmtKind::If { cond, then, els } => {
