@@ -57,6 +57,10 @@ pub enum Type {
     MacAddr,
     /// `strerror(n)`: an error number, printed as the C library's message.
     Errno,
+    /// `signal_name(n)`: a signal number, printed as strsignal(3) names it.
+    SignalName,
+    /// `syscall_name(n)`: a system call number, printed as the call's name.
+    SyscallName,
     /// `username`: a user id, printed as its name in `/etc/passwd`.
     Username,
     /// A C struct or union in its C layout (members keep their C widths).
@@ -298,6 +302,8 @@ impl Type {
                 | Type::Ksym
                 | Type::CgroupPath
                 | Type::Errno
+                | Type::SignalName
+                | Type::SyscallName
                 | Type::Username
         )
     }
@@ -314,6 +320,8 @@ impl Type {
                 | Type::CgroupPath
                 | Type::MacAddr
                 | Type::Errno
+                | Type::SignalName
+                | Type::SyscallName
                 | Type::Username
                 | Type::Buffer { .. }
                 | Type::Enum(_)
@@ -326,7 +334,13 @@ impl Type {
             Type::None | Type::Unknown | Type::TracepointArgs => 0,
             Type::Int { .. } | Type::Bool | Type::Enum(_) | Type::Ptr { .. } => 8,
             Type::Float { bytes } => *bytes as u32,
-            Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath | Type::Errno | Type::Username => 8,
+            Type::Timestamp { .. }
+            | Type::Ksym
+            | Type::CgroupPath
+            | Type::Errno
+            | Type::SignalName
+            | Type::SyscallName
+            | Type::Username => 8,
             Type::Usym => 16,
             Type::MacAddr => 6,
             Type::Record(r) => r.size,
@@ -433,6 +447,8 @@ impl fmt::Display for Type {
             Type::CgroupPath => write!(f, "cgroup_path"),
             Type::MacAddr => write!(f, "macaddr"),
             Type::Errno => write!(f, "strerror"),
+            Type::SignalName => write!(f, "signal_name"),
+            Type::SyscallName => write!(f, "syscall_name"),
             Type::Username => write!(f, "username"),
             Type::Record(r) if r.name.is_empty() => write!(f, "struct {{...}}"),
             Type::Record(r) => write!(f, "{}", r.name),

@@ -4,6 +4,7 @@
 
 pub mod hist;
 pub mod json;
+pub mod names;
 pub mod printf;
 pub mod sink;
 pub mod text;

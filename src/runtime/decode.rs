@@ -2,6 +2,7 @@
 //! records from the ring buffer, and map keys and values.
 
 use super::clock;
+use crate::output::names;
 use crate::output::value::{MapEntry, MapValue as OutMapValue, Value};
 use crate::sema::manifest::{MapInfo, MapValue};
 use crate::system::symbols;
@@ -15,6 +16,18 @@ fn u64_at(bytes: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b)
 }
 
+static TRUNC_TRAILER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// Sets what truncated strings end with (`str_trunc_trailer`); once, when a
+/// script starts. Until then it is bpftrace's default, `..`.
+pub fn set_trunc_trailer(trailer: &str) {
+    let _ = TRUNC_TRAILER.set(trailer.as_bytes().to_vec());
+}
+
+fn trunc_trailer() -> &'static [u8] {
+    TRUNC_TRAILER.get().map(|t| t.as_slice()).unwrap_or(b"..")
+}
+
 /// One value of type `ty` stored at `bytes[off..]`.
 pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
     match ty {
@@ -25,8 +38,11 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
         Type::Str { size } => {
             let end = (off + *size as usize).min(bytes.len());
             let s = bytes.get(off..end).unwrap_or(&[]);
-            let len = s.iter().position(|b| *b == 0).unwrap_or(s.len());
-            Value::Str(s[..len].to_vec())
+            match s.iter().position(|b| *b == 0) {
+                Some(len) => Value::Str(s[..len].to_vec()),
+                // No NUL: the string filled its buffer and went on (bpftrace's rule).
+                None => Value::Str([s, trunc_trailer()].concat()),
+            }
         }
         Type::Tuple(items) => {
             let layout = tuple_layout(items);
@@ -56,6 +72,8 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             let e = std::io::Error::from_raw_os_error(u64_at(bytes, off) as i32);
             Value::Str(crate::output::error_reason(&e).into_bytes())
         }
+        Type::SignalName => Value::Str(names::signal_name(u64_at(bytes, off) as i64).into()),
+        Type::SyscallName => Value::Str(names::syscall_name(u64_at(bytes, off) as i64).into()),
         Type::Username => Value::Str(symbols::user_name(u64_at(bytes, off)).into_bytes()),
         _ => Value::None,
     }

@@ -37,6 +37,7 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
 
 fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     let manifest = &checked.manifest;
+    super::decode::set_trunc_trailer(&manifest.config.str_trunc_trailer);
     // The child is forked first (stopped) so that `cpid` is known at load time.
     let mut child = opts.command.as_deref().map(Child::spawn).transpose().map_err(|e| usage(e.to_string()))?;
     // Forked before anything is loaded, and after the child (which must not

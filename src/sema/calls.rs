@@ -70,6 +70,15 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "skboutput",
     "sizeof",
     "offsetof",
+    "strlen",
+    "signal_name",
+    "syscall_name",
+    "getopt",
+    "tseries",
+    "percpu_kaddr",
+    "write_user",
+    "is_err",
+    "socket_cookie",
 ];
 
 impl<'a> Checker<'a> {

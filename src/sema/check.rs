@@ -992,9 +992,14 @@ fn storable_type(t: &Type) -> bool {
         | Type::None
         | Type::Unknown => true,
         Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
-        Type::MacAddr | Type::Errno | Type::Username | Type::Record(_) | Type::Array { .. } | Type::Float { .. } => {
-            true
-        }
+        Type::MacAddr
+        | Type::Errno
+        | Type::SignalName
+        | Type::SyscallName
+        | Type::Username
+        | Type::Record(_)
+        | Type::Array { .. }
+        | Type::Float { .. } => true,
         Type::Tuple(items) => items.iter().all(storable_type),
         Type::TracepointArgs => false,
     }

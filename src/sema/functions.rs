@@ -23,7 +23,8 @@ impl<'a> Checker<'a> {
             "strftime" | "strcontains" => (2, 2),
             "strncmp" => (3, 3),
             "buf" | "ntop" => (1, 2),
-            "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" | "macaddr" | "strerror" => (1, 1),
+            "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" | "macaddr" | "strerror"
+            | "signal_name" | "syscall_name" | "strlen" | "is_err" => (1, 1),
             _ => return None,
         };
         if !self.arity(name, name_span, args, lo, hi) {
@@ -52,6 +53,24 @@ impl<'a> Checker<'a> {
                 TExpr { kind: TExprKind::MakeMac(Box::new(v)), ty: Type::MacAddr, span }
             }
             "kaddr" | "uaddr" => self.symbol_address(name, &args[0], span),
+            "strlen" => self.strlen_call(&args[0], span),
+            "is_err" => {
+                // The kernel's IS_ERR(): -4095 <= (int64)p < 0, i.e. p >= -4095 unsigned.
+                let p = self.expr(&args[0]);
+                if !p.ty.is_scalar() && p.ty != Type::None {
+                    let msg = format!("is_err() needs a pointer or an integer, not {}", p.ty);
+                    self.error(p.span, msg);
+                    return Some(none(span));
+                }
+                let limit = TExpr { kind: TExprKind::Int(-4095i64 as u64), ty: U64, span };
+                let kind = TExprKind::Binary {
+                    op: crate::parser::ast::BinOp::Ge,
+                    lhs: Box::new(p),
+                    rhs: Box::new(limit),
+                    signed: false,
+                };
+                TExpr { kind, ty: Type::Bool, span }
+            }
             _ => {
                 let v = self.expr(&args[0]);
                 if !v.ty.is_scalar() && v.ty != Type::None {
@@ -63,6 +82,8 @@ impl<'a> Checker<'a> {
                     "ksym" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::Ksym, span },
                     "usym" => TExpr { kind: TExprKind::MakeUsym(Box::new(v)), ty: Type::Usym, span },
                     "strerror" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::Errno, span },
+                    "signal_name" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::SignalName, span },
+                    "syscall_name" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::SyscallName, span },
                     _ => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::CgroupPath, span },
                 }
             }
@@ -231,6 +252,30 @@ impl<'a> Checker<'a> {
             return v;
         }
         TExpr { kind: TExprKind::Bswap(Box::new(v)), ty, span }
+    }
+
+    /// `strlen(s)`: the length of a string, of a char array, or of the
+    /// string a `char *` points to (read as `str(p)` reads it).
+    fn strlen_call(&mut self, arg: &Expr, span: Span) -> TExpr {
+        let v = self.expr(arg);
+        let s = match &v.ty {
+            Type::Str { .. } => v,
+            Type::Array { elem, len } if elem.int_width().is_some_and(|(b, _)| b == 1) => {
+                let ty = Type::Str { size: *len };
+                TExpr { kind: TExprKind::Reinterpret(Box::new(v)), ty, span }
+            }
+            Type::Ptr { pointee, space } if pointee.int_width().is_some_and(|(b, _)| b == 1) => {
+                let (space, ty) = (*space, Type::Str { size: self.strlen });
+                TExpr { kind: TExprKind::ReadStr { ptr: Box::new(v), len: None, space }, ty, span }
+            }
+            Type::None => return none(span),
+            other => {
+                let msg = format!("strlen() takes a string, a char array or a char pointer, not {}", other);
+                self.error(v.span, msg);
+                return none(span);
+            }
+        };
+        TExpr { kind: TExprKind::StrLen(Box::new(s)), ty: U64, span }
     }
 
     /// `kaddr("sym")` (kernel) and `uaddr("sym")` (the probed binary): the

@@ -176,6 +176,9 @@ pub enum TExprKind {
         ptr: Box<TExpr>,
         space: AddrSpace,
     },
+    /// `strlen(s)`: the bytes of string `s` before its NUL (its size when
+    /// it has none).
+    StrLen(Box<TExpr>),
     /// `macaddr(array)`: the array's first 6 bytes.
     MakeMac(Box<TExpr>),
     /// `(a, b, ...)`

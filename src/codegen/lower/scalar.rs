@@ -95,6 +95,21 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::StrContains { .. } | TExprKind::BufEq { .. } => self.bool_of(e),
+            TExprKind::StrLen(s) => {
+                // Unrolled (no loop for the verifier to walk): the index of
+                // the first NUL, or the size.
+                let Type::Str { size } = s.ty else { unreachable!("checked: strlen of a string") };
+                let (base, off) = self.memory_location(s);
+                let (r, byte, done) = (self.b.vreg(), self.b.vreg(), self.b.label());
+                for i in 0..size {
+                    self.b.mov_imm(r, u64::from(i));
+                    self.b.load(BPF_B, byte, base, off + i as i32);
+                    self.b.jump_imm(BPF_JEQ, byte, 0, done);
+                }
+                self.b.mov_imm(r, u64::from(size));
+                self.b.place(done);
+                r
+            }
             TExprKind::TupleField { .. } => {
                 // Struct members are as wide as their type; tuple elements
                 // are 8 bytes holding the extended value, so either load works.
