@@ -288,6 +288,7 @@ impl<'a> Checker<'a> {
         }
         match name {
             "str" => self.str_call(name_span, args, span),
+            "getopt" => self.getopt(name_span, args, span),
             "reg" => {
                 if !self.arity(name, name_span, args, 1, 1) {
                     return none(span);
@@ -350,6 +351,14 @@ impl<'a> Checker<'a> {
         }
         if let ExprKind::Positional(n) = args[0].kind {
             return self.positional_str(n, args[0].span);
+        }
+        // `str($1 + k)`: the parameter's text from byte k on (bpftrace folds it).
+        if let ExprKind::Binary { op: crate::parser::ast::BinOp::Add, lhs, rhs } = &args[0].kind {
+            if let (ExprKind::Positional(n), ExprKind::Int(k)) = (&lhs.kind, &rhs.kind) {
+                let TExprKind::Str(text) = self.positional_str(*n, lhs.span).kind else { unreachable!("a literal") };
+                let rest = text.get(*k as usize..).unwrap_or_default().to_vec();
+                return super::expr::str_literal(rest, args[0].span);
+            }
         }
         let p = self.expr(&args[0]);
         let space = match &p.ty {

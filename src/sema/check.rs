@@ -96,6 +96,8 @@ pub(super) struct Checker<'a> {
     /// Inside this many branches a constant condition never takes: a
     /// `fail()` or `static_assert()` there does not fail.
     pub unreachable: u32,
+    /// The options `getopt()` asks for, with their descriptions.
+    pub getopts: Vec<(String, String)>,
 }
 
 pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diagnostic>> {
@@ -139,6 +141,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         expansions: Vec::new(),
         config: Default::default(),
         unreachable: 0,
+        getopts: Vec::new(),
     };
     ck.apply_config(program);
     ck.final_pass = true;
@@ -169,6 +172,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         )));
     }
     ck.check_declared_maps();
+    ck.check_named_options();
     // Only worth saying when nothing else went wrong: a failed assignment
     // leaves its map without a type too.
     if !ck.diags.iter().any(Diagnostic::is_error) {

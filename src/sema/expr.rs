@@ -619,18 +619,8 @@ impl<'a> Checker<'a> {
         let value = self.env.params.get(n as usize - 1).cloned().unwrap_or_else(|| "0".into());
         match parse_int(&value) {
             Some(v) => int_literal(v as u64, span).with_type(I64),
-            None => {
-                self.error(
-                    span,
-                    format!(
-                        "${} used numerically but given \"{}\"; use str(${}) for a string",
-                        n,
-                        crate::raw_text::shown(&value),
-                        n
-                    ),
-                );
-                none(span)
-            }
+            // v0.26: a parameter that is not a number is a string.
+            None => str_literal(crate::raw_text::to_bytes(&value), span),
         }
     }
 
@@ -1562,10 +1552,14 @@ fn c_int(text: &str) -> Option<i64> {
     Some(if negative { v.wrapping_neg() } else { v })
 }
 
-fn parse_int(text: &str) -> Option<i64> {
+pub(super) fn parse_int(text: &str) -> Option<i64> {
     let t = text.trim();
     if let Some(hex) = t.strip_prefix("0x") {
         return u64::from_str_radix(hex, 16).ok().map(|v| v as i64);
+    }
+    // C's octal, as bpftrace reads parameters: `0775`.
+    if let Some(oct) = t.strip_prefix('0').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
+        return u64::from_str_radix(oct, 8).ok().map(|v| v as i64);
     }
     t.parse::<i64>().ok().or_else(|| t.parse::<u64>().ok().map(|v| v as i64))
 }

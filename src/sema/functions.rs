@@ -94,6 +94,13 @@ impl<'a> Checker<'a> {
     fn literal_arg(&mut self, name: &str, arg: &Expr, what: &str) -> Option<String> {
         match &arg.kind {
             ExprKind::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
+            // `str($1)`: a parameter's text is a literal too.
+            ExprKind::Call { name: f, args, .. }
+                if f == "str" && matches!(args.as_slice(), [a] if matches!(a.kind, ExprKind::Positional(_))) =>
+            {
+                let ExprKind::Positional(n) = args[0].kind else { unreachable!("matched") };
+                Some(self.env.params.get(n as usize - 1).cloned().unwrap_or_default())
+            }
             _ => {
                 self.error(arg.span, format!("{}() needs {} as a string literal", name, what));
                 None

@@ -12,6 +12,7 @@ mod calls;
 mod check;
 mod expr;
 mod functions;
+mod getopt;
 mod loops;
 pub mod manifest;
 mod map_calls;
@@ -37,6 +38,8 @@ use typed::{TStmt, VarInfo};
 pub struct Env {
     /// Positional parameters `$1`, `$2`, ...
     pub params: Vec<String>,
+    /// Named options given after `--` (`name` or `name=value`), for `getopt()`.
+    pub named: Vec<String>,
     /// For each probe of the program, its concrete attach points.
     pub resolved: Vec<Vec<Resolved>>,
     pub arch: Arch,
@@ -72,6 +75,7 @@ impl Env {
     pub fn new(params: Vec<String>, resolved: Vec<Vec<Resolved>>) -> Env {
         Env {
             params,
+            named: Vec::new(),
             resolved,
             arch: Arch::host(),
             strlen: 64,
