@@ -73,6 +73,7 @@ fn map_value_json(v: &MapValue) -> String {
         ),
         MapValue::Hist(counts) => hist::log2_json(counts, 1),
         MapValue::Lhist { counts, min, max, step } => hist::linear_json(counts, *min, *max, *step),
+        MapValue::TSeries { rows, .. } => super::tseries::json(rows),
     }
 }
 
@@ -81,6 +82,7 @@ fn map_message_type(v: &MapValue) -> &'static str {
     match v {
         MapValue::Hist(_) | MapValue::Lhist { .. } => "hist",
         MapValue::Avg { .. } | MapValue::Stats { .. } => "stats",
+        MapValue::TSeries { .. } => "tseries",
         _ => "map",
     }
 }

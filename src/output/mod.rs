@@ -8,6 +8,7 @@ pub mod names;
 pub mod printf;
 pub mod sink;
 pub mod text;
+pub mod tseries;
 pub mod value;
 
 pub use json::JsonOutput;

@@ -74,6 +74,7 @@ fn map_value_text(v: &MapValue) -> String {
         }
         MapValue::Hist(counts) => format!("\n{}", hist::log2_text(counts, 1)),
         MapValue::Lhist { counts, min, max, step } => format!("\n{}", hist::linear_text(counts, *min, *max, *step)),
+        MapValue::TSeries { rows, .. } => super::tseries::text(rows),
     }
 }
 
@@ -89,7 +90,11 @@ fn map_text(name: &str, entries: &[MapEntry], keyed: bool) -> String {
             } else {
                 String::new()
             };
-            format!("{}{}: {}", name, key, map_value_text(&e.value))
+            match &e.value {
+                // The graph starts on the next line; a blank line follows it.
+                MapValue::TSeries { .. } => format!("{}{}:\n{}", name, key, map_value_text(&e.value)),
+                _ => format!("{}{}: {}", name, key, map_value_text(&e.value)),
+            }
         })
         .collect::<Vec<_>>()
         .join("\n")

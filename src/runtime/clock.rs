@@ -40,13 +40,35 @@ pub fn from_boot(ns: u64, format: &str) -> String {
     local((wall / 1_000_000_000) as i64, (wall % 1_000_000_000) as i64, format)
 }
 
+/// `ns` since the Unix epoch in UTC, as bpftrace's JSON prints time points:
+/// `1970-01-01 00:00:00.500000000`.
+pub fn utc(ns: u64) -> String {
+    let t = (ns / 1_000_000_000) as libc::time_t;
+    // SAFETY: zeroed is a valid `tm`; gmtime_r fills it from a valid time_t.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::gmtime_r(&t, &mut tm) }.is_null() {
+        return "(?)".into();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        ns % 1_000_000_000
+    )
+}
+
 /// Realtime minus boot time, in nanoseconds.
 fn boot_to_realtime() -> &'static i64 {
     static OFFSET: OnceLock<i64> = OnceLock::new();
     OFFSET.get_or_init(|| read(libc::CLOCK_REALTIME) - read(libc::CLOCK_BOOTTIME))
 }
 
-fn local(secs: i64, nsecs: i64, format: &str) -> String {
+/// `secs` since the Unix epoch as local time in `format` (`%f`: microseconds).
+pub fn local(secs: i64, nsecs: i64, format: &str) -> String {
     let format = format.replace("%f", &format!("{:06}", nsecs / 1000));
     let Ok(cformat) = std::ffi::CString::new(format) else { return String::new() };
     let t: libc::time_t = secs as libc::time_t;

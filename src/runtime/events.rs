@@ -55,6 +55,9 @@ pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     if info.value.bucketed() {
         entries = decode::merge_buckets(entries);
     }
+    if matches!(info.value, crate::sema::manifest::MapValue::TSeries { .. }) {
+        decode::tseries_rows(&mut entries);
+    }
     // A `count()` without keys that holds nothing (cleared, deleted) prints
     // nothing, as in bpftrace v0.26 (0.17 printed `@: 0`).
     entries

@@ -179,6 +179,7 @@ impl<'a> Checker<'a> {
             "count" => (0, 0),
             "sum" | "avg" | "stats" | "min" | "max" | "hist" => (1, 1),
             "lhist" => (4, 4),
+            "tseries" => (3, 4),
             _ => return None,
         };
         if !self.arity(name, *name_span, args, lo, hi) {
@@ -199,6 +200,7 @@ impl<'a> Checker<'a> {
             "min" => AggUpdate::Min(v),
             "max" => AggUpdate::Max(v),
             "hist" => AggUpdate::Hist(v),
+            "tseries" => return Some(self.tseries(v, args)),
             _ => {
                 let mut consts = [0i64; 3];
                 for (slot, (arg, what)) in consts.iter_mut().zip(args[1..].iter().zip(["min", "max", "step"])) {
@@ -225,6 +227,57 @@ impl<'a> Checker<'a> {
                 AggUpdate::Lhist { value: v, min, max, step }
             }
         })
+    }
+
+    /// `tseries(value, interval, count[, "avg" | "sum" | "min" | "max"])`:
+    /// the interval in ns (a duration literal: `100ms`) and the number of
+    /// intervals kept are constants.
+    fn tseries(&mut self, value: TExpr, args: &[Expr]) -> AggUpdate {
+        let mut consts = [0u64; 2];
+        for (slot, (arg, what)) in consts.iter_mut().zip(args[1..3].iter().zip(["interval", "number of intervals"])) {
+            let e = self.expr(arg);
+            match e.kind {
+                TExprKind::Int(n) if n > 0 && (n as i64) > 0 => *slot = n,
+                _ if e.ty == Type::None => *slot = 1,
+                _ => {
+                    self.error(e.span, format!("tseries(): the {} must be a positive integer constant", what));
+                    *slot = 1;
+                }
+            }
+        }
+        let [interval, count] = consts;
+        if count > 1_000_000 {
+            self.error(args[2].span, "tseries(): at most 1000000 intervals");
+        }
+        use super::manifest::TsAgg;
+        let agg = match args.get(3).map(|a| &a.kind) {
+            None => TsAgg::Last,
+            Some(ExprKind::Str(s)) => match s.as_slice() {
+                b"avg" => TsAgg::Avg,
+                b"sum" => TsAgg::Sum,
+                b"min" => TsAgg::Min,
+                b"max" => TsAgg::Max,
+                _ => {
+                    self.error(args[3].span, "tseries(): the aggregation is \"avg\", \"sum\", \"min\" or \"max\"");
+                    TsAgg::Last
+                }
+            },
+            Some(_) => {
+                self.error(args[3].span, "tseries(): the aggregation must be a string literal");
+                TsAgg::Last
+            }
+        };
+        // bpftrace's tests replace the clock by a map (`BPFTRACE_DUMMY_TS_MAP=@ts`).
+        let dummy = self.env.config_env.iter().find(|(k, _)| k == "BPFTRACE_DUMMY_TS_MAP").map(|(_, v)| v.clone());
+        let span = value.span;
+        let time = match dummy {
+            Some(name) if name.starts_with('@') => {
+                let name = name[1..].to_string();
+                self.expr(&Expr { kind: ExprKind::Map { name, keys: vec![] }, span })
+            }
+            _ => TExpr { kind: TExprKind::Builtin(Builtin::Nsecs(Clock::SwTai)), ty: crate::types::U64, span },
+        };
+        AggUpdate::TSeries { value, time, interval, count, agg }
     }
 
     /// `join(argv[, delim])`: the strings of a NULL-ended `char **`.

@@ -64,6 +64,22 @@ pub enum MapValue {
     /// `lhist(n, min, max, step)`: as `hist` with linear buckets: 0 below
     /// `min`, `1 + (n - min) / step`, and `buckets + 1` from `max` on.
     Lhist { min: i64, max: i64, step: i64 },
+    /// `tseries(n, interval, count[, agg])`: per CPU, `{value, meta, epoch}`
+    /// under the key plus a u64 bucket (`epoch % count`, the epoch being the
+    /// time over `interval` ns). `meta` is the time of the value (no
+    /// aggregation), the count (`avg`) or a set flag (`min`, `max`).
+    TSeries { interval: u64, count: u64, agg: TsAgg, signed: bool },
+}
+
+/// How `tseries()` combines the values of one interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TsAgg {
+    /// The last value.
+    Last,
+    Sum,
+    Avg,
+    Min,
+    Max,
 }
 
 /// Buckets of a `hist()`: negative, zero, then one per power of two.
@@ -77,7 +93,7 @@ impl MapValue {
 
     /// Whether the key carries a trailing u64 bucket index.
     pub fn bucketed(&self) -> bool {
-        matches!(self, MapValue::Hist | MapValue::Lhist { .. })
+        matches!(self, MapValue::Hist | MapValue::Lhist { .. } | MapValue::TSeries { .. })
     }
 
     /// Buckets of a `hist`/`lhist` value, including the two open-ended ones.
@@ -101,7 +117,7 @@ impl MapValue {
                 Some(if *signed { I64 } else { U64 })
             }
             MapValue::Count => Some(U64),
-            MapValue::Stats | MapValue::Hist | MapValue::Lhist { .. } => None,
+            MapValue::Stats | MapValue::Hist | MapValue::Lhist { .. } | MapValue::TSeries { .. } => None,
         }
     }
 
@@ -111,6 +127,7 @@ impl MapValue {
             MapValue::Plain(t) => t.size().max(1),
             MapValue::Count | MapValue::Sum { .. } | MapValue::Hist | MapValue::Lhist { .. } => 8,
             MapValue::Avg | MapValue::Stats | MapValue::Min { .. } | MapValue::Max { .. } => 16,
+            MapValue::TSeries { .. } => 24,
         }
     }
 
@@ -125,6 +142,7 @@ impl MapValue {
             MapValue::Max { .. } => "max()".into(),
             MapValue::Hist => "hist()".into(),
             MapValue::Lhist { min, max, step } => format!("lhist(.., {}, {}, {})", min, max, step),
+            MapValue::TSeries { interval, count, .. } => format!("tseries(.., {}, {})", interval, count),
         }
     }
 }

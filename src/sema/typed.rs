@@ -348,7 +348,21 @@ pub enum AggUpdate {
     Min(TExpr),
     Max(TExpr),
     Hist(TExpr),
-    Lhist { value: TExpr, min: i64, max: i64, step: i64 },
+    Lhist {
+        value: TExpr,
+        min: i64,
+        max: i64,
+        step: i64,
+    },
+    /// `tseries(value, interval, count[, agg])`; `time` is the clock read
+    /// (`nsecs(sw_tai)`, or the map `BPFTRACE_DUMMY_TS_MAP` names).
+    TSeries {
+        value: TExpr,
+        time: TExpr,
+        interval: u64,
+        count: u64,
+        agg: super::manifest::TsAgg,
+    },
 }
 
 impl AggUpdate {
@@ -363,6 +377,9 @@ impl AggUpdate {
             AggUpdate::Max(v) => MapValue::Max { signed: v.ty.is_signed() },
             AggUpdate::Hist(_) => MapValue::Hist,
             AggUpdate::Lhist { min, max, step, .. } => MapValue::Lhist { min: *min, max: *max, step: *step },
+            AggUpdate::TSeries { value, interval, count, agg, .. } => {
+                MapValue::TSeries { interval: *interval, count: *count, agg: *agg, signed: value.ty.is_signed() }
+            }
         }
     }
 }

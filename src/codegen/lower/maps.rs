@@ -4,7 +4,7 @@ use super::{LowerError, Lowerer};
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Reg, FP};
 use crate::contract::{Counters, Rodata};
-use crate::sema::manifest::MapValue;
+use crate::sema::manifest::{MapValue, TsAgg};
 use crate::sema::typed::*;
 use crate::types::Type;
 
@@ -269,7 +269,97 @@ impl<'a> Lowerer<'a> {
             AggUpdate::Avg(v) | AggUpdate::Stats(v) => self.count_and_total(map, keys, v),
             AggUpdate::Min(v) => self.extreme(map, keys, v, true),
             AggUpdate::Max(v) => self.extreme(map, keys, v, false),
+            AggUpdate::TSeries { value, time, interval, count, agg } => {
+                self.tseries(map, keys, value, time, *interval, *count, *agg)
+            }
         }
+    }
+
+    /// `tseries()`: this CPU's `{value, meta, epoch}` of bucket
+    /// `epoch % count`, where epoch = time / interval. A bucket last
+    /// written in an older epoch starts over (bpftrace's algorithm; per CPU
+    /// here, combined when printed).
+    #[allow(clippy::too_many_arguments)]
+    fn tseries(
+        &mut self,
+        map: MapId,
+        keys: &[TExpr],
+        value: &TExpr,
+        time: &TExpr,
+        interval: u64,
+        count: u64,
+        agg: TsAgg,
+    ) {
+        let signed = value.ty.is_signed();
+        let v = self.eval(value);
+        let now = self.eval(time);
+        let epoch = self.b.vreg();
+        self.b.mov(epoch, now);
+        self.alu_const(BPF_DIV, epoch, interval as i64);
+        let bucket = self.b.vreg();
+        self.b.mov(bucket, epoch);
+        self.alu_const(BPF_MOD, bucket, count as i64);
+        let key = self.map_key(map, keys);
+        let off = self.manifest.maps[map].bucket_offset() as i32;
+        self.b.store(BPF_DW, FP, key + off, bucket);
+        let p = self.lookup(map, key);
+        let (insert, done, update) = (self.b.label(), self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, p, 0, insert);
+        let t = self.b.vreg();
+        if agg != TsAgg::Last {
+            // A new epoch in this bucket: start over.
+            self.b.load(BPF_DW, t, p, 16);
+            self.b.jump_reg(BPF_JEQ, t, epoch, update);
+            self.b.store_imm(BPF_DW, p, 0, 0);
+            self.b.store_imm(BPF_DW, p, 8, 0);
+        }
+        self.b.place(update);
+        match agg {
+            TsAgg::Last => {
+                self.b.store(BPF_DW, p, 0, v);
+                self.b.store(BPF_DW, p, 8, now);
+            }
+            TsAgg::Sum | TsAgg::Avg => {
+                self.b.load(BPF_DW, t, p, 0);
+                self.b.alu_reg(BPF_ADD, t, v);
+                self.b.store(BPF_DW, p, 0, t);
+                if agg == TsAgg::Avg {
+                    self.b.load(BPF_DW, t, p, 8);
+                    self.b.alu_imm(BPF_ADD, t, 1);
+                    self.b.store(BPF_DW, p, 8, t);
+                }
+            }
+            TsAgg::Min | TsAgg::Max => {
+                let (replace, kept) = (self.b.label(), self.b.label());
+                self.b.load(BPF_DW, t, p, 8);
+                self.b.jump_imm(BPF_JEQ, t, 0, replace);
+                self.b.load(BPF_DW, t, p, 0);
+                let keep = match (agg == TsAgg::Min, signed) {
+                    (true, true) => BPF_JSGE,
+                    (true, false) => BPF_JGE,
+                    (false, true) => BPF_JSLE,
+                    (false, false) => BPF_JLE,
+                };
+                self.b.jump_reg(keep, v, t, kept);
+                self.b.place(replace);
+                self.b.store(BPF_DW, p, 0, v);
+                self.b.store_imm(BPF_DW, p, 8, 1);
+                self.b.place(kept);
+            }
+        }
+        self.b.store(BPF_DW, p, 16, epoch);
+        self.b.jump(done);
+        self.b.place(insert);
+        let slot = self.alloc(24);
+        self.b.store(BPF_DW, FP, slot, v);
+        match agg {
+            TsAgg::Last => self.b.store(BPF_DW, FP, slot + 8, now),
+            TsAgg::Sum => self.b.store_imm(BPF_DW, FP, slot + 8, 0),
+            TsAgg::Avg | TsAgg::Min | TsAgg::Max => self.b.store_imm(BPF_DW, FP, slot + 8, 1),
+        }
+        self.b.store(BPF_DW, FP, slot + 16, epoch);
+        self.update_elem(map, key, slot);
+        self.b.place(done);
     }
 
     /// Bucket of a `hist()`: 0 for negative values, 1 for zero, else
