@@ -40,8 +40,10 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             let s = bytes.get(off..end).unwrap_or(&[]);
             match s.iter().position(|b| *b == 0) {
                 Some(len) => Value::Str(s[..len].to_vec()),
-                // No NUL: the string filled its buffer and went on (bpftrace's rule).
-                None => Value::Str([s, trunc_trailer()].concat()),
+                // `str()` marks a string it cut with a final 0xff (no UTF-8 byte).
+                None if s.last() == Some(&0xff) => Value::Str([&s[..s.len() - 1], trunc_trailer()].concat()),
+                // A full char array.
+                None => Value::Str(s.to_vec()),
             }
         }
         Type::Tuple(items) => {

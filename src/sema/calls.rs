@@ -442,7 +442,10 @@ impl<'a> Checker<'a> {
             }
             None => None,
         };
-        let ty = Type::Str { size: self.strlen };
+        // Without a length: `max_strlen` characters and a byte for the NUL (or
+        // for the mark of a string cut there), as bpftrace below 1024 bytes.
+        let size = if len.is_none() && self.strlen < 1024 { self.strlen + 1 } else { self.strlen };
+        let ty = Type::Str { size };
         TExpr { kind: TExprKind::ReadStr { ptr: Box::new(p), len, space }, ty, span }
     }
 

@@ -24,7 +24,8 @@ impl<'a> Checker<'a> {
             "strncmp" => (3, 3),
             "buf" | "ntop" => (1, 2),
             "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" | "macaddr" | "strerror"
-            | "signal_name" | "syscall_name" | "strlen" | "is_err" => (1, 1),
+            | "signal_name" | "syscall_name" | "strlen" | "is_err" | "uptr" | "kptr" => (1, 1),
+            "write_user" => (3, 3),
             _ => return None,
         };
         if !self.arity(name, name_span, args, lo, hi) {
@@ -54,6 +55,23 @@ impl<'a> Checker<'a> {
             }
             "kaddr" | "uaddr" => self.symbol_address(name, &args[0], span),
             "strlen" => self.strlen_call(&args[0], span),
+            "uptr" | "kptr" => {
+                // The same pointer, in the user or the kernel address space.
+                let p = self.expr(&args[0]);
+                let space = if name == "uptr" { AddrSpace::User } else { AddrSpace::Kernel };
+                let ty = match &p.ty {
+                    Type::Ptr { pointee, .. } => Type::Ptr { pointee: pointee.clone(), space },
+                    Type::Int { .. } => Type::Ptr { pointee: Box::new(U64), space },
+                    Type::None => return Some(none(span)),
+                    other => {
+                        let msg = format!("{}() needs a pointer, not {}", name, other);
+                        self.error(p.span, msg);
+                        return Some(none(span));
+                    }
+                };
+                TExpr { kind: TExprKind::Retype(Box::new(p)), ty, span }
+            }
+            "write_user" => self.write_user(name_span, args, span),
             "is_err" => {
                 // The kernel's IS_ERR(): -4095 <= (int64)p < 0, i.e. p >= -4095 unsigned.
                 let p = self.expr(&args[0]);
@@ -259,6 +277,33 @@ impl<'a> Checker<'a> {
             return v;
         }
         TExpr { kind: TExprKind::Bswap(Box::new(v)), ty, span }
+    }
+
+    /// `write_user(dst, src, len)`: `len` bytes of the value `src` (a
+    /// string, an array, a struct; at most its size) written to the user
+    /// address `dst` with `bpf_probe_write_user`; true when written.
+    fn write_user(&mut self, name_span: Span, args: &[Expr], span: Span) -> TExpr {
+        if !self.env.unsafe_calls {
+            self.error(name_span, "write_user() is unsafe. To use you need the --unsafe flag");
+            return none(span);
+        }
+        let dst = self.expr(&args[0]);
+        let src = self.expr(&args[1]);
+        let len = self.int_arg("write_user", &args[2]);
+        if !dst.ty.is_scalar() && dst.ty != Type::None {
+            let msg = format!("write_user() writes to an address, not {}", dst.ty);
+            self.error(dst.span, msg);
+            return none(span);
+        }
+        if src.ty.in_register() || src.ty.size() == 0 {
+            if src.ty != Type::None {
+                let msg = format!("write_user() writes a string, an array or a struct, not {}", src.ty);
+                self.error(src.span, msg);
+            }
+            return none(span);
+        }
+        let kind = TExprKind::WriteUser { dst: Box::new(dst), src: Box::new(src), len: Box::new(len) };
+        TExpr { kind, ty: Type::Bool, span }
     }
 
     /// `strlen(s)`: the length of a string, of a char array, or of the

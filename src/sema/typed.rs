@@ -176,6 +176,13 @@ pub enum TExprKind {
         ptr: Box<TExpr>,
         space: AddrSpace,
     },
+    /// `write_user(dst, src, len)`: true when `len` bytes (at most the size
+    /// of `src`, a value in memory) were written to the user address `dst`.
+    WriteUser {
+        dst: Box<TExpr>,
+        src: Box<TExpr>,
+        len: Box<TExpr>,
+    },
     /// `strlen(s)`: the bytes of string `s` before its NUL (its size when
     /// it has none).
     StrLen(Box<TExpr>),

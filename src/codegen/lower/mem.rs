@@ -269,20 +269,25 @@ impl<'a> Lowerer<'a> {
                 let copied = self.b.vreg();
                 self.b.mov(copied, Reg::Phys(R0));
                 self.check_helper(helper, 2);
-                if size >= 1024 {
+                if size > 1024 {
                     return;
                 }
                 // A string that filled the buffer (R0 = size, the NUL
-                // included) may go on: like bpftrace below 1024 bytes, its
-                // last byte then takes the next character instead of the NUL,
-                // and a string without a NUL prints with the truncation
-                // trailer (`str_trunc_trailer`).
+                // included) may go on: its next character is read in place
+                // of the NUL and, when there is one, replaced by the 0xff
+                // that marks a truncated string (printed with
+                // `str_trunc_trailer`, as bpftrace does below 1024 bytes).
                 let done = self.b.label();
                 self.b.jump_imm(BPF_JNE, copied, size as i32, done);
                 let last = self.b.vreg();
                 self.b.mov(last, ptr);
                 self.b.alu_imm(BPF_ADD, last, size as i32 - 1);
-                self.probe_read(base, off + size as i32 - 1, 1, last, space);
+                let at = off + size as i32 - 1;
+                self.probe_read(base, at, 1, last, space);
+                let byte = self.b.vreg();
+                self.b.load(BPF_B, byte, base, at);
+                self.b.jump_imm(BPF_JEQ, byte, 0, done);
+                self.b.store_imm(BPF_B, base, at, 0xff);
                 self.b.place(done);
             }
         }

@@ -95,6 +95,28 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::StrContains { .. } | TExprKind::BufEq { .. } => self.bool_of(e),
+            TExprKind::WriteUser { dst, src, len } => {
+                let d = self.eval(dst);
+                let n = self.eval(len);
+                let size = src.ty.size();
+                let (base, off) = self.memory_location(src);
+                // At most the source's size: the verifier checks the read.
+                let capped = self.b.label();
+                self.b.jump_imm(BPF_JLE, n, size as i32, capped);
+                self.b.mov_imm(n, u64::from(size));
+                self.b.place(capped);
+                self.b.mov(Reg::Phys(R1), d);
+                self.address(Reg::Phys(R2), base, off);
+                self.b.mov(Reg::Phys(R3), n);
+                self.b.call(Helper::ProbeWriteUser, 3);
+                let r = self.b.vreg();
+                self.b.mov_imm(r, 0);
+                let failed = self.b.label();
+                self.b.jump_imm(BPF_JNE, Reg::Phys(R0), 0, failed);
+                self.b.mov_imm(r, 1);
+                self.b.place(failed);
+                r
+            }
             TExprKind::StrLen(s) => {
                 // Unrolled (no loop for the verifier to walk): the index of
                 // the first NUL, or the size.
