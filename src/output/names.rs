@@ -77,6 +77,107 @@ pub const UNKNOWN_SIGNAL: &str = "N/A";
 /// What `syscall_name()` gives for a number without a name.
 pub const UNKNOWN_SYSCALL: &str = "Unknown syscall";
 
+/// GFP flag bits (the kernel's include/linux/gfp_types.h, as bpftrace
+/// v0.26.1 knows them).
+mod gfp {
+    pub const DMA: u64 = 1 << 0;
+    pub const HIGHMEM: u64 = 1 << 1;
+    pub const DMA32: u64 = 1 << 2;
+    pub const MOVABLE: u64 = 1 << 3;
+    pub const HIGH: u64 = 1 << 5;
+    pub const IO: u64 = 1 << 6;
+    pub const FS: u64 = 1 << 7;
+    pub const ZERO: u64 = 1 << 8;
+    pub const DIRECT_RECLAIM: u64 = 1 << 10;
+    pub const KSWAPD_RECLAIM: u64 = 1 << 11;
+    pub const WRITE: u64 = 1 << 12;
+    pub const NOWARN: u64 = 1 << 13;
+    pub const RETRY_MAYFAIL: u64 = 1 << 14;
+    pub const NOFAIL: u64 = 1 << 15;
+    pub const NORETRY: u64 = 1 << 16;
+    pub const MEMALLOC: u64 = 1 << 17;
+    pub const COMP: u64 = 1 << 18;
+    pub const NOMEMALLOC: u64 = 1 << 19;
+    pub const HARDWALL: u64 = 1 << 20;
+    pub const THISNODE: u64 = 1 << 21;
+    pub const ACCOUNT: u64 = 1 << 22;
+    pub const ZEROTAGS: u64 = 1 << 23;
+    pub const SKIP_ZERO: u64 = 1 << 24;
+    pub const SKIP_KASAN: u64 = 1 << 25;
+    pub const NO_OBJ_EXT: u64 = 1 << 26;
+    pub const RECLAIM: u64 = DIRECT_RECLAIM | KSWAPD_RECLAIM;
+    pub const ATOMIC: u64 = HIGH | KSWAPD_RECLAIM;
+    pub const KERNEL: u64 = RECLAIM | IO | FS;
+    pub const NOWAIT: u64 = KSWAPD_RECLAIM | NOWARN;
+    pub const NOIO: u64 = RECLAIM;
+    pub const NOFS: u64 = NOIO | IO;
+    pub const USER: u64 = NOFS | FS | HARDWALL;
+    pub const HIGHUSER: u64 = USER | HIGHMEM;
+    pub const HIGHUSER_MOVABLE: u64 = HIGHUSER | MOVABLE | SKIP_KASAN;
+    pub const TRANSHUGE_LIGHT: u64 = (HIGHUSER_MOVABLE | COMP | NOMEMALLOC | NOWARN) & !RECLAIM;
+    pub const TRANSHUGE: u64 = TRANSHUGE_LIGHT | DIRECT_RECLAIM;
+}
+
+/// GFP masks in the kernel's `__def_gfpflag_names` order: compound masks
+/// first, so that what they leave shows flag by flag.
+const GFP_NAMES: &[(u64, &str)] = &[
+    (gfp::TRANSHUGE, "GFP_TRANSHUGE"),
+    (gfp::TRANSHUGE_LIGHT, "GFP_TRANSHUGE_LIGHT"),
+    (gfp::HIGHUSER_MOVABLE, "GFP_HIGHUSER_MOVABLE"),
+    (gfp::HIGHUSER, "GFP_HIGHUSER"),
+    (gfp::USER, "GFP_USER"),
+    (gfp::KERNEL | gfp::ACCOUNT, "GFP_KERNEL_ACCOUNT"),
+    (gfp::KERNEL, "GFP_KERNEL"),
+    (gfp::NOFS, "GFP_NOFS"),
+    (gfp::ATOMIC, "GFP_ATOMIC"),
+    (gfp::NOIO, "GFP_NOIO"),
+    (gfp::NOWAIT, "GFP_NOWAIT"),
+    (gfp::DMA, "GFP_DMA"),
+    (gfp::HIGHMEM, "__GFP_HIGHMEM"),
+    (gfp::DMA32, "GFP_DMA32"),
+    (gfp::HIGH, "__GFP_HIGH"),
+    (gfp::IO, "__GFP_IO"),
+    (gfp::FS, "__GFP_FS"),
+    (gfp::ZERO, "__GFP_ZERO"),
+    (gfp::DIRECT_RECLAIM, "__GFP_DIRECT_RECLAIM"),
+    (gfp::KSWAPD_RECLAIM, "__GFP_KSWAPD_RECLAIM"),
+    (gfp::WRITE, "__GFP_WRITE"),
+    (gfp::NOWARN, "__GFP_NOWARN"),
+    (gfp::RETRY_MAYFAIL, "__GFP_RETRY_MAYFAIL"),
+    (gfp::NOFAIL, "__GFP_NOFAIL"),
+    (gfp::NORETRY, "__GFP_NORETRY"),
+    (gfp::MEMALLOC, "__GFP_MEMALLOC"),
+    (gfp::COMP, "__GFP_COMP"),
+    (gfp::NOMEMALLOC, "__GFP_NOMEMALLOC"),
+    (gfp::HARDWALL, "__GFP_HARDWALL"),
+    (gfp::THISNODE, "__GFP_THISNODE"),
+    (gfp::ACCOUNT, "__GFP_ACCOUNT"),
+    (gfp::ZEROTAGS, "__GFP_ZEROTAGS"),
+    (gfp::SKIP_ZERO, "__GFP_SKIP_ZERO"),
+    (gfp::SKIP_KASAN, "__GFP_SKIP_KASAN"),
+    (gfp::NO_OBJ_EXT, "__GFP_NO_OBJ_EXT"),
+];
+
+/// `printf("%gr", flags)`: GFP flags as the kernel's `%pGg` names them
+/// (`GFP_KERNEL|__GFP_ZERO`), bits without a name in hex.
+pub fn gfp_flags(flags: u64) -> String {
+    if flags == 0 {
+        return "0".into();
+    }
+    let mut names = Vec::new();
+    let mut rest = flags;
+    for (mask, name) in GFP_NAMES {
+        if rest & mask == *mask {
+            names.push(name.to_string());
+            rest &= !mask;
+        }
+    }
+    if rest != 0 {
+        names.push(format!("0x{:x}", rest));
+    }
+    names.join("|")
+}
+
 /// `signal_name(sig)`.
 pub fn signal_name(sig: i64) -> &'static str {
     usize::try_from(sig).ok().and_then(|i| SIGNALS.get(i)).copied().unwrap_or(UNKNOWN_SIGNAL)
@@ -855,5 +956,10 @@ mod tests {
         assert_eq!(SYSCALLS_X86_64[0], (0, "read"));
         assert_eq!(syscall_name(-5), "Unknown syscall");
         assert_eq!(syscall_name(100_000), "Unknown syscall");
+        assert_eq!(gfp_flags(0x1), "GFP_DMA");
+        assert_eq!(gfp_flags(gfp::KERNEL | gfp::ZERO), "GFP_KERNEL|__GFP_ZERO");
+        assert_eq!(gfp_flags(gfp::ATOMIC | gfp::HIGHMEM), "GFP_ATOMIC|__GFP_HIGHMEM");
+        assert_eq!(gfp_flags(1 << 40), "0x10000000000");
+        assert_eq!(gfp_flags(0), "0");
     }
 }
