@@ -178,6 +178,41 @@ pub fn gfp_flags(flags: u64) -> String {
     names.join("|")
 }
 
+/// A signal's number from its name without `SIG` (`signal("SIGUSR1")`).
+pub fn signal_number(name: &str) -> Option<i32> {
+    Some(match name {
+        "ABRT" => libc::SIGABRT,
+        "ALRM" => libc::SIGALRM,
+        "BUS" => libc::SIGBUS,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "FPE" => libc::SIGFPE,
+        "HUP" => libc::SIGHUP,
+        "ILL" => libc::SIGILL,
+        "INT" => libc::SIGINT,
+        "KILL" => libc::SIGKILL,
+        "PIPE" => libc::SIGPIPE,
+        "POLL" => libc::SIGPOLL,
+        "QUIT" => libc::SIGQUIT,
+        "SEGV" => libc::SIGSEGV,
+        "STOP" => libc::SIGSTOP,
+        "SYS" => libc::SIGSYS,
+        "TERM" => libc::SIGTERM,
+        "TRAP" => libc::SIGTRAP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "VTALRM" => libc::SIGVTALRM,
+        "WINCH" => libc::SIGWINCH,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        _ => return None,
+    })
+}
+
 /// `signal_name(sig)`.
 pub fn signal_name(sig: i64) -> &'static str {
     usize::try_from(sig).ok().and_then(|i| SIGNALS.get(i)).copied().unwrap_or(UNKNOWN_SIGNAL)

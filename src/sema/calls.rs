@@ -55,6 +55,7 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "cgroupid",
     "cgroup_path",
     "signal",
+    "signal_thread",
     "override",
     "path",
     "macaddr",
@@ -123,6 +124,7 @@ impl<'a> Checker<'a> {
                 Some(self.emit(action, values))
             }
             "debugf" => Some(self.debugf(args, e.span)),
+            "signal" | "signal_thread" => Some(TStmtKind::Expr(self.signal(name, *name_span, args, e.span))),
             "clear" | "zero" => {
                 let map = self.whole_map(name, *name_span, args, 1, 1)?;
                 self.actions.push(if name == "clear" { Action::ClearMap { map } } else { Action::ZeroMap { map } });
@@ -308,6 +310,51 @@ impl<'a> Checker<'a> {
         let ty = super::manifest::join_args_type();
         let value = TExpr { kind: TExprKind::JoinArgs { argv: Box::new(argv), space }, ty, span };
         self.emit(Action::Join { delim }, vec![value])
+    }
+
+    /// `signal(sig)`, `signal_thread(sig)`: `bpf_send_signal(_thread)` to
+    /// the traced process (or thread); `sig` a number or a name
+    /// (`"SIGUSR1"`, `"usr1"`). Unsafe, as in bpftrace.
+    fn signal(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> TExpr {
+        if !self.arity(name, name_span, args, 1, 1) {
+            return none(span);
+        }
+        if !self.env.unsafe_calls {
+            self.error(name_span, format!("{}() is unsafe. To use you need the --unsafe flag", name));
+            return none(span);
+        }
+        use super::ProgKind;
+        if matches!(self.group().kind, ProgKind::Begin | ProgKind::End | ProgKind::Signal) {
+            self.error(span, format!("{}() needs a traced process: not in BEGIN, END or self probes", name));
+            return none(span);
+        }
+        let sig = match &args[0].kind {
+            ExprKind::Str(text) => {
+                let text = String::from_utf8_lossy(text).to_ascii_uppercase();
+                let bare = text.strip_prefix("SIG").unwrap_or(&text);
+                match crate::output::names::signal_number(bare) {
+                    Some(n) => TExpr { kind: TExprKind::Int(n as u64), ty: crate::types::U64, span: args[0].span },
+                    None => {
+                        self.error(args[0].span, format!("{}(): unknown signal `{}`", name, text));
+                        return none(span);
+                    }
+                }
+            }
+            _ => {
+                let v = self.expr(&args[0]);
+                if let TExprKind::Int(n) = v.kind {
+                    if !(1..=64).contains(&n) {
+                        self.error(v.span, format!("{}(): signal {} is not between 1 and 64", name, n as i64));
+                    }
+                } else if !v.ty.is_integral() && v.ty != Type::None {
+                    let msg = format!("{}() takes a signal number or name, not {}", name, v.ty);
+                    self.error(v.span, msg);
+                }
+                v
+            }
+        };
+        let kind = TExprKind::SendSignal { sig: Box::new(sig), thread: name == "signal_thread" };
+        TExpr { kind, ty: crate::types::U64, span }
     }
 
     /// `debugf(format, args...)`: at most 3 integer or string arguments,

@@ -176,6 +176,11 @@ pub enum TExprKind {
         ptr: Box<TExpr>,
         space: AddrSpace,
     },
+    /// `signal(sig)` / `signal_thread(sig)`: the helper's return value.
+    SendSignal {
+        sig: Box<TExpr>,
+        thread: bool,
+    },
     /// `write_user(dst, src, len)`: true when `len` bytes (at most the size
     /// of `src`, a value in memory) were written to the user address `dst`.
     WriteUser {

@@ -95,6 +95,15 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::StrContains { .. } | TExprKind::BufEq { .. } => self.bool_of(e),
+            TExprKind::SendSignal { sig, thread } => {
+                let n = self.eval(sig);
+                self.b.mov(Reg::Phys(R1), n);
+                let helper = if *thread { Helper::SendSignalThread } else { Helper::SendSignal };
+                self.b.call(helper, 1);
+                let r = self.b.vreg();
+                self.b.mov(r, Reg::Phys(R0));
+                r
+            }
             TExprKind::WriteUser { dst, src, len } => {
                 let d = self.eval(dst);
                 let n = self.eval(len);
