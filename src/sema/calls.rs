@@ -80,6 +80,15 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "write_user",
     "is_err",
     "socket_cookie",
+    "is_integer",
+    "is_unsigned_integer",
+    "is_ptr",
+    "is_str",
+    "is_array",
+    "is_literal",
+    "strcap",
+    "assert_str",
+    "default_str_length",
 ];
 
 impl<'a> Checker<'a> {

@@ -26,6 +26,15 @@ impl<'a> Checker<'a> {
             "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" | "macaddr" | "strerror"
             | "signal_name" | "syscall_name" | "strlen" | "is_err" | "uptr" | "kptr" => (1, 1),
             "write_user" => (3, 3),
+            "is_integer"
+            | "is_unsigned_integer"
+            | "is_ptr"
+            | "is_str"
+            | "is_array"
+            | "is_literal"
+            | "strcap"
+            | "assert_str" => (1, 1),
+            "default_str_length" => (0, 0),
             _ => return None,
         };
         if !self.arity(name, name_span, args, lo, hi) {
@@ -72,6 +81,52 @@ impl<'a> Checker<'a> {
                 TExpr { kind: TExprKind::Retype(Box::new(p)), ty, span }
             }
             "write_user" => self.write_user(name_span, args, span),
+            "default_str_length" => TExpr { kind: TExprKind::Int(u64::from(self.strlen)), ty: U64, span },
+            "is_literal" => {
+                // The argument as written: a literal (a negative one too).
+                let literal = match &args[0].kind {
+                    ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Bool(_) => true,
+                    ExprKind::Unary { op: crate::parser::ast::UnOp::Neg, expr } => {
+                        matches!(expr.kind, ExprKind::Int(_))
+                    }
+                    _ => false,
+                };
+                TExpr { kind: TExprKind::Int(literal as u64), ty: Type::Bool, span }
+            }
+            "is_integer" | "is_unsigned_integer" | "is_ptr" | "is_str" | "is_array" | "strcap" | "assert_str" => {
+                // Questions about the argument's type, answered at compile
+                // time (the argument is not evaluated).
+                let v = self.expr(&args[0]);
+                let string_like = match &v.ty {
+                    Type::Str { size } => Some(u64::from(*size)),
+                    Type::Array { elem, len } if elem.int_width().is_some_and(|(b, _)| b == 1) => Some(u64::from(*len)),
+                    Type::Ptr { pointee, .. } if pointee.int_width().is_some_and(|(b, _)| b == 1) => {
+                        Some(u64::from(self.strlen))
+                    }
+                    _ => None,
+                };
+                let answer = match name {
+                    "is_integer" => matches!(v.ty, Type::Int { .. }),
+                    "is_unsigned_integer" => matches!(v.ty, Type::Int { signed: false, .. }),
+                    "is_ptr" => matches!(v.ty, Type::Ptr { .. }),
+                    "is_str" => matches!(v.ty, Type::Str { .. }),
+                    "is_array" => matches!(v.ty, Type::Array { .. }),
+                    _ => {
+                        let Some(capacity) = string_like else {
+                            if v.ty != Type::None {
+                                let msg = "string-like values must be either strings, arrays or pointers";
+                                self.error(v.span, msg);
+                            }
+                            return Some(none(span));
+                        };
+                        if name == "strcap" {
+                            return Some(TExpr { kind: TExprKind::Int(capacity), ty: crate::types::I64, span });
+                        }
+                        true
+                    }
+                };
+                TExpr { kind: TExprKind::Int(answer as u64), ty: Type::Bool, span }
+            }
             "is_err" => {
                 // The kernel's IS_ERR(): -4095 <= (int64)p < 0, i.e. p >= -4095 unsigned.
                 let p = self.expr(&args[0]);
