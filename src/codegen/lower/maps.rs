@@ -484,17 +484,23 @@ impl<'a> Lowerer<'a> {
         self.b.place(done);
     }
 
-    /// `delete(@m, k)`: 1 when there was an entry to delete (a missing key
-    /// is not an error), else 0.
-    pub fn map_delete(&mut self, map: MapId, keys: &[TExpr]) -> Reg {
+    /// `delete(@m, k)`: 1 when there was an entry to delete, else 0. A
+    /// missing key is reported only when the result is `discarded` (a
+    /// `delete()` statement), as bpftrace v0.26 warns.
+    pub fn map_delete(&mut self, map: MapId, keys: &[TExpr], discarded: bool) -> Reg {
         let key = self.map_key(map, keys);
         self.b.ld_map(Reg::Phys(R1), map);
         self.address(Reg::Phys(R2), FP, key);
         self.b.call(Helper::MapDeleteElem, 2);
+        let ret = self.b.vreg();
+        self.b.mov(ret, Reg::Phys(R0));
+        if discarded {
+            self.check_helper(Helper::MapDeleteElem, 0);
+        }
         let deleted = self.b.vreg();
         let missing = self.b.label();
         self.b.mov_imm(deleted, 0);
-        self.b.jump_imm(BPF_JNE, Reg::Phys(R0), 0, missing);
+        self.b.jump_imm(BPF_JNE, ret, 0, missing);
         self.b.mov_imm(deleted, 1);
         if self.manifest.maps[map].counted {
             self.add_counter(self.len_counter(map), -1);

@@ -283,6 +283,9 @@ impl<'a> Lowerer<'a> {
         self.read_span = s.span;
         self.b.loc(s.span);
         match &s.kind {
+            TStmtKind::Expr(TExpr { kind: TExprKind::MapDelete { map, keys }, .. }) => {
+                self.map_delete(*map, keys, true);
+            }
             TStmtKind::Expr(e) => self.effect(e),
             TStmtKind::SetVar { var, value } => {
                 let (base, slot) = self.var_at(*var);

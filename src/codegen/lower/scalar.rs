@@ -58,7 +58,7 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
-            TExprKind::MapDelete { map, keys } => self.map_delete(*map, keys),
+            TExprKind::MapDelete { map, keys } => self.map_delete(*map, keys, false),
             TExprKind::MapHas { map, keys } => self.map_has(*map, keys),
             TExprKind::MapFind { map, keys, var } => self.map_find(*map, keys, *var),
             TExprKind::AggRead { map, keys } => self.map_read_aggregate(*map, keys),
