@@ -118,18 +118,24 @@ impl Counters {
 pub struct Rodata;
 
 impl Rodata {
-    /// When the session started (`elapsed` counts from it), CLOCK_MONOTONIC ns.
+    /// When the session started (`elapsed` counts from it), CLOCK_BOOTTIME ns.
     pub const START_NS: u32 = 0;
     /// The `-c` child's pid (`cpid`), 0 without one.
     pub const CPID: u32 = 8;
-    /// The number of possible CPUs: bounds the loop that reads aggregations.
+    /// The number of possible CPUs: bounds the loop that reads aggregations
+    /// (and is `ncpus`).
     pub const NCPUS: u32 = 16;
-    pub const SIZE: u32 = 24;
+    /// CLOCK_TAI minus CLOCK_BOOTTIME when the session started, ns
+    /// (`nsecs(sw_tai)`).
+    pub const TAI_OFFSET: u32 = 24;
+    pub const SIZE: u32 = 32;
 
     /// `.rodata`'s contents for these values.
-    pub fn bytes(start_ns: u64, cpid: u64, ncpus: u64) -> Vec<u8> {
+    pub fn bytes(start_ns: u64, cpid: u64, ncpus: u64, tai_offset: u64) -> Vec<u8> {
         let mut data = vec![0u8; Self::SIZE as usize];
-        for (at, value) in [(Self::START_NS, start_ns), (Self::CPID, cpid), (Self::NCPUS, ncpus)] {
+        let values =
+            [(Self::START_NS, start_ns), (Self::CPID, cpid), (Self::NCPUS, ncpus), (Self::TAI_OFFSET, tai_offset)];
+        for (at, value) in values {
             data[at as usize..][..8].copy_from_slice(&value.to_le_bytes());
         }
         data

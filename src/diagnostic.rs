@@ -27,6 +27,9 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// Extra text printed after the diagnostic (for example a verifier log tail).
     pub notes: Vec<String>,
+    /// Printed as the message alone, without `error:` (bpftrace's
+    /// `ERROR: ...`/`HINT: ...` lines about the command line).
+    pub bare: bool,
 }
 
 impl Diagnostic {
@@ -44,7 +47,20 @@ impl Diagnostic {
     }
 
     fn new(severity: Severity, message: impl Into<String>, span: Option<Span>) -> Diagnostic {
-        Diagnostic { severity, message: message.into(), span, labels: Vec::new(), help: None, notes: Vec::new() }
+        Diagnostic {
+            severity,
+            message: message.into(),
+            span,
+            labels: Vec::new(),
+            help: None,
+            notes: Vec::new(),
+            bare: false,
+        }
+    }
+
+    /// An error about the command line, printed as `text` is.
+    pub fn bare_error(text: impl Into<String>) -> Diagnostic {
+        Diagnostic { bare: true, ..Diagnostic::new(Severity::Error, text, None) }
     }
 
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
@@ -113,6 +129,9 @@ pub fn render(diag: &Diagnostic, source: &Source) -> String {
             let (line, col) = source.line_col(span.start);
             let _ = writeln!(out, "{}:{}:{}: {}: {}", source.name, line, col, level, diag.message);
             snippet(&mut out, source, span, "");
+        }
+        None if diag.bare => {
+            let _ = writeln!(out, "{}", diag.message);
         }
         None => {
             let _ = writeln!(out, "{}: {}", level, diag.message);

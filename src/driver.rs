@@ -143,6 +143,7 @@ pub fn build(
     };
     let mut env = Env::new(opts.params.clone(), resolved);
     env.header_defines = header_defines;
+    env.named = opts.named.clone();
     env.facts = FactsRef(machine);
     env.unsafe_calls = opts.unsafe_calls;
     env.child = opts.command.is_some();

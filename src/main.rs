@@ -282,8 +282,22 @@ fn main_code() -> i32 {
     {
         config_env.push(("BPFTRACE_STACK_MODE".into(), mode));
     }
+    // After `--`, `--name[=value]` are the program's named options (`getopt()`,
+    // bpftrace v0.26); other words stay positional parameters.
+    // (clap keeps a `--` that follows a parameter, and drops one before
+    // any; options before `--` were refused above.)
+    let dashes = std::env::args_os().any(|a| a == "--");
+    let (mut params, mut named, mut dropped) = (Vec::new(), Vec::new(), false);
+    for word in rest.map(raw_text::from_os) {
+        match word.strip_prefix("--") {
+            Some("") if dashes && !dropped => dropped = true,
+            Some(option) if dashes && !option.is_empty() => named.push(option.to_string()),
+            _ => params.push(word),
+        }
+    }
     let opts = Options {
-        params: rest.map(raw_text::from_os).collect(),
+        params,
+        named,
         quiet: cli.quiet,
         verbose: cli.verbose,
         dry_run: cli.dry_run,

@@ -47,6 +47,9 @@ pub enum Buffering {
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub params: Vec<String>,
+    /// Named options after `--` (`--name` or `--name=value`, without the
+    /// dashes), for `getopt()`.
+    pub named: Vec<String>,
     pub quiet: bool,
     pub verbose: bool,
     pub dry_run: bool,

@@ -39,7 +39,7 @@ pub enum Type {
     /// `args` of a tracepoint (its fields) or of a uprobe (the function's
     /// DWARF parameters): only usable through `args->field`.
     TracepointArgs,
-    /// `strftime(format, ns)`: CLOCK_MONOTONIC nanoseconds, printed as the
+    /// `strftime(format, ns)`: CLOCK_BOOTTIME nanoseconds, printed as the
     /// local wall-clock time in `format`.
     Timestamp { format: String },
     /// `buf(p, n)`: a length byte, then up to `size` bytes; printed escaped.
@@ -57,6 +57,12 @@ pub enum Type {
     MacAddr,
     /// `strerror(n)`: an error number, printed as the C library's message.
     Errno,
+    /// `signal_name(n)`: a signal number, printed as strsignal(3) names it.
+    SignalName,
+    /// `syscall_name(n)`: a system call number, printed as the call's name.
+    SyscallName,
+    /// `username`: a user id, printed as its name in `/etc/passwd`.
+    Username,
     /// A C struct or union in its C layout (members keep their C widths).
     Record(Arc<Record>),
     /// A value of a C enum: an integer that prints as the name of its
@@ -371,6 +377,9 @@ impl Type {
                 | Type::Ksym
                 | Type::CgroupPath
                 | Type::Errno
+                | Type::SignalName
+                | Type::SyscallName
+                | Type::Username
         )
     }
 
@@ -386,6 +395,9 @@ impl Type {
                 | Type::CgroupPath
                 | Type::MacAddr
                 | Type::Errno
+                | Type::SignalName
+                | Type::SyscallName
+                | Type::Username
                 | Type::Buffer { .. }
                 | Type::Enum(_)
                 | Type::Stack(_)
@@ -398,7 +410,13 @@ impl Type {
             Type::None | Type::Unknown | Type::TracepointArgs => 0,
             Type::Int { .. } | Type::Bool | Type::Enum(_) | Type::Ptr { .. } => 8,
             Type::Float { bytes } => *bytes as u32,
-            Type::Timestamp { .. } | Type::Ksym | Type::CgroupPath | Type::Errno => 8,
+            Type::Timestamp { .. }
+            | Type::Ksym
+            | Type::CgroupPath
+            | Type::Errno
+            | Type::SignalName
+            | Type::SyscallName
+            | Type::Username => 8,
             Type::Usym => 16,
             // {hash, pid, frames}: `contract::StackValue`.
             Type::Stack(_) => 16,
@@ -507,6 +525,9 @@ impl fmt::Display for Type {
             Type::CgroupPath => write!(f, "cgroup_path"),
             Type::MacAddr => write!(f, "macaddr"),
             Type::Errno => write!(f, "strerror"),
+            Type::SignalName => write!(f, "signal_name"),
+            Type::SyscallName => write!(f, "syscall_name"),
+            Type::Username => write!(f, "username"),
             Type::Record(r) if r.name.is_empty() => write!(f, "struct {{...}}"),
             Type::Record(r) => write!(f, "{}", r.name),
             Type::Stack(s) => write!(f, "{}", if s.kernel { "kstack" } else { "ustack" }),

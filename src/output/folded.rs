@@ -97,6 +97,10 @@ impl<W: Write> Output for FoldedOutput<W> {
         self.text.message(kind, text, newline)
     }
 
+    fn program_message(&mut self, m: super::ProgramMessage<'_>) -> io::Result<()> {
+        self.text.program_message(m)
+    }
+
     fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()> {
         if !has_stacks(entries) {
             return self.text.map(name, entries, keyed);

@@ -3,7 +3,7 @@
 use super::hist;
 use super::text::value_text;
 use super::value::{sort_entries, MapEntry, MapValue, Value};
-use super::{Message, Output};
+use super::{Message, Output, ProgramMessage};
 use std::io::{self, Write};
 
 pub struct JsonOutput<W: Write> {
@@ -73,6 +73,7 @@ fn map_value_json(v: &MapValue) -> String {
         ),
         MapValue::Hist(counts) => hist::log2_json(counts, 1),
         MapValue::Lhist { counts, min, max, step } => hist::linear_json(counts, *min, *max, *step),
+        MapValue::TSeries { rows, .. } => super::tseries::json(rows),
     }
 }
 
@@ -81,6 +82,7 @@ fn map_message_type(v: &MapValue) -> &'static str {
     match v {
         MapValue::Hist(_) | MapValue::Lhist { .. } => "hist",
         MapValue::Avg { .. } | MapValue::Stats { .. } => "stats",
+        MapValue::TSeries { .. } => "tseries",
         _ => "map",
     }
 }
@@ -151,6 +153,18 @@ impl<W: Write> Output for JsonOutput<W> {
             escape(file.as_bytes()),
             line,
             col
+        )
+    }
+
+    fn program_message(&mut self, m: ProgramMessage<'_>) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "{{\"type\": \"{}\", \"msg\": \"{}\", \"filename\": \"{}\", \"line\": {}, \"col\": {}}}",
+            if m.error { "errorf" } else { "warnf" },
+            escape(m.text),
+            escape(m.at.file.as_bytes()),
+            m.at.line,
+            m.at.col
         )
     }
 

@@ -5,10 +5,12 @@
 pub mod folded;
 pub mod hist;
 pub mod json;
+pub mod names;
 pub mod printf;
 pub mod sink;
 pub mod stack;
 pub mod text;
+pub mod tseries;
 pub mod value;
 
 pub use folded::FoldedOutput;
@@ -51,6 +53,28 @@ impl Message {
     }
 }
 
+/// A place in the program as bpftrace v0.26's runtime messages name it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Place {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    /// `file:line:col-endcol` (`file:line-endline` across lines).
+    pub location: String,
+    /// The source line(s), and a line of `~` under a one-line span.
+    pub context: Vec<String>,
+}
+
+/// `errorf()`/`warnf()`: a message of the program, where it was called,
+/// and the macro uses (innermost first) it was expanded from.
+#[derive(Clone, Copy, Debug)]
+pub struct ProgramMessage<'a> {
+    pub error: bool,
+    pub text: &'a [u8],
+    pub at: &'a Place,
+    pub expanded_from: &'a [Place],
+}
+
 /// Where every kind of output goes. Implementations write exactly what
 /// bpftrace 0.17 writes in the same situation.
 pub trait Output {
@@ -79,6 +103,8 @@ pub trait Output {
     /// A check of the program failed at run time (bpftrace v0.26's runtime
     /// errors: a division by zero, an index out of bounds), at `file:line:col`.
     fn runtime_warning(&mut self, msg: &str, file: &str, line: usize, col: usize) -> io::Result<()>;
+    /// `errorf()`/`warnf()` (on stderr in text, as bpftrace).
+    fn program_message(&mut self, m: ProgramMessage<'_>) -> io::Result<()>;
     /// Records the kernel could not deliver (ring buffer full).
     fn lost_events(&mut self, n: u64) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;

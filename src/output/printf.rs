@@ -25,7 +25,8 @@ pub struct Spec {
     pub precision: Option<usize>,
     /// Integer width in bits from the length modifier (8, 16, 32, 64).
     pub bits: u32,
-    /// The conversion character (`d`, `u`, `x`, `X`, `o`, `c`, `s`, `p`, `r`).
+    /// The conversion character (`d`, `u`, `x`, `X`, `o`, `c`, `s`, `p`, `r`;
+    /// `g` for `%gr`).
     pub conv: char,
     /// `%rx` / `%rh` variants of `%r`.
     pub buf_style: Option<char>,
@@ -127,6 +128,11 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, FormatError> {
         i += 1;
         match c {
             b'd' | b'i' | b'u' | b'x' | b'X' | b'o' | b'c' | b's' | b'p' => spec.conv = c as char,
+            // `%gr`: GFP flags by name (bpftrace v0.26).
+            b'g' if b.get(i) == Some(&b'r') => {
+                spec.conv = 'g';
+                i += 1;
+            }
             b'r' => {
                 spec.conv = 'r';
                 if let Some(&s @ (b'x' | b'h')) = b.get(i) {
@@ -210,6 +216,7 @@ fn convert(out: &mut Vec<u8>, spec: &Spec, arg: &Value) {
             }
         }
         'c' => vec![arg.bits() as u8],
+        'g' => super::names::gfp_flags(arg.bits()).into_bytes(),
         'r' => match arg {
             Value::Buffer(b) | Value::Str(b) => escape_buffer(b, spec.buf_style),
             _ => vec![],

@@ -2,7 +2,7 @@
 
 use super::hist;
 use super::value::{sort_entries, MapEntry, MapValue, Value};
-use super::{Message, Output};
+use super::{Message, Output, ProgramMessage};
 use std::io::{self, Write};
 
 pub struct TextOutput<W: Write> {
@@ -75,6 +75,7 @@ fn map_value_text(v: &MapValue) -> String {
         }
         MapValue::Hist(counts) => format!("\n{}", hist::log2_text(counts, 1)),
         MapValue::Lhist { counts, min, max, step } => format!("\n{}", hist::linear_text(counts, *min, *max, *step)),
+        MapValue::TSeries { rows, .. } => super::tseries::text(rows),
     }
 }
 
@@ -90,7 +91,11 @@ fn map_text(name: &str, entries: &[MapEntry], keyed: bool) -> String {
             } else {
                 String::new()
             };
-            format!("{}{}: {}", name, key, map_value_text(&e.value))
+            match &e.value {
+                // The graph starts on the next line; a blank line follows it.
+                MapValue::TSeries { .. } => format!("{}{}:\n{}", name, key, map_value_text(&e.value)),
+                _ => format!("{}{}: {}", name, key, map_value_text(&e.value)),
+            }
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -133,6 +138,23 @@ impl<W: Write> Output for TextOutput<W> {
 
     fn runtime_warning(&mut self, msg: &str, file: &str, line: usize, col: usize) -> io::Result<()> {
         writeln!(self.out, "{}:{}:{}: WARNING: {}", file, line, col, msg)
+    }
+
+    fn program_message(&mut self, m: ProgramMessage<'_>) -> io::Result<()> {
+        let level = if m.error { "ERROR" } else { "WARNING" };
+        // After what the program printed before it.
+        self.out.flush()?;
+        let text = String::from_utf8_lossy(m.text);
+        let mut lines = format!("{}: {}: {}", m.at.location, level, text.strip_suffix('\n').unwrap_or(&text));
+        for place in m.expanded_from {
+            lines.push_str(&format!("\n{}: {}: expanded from", place.location, level));
+            for l in &place.context {
+                lines.push('\n');
+                lines.push_str(l);
+            }
+        }
+        super::sink::to_stderr(&lines);
+        Ok(())
     }
 
     fn lost_events(&mut self, n: u64) -> io::Result<()> {

@@ -115,6 +115,25 @@ pub enum MapValue {
         max: i64,
         step: i64,
     },
+    /// `tseries()`: `(epoch, value)` of each bucket (an epoch is a time
+    /// over `interval` ns); `count` intervals are shown, as `rows` once the
+    /// whole map is read (`TsRow`).
+    TSeries {
+        points: Vec<(u64, Value)>,
+        interval: u64,
+        count: u64,
+        rows: Vec<TsRow>,
+    },
+}
+
+/// One interval of a printed `tseries()`: its start as local time
+/// (`hh:mm:ss` and the fraction the interval needs) and in UTC for JSON,
+/// and its value (`None`: no value in that interval).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TsRow {
+    pub time: String,
+    pub utc: String,
+    pub value: Option<Value>,
 }
 
 impl MapValue {
@@ -174,6 +193,8 @@ fn numeric(v: &MapValue) -> Option<i128> {
         }
         // Histograms sort by their total count.
         MapValue::Hist(counts) | MapValue::Lhist { counts, .. } => Some(counts.iter().map(|c| *c as i128).sum()),
+        // Time series from the least to the most recently updated.
+        MapValue::TSeries { points, .. } => points.iter().map(|p| p.0 as i128).max(),
         MapValue::Value(v) | MapValue::Sum(v) | MapValue::Min(v) | MapValue::Max(v) => match v {
             Value::Int(i) => Some(*i as i128),
             Value::UInt(u) => Some(*u as i128),

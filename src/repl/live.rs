@@ -83,7 +83,7 @@ impl Live {
         Live {
             _stats: stats::enable(),
             keeper: keeper.map(Rc::new),
-            start_ns: clock::monotonic_ns(),
+            start_ns: clock::boot_ns(),
             opts,
             pieces: Pieces::default(),
             inputs: Vec::new(),

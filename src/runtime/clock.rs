@@ -1,6 +1,6 @@
-//! Clocks: CLOCK_MONOTONIC, which `nsecs` counts, and wall-clock time for
-//! `time()` and `strftime()`: local time formatted with the C library's
-//! `strftime`, plus bpftrace's `%f` (microseconds).
+//! Clocks: CLOCK_BOOTTIME, which `nsecs` counts (bpftrace v0.26), and
+//! wall-clock time for `time()` and `strftime()`: local time formatted with
+//! the C library's `strftime`, plus bpftrace's `%f` (microseconds).
 
 use std::sync::OnceLock;
 
@@ -12,9 +12,19 @@ fn read(clock: libc::clockid_t) -> i64 {
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: the clock `nsecs` (bpf_ktime_get_ns) counts.
-pub fn monotonic_ns() -> u64 {
-    read(libc::CLOCK_MONOTONIC) as u64
+/// CLOCK_BOOTTIME in nanoseconds: the clock `nsecs` (bpf_ktime_get_boot_ns) counts.
+pub fn boot_ns() -> u64 {
+    read(libc::CLOCK_BOOTTIME) as u64
+}
+
+/// CLOCK_TAI minus CLOCK_BOOTTIME, in nanoseconds: what `nsecs(sw_tai)`
+/// adds to the boot clock. Read between two boot clock readings, as
+/// bpftrace does, so that the offset is off by at most half their gap.
+pub fn tai_offset_ns() -> u64 {
+    let before = read(libc::CLOCK_BOOTTIME);
+    let tai = read(libc::CLOCK_TAI);
+    let after = read(libc::CLOCK_BOOTTIME);
+    (tai - before / 2 - after / 2) as u64
 }
 
 /// `time(format)`: the local time now.
@@ -23,20 +33,42 @@ pub fn now(format: &str) -> String {
     local(ns / 1_000_000_000, ns % 1_000_000_000, format)
 }
 
-/// `strftime(format, ns)`: `ns` is CLOCK_MONOTONIC (what `nsecs` reads),
+/// `strftime(format, ns)`: `ns` is CLOCK_BOOTTIME (what `nsecs` reads),
 /// turned into wall-clock time with the offset measured at start-up.
-pub fn from_monotonic(ns: u64, format: &str) -> String {
-    let wall = (*monotonic_to_realtime() as i128 + ns as i128).max(0);
+pub fn from_boot(ns: u64, format: &str) -> String {
+    let wall = (*boot_to_realtime() as i128 + ns as i128).max(0);
     local((wall / 1_000_000_000) as i64, (wall % 1_000_000_000) as i64, format)
 }
 
-/// Realtime minus monotonic, in nanoseconds.
-fn monotonic_to_realtime() -> &'static i64 {
-    static OFFSET: OnceLock<i64> = OnceLock::new();
-    OFFSET.get_or_init(|| read(libc::CLOCK_REALTIME) - read(libc::CLOCK_MONOTONIC))
+/// `ns` since the Unix epoch in UTC, as bpftrace's JSON prints time points:
+/// `1970-01-01 00:00:00.500000000`.
+pub fn utc(ns: u64) -> String {
+    let t = (ns / 1_000_000_000) as libc::time_t;
+    // SAFETY: zeroed is a valid `tm`; gmtime_r fills it from a valid time_t.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::gmtime_r(&t, &mut tm) }.is_null() {
+        return "(?)".into();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        ns % 1_000_000_000
+    )
 }
 
-fn local(secs: i64, nsecs: i64, format: &str) -> String {
+/// Realtime minus boot time, in nanoseconds.
+fn boot_to_realtime() -> &'static i64 {
+    static OFFSET: OnceLock<i64> = OnceLock::new();
+    OFFSET.get_or_init(|| read(libc::CLOCK_REALTIME) - read(libc::CLOCK_BOOTTIME))
+}
+
+/// `secs` since the Unix epoch as local time in `format` (`%f`: microseconds).
+pub fn local(secs: i64, nsecs: i64, format: &str) -> String {
     let format = format.replace("%f", &format!("{:06}", nsecs / 1000));
     let Ok(cformat) = std::ffi::CString::new(format) else { return String::new() };
     let t: libc::time_t = secs as libc::time_t;

@@ -2,8 +2,9 @@
 //! records from the ring buffer, and map keys and values.
 
 use super::clock;
-use crate::output::value::{MapEntry, MapValue as OutMapValue, Value};
-use crate::sema::manifest::{MapInfo, MapValue};
+use crate::output::names;
+use crate::output::value::{MapEntry, MapValue as OutMapValue, TsRow, Value};
+use crate::sema::manifest::{MapInfo, MapValue, TsAgg};
 use crate::system::{symbolize, symbols};
 use crate::types::{c_size, tuple_layout, Type};
 
@@ -13,6 +14,18 @@ fn u64_at(bytes: &[u8], off: usize) -> u64 {
         b.copy_from_slice(src);
     }
     u64::from_le_bytes(b)
+}
+
+static TRUNC_TRAILER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// Sets what truncated strings end with (`str_trunc_trailer`); once, when a
+/// script starts. Until then it is bpftrace's default, `..`.
+pub fn set_trunc_trailer(trailer: &str) {
+    let _ = TRUNC_TRAILER.set(trailer.as_bytes().to_vec());
+}
+
+fn trunc_trailer() -> &'static [u8] {
+    TRUNC_TRAILER.get().map(|t| t.as_slice()).unwrap_or(b"..")
 }
 
 /// One value of type `ty` stored at `bytes[off..]`.
@@ -25,8 +38,13 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
         Type::Str { size } => {
             let end = (off + *size as usize).min(bytes.len());
             let s = bytes.get(off..end).unwrap_or(&[]);
-            let len = s.iter().position(|b| *b == 0).unwrap_or(s.len());
-            Value::Str(s[..len].to_vec())
+            match s.iter().position(|b| *b == 0) {
+                Some(len) => Value::Str(s[..len].to_vec()),
+                // `str()` marks a string it cut with a final 0xff (no UTF-8 byte).
+                None if s.last() == Some(&0xff) => Value::Str([&s[..s.len() - 1], trunc_trailer()].concat()),
+                // A full char array.
+                None => Value::Str(s.to_vec()),
+            }
         }
         Type::Tuple(items) => {
             let layout = tuple_layout(items);
@@ -42,7 +60,7 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             let b = bytes.get(off..off + 6).unwrap_or(&[0; 6]);
             Value::Str(b.iter().map(|x| format!("{:02X}", x)).collect::<Vec<_>>().join(":").into_bytes())
         }
-        Type::Timestamp { format } => Value::Str(clock::from_monotonic(u64_at(bytes, off), format).into_bytes()),
+        Type::Timestamp { format } => Value::Str(clock::from_boot(u64_at(bytes, off), format).into_bytes()),
         Type::Buffer { size } => {
             let len = (bytes.get(off).copied().unwrap_or(0) as usize).min(*size as usize);
             Value::Buffer(bytes.get(off + 1..off + 1 + len).unwrap_or(&[]).to_vec())
@@ -57,6 +75,9 @@ pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
             let e = std::io::Error::from_raw_os_error(u64_at(bytes, off) as i32);
             Value::Str(crate::output::error_reason(&e).into_bytes())
         }
+        Type::SignalName => Value::Str(names::signal_name(u64_at(bytes, off) as i64).into()),
+        Type::SyscallName => Value::Str(names::syscall_name(u64_at(bytes, off) as i64).into()),
+        Type::Username => Value::Str(symbols::user_name(u64_at(bytes, off)).into_bytes()),
         _ => Value::None,
     }
 }
@@ -168,7 +189,76 @@ pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> OutMa
         MapValue::Lhist { min, max, step } => {
             OutMapValue::Lhist { counts: buckets(), min: *min, max: *max, step: *step }
         }
+        MapValue::TSeries { interval, count, agg, signed } => {
+            let (epoch, bits) = tseries_point(per_cpu, *agg, *signed);
+            OutMapValue::TSeries {
+                points: vec![(epoch, int(bits, *signed))],
+                interval: *interval,
+                count: *count,
+                rows: vec![],
+            }
+        }
     }
+}
+
+/// The rows of each `tseries()` entry of a map: the last `count`
+/// intervals up to the latest one any key has, each key's starting at its
+/// own first interval in that range (bpftrace's rule).
+pub fn tseries_rows(entries: &mut [MapEntry]) {
+    let last = entries
+        .iter()
+        .filter_map(|e| match &e.value {
+            OutMapValue::TSeries { points, .. } => points.iter().map(|p| p.0).max(),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    for e in entries {
+        let OutMapValue::TSeries { points, interval, count, rows } = &mut e.value else { continue };
+        let first = last.saturating_sub(*count - 1);
+        let start = points.iter().map(|p| p.0).filter(|ep| *ep >= first).min().unwrap_or(last);
+        // bpftrace takes the unit from the rows' spacing: nanoseconds for one row.
+        let digits = if last == start { 9 } else { crate::output::tseries::fraction_digits(*interval) };
+        *rows = (start..=last)
+            .map(|epoch| {
+                let ns = epoch.wrapping_mul(*interval);
+                let (secs, frac) = ((ns / 1_000_000_000) as i64, ns % 1_000_000_000);
+                let mut time = clock::local(secs, 0, "%H:%M:%S");
+                if digits > 0 {
+                    time.push_str(&format!(".{:0w$}", frac / 10u64.pow(9 - digits), w = digits as usize));
+                }
+                let value = points.iter().rev().find(|p| p.0 == epoch).map(|p| p.1.clone());
+                TsRow { time, utc: clock::utc(ns), value }
+            })
+            .collect();
+    }
+}
+
+/// One bucket of a `tseries()` from its per-CPU `{value, meta, epoch}`: the
+/// latest epoch's value, combined over the CPUs that wrote in that epoch.
+/// A bucket no CPU wrote (epoch 0) is `(0, 0)`, as bpftrace has it.
+fn tseries_point(per_cpu: &[Vec<u8>], agg: TsAgg, signed: bool) -> (u64, u64) {
+    let cells: Vec<(u64, u64, u64)> =
+        per_cpu.iter().map(|v| (u64_at(v, 0), u64_at(v, 8), u64_at(v, 16))).filter(|c| c.2 != 0).collect();
+    let Some(latest) = cells.iter().map(|c| c.2).max() else { return (0, 0) };
+    let mut cells = cells.into_iter().filter(|c| c.2 == latest);
+    let (mut value, mut meta, _) = cells.next().expect("one cell has the latest epoch");
+    let less = |a: u64, b: u64| if signed { (a as i64) < (b as i64) } else { a < b };
+    for (v, m, _) in cells {
+        match agg {
+            TsAgg::Last if m > meta => (value, meta) = (v, m),
+            TsAgg::Last => {}
+            TsAgg::Sum => value = value.wrapping_add(v),
+            TsAgg::Avg => (value, meta) = (value.wrapping_add(v), meta + m),
+            TsAgg::Min if less(v, value) => value = v,
+            TsAgg::Max if less(value, v) => value = v,
+            TsAgg::Min | TsAgg::Max => {}
+        }
+    }
+    if agg == TsAgg::Avg && meta != 0 {
+        value = if signed { ((value as i64) / meta as i64) as u64 } else { value / meta };
+    }
+    (latest, value)
 }
 
 pub fn entry(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> MapEntry {
@@ -193,6 +283,7 @@ pub fn merge_buckets(entries: Vec<MapEntry>) -> Vec<MapEntry> {
                         *x += y;
                     }
                 }
+                (OutMapValue::TSeries { points: a, .. }, OutMapValue::TSeries { points: b, .. }) => a.extend(b),
                 _ => {}
             },
             None => {

@@ -9,8 +9,8 @@ use crate::contract::{Counters, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR
 use crate::output::printf;
 use crate::output::sink::{self, WriteError, WriteStatus};
 use crate::output::value::{MapEntry, Value};
-use crate::output::{Message, Output};
-use crate::sema::manifest::{join_args_type, Action, Manifest, MapInfo};
+use crate::output::{Message, Output, Place, ProgramMessage};
+use crate::sema::manifest::{join_args_type, Action, Manifest, MapInfo, PrintfKind};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, RingBuffer, RingBufferBuilder};
 use std::cell::RefCell;
 
@@ -55,10 +55,11 @@ pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     if info.value.bucketed() {
         entries = decode::merge_buckets(entries);
     }
-    // bpftrace shows a `count()` without keys that holds nothing as 0.
-    if entries.is_empty() && info.keys.is_empty() && info.value == crate::sema::manifest::MapValue::Count {
-        entries.push(MapEntry { key: vec![], value: crate::output::value::MapValue::Count(0) });
+    if matches!(info.value, crate::sema::manifest::MapValue::TSeries { .. }) {
+        decode::tseries_rows(&mut entries);
     }
+    // A `count()` without keys that holds nothing (cleared, deleted) prints
+    // nothing, as in bpftrace v0.26 (0.17 printed `@: 0`).
     entries
 }
 
@@ -131,6 +132,11 @@ pub struct State {
     pub bss: Option<Bss>,
     /// Helper calls checked by `-k`/`-kk`: (helper, line, column).
     pub helper_sites: Vec<(crate::codegen::lower::SiteKind, usize, usize)>,
+    /// By action id: where an `errorf()`/`warnf()` is, and the macro uses
+    /// it was expanded from (`places::message_places`).
+    pub message_places: Vec<Option<(Place, Vec<Place>)>>,
+    /// The code `exit(code)` asked for.
+    pub exit_code: Option<i32>,
     pub source_name: String,
     /// Where records and maps are printed. A failed write is recorded in
     /// `written` (and refused from then on), so results may be dropped here.
@@ -167,6 +173,8 @@ impl State {
             maps,
             bss,
             helper_sites: Vec::new(),
+            message_places: Vec::new(),
+            exit_code: None,
             source_name: String::new(),
             out,
             written,
@@ -255,13 +263,26 @@ impl State {
         let id = word(0) as usize;
         let Some(action) = self.manifest.actions.get(id) else { return 0 };
         match action {
-            Action::Printf { args, .. } => {
+            Action::Printf { args, kind, .. } => {
                 let layout = action.record();
                 let values: Vec<Value> = decode::values(args, &layout.offsets, data);
-                if let Some(pieces) = &self.formats[id] {
-                    let text = printf::format(pieces, &values);
-                    self.out.message(Message::Printf, &text, false).ok();
-                }
+                let Some(pieces) = &self.formats[id] else { return 0 };
+                let text = printf::format(pieces, &values);
+                match (kind, self.message_places.get(id)) {
+                    (PrintfKind::Output, _) => self.out.message(Message::Printf, &text, false).ok(),
+                    (kind, Some(Some((at, expanded_from)))) => {
+                        let error = *kind == PrintfKind::Error;
+                        self.out.program_message(ProgramMessage { error, text: &text, at, expanded_from }).ok()
+                    }
+                    // A program whose places are not known (the REPL's).
+                    (kind, _) => {
+                        let at = Place { file: self.source_name.clone(), ..Place::default() };
+                        let error = *kind == PrintfKind::Error;
+                        self.out
+                            .program_message(ProgramMessage { error, text: &text, at: &at, expanded_from: &[] })
+                            .ok()
+                    }
+                };
                 0
             }
             Action::Time { format } => {
@@ -303,7 +324,10 @@ impl State {
                 }
                 0
             }
-            Action::Exit => {
+            Action::Exit { code } => {
+                if *code {
+                    self.exit_code = Some(decode::value(&crate::types::I64, data, 8).bits() as i32);
+                }
                 self.exit = true;
                 if self.draining {
                     // Keep reading, to drop what follows.

@@ -17,6 +17,7 @@ pub mod keeper;
 mod loader;
 pub mod object;
 mod perf;
+pub mod places;
 pub mod script;
 pub mod signals;
 pub mod stacks;

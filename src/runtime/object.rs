@@ -22,7 +22,7 @@ use std::rc::Rc;
 /// The values `.rodata` gets at load time.
 #[derive(Clone, Copy, Debug)]
 pub struct LoadValues {
-    /// When the session started (`elapsed` counts from it), CLOCK_MONOTONIC ns.
+    /// When the session started (`elapsed` counts from it), CLOCK_BOOTTIME ns.
     pub start_ns: u64,
     /// The `-c` child's pid (`cpid`).
     pub cpid: Option<i32>,
@@ -60,7 +60,7 @@ impl Loaded {
         let verbose = request.verbose;
         let rodata = (!compiled.image.rodata.is_empty()).then(|| {
             let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u64;
-            Rodata::bytes(values.start_ns, values.cpid.unwrap_or(0) as u64, ncpus)
+            Rodata::bytes(values.start_ns, values.cpid.unwrap_or(0) as u64, ncpus, super::clock::tai_offset_ns())
         });
         // A Go function's return instructions: one uprobe_multi link, which
         // the kernel releases in one grace period instead of one per site.

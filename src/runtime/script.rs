@@ -37,12 +37,13 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
 
 fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     let manifest = &checked.manifest;
+    super::decode::set_trunc_trailer(&manifest.config.str_trunc_trailer);
     // The child is forked first (stopped) so that `cpid` is known at load time.
     let mut child = opts.command.as_deref().map(Child::spawn).transpose().map_err(|e| usage(e.to_string()))?;
     // Forked before anything is loaded, and after the child (which must not
     // hold the keeper's socket); without one, rtrace releases uprobes itself.
     let keeper = if opts.dry_run { None } else { Keeper::start().ok().map(Rc::new) };
-    let values = LoadValues { start_ns: clock::monotonic_ns(), cpid: child.as_ref().map(|c| c.pid) };
+    let values = LoadValues { start_ns: clock::boot_ns(), cpid: child.as_ref().map(|c| c.pid) };
     let request = LoadRequest { verbose: opts.verbose, ..Default::default() };
     let object = Loaded::load(checked, compiled, values, request)?;
     if opts.dry_run {
@@ -91,6 +92,7 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         })
         .collect();
     state.source_name = source.name.clone();
+    state.message_places = super::places::message_places(manifest, source);
     let state = RefCell::new(state);
     let events = object.map(crate::contract::EVENTS_MAP).ok_or_else(|| internal("the object has no ring buffer"))?;
     let ring = events::reader(&events, |data| state.borrow_mut().record(data))
@@ -145,7 +147,8 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
             )),
             code: exit::RUNTIME,
         }),
-        None => Ok(exit::OK),
+        // `exit(code)` (bpftrace v0.26).
+        None => Ok(state.borrow().exit_code.unwrap_or(exit::OK)),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::check::Checker;
 use super::expr::none;
-use super::manifest::Action;
+use super::manifest::{Action, PrintfKind};
 use super::typed::*;
 use crate::diagnostic::{closest, Diagnostic};
 use crate::output::printf::{conversions, parse_format, ArgKind};
@@ -16,7 +16,12 @@ use crate::types::{AddrSpace, Type};
 /// "not supported yet" apart from "unknown".
 pub(crate) const FUNCTIONS: &[&str] = &[
     "printf",
+    "errorf",
+    "warnf",
     "exit",
+    "assert",
+    "fail",
+    "static_assert",
     "str",
     "reg",
     "count",
@@ -50,6 +55,7 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "cgroupid",
     "cgroup_path",
     "signal",
+    "signal_thread",
     "override",
     "path",
     "macaddr",
@@ -59,11 +65,30 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "unwatch",
     "len",
     "has_key",
+    "find",
     "kptr",
     "uptr",
     "skboutput",
     "sizeof",
     "offsetof",
+    "strlen",
+    "signal_name",
+    "syscall_name",
+    "getopt",
+    "tseries",
+    "percpu_kaddr",
+    "write_user",
+    "is_err",
+    "socket_cookie",
+    "is_integer",
+    "is_unsigned_integer",
+    "is_ptr",
+    "is_str",
+    "is_array",
+    "is_literal",
+    "strcap",
+    "assert_str",
+    "default_str_length",
 ];
 
 impl<'a> Checker<'a> {
@@ -71,14 +96,11 @@ impl<'a> Checker<'a> {
     pub fn call_statement(&mut self, e: &Expr) -> Option<TStmtKind> {
         let ExprKind::Call { name, name_span, args } = &e.kind else { return None };
         match name.as_str() {
-            "printf" => Some(self.printf(args, e.span)),
-            "exit" => {
-                if !args.is_empty() {
-                    self.arity(name, *name_span, args, 0, 0);
-                }
-                self.actions.push(Action::Exit);
-                Some(TStmtKind::Exit { action: self.actions.len() - 1 })
-            }
+            "printf" => Some(self.printf(PrintfKind::Output, args, e.span)),
+            "errorf" => Some(self.printf(PrintfKind::Error, args, e.span)),
+            "warnf" => Some(self.printf(PrintfKind::Warning, args, e.span)),
+            "exit" => Some(self.exit(*name_span, args, e.span)),
+            "assert" | "fail" | "static_assert" => self.assertion(name, *name_span, args, e.span),
             "print" => Some(self.print(name_span, args, e.span)),
             "time" => {
                 if !self.arity(name, *name_span, args, 0, 1) {
@@ -111,37 +133,11 @@ impl<'a> Checker<'a> {
                 Some(self.emit(action, values))
             }
             "debugf" => Some(self.debugf(args, e.span)),
+            "signal" | "signal_thread" => Some(TStmtKind::Expr(self.signal(name, *name_span, args, e.span))),
             "clear" | "zero" => {
                 let map = self.whole_map(name, *name_span, args, 1, 1)?;
                 self.actions.push(if name == "clear" { Action::ClearMap { map } } else { Action::ZeroMap { map } });
                 Some(TStmtKind::Emit { action: self.actions.len() - 1, args: vec![] })
-            }
-            // `delete(@m, key)` (bpftrace 0.22+), and `delete(@m[key])`.
-            "delete" => {
-                if !self.arity(name, *name_span, args, 1, 2) {
-                    return Some(TStmtKind::Expr(none(e.span)));
-                }
-                let ExprKind::Map { name: map_name, keys } = &args[0].kind else {
-                    self.error(args[0].span, "delete() takes a map and a key: `delete(@x, key)`");
-                    return Some(TStmtKind::Expr(none(e.span)));
-                };
-                if args.len() == 2 && !keys.is_empty() {
-                    self.error(args[0].span, "delete() expects a map with no keys for the first argument");
-                    return Some(TStmtKind::Expr(none(e.span)));
-                }
-                let map = self.map_id(map_name, args[0].span);
-                if self.maps[map].value.as_ref().is_some_and(|v| v.bucketed()) {
-                    self.unsupported(e.span, "delete() of one key of a hist()/lhist() map (use clear())");
-                    return Some(TStmtKind::Expr(none(e.span)));
-                }
-                let keys = match args.get(1) {
-                    Some(key) => {
-                        let key = self.expr(key);
-                        self.typed_map_keys(map, vec![key], args[1].span)
-                    }
-                    None => self.map_keys(map, keys, args[0].span),
-                };
-                Some(TStmtKind::DeleteMap { map, keys })
             }
             _ => None,
         }
@@ -194,6 +190,7 @@ impl<'a> Checker<'a> {
             "count" => (0, 0),
             "sum" | "avg" | "stats" | "min" | "max" | "hist" => (1, 1),
             "lhist" => (4, 4),
+            "tseries" => (3, 4),
             _ => return None,
         };
         if !self.arity(name, *name_span, args, lo, hi) {
@@ -214,6 +211,7 @@ impl<'a> Checker<'a> {
             "min" => AggUpdate::Min(v),
             "max" => AggUpdate::Max(v),
             "hist" => AggUpdate::Hist(v),
+            "tseries" => return Some(self.tseries(v, args)),
             _ => {
                 let mut consts = [0i64; 3];
                 for (slot, (arg, what)) in consts.iter_mut().zip(args[1..].iter().zip(["min", "max", "step"])) {
@@ -240,6 +238,57 @@ impl<'a> Checker<'a> {
                 AggUpdate::Lhist { value: v, min, max, step }
             }
         })
+    }
+
+    /// `tseries(value, interval, count[, "avg" | "sum" | "min" | "max"])`:
+    /// the interval in ns (a duration literal: `100ms`) and the number of
+    /// intervals kept are constants.
+    fn tseries(&mut self, value: TExpr, args: &[Expr]) -> AggUpdate {
+        let mut consts = [0u64; 2];
+        for (slot, (arg, what)) in consts.iter_mut().zip(args[1..3].iter().zip(["interval", "number of intervals"])) {
+            let e = self.expr(arg);
+            match e.kind {
+                TExprKind::Int(n) if n > 0 && (n as i64) > 0 => *slot = n,
+                _ if e.ty == Type::None => *slot = 1,
+                _ => {
+                    self.error(e.span, format!("tseries(): the {} must be a positive integer constant", what));
+                    *slot = 1;
+                }
+            }
+        }
+        let [interval, count] = consts;
+        if count > 1_000_000 {
+            self.error(args[2].span, "tseries(): at most 1000000 intervals");
+        }
+        use super::manifest::TsAgg;
+        let agg = match args.get(3).map(|a| &a.kind) {
+            None => TsAgg::Last,
+            Some(ExprKind::Str(s)) => match s.as_slice() {
+                b"avg" => TsAgg::Avg,
+                b"sum" => TsAgg::Sum,
+                b"min" => TsAgg::Min,
+                b"max" => TsAgg::Max,
+                _ => {
+                    self.error(args[3].span, "tseries(): the aggregation is \"avg\", \"sum\", \"min\" or \"max\"");
+                    TsAgg::Last
+                }
+            },
+            Some(_) => {
+                self.error(args[3].span, "tseries(): the aggregation must be a string literal");
+                TsAgg::Last
+            }
+        };
+        // bpftrace's tests replace the clock by a map (`BPFTRACE_DUMMY_TS_MAP=@ts`).
+        let dummy = self.env.config_env.iter().find(|(k, _)| k == "BPFTRACE_DUMMY_TS_MAP").map(|(_, v)| v.clone());
+        let span = value.span;
+        let time = match dummy {
+            Some(name) if name.starts_with('@') => {
+                let name = name[1..].to_string();
+                self.expr(&Expr { kind: ExprKind::Map { name, keys: vec![] }, span })
+            }
+            _ => TExpr { kind: TExprKind::Builtin(Builtin::Nsecs(Clock::SwTai)), ty: crate::types::U64, span },
+        };
+        AggUpdate::TSeries { value, time, interval, count, agg }
     }
 
     /// `join(argv[, delim])`: the strings of a NULL-ended `char **`.
@@ -272,6 +321,51 @@ impl<'a> Checker<'a> {
         self.emit(Action::Join { delim }, vec![value])
     }
 
+    /// `signal(sig)`, `signal_thread(sig)`: `bpf_send_signal(_thread)` to
+    /// the traced process (or thread); `sig` a number or a name
+    /// (`"SIGUSR1"`, `"usr1"`). Unsafe, as in bpftrace.
+    fn signal(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> TExpr {
+        if !self.arity(name, name_span, args, 1, 1) {
+            return none(span);
+        }
+        if !self.env.unsafe_calls {
+            self.error(name_span, format!("{}() is unsafe. To use you need the --unsafe flag", name));
+            return none(span);
+        }
+        use super::ProgKind;
+        if matches!(self.group().kind, ProgKind::Begin | ProgKind::End | ProgKind::Signal) {
+            self.error(span, format!("{}() needs a traced process: not in BEGIN, END or self probes", name));
+            return none(span);
+        }
+        let sig = match &args[0].kind {
+            ExprKind::Str(text) => {
+                let text = String::from_utf8_lossy(text).to_ascii_uppercase();
+                let bare = text.strip_prefix("SIG").unwrap_or(&text);
+                match crate::output::names::signal_number(bare) {
+                    Some(n) => TExpr { kind: TExprKind::Int(n as u64), ty: crate::types::U64, span: args[0].span },
+                    None => {
+                        self.error(args[0].span, format!("{}(): unknown signal `{}`", name, text));
+                        return none(span);
+                    }
+                }
+            }
+            _ => {
+                let v = self.expr(&args[0]);
+                if let TExprKind::Int(n) = v.kind {
+                    if !(1..=64).contains(&n) {
+                        self.error(v.span, format!("{}(): signal {} is not between 1 and 64", name, n as i64));
+                    }
+                } else if !v.ty.is_integral() && v.ty != Type::None {
+                    let msg = format!("{}() takes a signal number or name, not {}", name, v.ty);
+                    self.error(v.span, msg);
+                }
+                v
+            }
+        };
+        let kind = TExprKind::SendSignal { sig: Box::new(sig), thread: name == "signal_thread" };
+        TExpr { kind, ty: crate::types::U64, span }
+    }
+
     /// `debugf(format, args...)`: at most 3 integer or string arguments,
     /// the limit of `bpf_trace_printk`.
     fn debugf(&mut self, args: &[Expr], span: Span) -> TStmtKind {
@@ -295,6 +389,12 @@ impl<'a> Checker<'a> {
         if let Some(v) = self.value_function(name, name_span, args, span) {
             return v;
         }
+        if let Some(v) = self.stdlib_builtin_call(name, args, span) {
+            return v;
+        }
+        if let Some(v) = self.map_function(name, name_span, args, span) {
+            return v;
+        }
         match name {
             "str" => self.str_call(name_span, args, span),
             "kstack" | "ustack" => self.stack_call(name, name_span, args, span),
@@ -311,6 +411,7 @@ impl<'a> Checker<'a> {
                 }
                 TExpr { kind: TExprKind::MapLen(map), ty: crate::types::I64, span }
             }
+            "getopt" => self.getopt(name_span, args, span),
             "reg" => {
                 if !self.arity(name, name_span, args, 1, 1) {
                     return none(span);
@@ -326,7 +427,8 @@ impl<'a> Checker<'a> {
                 let reg = String::from_utf8_lossy(reg).into_owned();
                 self.pt_regs_load(&reg, args[0].span)
             }
-            "printf" | "exit" | "time" | "join" | "cat" | "system" | "debugf" => {
+            "printf" | "errorf" | "warnf" | "exit" | "time" | "join" | "cat" | "system" | "debugf" | "assert"
+            | "fail" | "static_assert" => {
                 self.error(span, format!("{}() is a statement and has no value", name));
                 none(span)
             }
@@ -359,6 +461,7 @@ impl<'a> Checker<'a> {
         let expected = match (min, max) {
             (0, 0) => "no arguments".to_string(),
             (a, b) if a == b => format!("{} argument{}", a, if a == 1 { "" } else { "s" }),
+            (0, b) => format!("at most {} argument{}", b, if b == 1 { "" } else { "s" }),
             (a, b) => format!("{} to {} arguments", a, b),
         };
         self.error(span, format!("{}() takes {}, but {} given", name, expected, args.len()));
@@ -371,6 +474,14 @@ impl<'a> Checker<'a> {
         }
         if let ExprKind::Positional(n) = args[0].kind {
             return self.positional_str(n, args[0].span);
+        }
+        // `str($1 + k)`: the parameter's text from byte k on (bpftrace folds it).
+        if let ExprKind::Binary { op: crate::parser::ast::BinOp::Add, lhs, rhs } = &args[0].kind {
+            if let (ExprKind::Positional(n), ExprKind::Int(k)) = (&lhs.kind, &rhs.kind) {
+                let TExprKind::Str(text) = self.positional_str(*n, lhs.span).kind else { unreachable!("a literal") };
+                let rest = text.get(*k as usize..).unwrap_or_default().to_vec();
+                return super::expr::str_literal(rest, args[0].span);
+            }
         }
         let p = self.expr(&args[0]);
         let space = match &p.ty {
@@ -401,26 +512,51 @@ impl<'a> Checker<'a> {
             }
             None => None,
         };
-        let ty = Type::Str { size: self.strlen };
+        // Without a length: `max_strlen` characters and a byte for the NUL (or
+        // for the mark of a string cut there), as bpftrace below 1024 bytes.
+        let size = if len.is_none() && self.strlen < 1024 { self.strlen + 1 } else { self.strlen };
+        let ty = Type::Str { size };
         TExpr { kind: TExprKind::ReadStr { ptr: Box::new(p), len, space }, ty, span }
     }
 
-    fn printf(&mut self, args: &[Expr], span: Span) -> TStmtKind {
-        let Some((format, values)) = self.formatted("printf", args, span) else {
+    /// `printf`, `errorf` and `warnf`: the record's values formatted by
+    /// the runtime.
+    fn printf(&mut self, kind: PrintfKind, args: &[Expr], span: Span) -> TStmtKind {
+        let name = match kind {
+            PrintfKind::Output => "printf",
+            PrintfKind::Warning => "warnf",
+            PrintfKind::Error => "errorf",
+        };
+        let Some((format, values)) = self.formatted(name, args, span) else {
             return TStmtKind::Expr(none(span));
         };
         let types = values.iter().map(|v| v.ty.clone()).collect();
-        self.emit(Action::Printf { format, args: types, span }, values)
+        let expanded_from = self.expansions.iter().rev().map(|x| x.call).collect();
+        self.emit(Action::Printf { format, args: types, span, kind, expanded_from, stdlib: None }, values)
+    }
+
+    /// `exit()`, `exit(code)`: rtrace's exit code (v0.26).
+    fn exit(&mut self, name_span: Span, args: &[Expr], span: Span) -> TStmtKind {
+        if !self.arity("exit", name_span, args, 0, 1) {
+            return TStmtKind::Expr(none(span));
+        }
+        let code = args.first().map(|a| self.expr(a));
+        if let Some(c) = code.as_ref().filter(|c| !c.ty.is_integral() && c.ty.is_known()) {
+            let msg = format!("exit() takes an integer exit code, not {}", c.ty);
+            self.error(c.span, msg);
+        }
+        self.actions.push(Action::Exit { code: code.is_some() });
+        TStmtKind::Exit { action: self.actions.len() - 1, code }
     }
 
     /// Pushes an output action; the statement sends its record.
-    fn emit(&mut self, action: Action, args: Vec<TExpr>) -> TStmtKind {
+    pub fn emit(&mut self, action: Action, args: Vec<TExpr>) -> TStmtKind {
         self.actions.push(action);
         TStmtKind::Emit { action: self.actions.len() - 1, args }
     }
 
     /// The format and checked arguments of `printf`, `cat`, `system`.
-    fn formatted(&mut self, name: &str, args: &[Expr], span: Span) -> Option<(String, Vec<TExpr>)> {
+    pub fn formatted(&mut self, name: &str, args: &[Expr], span: Span) -> Option<(String, Vec<TExpr>)> {
         let Some(first) = args.first() else {
             self.error(span, format!("{}() needs a format string", name));
             return None;

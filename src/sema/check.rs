@@ -95,6 +95,11 @@ pub(super) struct Checker<'a> {
     pub defines: HashMap<String, String>,
     /// The config variables (`config = { ... }`, `BPFTRACE_*`).
     pub config: crate::config::Config,
+    /// Inside this many branches a constant condition never takes: a
+    /// `fail()` or `static_assert()` there does not fail.
+    pub unreachable: u32,
+    /// The options `getopt()` asks for, with their descriptions.
+    pub getopts: Vec<(String, String)>,
 }
 
 pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diagnostic>> {
@@ -138,6 +143,8 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         void_ok: false,
         expansions: Vec::new(),
         config: Default::default(),
+        unreachable: 0,
+        getopts: Vec::new(),
     };
     ck.apply_config(program);
     ck.final_pass = true;
@@ -168,6 +175,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         )));
     }
     ck.check_declared_maps();
+    ck.check_named_options();
     // Only worth saying when nothing else went wrong: a failed assignment
     // leaves its map without a type too.
     if !ck.diags.iter().any(Diagnostic::is_error) {
@@ -390,7 +398,7 @@ fn mentions_per_attach_builtin(probe: &ast::Probe) -> bool {
     let mut found = false;
     let mut visit = |e: &Expr| {
         if let ExprKind::Ident(name) = &e.kind {
-            found |= matches!(name.as_str(), "args" | "probe" | "func");
+            found |= matches!(name.as_str(), "args" | "probe" | "func" | "probetype");
         }
     };
     if let Some(p) = &probe.predicate {
@@ -593,8 +601,18 @@ impl<'a> Checker<'a> {
             StmtKind::If { cond, then, els } => {
                 let cond = self.expr(cond);
                 self.expect_condition(&cond);
+                // A branch a constant condition never takes (`if ($1 < 2)`
+                // with `$1` given) is checked, but cannot `fail()`.
+                let never = |taken: bool| match cond.kind {
+                    TExprKind::Int(v) => (v != 0) != taken,
+                    _ => false,
+                } as u32;
+                self.unreachable += never(true);
                 let then = self.block(then);
+                self.unreachable -= never(true);
+                self.unreachable += never(false);
                 let els = els.as_ref().map(|b| self.block(b)).unwrap_or_default();
+                self.unreachable -= never(false);
                 push(out, TStmtKind::If { cond, then, els });
             }
             StmtKind::While { cond, body } => {
@@ -982,9 +1000,15 @@ fn storable_type(t: &Type) -> bool {
         | Type::None
         | Type::Unknown => true,
         Type::Timestamp { .. } | Type::Buffer { .. } | Type::Inet | Type::Ksym | Type::Usym | Type::CgroupPath => true,
-        Type::MacAddr | Type::Errno | Type::Record(_) | Type::Array { .. } | Type::Float { .. } | Type::Stack(_) => {
-            true
-        }
+        Type::MacAddr
+        | Type::Errno
+        | Type::SignalName
+        | Type::SyscallName
+        | Type::Username
+        | Type::Record(_)
+        | Type::Array { .. }
+        | Type::Float { .. }
+        | Type::Stack(_) => true,
         Type::Tuple(items) => items.iter().all(storable_type),
         Type::TracepointArgs => false,
     }

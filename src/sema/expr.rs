@@ -14,9 +14,48 @@ use crate::types::{c_size, tuple_layout, AddrSpace, Type, I64, U64};
 
 /// Builtin variables the language knows, for "did you mean" suggestions.
 pub(crate) const BUILTINS: &[&str] = &[
-    "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "comm", "kstack", "ustack", "arg0", "arg1", "arg2", "arg3",
-    "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "sarg0", "retval", "func", "probe", "curtask", "rand", "cgroup",
-    "ctx", "args", "username", "cpid", "numaid", "jiffies", "goid",
+    "pid",
+    "tid",
+    "uid",
+    "gid",
+    "nsecs",
+    "elapsed",
+    "cpu",
+    "comm",
+    "kstack",
+    "ustack",
+    "arg0",
+    "arg1",
+    "arg2",
+    "arg3",
+    "arg4",
+    "arg5",
+    "arg6",
+    "arg7",
+    "arg8",
+    "arg9",
+    "sarg0",
+    "retval",
+    "func",
+    "probe",
+    "curtask",
+    "rand",
+    "cgroup",
+    "ctx",
+    "args",
+    "username",
+    "cpid",
+    "numaid",
+    "jiffies",
+    "goid",
+    "ncpus",
+    "usermode",
+    "probetype",
+    "has_cpid",
+    "ppid",
+    "pcomm",
+    "leader_tid",
+    "leader_comm",
 ];
 
 impl<'a> Checker<'a> {
@@ -125,14 +164,14 @@ impl<'a> Checker<'a> {
         if let Some(builtin) = name.strip_prefix("__builtin_").filter(|b| BUILTINS.contains(b)) {
             return self.ident(builtin, span);
         }
+        if let Some(v) = self.stdlib_builtin(name, span) {
+            return v;
+        }
         let kind = self.group().kind.clone();
         let builtin = |b: Builtin, ty: Type| TExpr { kind: TExprKind::Builtin(b), ty, span };
         match name {
-            "pid" => builtin(Builtin::Pid, U64),
-            "tid" => builtin(Builtin::Tid, U64),
             "uid" => builtin(Builtin::Uid, U64),
             "gid" => builtin(Builtin::Gid, U64),
-            "nsecs" => builtin(Builtin::Nsecs, U64),
             "elapsed" => builtin(Builtin::Elapsed, U64),
             "cpu" => builtin(Builtin::Cpu, U64),
             "rand" => builtin(Builtin::Rand, U64),
@@ -203,10 +242,6 @@ impl<'a> Checker<'a> {
                 TExpr { kind: TExprKind::Builtin(Builtin::CurTask), ty, span }
             }
             "kstack" | "ustack" => self.stack_builtin(name == "kstack", span),
-            "ctx" | "username" => {
-                self.unsupported(span, format!("`{}`", name));
-                none(span)
-            }
             n if n.starts_with("sarg") => {
                 self.unsupported(span, format!("`{}`", name));
                 none(span)
@@ -581,18 +616,8 @@ impl<'a> Checker<'a> {
         let value = self.env.params.get(n as usize - 1).cloned().unwrap_or_else(|| "0".into());
         match parse_int(&value) {
             Some(v) => int_literal(v as u64, span).with_type(I64),
-            None => {
-                self.error(
-                    span,
-                    format!(
-                        "${} used numerically but given \"{}\"; use str(${}) for a string",
-                        n,
-                        crate::raw_text::shown(&value),
-                        n
-                    ),
-                );
-                none(span)
-            }
+            // v0.26: a parameter that is not a number is a string.
+            None => str_literal(crate::raw_text::to_bytes(&value), span),
         }
     }
 
@@ -607,21 +632,8 @@ impl<'a> Checker<'a> {
         let keys = self.map_keys(map, keys, span);
         match self.maps[map].value.clone() {
             Some(MapValue::Plain(ty)) => TExpr { kind: TExprKind::MapRead { map, keys }, ty, span },
-            Some(
-                agg @ (MapValue::Count
-                | MapValue::Sum { .. }
-                | MapValue::Avg
-                | MapValue::Min { .. }
-                | MapValue::Max { .. }),
-            ) => {
-                let signed = matches!(
-                    agg,
-                    MapValue::Avg
-                        | MapValue::Sum { signed: true }
-                        | MapValue::Min { signed: true }
-                        | MapValue::Max { signed: true }
-                );
-                let ty = if signed { I64 } else { U64 };
+            Some(agg) if agg.read_type().is_some() => {
+                let ty = agg.read_type().expect("checked");
                 TExpr { kind: TExprKind::AggRead { map, keys }, ty, span }
             }
             Some(other) => {
@@ -1078,7 +1090,13 @@ impl<'a> Checker<'a> {
                 }
                 TExpr { kind: TExprKind::IntCast(Box::new(e)), ty: target, span }
             }
-            (Type::Ptr { .. }, Type::Int { .. } | Type::Ptr { .. }) => TExpr { ty: target, span, ..e },
+            // A pointer keeps its address space (`(struct pt_regs *)ctx` in
+            // a uprobe points into the kernel), as in bpftrace.
+            (Type::Ptr { pointee, .. }, Type::Ptr { space, .. }) => {
+                let ty = Type::Ptr { pointee: pointee.clone(), space: *space };
+                TExpr { ty, span, ..e }
+            }
+            (Type::Ptr { .. }, Type::Int { .. }) => TExpr { ty: target, span, ..e },
             _ => {
                 self.error(span, format!("cannot cast {} to {}", e.ty, target));
                 none(span)
@@ -1533,10 +1551,14 @@ fn c_int(text: &str) -> Option<i64> {
     Some(if negative { v.wrapping_neg() } else { v })
 }
 
-fn parse_int(text: &str) -> Option<i64> {
+pub(super) fn parse_int(text: &str) -> Option<i64> {
     let t = text.trim();
     if let Some(hex) = t.strip_prefix("0x") {
         return u64::from_str_radix(hex, 16).ok().map(|v| v as i64);
+    }
+    // C's octal, as bpftrace reads parameters: `0775`.
+    if let Some(oct) = t.strip_prefix('0').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
+        return u64::from_str_radix(oct, 8).ok().map(|v| v as i64);
     }
     t.parse::<i64>().ok().or_else(|| t.parse::<u64>().ok().map(|v| v as i64))
 }

@@ -23,7 +23,18 @@ impl<'a> Checker<'a> {
             "strftime" | "strcontains" => (2, 2),
             "strncmp" => (3, 3),
             "buf" | "ntop" => (1, 2),
-            "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" | "macaddr" | "strerror" => (1, 1),
+            "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" | "macaddr" | "strerror"
+            | "signal_name" | "syscall_name" | "strlen" | "is_err" | "uptr" | "kptr" => (1, 1),
+            "write_user" => (3, 3),
+            "is_integer"
+            | "is_unsigned_integer"
+            | "is_ptr"
+            | "is_str"
+            | "is_array"
+            | "is_literal"
+            | "strcap"
+            | "assert_str" => (1, 1),
+            "default_str_length" => (0, 0),
             _ => return None,
         };
         if !self.arity(name, name_span, args, lo, hi) {
@@ -52,6 +63,87 @@ impl<'a> Checker<'a> {
                 TExpr { kind: TExprKind::MakeMac(Box::new(v)), ty: Type::MacAddr, span }
             }
             "kaddr" | "uaddr" => self.symbol_address(name, &args[0], span),
+            "strlen" => self.strlen_call(&args[0], span),
+            "uptr" | "kptr" => {
+                // The same pointer, in the user or the kernel address space.
+                let p = self.expr(&args[0]);
+                let space = if name == "uptr" { AddrSpace::User } else { AddrSpace::Kernel };
+                let ty = match &p.ty {
+                    Type::Ptr { pointee, .. } => Type::Ptr { pointee: pointee.clone(), space },
+                    Type::Int { .. } => Type::Ptr { pointee: Box::new(U64), space },
+                    Type::None => return Some(none(span)),
+                    other => {
+                        let msg = format!("{}() needs a pointer, not {}", name, other);
+                        self.error(p.span, msg);
+                        return Some(none(span));
+                    }
+                };
+                TExpr { kind: TExprKind::Retype(Box::new(p)), ty, span }
+            }
+            "write_user" => self.write_user(name_span, args, span),
+            "default_str_length" => TExpr { kind: TExprKind::Int(u64::from(self.strlen)), ty: U64, span },
+            "is_literal" => {
+                // The argument as written: a literal (a negative one too).
+                let literal = match &args[0].kind {
+                    ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Bool(_) => true,
+                    ExprKind::Unary { op: crate::parser::ast::UnOp::Neg, expr } => {
+                        matches!(expr.kind, ExprKind::Int(_))
+                    }
+                    _ => false,
+                };
+                TExpr { kind: TExprKind::Int(literal as u64), ty: Type::Bool, span }
+            }
+            "is_integer" | "is_unsigned_integer" | "is_ptr" | "is_str" | "is_array" | "strcap" | "assert_str" => {
+                // Questions about the argument's type, answered at compile
+                // time (the argument is not evaluated).
+                let v = self.expr(&args[0]);
+                let string_like = match &v.ty {
+                    Type::Str { size } => Some(u64::from(*size)),
+                    Type::Array { elem, len } if elem.int_width().is_some_and(|(b, _)| b == 1) => Some(u64::from(*len)),
+                    Type::Ptr { pointee, .. } if pointee.int_width().is_some_and(|(b, _)| b == 1) => {
+                        Some(u64::from(self.strlen))
+                    }
+                    _ => None,
+                };
+                let answer = match name {
+                    "is_integer" => matches!(v.ty, Type::Int { .. }),
+                    "is_unsigned_integer" => matches!(v.ty, Type::Int { signed: false, .. }),
+                    "is_ptr" => matches!(v.ty, Type::Ptr { .. }),
+                    "is_str" => matches!(v.ty, Type::Str { .. }),
+                    "is_array" => matches!(v.ty, Type::Array { .. }),
+                    _ => {
+                        let Some(capacity) = string_like else {
+                            if v.ty != Type::None {
+                                let msg = "string-like values must be either strings, arrays or pointers";
+                                self.error(v.span, msg);
+                            }
+                            return Some(none(span));
+                        };
+                        if name == "strcap" {
+                            return Some(TExpr { kind: TExprKind::Int(capacity), ty: crate::types::I64, span });
+                        }
+                        true
+                    }
+                };
+                TExpr { kind: TExprKind::Int(answer as u64), ty: Type::Bool, span }
+            }
+            "is_err" => {
+                // The kernel's IS_ERR(): -4095 <= (int64)p < 0, i.e. p >= -4095 unsigned.
+                let p = self.expr(&args[0]);
+                if !p.ty.is_scalar() && p.ty != Type::None {
+                    let msg = format!("is_err() needs a pointer or an integer, not {}", p.ty);
+                    self.error(p.span, msg);
+                    return Some(none(span));
+                }
+                let limit = TExpr { kind: TExprKind::Int(-4095i64 as u64), ty: U64, span };
+                let kind = TExprKind::Binary {
+                    op: crate::parser::ast::BinOp::Ge,
+                    lhs: Box::new(p),
+                    rhs: Box::new(limit),
+                    signed: false,
+                };
+                TExpr { kind, ty: Type::Bool, span }
+            }
             _ => {
                 let v = self.expr(&args[0]);
                 if !v.ty.is_scalar() && v.ty != Type::None {
@@ -63,6 +155,8 @@ impl<'a> Checker<'a> {
                     "ksym" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::Ksym, span },
                     "usym" => TExpr { kind: TExprKind::MakeUsym(Box::new(v)), ty: Type::Usym, span },
                     "strerror" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::Errno, span },
+                    "signal_name" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::SignalName, span },
+                    "syscall_name" => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::SyscallName, span },
                     _ => TExpr { kind: TExprKind::Retype(Box::new(v)), ty: Type::CgroupPath, span },
                 }
             }
@@ -73,6 +167,13 @@ impl<'a> Checker<'a> {
     fn literal_arg(&mut self, name: &str, arg: &Expr, what: &str) -> Option<String> {
         match &arg.kind {
             ExprKind::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
+            // `str($1)`: a parameter's text is a literal too.
+            ExprKind::Call { name: f, args, .. }
+                if f == "str" && matches!(args.as_slice(), [a] if matches!(a.kind, ExprKind::Positional(_))) =>
+            {
+                let ExprKind::Positional(n) = args[0].kind else { unreachable!("matched") };
+                Some(self.env.params.get(n as usize - 1).cloned().unwrap_or_default())
+            }
             _ => {
                 self.error(arg.span, format!("{}() needs {} as a string literal", name, what));
                 None
@@ -231,6 +332,57 @@ impl<'a> Checker<'a> {
             return v;
         }
         TExpr { kind: TExprKind::Bswap(Box::new(v)), ty, span }
+    }
+
+    /// `write_user(dst, src, len)`: `len` bytes of the value `src` (a
+    /// string, an array, a struct; at most its size) written to the user
+    /// address `dst` with `bpf_probe_write_user`; true when written.
+    fn write_user(&mut self, name_span: Span, args: &[Expr], span: Span) -> TExpr {
+        if !self.env.unsafe_calls {
+            self.error(name_span, "write_user() is unsafe. To use you need the --unsafe flag");
+            return none(span);
+        }
+        let dst = self.expr(&args[0]);
+        let src = self.expr(&args[1]);
+        let len = self.int_arg("write_user", &args[2]);
+        if !dst.ty.is_scalar() && dst.ty != Type::None {
+            let msg = format!("write_user() writes to an address, not {}", dst.ty);
+            self.error(dst.span, msg);
+            return none(span);
+        }
+        if src.ty.in_register() || src.ty.size() == 0 {
+            if src.ty != Type::None {
+                let msg = format!("write_user() writes a string, an array or a struct, not {}", src.ty);
+                self.error(src.span, msg);
+            }
+            return none(span);
+        }
+        let kind = TExprKind::WriteUser { dst: Box::new(dst), src: Box::new(src), len: Box::new(len) };
+        TExpr { kind, ty: Type::Bool, span }
+    }
+
+    /// `strlen(s)`: the length of a string, of a char array, or of the
+    /// string a `char *` points to (read as `str(p)` reads it).
+    fn strlen_call(&mut self, arg: &Expr, span: Span) -> TExpr {
+        let v = self.expr(arg);
+        let s = match &v.ty {
+            Type::Str { .. } => v,
+            Type::Array { elem, len } if elem.int_width().is_some_and(|(b, _)| b == 1) => {
+                let ty = Type::Str { size: *len };
+                TExpr { kind: TExprKind::Reinterpret(Box::new(v)), ty, span }
+            }
+            Type::Ptr { pointee, space } if pointee.int_width().is_some_and(|(b, _)| b == 1) => {
+                let (space, ty) = (*space, Type::Str { size: self.strlen });
+                TExpr { kind: TExprKind::ReadStr { ptr: Box::new(v), len: None, space }, ty, span }
+            }
+            Type::None => return none(span),
+            other => {
+                let msg = format!("strlen() takes a string, a char array or a char pointer, not {}", other);
+                self.error(v.span, msg);
+                return none(span);
+            }
+        };
+        TExpr { kind: TExprKind::StrLen(Box::new(s)), ty: U64, span }
     }
 
     /// `kaddr("sym")` (kernel) and `uaddr("sym")` (the probed binary): the

@@ -66,6 +66,22 @@ pub enum MapValue {
     /// `lhist(n, min, max, step)`: as `hist` with linear buckets: 0 below
     /// `min`, `1 + (n - min) / step`, and `buckets + 1` from `max` on.
     Lhist { min: i64, max: i64, step: i64 },
+    /// `tseries(n, interval, count[, agg])`: per CPU, `{value, meta, epoch}`
+    /// under the key plus a u64 bucket (`epoch % count`, the epoch being the
+    /// time over `interval` ns). `meta` is the time of the value (no
+    /// aggregation), the count (`avg`) or a set flag (`min`, `max`).
+    TSeries { interval: u64, count: u64, agg: TsAgg, signed: bool },
+}
+
+/// How `tseries()` combines the values of one interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TsAgg {
+    /// The last value.
+    Last,
+    Sum,
+    Avg,
+    Min,
+    Max,
 }
 
 /// Buckets of a `hist()`: negative, zero, then one per power of two.
@@ -79,7 +95,7 @@ impl MapValue {
 
     /// Whether the key carries a trailing u64 bucket index.
     pub fn bucketed(&self) -> bool {
-        matches!(self, MapValue::Hist | MapValue::Lhist { .. })
+        matches!(self, MapValue::Hist | MapValue::Lhist { .. } | MapValue::TSeries { .. })
     }
 
     /// Buckets of a `hist`/`lhist` value, including the two open-ended ones.
@@ -91,12 +107,29 @@ impl MapValue {
         }
     }
 
+    /// The type a read of the map gives in an expression (`@x[k]`): the
+    /// stored value, or the combined value of a `count`, `sum`, `avg`,
+    /// `min` or `max`; `None` for maps that can only be printed.
+    pub fn read_type(&self) -> Option<Type> {
+        use crate::types::{I64, U64};
+        match self {
+            MapValue::Plain(ty) => Some(ty.clone()),
+            MapValue::Avg => Some(I64),
+            MapValue::Sum { signed } | MapValue::Min { signed } | MapValue::Max { signed } => {
+                Some(if *signed { I64 } else { U64 })
+            }
+            MapValue::Count => Some(U64),
+            MapValue::Stats | MapValue::Hist | MapValue::Lhist { .. } | MapValue::TSeries { .. } => None,
+        }
+    }
+
     /// Bytes of one value (of one CPU's value for per-CPU maps).
     pub fn size(&self) -> u32 {
         match self {
             MapValue::Plain(t) => t.size().max(1),
             MapValue::Count | MapValue::Sum { .. } | MapValue::Hist | MapValue::Lhist { .. } => 8,
             MapValue::Avg | MapValue::Stats | MapValue::Min { .. } | MapValue::Max { .. } => 16,
+            MapValue::TSeries { .. } => 24,
         }
     }
 
@@ -111,6 +144,7 @@ impl MapValue {
             MapValue::Max { .. } => "max()".into(),
             MapValue::Hist => "hist()".into(),
             MapValue::Lhist { min, max, step } => format!("lhist(.., {}, {}, {})", min, max, step),
+            MapValue::TSeries { interval, count, .. } => format!("tseries(.., {}, {})", interval, count),
         }
     }
 }
@@ -151,10 +185,21 @@ impl MapInfo {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    /// `printf(format, args...)`
-    Printf { format: String, args: Vec<Type>, span: Span },
-    /// `exit()`
-    Exit,
+    /// `printf(format, args...)`, and `errorf`/`warnf` (`kind`): these
+    /// print where they were called, and the macro uses (innermost first)
+    /// that `expanded_from` their place. A message of bpftrace's standard
+    /// library (`assert`) names its place there (`stdlib`), then `span` as
+    /// the first place it was expanded from.
+    Printf {
+        format: String,
+        args: Vec<Type>,
+        span: Span,
+        kind: PrintfKind,
+        expanded_from: Vec<Span>,
+        stdlib: Option<StdlibPlace>,
+    },
+    /// `exit([code])`: the record holds the code when there is one.
+    Exit { code: bool },
     /// `print(@x[, top[, div]])`: the runtime prints the map (the `top`
     /// largest entries, values divided by `div`; 0 means all / 1).
     PrintMap { map: usize, top: u64, div: u64 },
@@ -173,6 +218,29 @@ pub enum Action {
     /// `system(format, args...)`: the runtime runs the command (`--unsafe`).
     System { format: String, args: Vec<Type>, span: Span },
 }
+
+/// Which of printf's family formatted a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrintfKind {
+    /// `printf()`: output.
+    Output,
+    /// `warnf()`: a warning with the place of the call.
+    Warning,
+    /// `errorf()`: an error with the place of the call (the run goes on).
+    Error,
+}
+
+/// A place in bpftrace's standard library, where its macros print from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StdlibPlace {
+    pub file: &'static str,
+    pub line: usize,
+    pub col: usize,
+    pub end_col: usize,
+}
+
+/// `assert()`'s `errorf` in bpftrace v0.26.1's `stdlib/base.bt`.
+pub const ASSERT_PLACE: StdlibPlace = StdlibPlace { file: "stdlib/base.bt", line: 6, col: 5, end_col: 37 };
 
 /// `join()` reads at most this many arguments of this many bytes each, as
 /// bpftrace does.
@@ -194,7 +262,8 @@ impl Action {
                 static JOIN: std::sync::OnceLock<Vec<Type>> = std::sync::OnceLock::new();
                 JOIN.get_or_init(|| vec![join_args_type()])
             }
-            Action::Exit
+            Action::Exit { code: true } => std::slice::from_ref(&crate::types::I64),
+            Action::Exit { code: false }
             | Action::PrintMap { .. }
             | Action::ClearMap { .. }
             | Action::ZeroMap { .. }

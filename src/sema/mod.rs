@@ -5,13 +5,17 @@
 //! they appear, until nothing new is learned; the last walk reports errors
 //! and builds the typed program.
 
+mod asserts;
 mod blocks;
+mod builtins;
 mod calls;
 mod check;
 mod expr;
 mod functions;
+mod getopt;
 mod loops;
 pub mod manifest;
+mod map_calls;
 mod map_decls;
 mod records;
 mod scope;
@@ -35,6 +39,8 @@ use typed::{TStmt, VarInfo};
 pub struct Env {
     /// Positional parameters `$1`, `$2`, ...
     pub params: Vec<String>,
+    /// Named options given after `--` (`name` or `name=value`), for `getopt()`.
+    pub named: Vec<String>,
     /// For each probe of the program, its concrete attach points.
     pub resolved: Vec<Vec<Resolved>>,
     pub arch: Arch,
@@ -70,6 +76,7 @@ impl Env {
     pub fn new(params: Vec<String>, resolved: Vec<Vec<Resolved>>) -> Env {
         Env {
             params,
+            named: Vec::new(),
             resolved,
             arch: Arch::host(),
             strlen: 64,

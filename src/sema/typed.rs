@@ -153,12 +153,44 @@ pub enum TExprKind {
     },
     /// `len(@map)`: the map's entry count (a `.bss` counter).
     MapLen(MapId),
+    /// `delete(@m, k)`, `delete(@m[k])`: true when there was an entry to delete.
+    MapDelete {
+        map: MapId,
+        keys: Vec<TExpr>,
+    },
+    /// `has_key(@m, k)`: true when the entry exists.
+    MapHas {
+        map: MapId,
+        keys: Vec<TExpr>,
+    },
+    /// `find(@m, k, $v)`: true when the entry exists, which is then copied
+    /// into variable `var` (as `@m[k]` reads it).
+    MapFind {
+        map: MapId,
+        keys: Vec<TExpr>,
+        var: VarId,
+    },
     /// `*p` of a struct, array or char array: `self.ty.size()` bytes read
     /// from `ptr` in `space`.
     ReadMem {
         ptr: Box<TExpr>,
         space: AddrSpace,
     },
+    /// `signal(sig)` / `signal_thread(sig)`: the helper's return value.
+    SendSignal {
+        sig: Box<TExpr>,
+        thread: bool,
+    },
+    /// `write_user(dst, src, len)`: true when `len` bytes (at most the size
+    /// of `src`, a value in memory) were written to the user address `dst`.
+    WriteUser {
+        dst: Box<TExpr>,
+        src: Box<TExpr>,
+        len: Box<TExpr>,
+    },
+    /// `strlen(s)`: the bytes of string `s` before its NUL (its size when
+    /// it has none).
+    StrLen(Box<TExpr>),
     /// `macaddr(array)`: the array's first 6 bytes.
     MakeMac(Box<TExpr>),
     /// `(a, b, ...)`
@@ -200,11 +232,20 @@ pub enum UnaryOp {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Builtin {
+    /// As the initial PID namespace sees them (`pid(init)`).
     Pid,
     Tid,
+    /// `pid`, `tid` as the PID namespace with this device and inode sees
+    /// them (rtrace's own, when it is not the initial one).
+    NsPid {
+        tid: bool,
+        dev: u64,
+        ino: u64,
+    },
     Uid,
     Gid,
-    Nsecs,
+    /// `nsecs`, `nsecs(clock)`.
+    Nsecs(Clock),
     Elapsed,
     Cpu,
     Comm,
@@ -215,6 +256,24 @@ pub enum Builtin {
     CurTask,
     /// The pid of the `-c` command.
     Cpid,
+    /// The number of possible CPUs.
+    Ncpus,
+    /// The probe's context pointer.
+    Ctx,
+}
+
+/// The kernel clocks `nsecs(clock)` reads (bpftrace's TimestampMode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// CLOCK_MONOTONIC: not counting time suspended.
+    Monotonic,
+    /// CLOCK_BOOTTIME, the default: counting time suspended.
+    Boot,
+    /// CLOCK_TAI.
+    Tai,
+    /// CLOCK_BOOTTIME plus the TAI offset rtrace measured when it started
+    /// (for kernels without `bpf_ktime_get_tai_ns`).
+    SwTai,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -244,11 +303,6 @@ pub enum TStmtKind {
         keys: Vec<TExpr>,
         update: AggUpdate,
     },
-    /// `delete(@m[k])`
-    DeleteMap {
-        map: MapId,
-        keys: Vec<TExpr>,
-    },
     /// Send a record to the runtime: `args` are laid out as `Action::record`.
     Emit {
         action: ActionId,
@@ -259,9 +313,11 @@ pub enum TStmtKind {
         format: Vec<u8>,
         args: Vec<TExpr>,
     },
-    /// `exit()`: tell the runtime to stop, and stop this probe.
+    /// `exit([code])`: tell the runtime to stop (with the exit code), and
+    /// stop this probe.
     Exit {
         action: ActionId,
+        code: Option<TExpr>,
     },
     If {
         cond: TExpr,
@@ -308,7 +364,21 @@ pub enum AggUpdate {
     Min(TExpr),
     Max(TExpr),
     Hist(TExpr),
-    Lhist { value: TExpr, min: i64, max: i64, step: i64 },
+    Lhist {
+        value: TExpr,
+        min: i64,
+        max: i64,
+        step: i64,
+    },
+    /// `tseries(value, interval, count[, agg])`; `time` is the clock read
+    /// (`nsecs(sw_tai)`, or the map `BPFTRACE_DUMMY_TS_MAP` names).
+    TSeries {
+        value: TExpr,
+        time: TExpr,
+        interval: u64,
+        count: u64,
+        agg: super::manifest::TsAgg,
+    },
 }
 
 impl AggUpdate {
@@ -323,6 +393,9 @@ impl AggUpdate {
             AggUpdate::Max(v) => MapValue::Max { signed: v.ty.is_signed() },
             AggUpdate::Hist(_) => MapValue::Hist,
             AggUpdate::Lhist { min, max, step, .. } => MapValue::Lhist { min: *min, max: *max, step: *step },
+            AggUpdate::TSeries { value, interval, count, agg, .. } => {
+                MapValue::TSeries { interval: *interval, count: *count, agg: *agg, signed: value.ty.is_signed() }
+            }
         }
     }
 }

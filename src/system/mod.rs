@@ -60,6 +60,9 @@ pub trait Facts {
     /// `goid` in the Go binary at `path`: the offset of `runtime.g.goid`,
     /// from its DWARF, or from its Go version's layout.
     fn goid_offset(&self, path: &Path) -> Result<u64, GoidError>;
+    /// rtrace's own PID namespace (device and inode of `/proc/self/ns/pid`)
+    /// when it is not the initial one: `pid` and `tid` count in it.
+    fn pid_namespace(&self) -> Option<(u64, u64)>;
 }
 
 /// No system at all: every question has no answer (unit tests of the checker).
@@ -93,6 +96,9 @@ impl Facts for NoFacts {
     fn goid_offset(&self, path: &Path) -> Result<u64, GoidError> {
         Err(GoidError::NotGo(path.display().to_string()))
     }
+    fn pid_namespace(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Where a `Machine` reads the kernel's side of its facts.
@@ -104,6 +110,9 @@ struct KernelFiles {
     kallsyms: PathBuf,
     /// The kernel's BTF (`None`: the kernel has none).
     btf: Option<PathBuf>,
+    /// rtrace's PID namespace is read from `/proc/self` (not in a recording,
+    /// which is of the initial namespace).
+    own_pid_namespace: bool,
 }
 
 /// This machine's facts, each read at most once per run: tracefs, kernel
@@ -136,6 +145,7 @@ impl Machine {
                 tracefs: tracefs::mounted(),
                 kallsyms: PathBuf::from("/proc/kallsyms"),
                 btf: btf.exists().then(|| btf.to_path_buf()),
+                own_pid_namespace: true,
             },
             pid,
         )
@@ -149,7 +159,13 @@ impl Machine {
     /// which is too large to record.
     pub fn recorded(dir: &Path) -> Machine {
         let btf = [dir.join("btf"), PathBuf::from(btf::VMLINUX)].into_iter().find(|p| p.exists());
-        Machine::with(KernelFiles { tracefs: Some(dir.join("tracing")), kallsyms: dir.join("kallsyms"), btf }, None)
+        let kernel = KernelFiles {
+            tracefs: Some(dir.join("tracing")),
+            kallsyms: dir.join("kallsyms"),
+            btf,
+            own_pid_namespace: false,
+        };
+        Machine::with(kernel, None)
     }
 
     fn with(kernel: KernelFiles, pid: Option<u32>) -> Machine {
@@ -279,5 +295,9 @@ impl Facts for Machine {
             return Ok(m.offset as u64);
         }
         golang::goid_offset(version).ok_or(GoidError::Unknown { path: shown(), version })
+    }
+
+    fn pid_namespace(&self) -> Option<(u64, u64)> {
+        self.kernel.own_pid_namespace.then(process::own_pid_namespace).flatten()
     }
 }

@@ -12,6 +12,18 @@ pub struct Module {
     pub name: String,
 }
 
+/// The inode of the initial PID namespace (`PROC_PID_INIT_INO`).
+const INIT_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+
+/// rtrace's own PID namespace, as `bpf_get_ns_current_pid_tgid` names one
+/// (the device and inode of `/proc/self/ns/pid`), when it is not the
+/// initial namespace.
+pub fn own_pid_namespace() -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = std::fs::metadata("/proc/self/ns/pid").ok()?;
+    (ns.ino() != INIT_PID_NAMESPACE).then(|| (ns.dev(), ns.ino()))
+}
+
 /// Whether process `pid` exists.
 pub fn exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{}", pid)).is_dir()

@@ -95,6 +95,23 @@ pub fn cgroup_path(id: u64) -> String {
     parts.join(",")
 }
 
+/// `username`: the name `/etc/passwd` gives user id `uid`, or nothing (as
+/// bpftrace prints an unknown user). Read at each call, as bpftrace does:
+/// a user added while rtrace runs is found.
+pub fn user_name(uid: u64) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd_name(&passwd, uid).unwrap_or_default().to_string()
+}
+
+/// The name of `uid` in the text of a passwd file (`name:x:uid:gid:...`).
+fn passwd_name(passwd: &str, uid: u64) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u64>().ok()? == uid).then_some(name)
+    })
+}
+
 /// The path (relative to `root`, starting with `/`) of the directory under
 /// `dir` whose inode number is `ino`: a cgroup's id is its inode.
 fn find_inode(root: &Path, dir: &Path, ino: u64) -> Option<String> {
@@ -111,4 +128,18 @@ fn find_inode(root: &Path, dir: &Path, ino: u64) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passwd_name;
+
+    #[test]
+    fn passwd_names_by_uid() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\n#comment\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+        assert_eq!(passwd_name(passwd, 0), Some("root"));
+        assert_eq!(passwd_name(passwd, 65534), Some("nobody"));
+        assert_eq!(passwd_name(passwd, 1000), None);
+    }
 }

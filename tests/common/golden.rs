@@ -40,6 +40,8 @@ struct Case {
     rtrace_only: bool,
     /// The tracer must end by itself, before TIMEOUT.
     self_exit: bool,
+    /// A command the tracer runs under (`unshare --pid --fork`).
+    wrap: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -98,6 +100,7 @@ fn parse_cases(suite: &str, path: &Path) -> Vec<Case> {
             "SCRIPT" => case.script = Some(rest.to_string()),
             "ARGS" => case.args = split_command(rest).unwrap_or_else(|e| panic!("{}:{}: {}", file, n + 1, e)),
             "RUN" => case.run = split_command(rest).unwrap_or_else(|e| panic!("{}:{}: {}", file, n + 1, e)),
+            "WRAP" => case.wrap = split_command(rest).unwrap_or_else(|e| panic!("{}:{}: {}", file, n + 1, e)),
             "BUILD" => case.build = rest.split_whitespace().map(String::from).collect(),
             "BEFORE" => case.before = Some(rest.to_string()),
             "AFTER" => case.after = Some(rest.to_string()),
@@ -242,8 +245,9 @@ fn run_case(case: &Case, bin: &[String], wl: &mut Workloads) -> Result<Outcome, 
     };
     let pid = before.as_ref().map(|g| g.0.id().to_string()).unwrap_or_default();
     let subst = |s: &String| s.replace("{BEFORE_PID}", &pid);
-    let mut cmd = Command::new(&bin[0]);
-    cmd.args(&bin[1..]).args(case.run.iter().map(subst));
+    let argv: Vec<&String> = case.wrap.iter().chain(bin).collect();
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]).args(case.run.iter().map(subst));
     match (&case.prog, &case.script) {
         (Some(p), _) => {
             cmd.arg("-e").arg(subst(p));

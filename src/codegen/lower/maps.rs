@@ -4,7 +4,7 @@ use super::{LowerError, Lowerer};
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Reg, FP};
 use crate::contract::{Counters, Rodata};
-use crate::sema::manifest::MapValue;
+use crate::sema::manifest::{MapValue, TsAgg};
 use crate::sema::typed::*;
 use crate::types::Type;
 
@@ -269,7 +269,97 @@ impl<'a> Lowerer<'a> {
             AggUpdate::Avg(v) | AggUpdate::Stats(v) => self.count_and_total(map, keys, v),
             AggUpdate::Min(v) => self.extreme(map, keys, v, true),
             AggUpdate::Max(v) => self.extreme(map, keys, v, false),
+            AggUpdate::TSeries { value, time, interval, count, agg } => {
+                self.tseries(map, keys, value, time, *interval, *count, *agg)
+            }
         }
+    }
+
+    /// `tseries()`: this CPU's `{value, meta, epoch}` of bucket
+    /// `epoch % count`, where epoch = time / interval. A bucket last
+    /// written in an older epoch starts over (bpftrace's algorithm; per CPU
+    /// here, combined when printed).
+    #[allow(clippy::too_many_arguments)]
+    fn tseries(
+        &mut self,
+        map: MapId,
+        keys: &[TExpr],
+        value: &TExpr,
+        time: &TExpr,
+        interval: u64,
+        count: u64,
+        agg: TsAgg,
+    ) {
+        let signed = value.ty.is_signed();
+        let v = self.eval(value);
+        let now = self.eval(time);
+        let epoch = self.b.vreg();
+        self.b.mov(epoch, now);
+        self.alu_const(BPF_DIV, epoch, interval as i64);
+        let bucket = self.b.vreg();
+        self.b.mov(bucket, epoch);
+        self.alu_const(BPF_MOD, bucket, count as i64);
+        let key = self.map_key(map, keys);
+        let off = self.manifest.maps[map].bucket_offset() as i32;
+        self.b.store(BPF_DW, FP, key + off, bucket);
+        let p = self.lookup(map, key);
+        let (insert, done, update) = (self.b.label(), self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, p, 0, insert);
+        let t = self.b.vreg();
+        if agg != TsAgg::Last {
+            // A new epoch in this bucket: start over.
+            self.b.load(BPF_DW, t, p, 16);
+            self.b.jump_reg(BPF_JEQ, t, epoch, update);
+            self.b.store_imm(BPF_DW, p, 0, 0);
+            self.b.store_imm(BPF_DW, p, 8, 0);
+        }
+        self.b.place(update);
+        match agg {
+            TsAgg::Last => {
+                self.b.store(BPF_DW, p, 0, v);
+                self.b.store(BPF_DW, p, 8, now);
+            }
+            TsAgg::Sum | TsAgg::Avg => {
+                self.b.load(BPF_DW, t, p, 0);
+                self.b.alu_reg(BPF_ADD, t, v);
+                self.b.store(BPF_DW, p, 0, t);
+                if agg == TsAgg::Avg {
+                    self.b.load(BPF_DW, t, p, 8);
+                    self.b.alu_imm(BPF_ADD, t, 1);
+                    self.b.store(BPF_DW, p, 8, t);
+                }
+            }
+            TsAgg::Min | TsAgg::Max => {
+                let (replace, kept) = (self.b.label(), self.b.label());
+                self.b.load(BPF_DW, t, p, 8);
+                self.b.jump_imm(BPF_JEQ, t, 0, replace);
+                self.b.load(BPF_DW, t, p, 0);
+                let keep = match (agg == TsAgg::Min, signed) {
+                    (true, true) => BPF_JSGE,
+                    (true, false) => BPF_JGE,
+                    (false, true) => BPF_JSLE,
+                    (false, false) => BPF_JLE,
+                };
+                self.b.jump_reg(keep, v, t, kept);
+                self.b.place(replace);
+                self.b.store(BPF_DW, p, 0, v);
+                self.b.store_imm(BPF_DW, p, 8, 1);
+                self.b.place(kept);
+            }
+        }
+        self.b.store(BPF_DW, p, 16, epoch);
+        self.b.jump(done);
+        self.b.place(insert);
+        let slot = self.alloc(24);
+        self.b.store(BPF_DW, FP, slot, v);
+        match agg {
+            TsAgg::Last => self.b.store(BPF_DW, FP, slot + 8, now),
+            TsAgg::Sum => self.b.store_imm(BPF_DW, FP, slot + 8, 0),
+            TsAgg::Avg | TsAgg::Min | TsAgg::Max => self.b.store_imm(BPF_DW, FP, slot + 8, 1),
+        }
+        self.b.store(BPF_DW, FP, slot + 16, epoch);
+        self.update_elem(map, key, slot);
+        self.b.place(done);
     }
 
     /// Bucket of a `hist()`: 0 for negative values, 1 for zero, else
@@ -394,18 +484,78 @@ impl<'a> Lowerer<'a> {
         self.b.place(done);
     }
 
-    /// `delete(@m[k])`: a missing key is not an error.
-    pub fn map_delete(&mut self, map: MapId, keys: &[TExpr]) {
+    /// `delete(@m, k)`: 1 when there was an entry to delete, else 0. A
+    /// missing key is reported only when the result is `discarded` (a
+    /// `delete()` statement), as bpftrace v0.26 warns.
+    pub fn map_delete(&mut self, map: MapId, keys: &[TExpr], discarded: bool) -> Reg {
         let key = self.map_key(map, keys);
         self.b.ld_map(Reg::Phys(R1), map);
         self.address(Reg::Phys(R2), FP, key);
         self.b.call(Helper::MapDeleteElem, 2);
-        if self.manifest.maps[map].counted {
-            let missing = self.b.label();
-            self.b.jump_imm(BPF_JNE, Reg::Phys(R0), 0, missing);
-            self.add_counter(self.len_counter(map), -1);
-            self.b.place(missing);
+        let ret = self.b.vreg();
+        self.b.mov(ret, Reg::Phys(R0));
+        if discarded {
+            self.check_helper(Helper::MapDeleteElem, 0);
         }
+        let deleted = self.b.vreg();
+        let missing = self.b.label();
+        self.b.mov_imm(deleted, 0);
+        self.b.jump_imm(BPF_JNE, ret, 0, missing);
+        self.b.mov_imm(deleted, 1);
+        if self.manifest.maps[map].counted {
+            self.add_counter(self.len_counter(map), -1);
+        }
+        self.b.place(missing);
+        deleted
+    }
+
+    /// `has_key(@m, k)`: 1 when the lookup finds the entry.
+    pub fn map_has(&mut self, map: MapId, keys: &[TExpr]) -> Reg {
+        let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let found = self.b.vreg();
+        let missing = self.b.label();
+        self.b.mov_imm(found, 0);
+        self.b.jump_imm(BPF_JEQ, p, 0, missing);
+        self.b.mov_imm(found, 1);
+        self.b.place(missing);
+        found
+    }
+
+    /// `find(@m, k, $v)`: one lookup; when it finds the entry, its value (as
+    /// `@m[k]` reads it: every CPU's combined for an aggregation) goes to
+    /// `$v` and the result is 1, else `$v` is left as it was and it is 0.
+    pub fn map_find(&mut self, map: MapId, keys: &[TExpr], var: VarId) -> Reg {
+        let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let found = self.b.vreg();
+        let missing = self.b.label();
+        self.b.mov_imm(found, 0);
+        self.b.jump_imm(BPF_JEQ, p, 0, missing);
+        let (vars, slot) = self.var_at(var);
+        let var_size = self.prog.vars[var].ty.size().max(8);
+        match self.manifest.maps[map].value.clone() {
+            MapValue::Plain(ty) if ty.in_register() => {
+                let v = self.b.vreg();
+                self.b.load(BPF_DW, v, p, 0);
+                self.b.store(BPF_DW, vars, slot, v);
+            }
+            // A string or tuple: its bytes, the rest of a longer variable cleared.
+            MapValue::Plain(ty) => {
+                let size = ty.size().min(var_size);
+                if size < var_size {
+                    self.zero(vars, slot, var_size);
+                }
+                self.copy(vars, slot, p, 0, size);
+            }
+            _ => {
+                let v = self.aggregate_at(map, FP, key);
+                self.b.store(BPF_DW, vars, slot, v);
+            }
+        }
+        self.b.mov_imm(found, 1);
+        self.b.place(missing);
+        found
     }
 
     /// `count()`, `sum()`, `hist()`, `lhist()`: adds `amount` (or 1) to the

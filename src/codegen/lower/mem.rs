@@ -242,26 +242,56 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Copies a NUL-terminated string of at most `size` bytes (or `len + 1`
+    /// Copies a string of at most `size` bytes (or `len`, the NUL included,
     /// when given, capped at `size`) from `ptr`.
     fn read_str(&mut self, base: Reg, off: i32, size: u32, len: Option<Reg>, ptr: Reg, space: AddrSpace) {
-        self.b.mov(Reg::Phys(R3), ptr);
+        let helper = if space == AddrSpace::User { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
         match len {
             Some(n) => {
-                // bpftrace: read min(len + 1, size) bytes; the verifier needs the bound.
+                // v0.26: `str(p, n)` reads at most n bytes, the NUL included
+                // (n - 1 characters); capped at the string size for the
+                // verifier. n = 0 reads nothing: the NUL stored first remains.
+                self.b.store_imm(BPF_B, base, off, 0);
                 let capped = self.b.label();
-                self.b.alu_imm(BPF_ADD, n, 1);
                 self.b.jump_imm(BPF_JLE, n, size as i32, capped);
                 self.b.mov_imm(n, size as u64);
                 self.b.place(capped);
                 self.b.mov(Reg::Phys(R2), n);
+                self.b.mov(Reg::Phys(R3), ptr);
+                self.address(Reg::Phys(R1), base, off);
+                self.b.call(helper, 3);
+                self.check_helper(helper, 2);
             }
-            None => self.b.mov_imm(Reg::Phys(R2), size as u64),
+            None => {
+                self.b.mov(Reg::Phys(R3), ptr);
+                self.b.mov_imm(Reg::Phys(R2), size as u64);
+                self.address(Reg::Phys(R1), base, off);
+                self.b.call(helper, 3);
+                let copied = self.b.vreg();
+                self.b.mov(copied, Reg::Phys(R0));
+                self.check_helper(helper, 2);
+                if size > 1024 {
+                    return;
+                }
+                // A string that filled the buffer (R0 = size, the NUL
+                // included) may go on: its next character is read in place
+                // of the NUL and, when there is one, replaced by the 0xff
+                // that marks a truncated string (printed with
+                // `str_trunc_trailer`, as bpftrace does below 1024 bytes).
+                let done = self.b.label();
+                self.b.jump_imm(BPF_JNE, copied, size as i32, done);
+                let last = self.b.vreg();
+                self.b.mov(last, ptr);
+                self.b.alu_imm(BPF_ADD, last, size as i32 - 1);
+                let at = off + size as i32 - 1;
+                self.probe_read(base, at, 1, last, space);
+                let byte = self.b.vreg();
+                self.b.load(BPF_B, byte, base, at);
+                self.b.jump_imm(BPF_JEQ, byte, 0, done);
+                self.b.store_imm(BPF_B, base, at, 0xff);
+                self.b.place(done);
+            }
         }
-        self.address(Reg::Phys(R1), base, off);
-        let helper = if space == AddrSpace::User { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
-        self.b.call(helper, 3);
-        self.check_helper(helper, 2);
     }
 
     /// Writes literal bytes and a terminating NUL, up to 4 bytes per

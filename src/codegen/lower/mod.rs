@@ -292,6 +292,9 @@ impl<'a> Lowerer<'a> {
         self.read_span = s.span;
         self.b.loc(s.span);
         match &s.kind {
+            TStmtKind::Expr(TExpr { kind: TExprKind::MapDelete { map, keys }, .. }) => {
+                self.map_delete(*map, keys, true);
+            }
             TStmtKind::Expr(e) => self.effect(e),
             TStmtKind::SetVar { var, value } => {
                 let (base, slot) = self.var_at(*var);
@@ -306,11 +309,10 @@ impl<'a> Lowerer<'a> {
             TStmtKind::SetMap { map, keys, value } => self.map_set(*map, keys, value),
             TStmtKind::Aggregate { map, keys, update } => self.map_aggregate(*map, keys, update),
             TStmtKind::Emit { action, args } => self.emit_record(*action, args),
-            TStmtKind::DeleteMap { map, keys } => self.map_delete(*map, keys),
             TStmtKind::Debugf { format, args } => self.debugf(format, args),
-            TStmtKind::Exit { action } => {
+            TStmtKind::Exit { action, code } => {
                 self.count(Counters::EXIT);
-                self.emit_record(*action, &[]);
+                self.emit_record(*action, code.as_slice());
                 self.b.jump(self.exit_label);
             }
             TStmtKind::If { cond, then, els } => {

@@ -58,6 +58,9 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
+            TExprKind::MapDelete { map, keys } => self.map_delete(*map, keys, false),
+            TExprKind::MapHas { map, keys } => self.map_has(*map, keys),
+            TExprKind::MapFind { map, keys, var } => self.map_find(*map, keys, *var),
             TExprKind::AggRead { map, keys } => self.map_read_aggregate(*map, keys),
             TExprKind::MapLen(map) => {
                 let p = self.b.vreg();
@@ -92,6 +95,52 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::StrContains { .. } | TExprKind::BufEq { .. } => self.bool_of(e),
+            TExprKind::SendSignal { sig, thread } => {
+                let n = self.eval(sig);
+                self.b.mov(Reg::Phys(R1), n);
+                let helper = if *thread { Helper::SendSignalThread } else { Helper::SendSignal };
+                self.b.call(helper, 1);
+                let r = self.b.vreg();
+                self.b.mov(r, Reg::Phys(R0));
+                r
+            }
+            TExprKind::WriteUser { dst, src, len } => {
+                let d = self.eval(dst);
+                let n = self.eval(len);
+                let size = src.ty.size();
+                let (base, off) = self.memory_location(src);
+                // At most the source's size: the verifier checks the read.
+                let capped = self.b.label();
+                self.b.jump_imm(BPF_JLE, n, size as i32, capped);
+                self.b.mov_imm(n, u64::from(size));
+                self.b.place(capped);
+                self.b.mov(Reg::Phys(R1), d);
+                self.address(Reg::Phys(R2), base, off);
+                self.b.mov(Reg::Phys(R3), n);
+                self.b.call(Helper::ProbeWriteUser, 3);
+                let r = self.b.vreg();
+                self.b.mov_imm(r, 0);
+                let failed = self.b.label();
+                self.b.jump_imm(BPF_JNE, Reg::Phys(R0), 0, failed);
+                self.b.mov_imm(r, 1);
+                self.b.place(failed);
+                r
+            }
+            TExprKind::StrLen(s) => {
+                // Unrolled (no loop for the verifier to walk): the index of
+                // the first NUL, or the size.
+                let Type::Str { size } = s.ty else { unreachable!("checked: strlen of a string") };
+                let (base, off) = self.memory_location(s);
+                let (r, byte, done) = (self.b.vreg(), self.b.vreg(), self.b.label());
+                for i in 0..size {
+                    self.b.mov_imm(r, u64::from(i));
+                    self.b.load(BPF_B, byte, base, off + i as i32);
+                    self.b.jump_imm(BPF_JEQ, byte, 0, done);
+                }
+                self.b.mov_imm(r, u64::from(size));
+                self.b.place(done);
+                r
+            }
             TExprKind::TupleField { .. } => {
                 // Struct members are as wide as their type; tuple elements
                 // are 8 bytes holding the extended value, so either load works.
@@ -195,14 +244,29 @@ impl<'a> Lowerer<'a> {
                     self.b.alu32_imm(BPF_AND, r, -1);
                 }
             }
-            Builtin::Nsecs | Builtin::Elapsed => {
-                self.b.call(Helper::KtimeGetNs, 0);
-                self.b.mov(r, Reg::Phys(R0));
-                if b == Builtin::Elapsed {
-                    let start = self.rodata_u64(Rodata::START_NS);
-                    self.b.alu_reg(BPF_SUB, r, start);
+            Builtin::NsPid { tid, dev, ino } => self.ns_pid(r, tid, dev, ino),
+            Builtin::Nsecs(clock) => {
+                let helper = match clock {
+                    Clock::Monotonic => Helper::KtimeGetNs,
+                    Clock::Boot | Clock::SwTai => Helper::KtimeGetBootNs,
+                    Clock::Tai => Helper::KtimeGetTaiNs,
+                };
+                self.call_into(r, helper);
+                if clock == Clock::SwTai {
+                    let offset = self.rodata_u64(Rodata::TAI_OFFSET);
+                    self.b.alu_reg(BPF_ADD, r, offset);
                 }
             }
+            Builtin::Elapsed => {
+                self.call_into(r, Helper::KtimeGetBootNs);
+                let start = self.rodata_u64(Rodata::START_NS);
+                self.b.alu_reg(BPF_SUB, r, start);
+            }
+            Builtin::Ncpus => {
+                let v = self.rodata_u64(Rodata::NCPUS);
+                self.b.mov(r, v);
+            }
+            Builtin::Ctx => self.b.mov(r, self.ctx),
             Builtin::Cpu => self.call_into(r, Helper::GetSmpProcessorId),
             Builtin::Rand => self.call_into(r, Helper::GetPrandomU32),
             Builtin::Cgroup => self.call_into(r, Helper::GetCurrentCgroupId),
@@ -216,6 +280,22 @@ impl<'a> Lowerer<'a> {
             Builtin::Comm => unreachable!("checked: comm is a string"),
         }
         r
+    }
+
+    /// `pid`/`tid` in the PID namespace `(dev, ino)`:
+    /// `bpf_get_ns_current_pid_tgid` fills a `struct bpf_pidns_info
+    /// { u32 pid; u32 tgid; }` on the stack; a task outside that namespace
+    /// reads as 0 (the helper fails and leaves the zeroes).
+    fn ns_pid(&mut self, r: Reg, tid: bool, dev: u64, ino: u64) {
+        let slot = self.alloc(8);
+        self.b.store_imm(BPF_DW, FP, slot, 0);
+        self.b.mov_imm(Reg::Phys(R1), dev);
+        self.b.mov_imm(Reg::Phys(R2), ino);
+        self.address(Reg::Phys(R3), FP, slot);
+        self.b.mov_imm(Reg::Phys(R4), 8);
+        self.b.call(Helper::GetNsCurrentPidTgid, 4);
+        // struct bpf_pidns_info { __u32 pid; __u32 tgid; }: pid is the thread's.
+        self.b.load(BPF_W, r, FP, if tid { slot } else { slot + 4 });
     }
 
     /// `r = *(u<bytes> *)(base + off)`, zero-extended. A member of a packed
