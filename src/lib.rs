@@ -15,8 +15,8 @@
 //!
 //! | layer | modules | what they are |
 //! |---|---|---|
-//! | 0 | `span`, `options`, `config`, `types`, `contract`, `raw_text`, `nesting` | vocabulary: spans, what a run was asked, bpftrace's config variables, value types, the program ↔ user-space wire format, text that may hold bytes that are not UTF-8, how deep a program may nest |
-//! | 1 | `output`, `diagnostic` | printing values; one error type, rendered with the source line and a caret |
+//! | 0 | `span`, `options`, `types`, `contract`, `raw_text`, `nesting` | vocabulary: spans, what a run was asked, value types, the program ↔ user-space wire format, text that may hold bytes that are not UTF-8, how deep a program may nest |
+//! | 1 | `config`, `output`, `diagnostic` | bpftrace's config variables (their values name types: a stack mode); printing values; one error type, rendered with the source line and a caret |
 //! | 2 | `parser` | source → AST |
 //! | 3 | `probe` | attach points: their grammar interpreted, and what a resolved one is |
 //! | 4 | `system` | **reads** this machine: tracefs, ELF files, DWARF, BTF, kallsyms, `/proc`, headers |

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     ("span", 0),
     ("options", 0),
-    ("config", 0),
     ("contract", 0),
     ("types", 0),
     ("raw_text", 0),
     ("nesting", 0),
+    ("config", 1),
     ("output", 1),
     ("diagnostic", 1),
     ("parser", 2),
