@@ -18,6 +18,11 @@ pub enum ProbeSpec {
         module: Option<String>,
         event: String,
     },
+    /// `iter:KIND`: runs once over every kernel object of KIND
+    /// (`task`, `task_file`, `task_vma`) when attached.
+    Iter {
+        kind: String,
+    },
     /// `self:signal:SIGUSR1`: runs in rtrace's own context when rtrace
     /// receives the signal.
     Signal {
@@ -112,6 +117,9 @@ const PROVIDERS: &[(&str, &[&str])] = &[
     ("self", &[]),
 ];
 
+/// The kernel iterators `iter:` probes may name (bpftrace's set).
+pub const ITERATORS: &[&str] = &["task", "task_file", "task_vma"];
+
 /// The signals `self:signal:` probes may name (bpftrace's set).
 pub const SIGNALS: &[&str] = &["SIGUSR1"];
 
@@ -129,6 +137,7 @@ impl ProbeSpec {
             ProbeSpec::Tracepoint { .. } => "tracepoint",
             ProbeSpec::RawTracepoint { .. } => "rawtracepoint",
             ProbeSpec::Signal { .. } => "self",
+            ProbeSpec::Iter { .. } => "iter",
             ProbeSpec::Uprobe { ret: false, .. } => "uprobe",
             ProbeSpec::Uprobe { ret: true, .. } => "uretprobe",
             ProbeSpec::Usdt { .. } => "usdt",
@@ -199,6 +208,20 @@ pub fn interpret(ap: &AttachPoint, params: &[String]) -> Result<ProbeSpec, Diagn
             arity(&[1, 2], "rawtracepoint:[module:]event")?;
             let module = if parts.len() == 2 { Some(parts[0].clone()) } else { None };
             ProbeSpec::RawTracepoint { module, event: parts.last().cloned().unwrap_or_default() }
+        }
+        "iter" => {
+            arity(&[1, 2], "iter:task|task_file|task_vma")?;
+            if !ITERATORS.contains(&parts[0].as_str()) {
+                return Err(err(format!("`{}` is not a supported iterator", parts[0]))
+                    .with_help(format!("iterators: {}", ITERATORS.join(", "))));
+            }
+            if parts.len() == 2 {
+                return Err(err(format!(
+                    "`{}`: pinning an iterator is not supported yet: rtrace prints what it iterates",
+                    ap.raw
+                )));
+            }
+            ProbeSpec::Iter { kind: parts[0].clone() }
         }
         "self" => {
             arity(&[2], "self:signal:SIGUSR1")?;

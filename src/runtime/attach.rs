@@ -196,6 +196,14 @@ pub fn attach_one(
                 attached.links.push(link);
             }
         }
+        (ProbeSpec::Iter { .. }, _) => {
+            // The iteration runs as its iterator is read: now, once; what
+            // the program prints goes to the ring buffer as any probe's.
+            let link = prog.attach().map_err(lib)?;
+            let mut iter = libbpf_rs::Iter::new(&link).map_err(lib)?;
+            std::io::copy(&mut iter, &mut std::io::sink()).map_err(|e| fail(format!("reading the iterator: {}", e)))?;
+            attached.links.push(link);
+        }
         (ProbeSpec::Watchpoint { addr, len, mode, .. }, _) => {
             // A user address is watched in the `-p` or `-c` process; with
             // neither, the address is the kernel's, watched on every CPU.

@@ -119,7 +119,11 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     }
 
     // Nothing but begin and end: the program has run once it began (v0.26).
-    let only_begin_end = manifest.attach.iter().all(|a| matches!(a.resolved.spec, ProbeSpec::Begin | ProbeSpec::End));
+    // Iterators have run once attached (bpftrace's iter probes end the run too).
+    let only_begin_end = manifest
+        .attach
+        .iter()
+        .all(|a| matches!(a.resolved.spec, ProbeSpec::Begin | ProbeSpec::End | ProbeSpec::Iter { .. }));
     if !only_begin_end {
         // SIGUSR1 runs the self:signal probes where there are any, and
         // prints the maps otherwise (bpftrace 0.17's behaviour).

@@ -31,9 +31,18 @@ impl<'a> Checker<'a> {
             "nsecs" => builtin(Builtin::Nsecs(Clock::Boot), U64),
             "ncpus" => builtin(Builtin::Ncpus, U64),
             "ctx" => {
-                let ty =
-                    Type::Ptr { pointee: Box::new(Type::Int { bytes: 1, signed: false }), space: AddrSpace::Kernel };
-                builtin(Builtin::Ctx, ty)
+                // An iterator's context is its kernel struct (`ctx.task.comm`).
+                let pointee = match self.group().kind.clone() {
+                    ProgKind::Iter { kind } => match self.record(&format!("struct bpf_iter__{}", kind)) {
+                        Some(r) => Type::Record(r),
+                        None => {
+                            self.error(span, format!("no BTF for `struct bpf_iter__{}`", kind));
+                            return Some(none(span));
+                        }
+                    },
+                    _ => Type::Int { bytes: 1, signed: false },
+                };
+                builtin(Builtin::Ctx, Type::Ptr { pointee: Box::new(pointee), space: AddrSpace::Kernel })
             }
             // The uid, printed as the user's name.
             "username" => {

@@ -378,6 +378,7 @@ fn prog_kind(r: &Resolved) -> Option<ProgKind> {
         ProbeSpec::Begin => ProgKind::Begin,
         ProbeSpec::End => ProgKind::End,
         ProbeSpec::Signal { .. } => ProgKind::Signal,
+        ProbeSpec::Iter { kind } => ProgKind::Iter { kind: kind.clone() },
         ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
         ProbeSpec::RawTracepoint { .. } => ProgKind::RawTracepoint,
         ProbeSpec::Uprobe { ret: false, .. } | ProbeSpec::Usdt { .. } => ProgKind::Uprobe,
@@ -521,6 +522,17 @@ impl<'a> Checker<'a> {
                 let mut checked = std::mem::take(&mut self.pre);
                 checked.push(TStmt { kind: TStmtKind::If { cond, then: body, els: vec![] }, span: pred.span });
                 body = checked;
+            }
+            // An iterator runs once more at its end, with no object
+            // (`ctx->task` NULL): the program does nothing then.
+            if matches!(g.kind, ProgKind::Iter { .. }) {
+                let span = g.probe.span;
+                let task = TExpr {
+                    kind: TExprKind::CtxLoad { offset: 8, bytes: 8, signed: false },
+                    ty: crate::types::U64,
+                    span,
+                };
+                body = vec![TStmt { kind: TStmtKind::If { cond: task, then: body, els: vec![] }, span }];
             }
             let n = counts.entry(short_kind(&g.kind)).or_default();
             let name = program_name(&g.kind, *n, g.resolved.first().copied());
@@ -1085,6 +1097,7 @@ fn short_kind(kind: &ProgKind) -> &'static str {
         ProgKind::Begin => "BEGIN",
         ProgKind::End => "END",
         ProgKind::Signal => "self",
+        ProgKind::Iter { .. } => "it",
         ProgKind::Tracepoint => "t",
         ProgKind::RawTracepoint => "rt",
         ProgKind::Uprobe => "u",

@@ -97,6 +97,10 @@ pub enum ProgKind {
     End,
     /// `self:signal:SIGUSR1`: run on demand, as BEGIN is.
     Signal,
+    /// `iter:KIND`: a BPF iterator over kernel objects of KIND.
+    Iter {
+        kind: String,
+    },
     Tracepoint,
     RawTracepoint,
     Uprobe,
@@ -130,6 +134,7 @@ impl ProgKind {
             ProgKind::Kfunc { func } => format!("fentry/{}", func),
             ProgKind::Kretfunc { func } => format!("fexit/{}", func),
             ProgKind::PerfEvent => "perf_event".into(),
+            ProgKind::Iter { kind } => format!("iter/{}", kind),
         }
     }
 
