@@ -545,6 +545,12 @@ impl<'a> Checker<'a> {
             let msg = format!("exit() takes an integer exit code, not {}", c.ty);
             self.error(c.span, msg);
         }
+        // An iterator's run ends when the iteration does, and everything it
+        // printed is printed (bpftrace's iterators print to their seq
+        // file, which exit() does not cut short): `exit()` adds nothing.
+        if code.is_none() && matches!(self.group().kind, super::ProgKind::Iter { .. }) {
+            return TStmtKind::Expr(TExpr { kind: TExprKind::Int(0), ty: crate::types::U64, span });
+        }
         self.actions.push(Action::Exit { code: code.is_some() });
         TStmtKind::Exit { action: self.actions.len() - 1, code }
     }
