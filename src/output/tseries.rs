@@ -3,11 +3,20 @@
 //! the largest value, the value), or a JSON array of
 //! `{"interval_start", "value"}`.
 
-use super::text::value_text;
 use super::value::{TsRow, Value};
 
 const GRAPH_WIDTH: usize = 53;
 const PADDING: usize = 21;
+
+/// A value of a series: an integer (`tseries()` takes integers only).
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::Bool(b) => (*b as u8).to_string(),
+        _ => String::new(),
+    }
+}
 
 /// Digits after the seconds that times of rows `interval` ns apart show:
 /// none from a second on, then milli-, micro- and nanoseconds.
