@@ -399,18 +399,6 @@ impl<'a> Checker<'a> {
             "str" => self.str_call(name_span, args, span),
             "kstack" | "ustack" => self.stack_call(name, name_span, args, span),
             "len" if args.len() == 1 && !matches!(args[0].kind, ExprKind::Map { .. }) => self.stack_len(&args[0], span),
-            "len" => {
-                let Some(map) = self.whole_map(name, name_span, args, 1, 1) else { return none(span) };
-                if self.maps[map].value.as_ref().is_some_and(|v| v.bucketed()) {
-                    self.unsupported(span, "len() of a hist()/lhist() map");
-                    return none(span);
-                }
-                if !self.maps[map].counted {
-                    self.maps[map].counted = true;
-                    self.changed = true;
-                }
-                TExpr { kind: TExprKind::MapLen(map), ty: crate::types::I64, span }
-            }
             "getopt" => self.getopt(name_span, args, span),
             "reg" => {
                 if !self.arity(name, name_span, args, 1, 1) {

@@ -18,6 +18,8 @@ impl<'a> Checker<'a> {
             "delete" => (1, 2),
             "has_key" => (2, 2),
             "find" => (3, 3),
+            // `len(ustack)`: a stack's frames (`calls`).
+            "len" if matches!(args, [a] if !matches!(a.kind, ExprKind::Map { .. })) => return None,
             "len" => (1, 1),
             _ => return None,
         };
