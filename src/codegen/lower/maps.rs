@@ -2,7 +2,7 @@
 
 use super::{LowerError, Lowerer};
 use crate::codegen::insn::*;
-use crate::codegen::ir::{Reg, FP};
+use crate::codegen::ir::{Label, Reg, FP};
 use crate::contract::{Counters, Rodata};
 use crate::sema::manifest::{MapValue, TsAgg};
 use crate::sema::typed::*;
@@ -330,20 +330,8 @@ impl<'a> Lowerer<'a> {
                 }
             }
             TsAgg::Min | TsAgg::Max => {
-                let (replace, kept) = (self.b.label(), self.b.label());
-                self.b.load(BPF_DW, t, p, 8);
-                self.b.jump_imm(BPF_JEQ, t, 0, replace);
-                self.b.load(BPF_DW, t, p, 0);
-                let keep = match (agg == TsAgg::Min, signed) {
-                    (true, true) => BPF_JSGE,
-                    (true, false) => BPF_JGE,
-                    (false, true) => BPF_JSLE,
-                    (false, false) => BPF_JLE,
-                };
-                self.b.jump_reg(keep, v, t, kept);
-                self.b.place(replace);
-                self.b.store(BPF_DW, p, 0, v);
-                self.b.store_imm(BPF_DW, p, 8, 1);
+                let kept = self.b.label();
+                self.keep_extreme(p, v, agg == TsAgg::Min, signed, kept);
                 self.b.place(kept);
             }
         }
@@ -451,16 +439,11 @@ impl<'a> Lowerer<'a> {
         self.b.place(done);
     }
 
-    /// `min()`/`max()`: the entry is `{value, set}`; `set` is 0 on CPUs that
-    /// have not stored a value yet.
-    fn extreme(&mut self, map: MapId, keys: &[TExpr], v: &TExpr, min: bool) {
-        let signed = v.ty.is_signed();
-        let v = self.eval(v);
-        let key = self.map_key(map, keys);
-        let p = self.lookup(map, key);
-        let (insert, replace, done) = (self.b.label(), self.b.label(), self.b.label());
-        self.b.jump_imm(BPF_JEQ, p, 0, insert);
-        let t = self.b.vreg();
+    /// At `p`, a `{value, set}` cell of `min()`/`max()` (also a `tseries()`
+    /// bucket's): stores `v` there unless the cell is set and its value is
+    /// as good (the smaller for `min`), in which case it jumps to `kept`.
+    fn keep_extreme(&mut self, p: Reg, v: Reg, min: bool, signed: bool, kept: Label) {
+        let (t, replace) = (self.b.vreg(), self.b.label());
         self.b.load(BPF_DW, t, p, 8);
         self.b.jump_imm(BPF_JEQ, t, 0, replace);
         self.b.load(BPF_DW, t, p, 0);
@@ -471,10 +454,22 @@ impl<'a> Lowerer<'a> {
             (false, true) => BPF_JSLE,
             (false, false) => BPF_JLE,
         };
-        self.b.jump_reg(keep, v, t, done);
+        self.b.jump_reg(keep, v, t, kept);
         self.b.place(replace);
         self.b.store(BPF_DW, p, 0, v);
         self.b.store_imm(BPF_DW, p, 8, 1);
+    }
+
+    /// `min()`/`max()`: the entry is `{value, set}`; `set` is 0 on CPUs that
+    /// have not stored a value yet.
+    fn extreme(&mut self, map: MapId, keys: &[TExpr], v: &TExpr, min: bool) {
+        let signed = v.ty.is_signed();
+        let v = self.eval(v);
+        let key = self.map_key(map, keys);
+        let p = self.lookup(map, key);
+        let (insert, done) = (self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, p, 0, insert);
+        self.keep_extreme(p, v, min, signed, done);
         self.b.jump(done);
         self.b.place(insert);
         let slot = self.alloc(16);
