@@ -15,7 +15,10 @@
 //! - **Counters**: u64 words of `.bss` (`Counters`), added to atomically by
 //!   the programs, read (and some reset) by the runtime.
 //! - **`.rodata`**: values known only at load time (`Rodata`), filled in by
-//!   the runtime before the object is loaded and frozen.
+//!   the runtime before the object is loaded and frozen, then the name
+//!   tables `probe` and `func` read by attach cookie.
+//! - **Attach cookies**: the runtime attaches each attach point with its
+//!   `AttachInfo::cookie`, its index among its program's attach points.
 
 /// The ring buffer every output record goes through.
 pub const EVENTS_MAP: &str = "events";
@@ -84,9 +87,12 @@ impl Rodata {
     pub const NCPUS: u32 = 16;
     pub const SIZE: u32 = 24;
 
-    /// `.rodata`'s contents for these values.
-    pub fn bytes(start_ns: u64, cpid: u64, ncpus: u64) -> Vec<u8> {
-        let mut data = vec![0u8; Self::SIZE as usize];
+    /// `.rodata`'s contents for these values: the compiled `.rodata`
+    /// (`SIZE` bytes of values, then the programs' name tables) with the
+    /// values filled in.
+    pub fn bytes(compiled: &[u8], start_ns: u64, cpid: u64, ncpus: u64) -> Vec<u8> {
+        let mut data = compiled.to_vec();
+        data.resize(data.len().max(Self::SIZE as usize), 0);
         for (at, value) in [(Self::START_NS, start_ns), (Self::CPID, cpid), (Self::NCPUS, ncpus)] {
             data[at as usize..][..8].copy_from_slice(&value.to_le_bytes());
         }

@@ -3,6 +3,7 @@
 //! the child's or the `-p` process's exit, or a failed write ends it, then
 //! detach, run END, drain and print the maps.
 
+use super::attach::{self, MissingRules};
 use super::bss::Bss;
 use super::child::Child;
 use super::events::{self, State};
@@ -15,6 +16,7 @@ use crate::options::{exit, Buffering, Format, Options};
 use crate::output::sink::{self, Guarded, WriteStatus};
 use crate::output::{JsonOutput, Output, TextOutput};
 use crate::probe::ProbeSpec;
+use crate::sema::manifest::AttachInfo;
 use crate::sema::{Checked, ProgKind};
 use libbpf_rs::RingBuffer;
 use std::cell::RefCell;
@@ -71,24 +73,33 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         state.borrow_mut().out.attached_probes(manifest.probe_count()).ok();
     }
     object.run(checked, ProgKind::Begin);
+    let rules = MissingRules::default();
     let mut attached = object
-        .attach(checked, &manifest.attach, opts.pid, keeper.clone())
+        .attach(checked, &manifest.attach, opts.pid, keeper.clone(), rules)
         .map_err(|e| Failure { diagnostic: Diagnostic::error_nowhere(e.to_string()), code: exit::LOAD })?;
+    report(source, &attach::skipped_warnings(checked, &manifest.attach, &attached, rules), 0);
     if opts.verbose {
-        for line in manifest.attach.iter().filter_map(|a| super::attach::mechanism(&a.resolved)) {
+        let skipped =
+            |a: &&AttachInfo| attached.skipped.iter().any(|s| s.program == a.program && s.name == a.resolved.name);
+        for line in manifest.attach.iter().filter(|a| !skipped(a)).filter_map(|a| attach::mechanism(&a.resolved)) {
+            eprintln!("attached {}", line);
+        }
+        for line in &attached.multi_links {
             eprintln!("attached {}", line);
         }
     }
-    if let Some(c) = child.as_mut() {
+    // Interrupted, the `-c` command never starts (it is not traced whole).
+    if let Some(c) = child.as_mut().filter(|_| !attached.interrupted) {
         c.start();
     }
-    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() && !attached.interrupted {
         sink::to_stderr("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
 
     // Nothing but begin and end: the program has run once it began (v0.26).
     let only_begin_end = manifest.attach.iter().all(|a| matches!(a.resolved.spec, ProbeSpec::Begin | ProbeSpec::End));
-    if !only_begin_end {
+    // SIGINT or SIGTERM while attaching: detach what is attached, and end.
+    if !only_begin_end && !attached.interrupted {
         // SIGUSR1 runs the self:signal probes where there are any, and
         // prints the maps otherwise (bpftrace 0.17's behaviour).
         let has_signal_probes = checked.programs.iter().any(|p| p.kind == ProgKind::Signal);

@@ -20,6 +20,7 @@ pub mod returns;
 mod sandbox;
 pub mod symbols;
 pub mod tracefs;
+pub mod uprobe_insn;
 mod usdt_notes;
 
 use crate::types::{EnumType, Record, Type};

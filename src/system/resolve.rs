@@ -217,12 +217,30 @@ impl Resolver<'_> {
             ProbeSpec::Kfunc { func, ret } => self.kfuncs(func, *ret),
             ProbeSpec::RawTracepoint { module, event } => self.raw_tracepoints(ap, module.as_deref(), event),
             ProbeSpec::Software { event, .. } | ProbeSpec::Hardware { event, .. } => perf_event(&spec, event)
-                .map(|()| vec![Resolved { name: display_name(ap, &spec), spec: spec.clone(), detail: Detail::None }])
+                .map(|()| {
+                    vec![Resolved {
+                        name: display_name(ap, &spec),
+                        spec: spec.clone(),
+                        detail: Detail::None,
+                        wildcard: false,
+                    }]
+                })
                 .map_err(Miss::Failed),
-            other => Ok(vec![Resolved { name: display_name(ap, other), spec: spec.clone(), detail: Detail::None }]),
+            other => Ok(vec![Resolved {
+                name: display_name(ap, other),
+                spec: spec.clone(),
+                detail: Detail::None,
+                wildcard: false,
+            }]),
         };
         match result {
-            Ok(v) => Some(v),
+            // The attach points of a wildcard may be skipped when they cannot
+            // be attached (`missing_probes`), a named one may not.
+            Ok(mut v) => {
+                let wildcard = glob::is_glob(&ap.raw);
+                v.iter_mut().for_each(|r| r.wildcard = wildcard);
+                Some(v)
+            }
             Err(Miss::Failed(d)) => {
                 self.diags.push(Diagnostic { span: Some(ap.span), ..d });
                 Some(vec![])
@@ -263,6 +281,7 @@ impl Resolver<'_> {
             },
             spec: ProbeSpec::RawTracepoint { module: module.map(str::to_string), event: e.to_string() },
             detail: Detail::RawTracepoint { params },
+            wildcard: false,
         };
         let Some(btf) = self.machine.btf() else {
             if glob::is_glob(event) {
@@ -343,6 +362,7 @@ impl Resolver<'_> {
                     name: format!("tracepoint:{}:{}", cat, name),
                     spec: ProbeSpec::Tracepoint { category: cat.clone(), event: name.clone() },
                     detail: Detail::Tracepoint(format),
+                    wildcard: false,
                 });
             }
         }
@@ -373,6 +393,7 @@ impl Resolver<'_> {
             },
             spec: ProbeSpec::Kprobe { func: f.to_string(), offset, ret },
             detail: Detail::None,
+            wildcard: false,
         };
         if !glob::is_glob(func) {
             return Ok(vec![point(func)]);
@@ -409,6 +430,7 @@ impl Resolver<'_> {
             name: format!("{}:{}", provider, f),
             spec: ProbeSpec::Kfunc { func: f.to_string(), ret },
             detail: Detail::None,
+            wildcard: false,
         };
         let known = self.machine.btf_functions();
         if glob::is_glob(func) {
@@ -495,6 +517,7 @@ impl Resolver<'_> {
                         name: note.name.clone(),
                         args,
                     }),
+                    wildcard: false,
                 });
             }
         }
@@ -566,6 +589,7 @@ impl Resolver<'_> {
                         lang,
                         ret: ret_kind,
                     }),
+                    wildcard: false,
                 });
             }
         }

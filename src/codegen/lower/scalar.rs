@@ -152,6 +152,7 @@ impl<'a> Lowerer<'a> {
             }
             TExprKind::Update { place, delta, prefix } => self.update(place, *delta, *prefix),
             TExprKind::Str(_)
+            | TExprKind::SiteName(_)
             | TExprKind::CtxString { .. }
             | TExprKind::DataLocString { .. }
             | TExprKind::ReadStr { .. }
