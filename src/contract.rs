@@ -64,9 +64,16 @@ impl Counters {
         Self::MAPS + self.map_slots + m
     }
 
+    /// The jiffy in which a program last woke the reader of the ring
+    /// buffer: programs wake it at most once a jiffy unless a batch is
+    /// waiting. Not a counter; after them so that their places do not move.
+    pub fn last_wakeup(&self) -> usize {
+        Self::MAPS + 2 * self.map_slots
+    }
+
     /// Counters in all: `.bss` holds this many u64 words.
     pub fn words(&self) -> usize {
-        Self::MAPS + 2 * self.map_slots
+        Self::MAPS + 2 * self.map_slots + 1
     }
 
     /// The byte offset in `.bss` of counter `index`.
@@ -74,6 +81,15 @@ impl Counters {
         8 * index
     }
 }
+
+/// A batch of records worth waking the reader of the ring buffer for:
+/// this fraction of the ring (a power of two, as the ring's size is).
+/// Otherwise programs wake the reader at most once a jiffy, and the reader
+/// reads every `READ_INTERVAL` on its own while records come.
+pub const WAKEUP_BATCH_DIVISOR: u32 = 8;
+
+/// How long the reader sleeps between reads while records come.
+pub const READ_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Values `.rodata` holds, filled in before loading: byte offsets of u64s.
 pub struct Rodata;

@@ -9,6 +9,7 @@ use super::child::Child;
 use super::events::{self, State};
 use super::keeper::Keeper;
 use super::object::{LoadRequest, LoadValues, Loaded};
+use super::ring::Ring;
 use super::{clock, signals, Failure};
 use crate::codegen::compile::Compiled;
 use crate::diagnostic::{report, Diagnostic, Source};
@@ -18,7 +19,6 @@ use crate::output::{JsonOutput, Output, TextOutput};
 use crate::probe::ProbeSpec;
 use crate::sema::manifest::AttachInfo;
 use crate::sema::{Checked, ProgKind};
-use libbpf_rs::RingBuffer;
 use std::cell::RefCell;
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -28,6 +28,10 @@ use std::time::{Duration, Instant};
 /// How long one ring buffer poll may block: bounds the reaction time to
 /// signals, the child's exit and the lost-records check.
 const POLL: Duration = Duration::from_millis(100);
+
+/// Bytes of output gathered before a write to a file or a pipe (1 MiB: a
+/// write per 25,000 lines of a short printf).
+const OUTPUT_BUFFER: usize = 1 << 20;
 
 /// Runs the compiled program; returns the exit code.
 pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options) -> i32 {
@@ -109,7 +113,7 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     attached.detach();
     events::drain_after_exit(&state, &ring);
     object.run(checked, ProgKind::End);
-    let _ = ring.consume();
+    ring.consume();
     state.borrow_mut().print_at_exit();
     let failed = state.borrow().output_failed();
     match failed {
@@ -131,15 +135,20 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
 /// process's end; reports lost records and full maps as it goes.
 fn watch(
     state: &RefCell<State>,
-    ring: &RingBuffer<'_>,
+    ring: &Ring<'_>,
     mut child: Option<&mut Child>,
     opts: &Options,
     signal_probes: Option<&dyn Fn()>,
 ) {
     let mut last_check = Instant::now();
+    let mut busy = false;
     loop {
-        // A negative callback result (exit()) ends the poll early; it is not an error.
-        let _ = ring.poll(POLL);
+        // Programs wake the reader only for a batch, or once a jiffy
+        // (`contract::WAKEUP_BATCH_DIVISOR`): while records come, it reads
+        // every interval without being woken. A negative callback result
+        // (exit()) ends the poll early; it is not an error.
+        let timeout = if busy { crate::contract::READ_INTERVAL } else { POLL };
+        busy = ring.poll(timeout) != 0;
         let mut st = state.borrow_mut();
         // A failed write (`| head -1`, a full disk) ends the session as Ctrl-C does.
         if st.exit_called() || signals::stop_requested() || st.output_failed().is_some() {
@@ -208,12 +217,18 @@ fn make_output(opts: &Options) -> Result<(Box<dyn Output>, WriteStatus, String),
             "stdout".to_string(),
         ),
     };
+    // A terminal is written line by line; a file or a pipe in big chunks
+    // (`watch` flushes after each batch of records, so nothing waits longer
+    // than a poll): a write per line cost a system call per event, and
+    // under a flood the consumer fell behind the kernel and lost records.
+    let terminal = std::io::IsTerminal::is_terminal(&file);
     // Under the buffer, so that the OS's own error is what is recorded.
     let (file, written) = Guarded::new(file);
-    let sink: Box<dyn Write> = match opts.buffering.unwrap_or(Buffering::Line) {
-        Buffering::Line => Box::new(std::io::LineWriter::new(file)),
-        Buffering::Full => Box::new(std::io::BufWriter::with_capacity(1 << 16, file)),
-        Buffering::None => Box::new(file),
+    let sink: Box<dyn Write> = match opts.buffering {
+        Some(Buffering::Line) => Box::new(std::io::LineWriter::new(file)),
+        None if terminal => Box::new(std::io::LineWriter::new(file)),
+        Some(Buffering::Full) | None => Box::new(std::io::BufWriter::with_capacity(OUTPUT_BUFFER, file)),
+        Some(Buffering::None) => Box::new(file),
     };
     let out: Box<dyn Output> = match opts.format {
         Format::Text => Box::new(TextOutput::new(sink)),
