@@ -5,7 +5,7 @@
 use super::bss::Bss;
 use super::printf_plan::Plan;
 use super::ring::Ring;
-use super::{clock, decode};
+use super::{batch, clock, decode};
 use crate::codegen::lower::SiteKind;
 use crate::contract::{Counters, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR_VALUE};
 use crate::output::printf;
@@ -42,15 +42,16 @@ pub fn drain_after_exit(state: &RefCell<State>, ring: &Ring<'_>) {
 /// One map's entries, decoded (a key deleted meanwhile is skipped).
 pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     let mut entries = Vec::new();
-    for key in map.keys() {
-        let values = if info.value.per_cpu() {
-            map.lookup_percpu(&key, MapFlags::ANY).ok().flatten()
-        } else {
-            map.lookup(&key, MapFlags::ANY).ok().flatten().map(|v| vec![v])
-        };
-        if let Some(values) = values {
-            entries.push(decode::entry(info, &key, &values));
+    if let Some(batch) = batch::read(map) {
+        entries.reserve(batch.count);
+        let mut per_cpu: Vec<&[u8]> = Vec::new();
+        for i in 0..batch.count {
+            per_cpu.clear();
+            per_cpu.extend(batch.values(i));
+            entries.push(decode::entry(info, batch.key(i), &per_cpu));
         }
+    } else {
+        entries = read_map_by_key(map, info);
     }
     if info.value.bucketed() {
         entries = decode::merge_buckets(entries);
@@ -62,8 +63,30 @@ pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     entries
 }
 
+/// One map's entries, key by key (kernels without batch operations).
+fn read_map_by_key(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
+    let mut entries = Vec::new();
+    for key in map.keys() {
+        let values = if info.value.per_cpu() {
+            map.lookup_percpu(&key, MapFlags::ANY).ok().flatten()
+        } else {
+            map.lookup(&key, MapFlags::ANY).ok().flatten().map(|v| vec![v])
+        };
+        if let Some(values) = values {
+            let per_cpu: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+            entries.push(decode::entry(info, &key, &per_cpu));
+        }
+    }
+    entries
+}
+
 /// `clear(@x)`: every key deleted.
 fn clear_map(map: &MapHandle) {
+    if let Some(b) = batch::read(map) {
+        if batch::delete(map, &b.keys, b.key_size).is_ok() {
+            return;
+        }
+    }
     let keys: Vec<Vec<u8>> = map.keys().collect();
     for key in keys {
         let _ = map.delete(&key);
@@ -72,6 +95,11 @@ fn clear_map(map: &MapHandle) {
 
 /// `zero(@x)`: every value (of every CPU) set to zero, keys kept.
 fn zero_map(map: &MapHandle, info: &MapInfo) {
+    if let Some(b) = batch::read(map) {
+        if batch::zero(map, &b.keys, b.key_size, b.value_stride).is_ok() {
+            return;
+        }
+    }
     let keys: Vec<Vec<u8>> = map.keys().collect();
     let size = info.value.size() as usize;
     for key in keys {
@@ -85,9 +113,10 @@ fn zero_map(map: &MapHandle, info: &MapInfo) {
 }
 
 /// `print(@x, top, div)`: the `top` largest entries, values divided by `div`.
+/// (Printing sorts them; they are sorted here only to pick the top.)
 fn top_entries(mut entries: Vec<MapEntry>, top: u64, div: u64) -> Vec<MapEntry> {
-    crate::output::value::sort_entries(&mut entries);
     if top > 0 && entries.len() > top as usize {
+        crate::output::value::sort_entries(&mut entries);
         entries.drain(..entries.len() - top as usize);
     }
     if div > 1 {

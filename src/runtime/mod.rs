@@ -7,6 +7,7 @@
 //! of rtrace cannot make the kernel leak them.
 
 pub mod attach;
+mod batch;
 pub mod bss;
 pub mod child;
 pub mod clock;

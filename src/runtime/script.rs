@@ -43,6 +43,11 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
 
 fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     let manifest = &checked.manifest;
+    let probes = manifest.probe_count();
+    if probes as u64 > manifest.config.max_probes {
+        let message = too_many_probes(probes, manifest.config.max_probes);
+        return Err(Failure { diagnostic: Diagnostic::error_nowhere(message), code: exit::LOAD });
+    }
     // The child is forked first (stopped) so that `cpid` is known at load time.
     let mut child = opts.command.as_deref().map(Child::spawn).transpose().map_err(|e| usage(e.to_string()))?;
     // Forked before anything is loaded, and after the child (which must not
@@ -74,7 +79,7 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     signals::install();
 
     if !opts.quiet {
-        state.borrow_mut().out.attached_probes(manifest.probe_count()).ok();
+        state.borrow_mut().out.attached_probes(probes).ok();
     }
     object.run(checked, ProgKind::Begin);
     let rules = MissingRules::default();
@@ -182,6 +187,16 @@ fn watch(
             st.out.flush().ok();
         }
     }
+}
+
+/// bpftrace's refusal of more probes than `max_probes`.
+pub fn too_many_probes(probes: usize, max: u64) -> String {
+    format!(
+        "Can't attach to {} probes because it exceeds the current limit of {} probes.\n\
+         You can increase the limit through the BPFTRACE_MAX_PROBES environment variable \
+         or `config = {{ max_probes = N }}`.",
+        probes, max
+    )
 }
 
 fn usage(message: String) -> Failure {
