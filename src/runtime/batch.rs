@@ -42,6 +42,17 @@ fn opts() -> sys::bpf_map_batch_opts {
 /// Every entry of `map`, read in batches; `None` when the kernel cannot
 /// (no batch operations for this map type or kernel).
 pub fn read(map: &MapHandle) -> Option<Entries> {
+    read_batches(map, false)
+}
+
+/// Every entry of `map`, read and deleted in the same batches
+/// (`BPF_MAP_LOOKUP_AND_DELETE_BATCH`, hash maps); `None` when the kernel
+/// cannot, before anything was deleted.
+pub fn take(map: &MapHandle) -> Option<Entries> {
+    read_batches(map, true)
+}
+
+fn read_batches(map: &MapHandle, delete: bool) -> Option<Entries> {
     let key_size = map.key_size() as usize;
     let value_size = map.value_size() as usize;
     let (value_stride, cpu_stride) = if map.map_type().is_percpu() {
@@ -68,8 +79,9 @@ pub fn read(map: &MapHandle) -> Option<Entries> {
         let o = opts();
         // SAFETY: the buffers hold `chunk` more keys and values past
         // `count`; the tokens are at least as large as the kernel's.
+        let lookup = if delete { sys::bpf_map_lookup_and_delete_batch } else { sys::bpf_map_lookup_batch };
         let r = unsafe {
-            sys::bpf_map_lookup_batch(
+            lookup(
                 fd,
                 if first { std::ptr::null_mut() } else { token_in.as_mut_ptr().cast() },
                 token_out.as_mut_ptr().cast(),

@@ -171,8 +171,14 @@ pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[&[u8]]) -> OutMapV
 }
 
 pub fn entry(info: &MapInfo, key_bytes: &[u8], per_cpu: &[&[u8]]) -> MapEntry {
+    entry_at(info, &info.key_layout().offsets, key_bytes, per_cpu)
+}
+
+/// `entry` with the key's layout (`info.key_layout().offsets`) computed
+/// once for a whole map.
+pub fn entry_at(info: &MapInfo, key_offsets: &[u32], key_bytes: &[u8], per_cpu: &[&[u8]]) -> MapEntry {
     MapEntry {
-        key: if info.keys.is_empty() { vec![] } else { key(info, key_bytes) },
+        key: if info.keys.is_empty() { vec![] } else { values(&info.keys, key_offsets, key_bytes) },
         value: map_value(info, key_bytes, per_cpu),
     }
 }

@@ -45,10 +45,11 @@ pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     if let Some(batch) = batch::read(map) {
         entries.reserve(batch.count);
         let mut per_cpu: Vec<&[u8]> = Vec::new();
+        let offsets = info.key_layout().offsets;
         for i in 0..batch.count {
             per_cpu.clear();
             per_cpu.extend(batch.values(i));
-            entries.push(decode::entry(info, batch.key(i), &per_cpu));
+            entries.push(decode::entry_at(info, &offsets, batch.key(i), &per_cpu));
         }
     } else {
         entries = read_map_by_key(map, info);
@@ -82,6 +83,9 @@ fn read_map_by_key(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
 
 /// `clear(@x)`: every key deleted.
 fn clear_map(map: &MapHandle) {
+    if batch::take(map).is_some() {
+        return;
+    }
     if let Some(b) = batch::read(map) {
         if batch::delete(map, &b.keys, b.key_size).is_ok() {
             return;
