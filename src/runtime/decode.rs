@@ -132,7 +132,7 @@ pub fn key(info: &MapInfo, bytes: &[u8]) -> Vec<Value> {
 
 /// A map value; `per_cpu` holds one value per CPU for per-CPU maps. For
 /// bucketed maps the key says which bucket the value counts.
-pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> OutMapValue {
+pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[&[u8]]) -> OutMapValue {
     let sum = |off: usize| per_cpu.iter().fold(0u64, |acc, v| acc.wrapping_add(u64_at(v, off)));
     let int = |bits: u64, signed: bool| if signed { Value::Int(bits as i64) } else { Value::UInt(bits) };
     // min/max: only CPUs that stored a value (their `set` word is non-zero).
@@ -157,7 +157,7 @@ pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> OutMa
         counts
     };
     match &info.value {
-        MapValue::Plain(ty) => OutMapValue::Value(value(ty, per_cpu.first().map_or(&[][..], |v| v), 0)),
+        MapValue::Plain(ty) => OutMapValue::Value(value(ty, per_cpu.first().copied().unwrap_or(&[]), 0)),
         MapValue::Count => OutMapValue::Count(sum(0)),
         MapValue::Sum { signed } => OutMapValue::Sum(int(sum(0), *signed)),
         MapValue::Avg => OutMapValue::Avg { count: sum(0), total: sum(8) as i64 },
@@ -171,9 +171,15 @@ pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> OutMa
     }
 }
 
-pub fn entry(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> MapEntry {
+pub fn entry(info: &MapInfo, key_bytes: &[u8], per_cpu: &[&[u8]]) -> MapEntry {
+    entry_at(info, &info.key_layout().offsets, key_bytes, per_cpu)
+}
+
+/// `entry` with the key's layout (`info.key_layout().offsets`) computed
+/// once for a whole map.
+pub fn entry_at(info: &MapInfo, key_offsets: &[u32], key_bytes: &[u8], per_cpu: &[&[u8]]) -> MapEntry {
     MapEntry {
-        key: if info.keys.is_empty() { vec![] } else { key(info, key_bytes) },
+        key: if info.keys.is_empty() { vec![] } else { values(&info.keys, key_offsets, key_bytes) },
         value: map_value(info, key_bytes, per_cpu),
     }
 }

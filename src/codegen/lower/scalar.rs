@@ -158,6 +158,7 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::Str(_)
+            | TExprKind::SiteName(_)
             | TExprKind::CtxString { .. }
             | TExprKind::DataLocString { .. }
             | TExprKind::ReadStr { .. }
