@@ -80,7 +80,10 @@ impl Default for Config {
             max_bpf_progs: 1024,
             max_cat_bytes: 10240,
             max_map_keys: 4096,
-            max_probes: 1024,
+            // bpftrace's is 1024 (512 in 0.17), a perf event per site;
+            // rtrace attaches a file's sites through one uprobe_multi link,
+            // so all of libc (2,153 functions) fits.
+            max_probes: 65536,
             // bpftrace's is 1024; rtrace keeps strings on the 512-byte
             // stack, so its default is smaller.
             max_strlen: 64,

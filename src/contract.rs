@@ -19,7 +19,10 @@
 //! - **Counters**: u64 words of `.bss` (`Counters`), added to atomically by
 //!   the programs, read (and some reset) by the runtime.
 //! - **`.rodata`**: values known only at load time (`Rodata`), filled in by
-//!   the runtime before the object is loaded and frozen.
+//!   the runtime before the object is loaded and frozen, then the name
+//!   tables `probe` and `func` read by attach cookie.
+//! - **Attach cookies**: the runtime attaches each attach point with its
+//!   `AttachInfo::cookie`, its index among its program's attach points.
 
 /// The ring buffer every output record goes through.
 pub const EVENTS_MAP: &str = "events";
@@ -103,9 +106,16 @@ impl Counters {
         Self::MAPS + 2 * self.map_slots
     }
 
+    /// The jiffy in which a program last woke the reader of the ring
+    /// buffer: programs wake it at most once a jiffy unless a batch is
+    /// waiting. Not a counter; after them so that their places do not move.
+    pub fn last_wakeup(&self) -> usize {
+        Self::MAPS + 2 * self.map_slots + 1
+    }
+
     /// Counters in all: `.bss` holds this many u64 words.
     pub fn words(&self) -> usize {
-        Self::MAPS + 2 * self.map_slots + 1
+        Self::MAPS + 2 * self.map_slots + 2
     }
 
     /// The byte offset in `.bss` of counter `index`.
@@ -113,6 +123,15 @@ impl Counters {
         8 * index
     }
 }
+
+/// A batch of records worth waking the reader of the ring buffer for:
+/// this fraction of the ring (a power of two, as the ring's size is).
+/// Otherwise programs wake the reader at most once a jiffy, and the reader
+/// reads every `READ_INTERVAL` on its own while records come.
+pub const WAKEUP_BATCH_DIVISOR: u32 = 8;
+
+/// How long the reader sleeps between reads while records come.
+pub const READ_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Values `.rodata` holds, filled in before loading: byte offsets of u64s.
 pub struct Rodata;
@@ -130,9 +149,12 @@ impl Rodata {
     pub const TAI_OFFSET: u32 = 24;
     pub const SIZE: u32 = 32;
 
-    /// `.rodata`'s contents for these values.
-    pub fn bytes(start_ns: u64, cpid: u64, ncpus: u64, tai_offset: u64) -> Vec<u8> {
-        let mut data = vec![0u8; Self::SIZE as usize];
+    /// `.rodata`'s contents for these values: the compiled `.rodata`
+    /// (`SIZE` bytes of values, then the programs' name tables) with the
+    /// values filled in.
+    pub fn bytes(compiled: &[u8], start_ns: u64, cpid: u64, ncpus: u64, tai_offset: u64) -> Vec<u8> {
+        let mut data = compiled.to_vec();
+        data.resize(data.len().max(Self::SIZE as usize), 0);
         let values =
             [(Self::START_NS, start_ns), (Self::CPID, cpid), (Self::NCPUS, ncpus), (Self::TAI_OFFSET, tai_offset)];
         for (at, value) in values {

@@ -66,7 +66,7 @@ struct Cli {
     /// Allow unsafe functions: system(), and kernel uretprobes on Go functions whose returns cannot be found
     #[arg(long = "unsafe", action = ArgAction::SetTrue)]
     unsafe_calls: bool,
-    /// Output buffering: line (default), full or none
+    /// Output buffering: line, full or none (default: line on a terminal, else big chunks written after each batch of events)
     #[arg(short = 'B', value_name = "MODE")]
     buffering: Option<String>,
     /// Script file ('-' for stdin), then positional parameters $1, $2, ...

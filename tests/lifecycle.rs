@@ -104,6 +104,21 @@ impl Tracer {
     /// Starts rtrace and waits until its probes are attached. Its stdout is
     /// read to the end, or left to the test (`Out::Take`), or a file.
     fn start(args: &[&str], out: Out) -> Tracer {
+        let tracer = Tracer::spawn(args, out);
+        let start = Instant::now();
+        loop {
+            match tracer.stderr.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line == NOTIFY => return tracer,
+                // A warning's lines (libc's `pthread_spin_lock` cannot be probed).
+                Ok(line) if !line.contains("error") => {}
+                Ok(line) => panic!("rtrace said on stderr before attaching: {}", line),
+                Err(_) => assert!(start.elapsed() < TIMEOUT, "rtrace did not attach within {:?}", TIMEOUT),
+            }
+        }
+    }
+
+    /// Starts rtrace.
+    fn spawn(args: &[&str], out: Out) -> Tracer {
         let read_stdout = matches!(out, Out::Read);
         let stdout = match out {
             Out::File(f) => Stdio::from(f),
@@ -137,15 +152,7 @@ impl Tracer {
                 s
             })
         });
-        let tracer = Tracer { child, pid, stderr, stdout };
-        let start = Instant::now();
-        loop {
-            match tracer.stderr.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if line == NOTIFY => return tracer,
-                Ok(line) => panic!("rtrace said on stderr before attaching: {}", line),
-                Err(_) => assert!(start.elapsed() < TIMEOUT, "rtrace did not attach within {:?}", TIMEOUT),
-            }
-        }
+        Tracer { child, pid, stderr, stdout }
     }
 
     fn signal(&self, sig: i32) {
@@ -345,11 +352,21 @@ fn sigkill_while_detaching() {
     case("SIGTERM then SIGKILL to the group", || {
         let bins = tickers(4);
         let _work = Workload::start(&bins);
-        let mut t = Tracer::start(&["-e", &program(&bins, "")], Out::Read);
+        // Thousands of sites, so that detaching takes a while.
+        // Entries only: a uretprobe on every function of libc can kill a
+        // process (SIGILL) that returns through one as it is removed.
+        let prog = program(&bins, "uprobe:libc:* { @libc = count(); }\n");
+        let mut t = Tracer::start(&["-e", &prog], Out::Read);
         let held = Held::of(t.pid);
+        let keeper = held.keeper.expect("a keeper");
+        let before = Held::of(keeper).links.len();
         t.signal(libc::SIGTERM);
-        // Detaching 8 uprobes takes ~0.7 s; kill in the middle of it.
-        std::thread::sleep(Duration::from_millis(150));
+        // The keeper has started closing the links it holds.
+        let start = Instant::now();
+        while Held::of(keeper).links.len() == before {
+            assert!(start.elapsed() < TIMEOUT, "rtrace did not start detaching");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         // SAFETY: signalling our own child's process group.
         unsafe { libc::kill(-(t.pid as i32), libc::SIGKILL) };
         let (status, _, _) = t.wait();
@@ -358,6 +375,38 @@ fn sigkill_while_detaching() {
             Some(libc::SIGKILL),
             "rtrace ended before the SIGKILL: detach was too fast to test"
         );
+        (held, t.pid)
+    });
+}
+
+/// SIGINT while rtrace attaches thousands of uprobes (every function of
+/// libc): it stops attaching at once, detaches what it attached, runs END,
+/// prints its maps and exits within a second.
+#[test]
+fn sigint_while_attaching() {
+    case("SIGINT while attaching", || {
+        // Entries only: a uretprobe on every function of libc can kill a
+        // process (SIGILL) that returns through one as it is removed.
+        let prog = "uprobe:libc:* { @calls = count(); } END { printf(\"end\\n\"); }";
+        let mut t = Tracer::spawn(&["-e", prog], Out::Read);
+        // The first links are there: rtrace is attaching.
+        let start = Instant::now();
+        let held = loop {
+            let held = Held::of(t.pid);
+            if !held.links.is_empty() {
+                break held;
+            }
+            assert!(start.elapsed() < TIMEOUT, "rtrace attached nothing within {:?}", TIMEOUT);
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let sent = Instant::now();
+        t.signal(libc::SIGINT);
+        let (status, out, err) = t.wait();
+        let took = sent.elapsed();
+        assert!(!err.contains(NOTIFY), "rtrace had attached everything before the SIGINT: nothing was interrupted");
+        assert_eq!(status.code(), Some(0), "{:?}\n{}\n{}", status, out, err);
+        assert!(out.contains("end\n") && out.contains("@calls: "), "END or maps missing:\n{}", out);
+        assert!(took < Duration::from_secs(1), "rtrace took {:?} to end after SIGINT", took);
         (held, t.pid)
     });
 }

@@ -5,7 +5,7 @@
 
 use super::finish::{finish, FinishError};
 use super::image::{FunctionImage, Image, LineInfo, MapKind, MapSpec, ProgramImage, Reloc, RelocTarget};
-use super::lower::{lower, stack_map_sizes, HelperSite, LowerError, LowerOptions, MapIndices};
+use super::lower::{lower, stack_map_sizes, HelperSite, LowerError, LowerOptions, MapIndices, Start};
 use crate::contract::{self, Counters, Rodata};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::sema::Checked;
@@ -98,9 +98,12 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     let mut subprog_locs = Vec::new();
     let mut helper_sites = Vec::new();
     let mut diags = Vec::new();
+    // The values the runtime fills in, then the programs' tables.
+    let mut rodata = vec![0; Rodata::SIZE as usize];
     let mut uses_rodata = false;
     for prog in &checked.programs {
-        let lowered = match lower(prog, manifest, indices, &opts.lower, helper_sites.len()) {
+        let start = Start { helper_site: helper_sites.len(), rodata: rodata.len() as u32 };
+        let lowered = match lower(prog, manifest, indices, &opts.lower, start) {
             Ok(l) => l,
             Err(e) => {
                 diags.push(lower_diagnostic(e));
@@ -108,6 +111,7 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
             }
         };
         uses_rodata |= lowered.uses_rodata;
+        rodata.extend_from_slice(&lowered.rodata);
         helper_sites.extend(lowered.sites.iter().copied());
         let finished = match finish(&lowered.insns, lowered.stack) {
             Ok(f) => f,
@@ -157,7 +161,7 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         return Err(diags);
     }
     if uses_rodata {
-        image.rodata = vec![0; Rodata::SIZE as usize];
+        image.rodata = rodata;
     }
     let elf = super::elf::write(&image)
         .map_err(|e| vec![Diagnostic::error_nowhere(format!("internal error, please report: {}", e))])?;

@@ -2,7 +2,7 @@
 
 use super::hist;
 use super::text::value_text;
-use super::value::{sort_entries, MapEntry, MapValue, Value};
+use super::value::{sorted, MapEntry, MapValue, Value};
 use super::{Message, Output, ProgramMessage};
 use std::io::{self, Write};
 
@@ -116,17 +116,25 @@ impl<W: Write> Output for JsonOutput<W> {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut sorted = entries.to_vec();
-        sort_entries(&mut sorted);
-        let body = if keyed {
-            let items: Vec<String> =
-                sorted.iter().map(|e| format!("{}: {}", key_json(&e.key), map_value_json(&e.value))).collect();
-            format!("{{{}}}", items.join(", "))
-        } else {
-            sorted.iter().map(|e| map_value_json(&e.value)).collect::<Vec<_>>().join(", ")
-        };
+        let sorted = sorted(entries);
         let kind = map_message_type(&sorted[0].value);
-        writeln!(self.out, "{{\"type\": \"{}\", \"data\": {{\"{}\": {}}}}}", kind, escape(name.as_bytes()), body)
+        write!(self.out, "{{\"type\": \"{}\", \"data\": {{\"{}\": ", kind, escape(name.as_bytes()))?;
+        if keyed {
+            self.out.write_all(b"{")?;
+        }
+        for (i, e) in sorted.iter().enumerate() {
+            if i > 0 {
+                self.out.write_all(b", ")?;
+            }
+            if keyed {
+                write!(self.out, "{}: ", key_json(&e.key))?;
+            }
+            self.out.write_all(map_value_json(&e.value).as_bytes())?;
+        }
+        if keyed {
+            self.out.write_all(b"}")?;
+        }
+        self.out.write_all(b"}}\n")
     }
 
     fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {

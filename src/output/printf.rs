@@ -201,7 +201,8 @@ pub fn format(pieces: &[Piece], args: &[Value]) -> Vec<u8> {
     out
 }
 
-fn convert(out: &mut Vec<u8>, spec: &Spec, arg: &Value) {
+/// Appends one conversion of `arg` to `out`.
+pub fn convert(out: &mut Vec<u8>, spec: &Spec, arg: &Value) {
     let body: Vec<u8> = match spec.conv {
         's' => {
             let bytes = match arg {

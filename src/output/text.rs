@@ -1,7 +1,7 @@
 //! bpftrace's default text output.
 
 use super::hist;
-use super::value::{sort_entries, MapEntry, MapValue, Value};
+use super::value::{sorted, MapEntry, MapValue, Value};
 use super::{Message, Output, ProgramMessage};
 use std::io::{self, Write};
 
@@ -79,26 +79,62 @@ fn map_value_text(v: &MapValue) -> String {
     }
 }
 
-/// `@name[k1, k2]: value` lines of one map, joined by newlines (no final one).
-fn map_text(name: &str, entries: &[MapEntry], keyed: bool) -> String {
-    let mut sorted = entries.to_vec();
-    sort_entries(&mut sorted);
-    sorted
-        .iter()
-        .map(|e| {
-            let key = if keyed {
-                format!("[{}]", e.key.iter().map(key_text).collect::<Vec<_>>().join(", "))
-            } else {
-                String::new()
-            };
-            match &e.value {
-                // The graph starts on the next line; a blank line follows it.
-                MapValue::TSeries { .. } => format!("{}{}:\n{}", name, key, map_value_text(&e.value)),
-                _ => format!("{}{}: {}", name, key, map_value_text(&e.value)),
+/// `@name[k1, k2]: value` lines of one map, each ended by a newline,
+/// formatted into a buffer written out in 64 KiB pieces.
+fn write_map(out: &mut impl Write, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    for e in sorted(entries) {
+        buf.extend_from_slice(name.as_bytes());
+        if keyed {
+            buf.push(b'[');
+            for (i, k) in e.key.iter().enumerate() {
+                if i > 0 {
+                    buf.extend_from_slice(b", ");
+                }
+                match k {
+                    Value::Int(n) => decimal(&mut buf, *n),
+                    Value::UInt(n) => decimal(&mut buf, *n as i64),
+                    other => buf.extend_from_slice(key_text(other).as_bytes()),
+                }
             }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+            buf.push(b']');
+        }
+        match &e.value {
+            // The graph starts on the next line; a blank line follows it.
+            MapValue::TSeries { .. } => write!(buf, ":\n{}", map_value_text(&e.value))?,
+            MapValue::Count(n) => write!(buf, ": {}", n)?,
+            MapValue::Value(Value::Int(n)) | MapValue::Sum(Value::Int(n)) => {
+                buf.extend_from_slice(b": ");
+                decimal(&mut buf, *n)
+            }
+            other => write!(buf, ": {}", map_value_text(other))?,
+        }
+        buf.push(b'\n');
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)
+}
+
+/// A signed integer in decimal.
+fn decimal(buf: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        buf.push(b'-');
+    }
+    let mut v = n.unsigned_abs();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
 }
 
 impl<W: Write> Output for TextOutput<W> {
@@ -117,7 +153,10 @@ impl<W: Write> Output for TextOutput<W> {
     fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()> {
         // bpftrace ends every printed map with a newline, so an empty map
         // shows as an empty line; avg and stats maps get one more.
-        writeln!(self.out, "{}", map_text(name, entries, keyed))?;
+        if entries.is_empty() {
+            writeln!(self.out)?;
+        }
+        write_map(&mut self.out, name, entries, keyed)?;
         if entries.first().is_some_and(|e| matches!(e.value, MapValue::Avg { .. } | MapValue::Stats { .. })) {
             writeln!(self.out)?;
         }

@@ -75,6 +75,11 @@ impl Value {
     }
 
     /// The 64 bits of an integer value.
+    /// An integer, a bool or an enum: what `bits` gives and keys compare by.
+    pub fn is_integer_like(&self) -> bool {
+        matches!(self, Value::Int(_) | Value::UInt(_) | Value::Bool(_) | Value::Enum { .. })
+    }
+
     pub fn bits(&self) -> u64 {
         match self {
             Value::Int(v) => *v as u64,
@@ -177,11 +182,43 @@ pub struct MapEntry {
 /// (ascending), everything else by key. Ties keep key order, so the output
 /// is deterministic.
 pub fn sort_entries(entries: &mut [MapEntry]) {
-    entries.sort_by(|a, b| compare_keys(&a.key, &b.key));
-    entries.sort_by(|a, b| match (numeric(&a.value), numeric(&b.value)) {
+    entries.sort_by(compare_entries);
+}
+
+/// The entries in printing order (`sort_entries`), by reference: a map of a
+/// million entries is not copied to be printed.
+pub fn sorted(entries: &[MapEntry]) -> Vec<&MapEntry> {
+    // Each entry's number and first integer key computed once and sorted
+    // inline, without following pointers: what decides nearly every
+    // comparison of a big map (keys unique, values often not).
+    let mut v: Vec<(Option<i128>, Option<u64>, &MapEntry)> = entries
+        .iter()
+        .map(|e| {
+            let first = e.key.first().filter(|k| k.is_integer_like()).map(Value::bits);
+            (numeric(&e.value), first, e)
+        })
+        .collect();
+    v.sort_unstable_by(|a, b| {
+        let by_value = match (a.0, b.0) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => Ordering::Equal,
+        };
+        by_value.then_with(|| match (a.1, b.1) {
+            (Some(x), Some(y)) if x != y => x.cmp(&y),
+            _ => compare_keys(&a.2.key, &b.2.key),
+        })
+    });
+    v.into_iter().map(|(_, _, e)| e).collect()
+}
+
+/// By value where both have a number, then by key: what sorting by key and
+/// then stably by value gives, in one pass.
+fn compare_entries(a: &MapEntry, b: &MapEntry) -> Ordering {
+    let by_value = match (numeric(&a.value), numeric(&b.value)) {
         (Some(x), Some(y)) => x.cmp(&y),
         _ => Ordering::Equal,
-    });
+    };
+    by_value.then_with(|| compare_keys(&a.key, &b.key))
 }
 
 /// The number an entry sorts by, when it has one.

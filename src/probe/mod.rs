@@ -30,6 +30,8 @@ pub struct Resolved {
     pub name: String,
     pub spec: ProbeSpec,
     pub detail: Detail,
+    /// Matched by a wildcard of the attach point, not named by it.
+    pub wildcard: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

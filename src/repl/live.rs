@@ -11,8 +11,7 @@ use crate::contract;
 use crate::diagnostic::Diagnostic;
 use crate::driver::{self, Increment};
 use crate::options::Options;
-
-use crate::runtime::attach::{AttachError, Attached};
+use crate::runtime::attach::{AttachError, Attached, MissingRules};
 use crate::runtime::bss::Bss;
 use crate::runtime::events::State;
 use crate::runtime::keeper::Keeper;
@@ -253,7 +252,8 @@ impl Live {
             }
             let infos: Vec<_> =
                 checked.manifest.attach.iter().filter(|a| progs.contains(&a.program)).cloned().collect();
-            let attached = object.attach(checked, &infos, self.opts.pid, self.keeper.clone())?;
+            let attached =
+                object.attach(checked, &infos, self.opts.pid, self.keeper.clone(), MissingRules::default())?;
             let fds = progs.iter().filter_map(|&i| object.program_fd(&checked.programs[i].name));
             live.push(LiveProbe {
                 number: 0,

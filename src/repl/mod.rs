@@ -16,10 +16,10 @@ use crate::output::sink::{self, Guarded};
 use crate::output::{JsonOutput, Output, TextOutput};
 use crate::runtime::events::{self, read_map, State};
 use crate::runtime::keeper::Keeper;
+use crate::runtime::ring::Ring;
 use crate::runtime::signals;
 use commands::Command;
 use editor::{EditorLink, Input};
-use libbpf_rs::RingBuffer;
 use live::{Live, Outcome};
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
@@ -113,14 +113,14 @@ impl Session {
         signals::install_interactive();
         // Built once the first object exists (it creates the ring buffer).
         let state = self.state.clone();
-        let mut ring: Option<RingBuffer<'static>> = None;
+        let mut ring: Option<Ring<'static>> = None;
         let mut last_check = Instant::now();
         // Whether the session ends with the prompt on the screen.
         let mut at_prompt = true;
         loop {
-            self.wait(ring.as_ref().map(|r| r.epoll_fd()));
+            self.wait(ring.as_ref().map(|r| r.fd()));
             if let Some(r) = &ring {
-                let _ = r.consume();
+                r.consume();
             }
             let input = match self.inputs.try_recv() {
                 Ok(i) => Some(i),
@@ -163,7 +163,7 @@ impl Session {
             }
             // What the line printed comes before the next prompt.
             if let Some(r) = &ring {
-                let _ = r.consume();
+                r.consume();
             }
             state.borrow_mut().out.flush().ok();
             if flow == Flow::Quit || state.borrow().exit_called() || state.borrow().output_failed().is_some() {
@@ -188,7 +188,7 @@ impl Session {
         }
         self.live.run_ends();
         if let Some(r) = &ring {
-            let _ = r.consume();
+            r.consume();
         }
         state.borrow_mut().print_at_exit();
         let failed = state.borrow().output_failed();

@@ -153,7 +153,7 @@ pub fn key(info: &MapInfo, bytes: &[u8]) -> Vec<Value> {
 
 /// A map value; `per_cpu` holds one value per CPU for per-CPU maps. For
 /// bucketed maps the key says which bucket the value counts.
-pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> OutMapValue {
+pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[&[u8]]) -> OutMapValue {
     let sum = |off: usize| per_cpu.iter().fold(0u64, |acc, v| acc.wrapping_add(u64_at(v, off)));
     let int = |bits: u64, signed: bool| if signed { Value::Int(bits as i64) } else { Value::UInt(bits) };
     // min/max: only CPUs that stored a value (their `set` word is non-zero).
@@ -178,7 +178,7 @@ pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> OutMa
         counts
     };
     match &info.value {
-        MapValue::Plain(ty) => OutMapValue::Value(value(ty, per_cpu.first().map_or(&[][..], |v| v), 0)),
+        MapValue::Plain(ty) => OutMapValue::Value(value(ty, per_cpu.first().copied().unwrap_or(&[]), 0)),
         MapValue::Count => OutMapValue::Count(sum(0)),
         MapValue::Sum { signed } => OutMapValue::Sum(int(sum(0), *signed)),
         MapValue::Avg => OutMapValue::Avg { count: sum(0), total: sum(8) as i64 },
@@ -237,7 +237,7 @@ pub fn tseries_rows(entries: &mut [MapEntry]) {
 /// One bucket of a `tseries()` from its per-CPU `{value, meta, epoch}`: the
 /// latest epoch's value, combined over the CPUs that wrote in that epoch.
 /// A bucket no CPU wrote (epoch 0) is `(0, 0)`, as bpftrace has it.
-fn tseries_point(per_cpu: &[Vec<u8>], agg: TsAgg, signed: bool) -> (u64, u64) {
+fn tseries_point(per_cpu: &[&[u8]], agg: TsAgg, signed: bool) -> (u64, u64) {
     let cells: Vec<(u64, u64, u64)> =
         per_cpu.iter().map(|v| (u64_at(v, 0), u64_at(v, 8), u64_at(v, 16))).filter(|c| c.2 != 0).collect();
     let Some(latest) = cells.iter().map(|c| c.2).max() else { return (0, 0) };
@@ -261,9 +261,15 @@ fn tseries_point(per_cpu: &[Vec<u8>], agg: TsAgg, signed: bool) -> (u64, u64) {
     (latest, value)
 }
 
-pub fn entry(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> MapEntry {
+pub fn entry(info: &MapInfo, key_bytes: &[u8], per_cpu: &[&[u8]]) -> MapEntry {
+    entry_at(info, &info.key_layout().offsets, key_bytes, per_cpu)
+}
+
+/// `entry` with the key's layout (`info.key_layout().offsets`) computed
+/// once for a whole map.
+pub fn entry_at(info: &MapInfo, key_offsets: &[u32], key_bytes: &[u8], per_cpu: &[&[u8]]) -> MapEntry {
     MapEntry {
-        key: if info.keys.is_empty() { vec![] } else { key(info, key_bytes) },
+        key: if info.keys.is_empty() { vec![] } else { values(&info.keys, key_offsets, key_bytes) },
         value: map_value(info, key_bytes, per_cpu),
     }
 }

@@ -3,7 +3,9 @@
 //! counters (lost records, exit(), full maps, entry counts).
 
 use super::bss::Bss;
-use super::{clock, decode};
+use super::printf_plan::Plan;
+use super::ring::Ring;
+use super::{batch, clock, decode};
 use crate::codegen::lower::SiteKind;
 use crate::contract::{Counters, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR_VALUE, PROCESS_SEEN_ID};
 use crate::output::printf;
@@ -11,27 +13,25 @@ use crate::output::sink::{self, WriteError, WriteStatus};
 use crate::output::value::{MapEntry, Value};
 use crate::output::{Message, Output, Place, ProgramMessage};
 use crate::sema::manifest::{join_args_type, Action, Manifest, MapInfo, PrintfKind};
-use libbpf_rs::{MapCore, MapFlags, MapHandle, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use std::cell::RefCell;
 
 /// A reader of the ring buffer `events` that hands each record to `handle`
-/// (a negative result ends the poll that read it).
-pub fn reader<'a>(events: &MapHandle, handle: impl FnMut(&[u8]) -> i32 + 'a) -> libbpf_rs::Result<RingBuffer<'a>> {
-    let mut builder = RingBufferBuilder::new();
-    builder.add(events, handle)?;
-    builder.build()
+/// (a negative result ends the read that got it).
+pub fn reader<'a>(events: &MapHandle, handle: impl FnMut(&[u8]) -> i32 + 'a) -> std::io::Result<Ring<'a>> {
+    Ring::new(events, handle)
 }
 
 /// Once the probes are detached: what they sent after exit() is not
 /// printed, as the program ended there; what they sent before it, and was
 /// not read yet, still is.
-pub fn drain_after_exit(state: &RefCell<State>, ring: &RingBuffer<'_>) {
+pub fn drain_after_exit(state: &RefCell<State>, ring: &Ring<'_>) {
     let mut st = state.borrow_mut();
     if st.exit_called() {
         st.discard = st.exit;
         st.draining = true;
         drop(st);
-        let _ = ring.consume();
+        ring.consume();
         st = state.borrow_mut();
         st.discard = false;
         st.draining = false;
@@ -42,15 +42,17 @@ pub fn drain_after_exit(state: &RefCell<State>, ring: &RingBuffer<'_>) {
 /// One map's entries, decoded (a key deleted meanwhile is skipped).
 pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     let mut entries = Vec::new();
-    for key in map.keys() {
-        let values = if info.value.per_cpu() {
-            map.lookup_percpu(&key, MapFlags::ANY).ok().flatten()
-        } else {
-            map.lookup(&key, MapFlags::ANY).ok().flatten().map(|v| vec![v])
-        };
-        if let Some(values) = values {
-            entries.push(decode::entry(info, &key, &values));
+    if let Some(batch) = batch::read(map) {
+        entries.reserve(batch.count);
+        let mut per_cpu: Vec<&[u8]> = Vec::new();
+        let offsets = info.key_layout().offsets;
+        for i in 0..batch.count {
+            per_cpu.clear();
+            per_cpu.extend(batch.values(i));
+            entries.push(decode::entry_at(info, &offsets, batch.key(i), &per_cpu));
         }
+    } else {
+        entries = read_map_by_key(map, info);
     }
     if info.value.bucketed() {
         entries = decode::merge_buckets(entries);
@@ -63,8 +65,33 @@ pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     entries
 }
 
+/// One map's entries, key by key (kernels without batch operations).
+fn read_map_by_key(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
+    let mut entries = Vec::new();
+    for key in map.keys() {
+        let values = if info.value.per_cpu() {
+            map.lookup_percpu(&key, MapFlags::ANY).ok().flatten()
+        } else {
+            map.lookup(&key, MapFlags::ANY).ok().flatten().map(|v| vec![v])
+        };
+        if let Some(values) = values {
+            let per_cpu: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+            entries.push(decode::entry(info, &key, &per_cpu));
+        }
+    }
+    entries
+}
+
 /// `clear(@x)`: every key deleted.
 fn clear_map(map: &MapHandle) {
+    if batch::take(map).is_some() {
+        return;
+    }
+    if let Some(b) = batch::read(map) {
+        if batch::delete(map, &b.keys, b.key_size).is_ok() {
+            return;
+        }
+    }
     let keys: Vec<Vec<u8>> = map.keys().collect();
     for key in keys {
         let _ = map.delete(&key);
@@ -73,6 +100,11 @@ fn clear_map(map: &MapHandle) {
 
 /// `zero(@x)`: every value (of every CPU) set to zero, keys kept.
 fn zero_map(map: &MapHandle, info: &MapInfo) {
+    if let Some(b) = batch::read(map) {
+        if batch::zero(map, &b.keys, b.key_size, b.value_stride).is_ok() {
+            return;
+        }
+    }
     let keys: Vec<Vec<u8>> = map.keys().collect();
     let size = info.value.size() as usize;
     for key in keys {
@@ -86,9 +118,10 @@ fn zero_map(map: &MapHandle, info: &MapInfo) {
 }
 
 /// `print(@x, top, div)`: the `top` largest entries, values divided by `div`.
+/// (Printing sorts them; they are sorted here only to pick the top.)
 fn top_entries(mut entries: Vec<MapEntry>, top: u64, div: u64) -> Vec<MapEntry> {
-    crate::output::value::sort_entries(&mut entries);
     if top > 0 && entries.len() > top as usize {
+        crate::output::value::sort_entries(&mut entries);
         entries.drain(..entries.len() - top as usize);
     }
     if div > 1 {
@@ -146,6 +179,10 @@ pub struct State {
     pub warnings_in_output: bool,
     /// Parsed printf formats, by action id.
     formats: Vec<Option<Vec<printf::Piece>>>,
+    /// printf formats compiled against their records, by action id.
+    plans: Vec<Option<Plan>>,
+    /// Where a record's text is formatted (kept: no allocation per record).
+    text: Vec<u8>,
     pub exit: bool,
     /// Records are dropped unread: the ones probes sent after exit().
     pub discard: bool,
@@ -166,6 +203,7 @@ impl State {
     ) -> State {
         let (out, written) = out;
         let formats = formats(&manifest);
+        let plans = plans(&manifest, &formats);
         State {
             counters: Counters { map_slots: manifest.maps.len() },
             full_reported: vec![false; manifest.maps.len()],
@@ -179,6 +217,8 @@ impl State {
             out,
             written,
             formats,
+            plans,
+            text: Vec::new(),
             exit: false,
             discard: false,
             draining: false,
@@ -192,6 +232,7 @@ impl State {
     /// manifest starts with the old one's maps and actions.
     pub fn extend(&mut self, manifest: Manifest, maps: Vec<Option<MapHandle>>) {
         self.formats = formats(&manifest);
+        self.plans = plans(&manifest, &self.formats);
         self.full_reported.resize(manifest.maps.len(), false);
         self.manifest = manifest;
         self.maps = maps;
@@ -263,24 +304,22 @@ impl State {
         let id = word(0) as usize;
         let Some(action) = self.manifest.actions.get(id) else { return 0 };
         match action {
-            Action::Printf { args, kind, .. } => {
-                let layout = action.record();
-                let values: Vec<Value> = decode::values(args, &layout.offsets, data);
-                let Some(pieces) = &self.formats[id] else { return 0 };
-                let text = printf::format(pieces, &values);
+            Action::Printf { kind, .. } => {
+                let Some(plan) = &self.plans[id] else { return 0 };
+                self.text.clear();
+                plan.format(data, &mut self.text);
+                let text = &self.text;
                 match (kind, self.message_places.get(id)) {
-                    (PrintfKind::Output, _) => self.out.message(Message::Printf, &text, false).ok(),
+                    (PrintfKind::Output, _) => self.out.message(Message::Printf, text, false).ok(),
                     (kind, Some(Some((at, expanded_from)))) => {
                         let error = *kind == PrintfKind::Error;
-                        self.out.program_message(ProgramMessage { error, text: &text, at, expanded_from }).ok()
+                        self.out.program_message(ProgramMessage { error, text, at, expanded_from }).ok()
                     }
                     // A program whose places are not known (the REPL's).
                     (kind, _) => {
                         let at = Place { file: self.source_name.clone(), ..Place::default() };
                         let error = *kind == PrintfKind::Error;
-                        self.out
-                            .program_message(ProgramMessage { error, text: &text, at: &at, expanded_from: &[] })
-                            .ok()
+                        self.out.program_message(ProgramMessage { error, text, at: &at, expanded_from: &[] }).ok()
                     }
                 };
                 0
@@ -441,9 +480,24 @@ impl State {
         if self.warnings_in_output {
             self.out.raw(format!("{}\n", message).as_bytes()).ok();
         } else {
+            // After the output before it, also when that is buffered.
+            self.out.flush().ok();
             sink::to_stderr(message);
         }
     }
+}
+
+/// The plans of the printf actions, by action id.
+fn plans(manifest: &Manifest, formats: &[Option<Vec<printf::Piece>>]) -> Vec<Option<Plan>> {
+    manifest
+        .actions
+        .iter()
+        .zip(formats)
+        .map(|(a, pieces)| match (a, pieces) {
+            (Action::Printf { args, .. }, Some(pieces)) => Some(Plan::new(pieces, args, &a.record().offsets)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Parsed printf formats, by action id.

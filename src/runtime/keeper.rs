@@ -1,6 +1,7 @@
 //! The keeper: a small process forked at start that holds a duplicate of
 //! every uprobe link, so that the kernel unregisters uprobes in a process
-//! no signal is aimed at.
+//! no signal is aimed at, and of every perf event, so that their slow
+//! release does not hold up rtrace's exit.
 //!
 //! Why: unregistering a uprobe writes the original instruction back into
 //! every process that maps the probed file (`get_user_pages_remote`), and
@@ -11,6 +12,11 @@
 //! process group). With the keeper holding a reference, rtrace's own close
 //! of a uprobe link never unregisters anything: the keeper's does, when
 //! rtrace asks for it, or when rtrace is gone (its socket reads EOF).
+//!
+//! The keeper also holds the perf events under tracepoint and timer links:
+//! releasing one waits for an RCU grace period under the kernel's event
+//! mutex, one event after the other (27 tracepoints: 0.95 s), so rtrace
+//! hands them over (`release_later`) and exits without waiting.
 //!
 //! The keeper is in a process group of its own (a `kill -9 -PGID` meant for
 //! rtrace does not reach it), holds no other file (it does not keep a pipe
@@ -23,6 +29,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 /// Requests, the first byte of a message.
 const HOLD: u8 = b'H';
 const RELEASE: u8 = b'R';
+/// RELEASE without an answer: rtrace does not wait for it.
+const RELEASE_LATER: u8 = b'L';
 /// The answer to RELEASE.
 const RELEASED: u8 = b'D';
 /// Descriptors one RELEASE message names at most.
@@ -104,10 +112,29 @@ impl Keeper {
     /// Has the keeper close `held` (numbers `hold` returned), and waits
     /// until it has: the uprobes are unregistered when this returns.
     pub fn release(&self, held: &[RawFd]) -> io::Result<()> {
+        let chunks = self.send_release(RELEASE, held)?;
+        for _ in 0..chunks {
+            let mut answer = [0u8; 1];
+            receive(self.socket()?, &mut answer)?;
+            if answer[0] != RELEASED {
+                return Err(io::Error::other("the keeper answered out of turn"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Has the keeper close `held` without waiting: it finishes after
+    /// rtrace has exited, if need be.
+    pub fn release_later(&self, held: &[RawFd]) -> io::Result<()> {
+        self.send_release(RELEASE_LATER, held).map(|_| ())
+    }
+
+    /// Sends `kind` messages naming `held`; returns how many.
+    fn send_release(&self, kind: u8, held: &[RawFd]) -> io::Result<usize> {
         let sock = self.socket()?;
         let chunks: Vec<&[RawFd]> = held.chunks(PER_MESSAGE).collect();
         for chunk in &chunks {
-            let mut message = vec![RELEASE, 0, 0, 0];
+            let mut message = vec![kind, 0, 0, 0];
             message.extend(chunk.iter().flat_map(|fd| fd.to_ne_bytes()));
             // SAFETY: a valid buffer on our socket.
             let sent = retry(|| unsafe {
@@ -117,14 +144,7 @@ impl Keeper {
                 return Err(io::Error::last_os_error());
             }
         }
-        for _ in &chunks {
-            let mut answer = [0u8; 1];
-            receive(sock, &mut answer)?;
-            if answer[0] != RELEASED {
-                return Err(io::Error::other("the keeper answered out of turn"));
-            }
-        }
-        Ok(())
+        Ok(chunks.len())
     }
 
     fn socket(&self) -> io::Result<RawFd> {
@@ -133,15 +153,16 @@ impl Keeper {
 }
 
 impl Drop for Keeper {
-    /// Closes the socket (the keeper releases what it still holds and
-    /// exits) and waits for it, so nothing is left attached after rtrace.
+    /// Closes the socket: the keeper releases what it still holds and
+    /// exits. Uprobes were released before (`Attached::detach` waits for
+    /// them); what may be left is perf events, whose release only takes
+    /// time, so rtrace reaps the keeper if it is done and otherwise leaves
+    /// it to finish (its parent then becomes init).
     fn drop(&mut self) {
         drop(self.sock.take());
         let mut status = 0;
-        // SAFETY: waiting for our own child.
-        while unsafe { libc::waitpid(self.pid, &mut status, 0) } < 0
-            && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-        {}
+        // SAFETY: reaping our own child if it has exited.
+        unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
     }
 }
 
@@ -218,7 +239,7 @@ unsafe fn serve(sock: RawFd, parallel: bool) -> ! {
                 let answer = fd.to_ne_bytes();
                 libc::send(sock, answer.as_ptr() as *const libc::c_void, answer.len(), libc::MSG_NOSIGNAL);
             }
-            RELEASE => {
+            RELEASE | RELEASE_LATER => {
                 let fds = data[4..n as usize].chunks_exact(4).map(|b| RawFd::from_ne_bytes([b[0], b[1], b[2], b[3]]));
                 if parallel {
                     std::thread::scope(|s| {
@@ -231,7 +252,9 @@ unsafe fn serve(sock: RawFd, parallel: bool) -> ! {
                         libc::close(fd);
                     }
                 }
-                libc::send(sock, [RELEASED].as_ptr() as *const libc::c_void, 1, libc::MSG_NOSIGNAL);
+                if data[0] == RELEASE {
+                    libc::send(sock, [RELEASED].as_ptr() as *const libc::c_void, 1, libc::MSG_NOSIGNAL);
+                }
             }
             _ => {}
         }

@@ -2,8 +2,8 @@
 //! program gets its own verifier log buffer so a rejection can be reported
 //! with its log; libbpf's own warnings are captured, not printed.
 
-use libbpf_rs::{AsRawLibbpf, Object, ObjectBuilder, PrintLevel};
-use std::collections::HashSet;
+use libbpf_rs::{AsRawLibbpf, Object, ObjectBuilder, PrintLevel, ProgramAttachType};
+use std::collections::{HashMap, HashSet};
 use std::os::fd::BorrowedFd;
 use std::sync::Mutex;
 
@@ -31,9 +31,9 @@ pub struct LoadOptions<'a> {
     pub reuse: Vec<(String, BorrowedFd<'a>)>,
     /// Load only these programs; `None`: all.
     pub only: Option<HashSet<String>>,
-    /// Programs loaded for one uprobe_multi link each (a Go function's
-    /// return instructions) rather than a uprobe per site.
-    pub uprobe_multi: HashSet<String>,
+    /// Programs loaded for multi links (uprobe_multi, kprobe_multi) rather
+    /// than a link per site, with that attach type.
+    pub multi_link: HashMap<String, ProgramAttachType>,
 }
 
 pub struct Loaded {
@@ -82,8 +82,8 @@ pub fn load(elf: &[u8], opts: &LoadOptions) -> Result<Loaded, LoadError> {
         if opts.verbose {
             prog.set_log_level(1);
         }
-        if opts.uprobe_multi.contains(prog.name().to_string_lossy().as_ref()) {
-            prog.set_attach_type(libbpf_rs::ProgramAttachType::TraceUprobeMulti);
+        if let Some(kind) = opts.multi_link.get(prog.name().to_string_lossy().as_ref()) {
+            prog.set_attach_type(kind.clone());
         }
         let mut buf = vec![0u8; LOG_BUF_BYTES];
         // SAFETY: the buffer outlives `load()` below (kept in `buffers`) and

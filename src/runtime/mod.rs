@@ -1,12 +1,13 @@
 //! Everything after code generation that touches the kernel: load the
 //! object (`object`, through `loader`), attach its probes (`attach`, `perf`),
 //! run the session (`script`: the event loop of a script or one-liner;
-//! the REPL drives the same pieces), read records and maps (`events`,
+//! the REPL drives the same pieces), read records (`ring`) and maps (`events`,
 //! `decode`, the `.bss` counters through `bss`) and hand them to `output`.
 //! Uprobes are released by a helper process (`keeper`), so that a SIGKILL
 //! of rtrace cannot make the kernel leak them.
 
 pub mod attach;
+mod batch;
 pub mod bss;
 pub mod child;
 pub mod clock;
@@ -18,6 +19,8 @@ mod loader;
 pub mod object;
 mod perf;
 pub mod places;
+pub mod printf_plan;
+pub mod ring;
 pub mod script;
 pub mod signals;
 pub mod stacks;

@@ -3,9 +3,10 @@
 //! BEGIN/END programs run on demand, and its probes attached. The one API
 //! the script's run and the REPL share.
 
-use super::attach::{self, AttachError, Attached};
+use super::attach::{self, AttachError, Attached, MissingRules};
 use super::keeper::Keeper;
 use super::loader::{self, LoadError, LoadOptions};
+use super::signals;
 use super::Failure;
 use crate::codegen::compile::Compiled;
 use crate::contract::{self, Rodata};
@@ -14,7 +15,7 @@ use crate::options::exit;
 use crate::probe::{Detail, ProbeSpec};
 use crate::sema::manifest::{AttachInfo, Manifest};
 use crate::sema::{Checked, ProgKind, ProgramDef};
-use libbpf_rs::{MapCore, MapHandle, Object};
+use libbpf_rs::{MapCore, MapHandle, Object, ProgramAttachType};
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
@@ -60,17 +61,16 @@ impl Loaded {
         let verbose = request.verbose;
         let rodata = (!compiled.image.rodata.is_empty()).then(|| {
             let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u64;
-            Rodata::bytes(values.start_ns, values.cpid.unwrap_or(0) as u64, ncpus, super::clock::tai_offset_ns())
+            Rodata::bytes(
+                &compiled.image.rodata,
+                values.start_ns,
+                values.cpid.unwrap_or(0) as u64,
+                ncpus,
+                super::clock::tai_offset_ns(),
+            )
         });
-        // A Go function's return instructions: one uprobe_multi link, which
-        // the kernel releases in one grace period instead of one per site.
-        let uprobe_multi = match attach::uprobe_multi_supported() {
-            true => {
-                checked.programs.iter().filter(|p| p.kind == ProgKind::ReturnUprobe).map(|p| p.name.clone()).collect()
-            }
-            false => HashSet::new(),
-        };
-        let opts = LoadOptions { verbose, rodata, reuse: request.reuse, only: request.only, uprobe_multi };
+        let multi_link = multi_link_programs(checked);
+        let opts = LoadOptions { verbose, rodata, reuse: request.reuse, only: request.only, multi_link };
         match loader::load(&compiled.elf, &opts) {
             Ok(loaded) => {
                 if verbose {
@@ -126,55 +126,97 @@ impl Loaded {
     }
 
     /// Attaches the programs of `infos` (but BEGIN, END and self:signal,
-    /// which run on demand) in the order `attach_order` gives; `pid` restricts uprobes
+    /// which run on demand), each attach point with its cookie; `pid` restricts uprobes
     /// to one process; `keeper` releases the uprobes (`runtime::keeper`).
-    /// All or nothing: on an error, what was attached is detached.
+    /// Programs loaded for multi links get one link per file (uprobes) or
+    /// one in all (kprobes), attached last program first: the kernel runs
+    /// the newest consumer of a uprobe first, so probes on the same site
+    /// then run in script order. Others get a link per attach point, in the
+    /// order `attach_order` gives. All or nothing: on an error, what was
+    /// attached is detached.
     pub fn attach(
         &self,
         checked: &Checked,
         infos: &[AttachInfo],
         pid: Option<u32>,
         keeper: Option<Rc<Keeper>>,
+        rules: MissingRules,
     ) -> Result<Attached, AttachError> {
         let mut attached = Attached::new(keeper);
-        // Programs with one uprobe_multi link: attached once, at all their sites.
-        let mut multi_done: HashSet<(usize, &std::path::Path)> = HashSet::new();
+        let program = |info: &AttachInfo| {
+            let name = &checked.programs[info.program].name;
+            self.object
+                .progs_mut()
+                .find(|p| p.name() == name.as_str())
+                .ok_or_else(|| AttachError::Missing(name.clone()))
+        };
+        let mut multi: Vec<usize> = Vec::new();
+        for info in infos {
+            let multi_link = matches!(
+                program(info)?.attach_type(),
+                ProgramAttachType::TraceUprobeMulti | ProgramAttachType::KprobeMulti
+            );
+            if multi_link && !multi.contains(&info.program) {
+                multi.push(info.program);
+            }
+        }
+        multi.sort_unstable();
+        for &p in multi.iter().rev() {
+            let sites: Vec<&AttachInfo> = infos.iter().filter(|i| i.program == p).collect();
+            let prog = program(sites[0])?;
+            match prog.attach_type() {
+                ProgramAttachType::KprobeMulti => attach::attach_kprobe_multi(&mut attached, &prog, &sites, rules)?,
+                _ => attach::attach_uprobe_multi(&mut attached, &prog, &sites, pid, rules)?,
+            }
+            if attached.interrupted {
+                return Ok(attached);
+            }
+        }
         for info in attach_order(infos) {
-            if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End | ProbeSpec::Signal { .. }) {
+            if matches!(info.resolved.spec, ProbeSpec::Begin | ProbeSpec::End | ProbeSpec::Signal { .. })
+                || multi.contains(&info.program)
+            {
                 continue;
             }
-            let name = &checked.programs[info.program].name;
-            let Some(prog) = self.object.progs_mut().find(|p| p.name() == name.as_str()) else {
-                return Err(AttachError::Missing(name.clone()));
+            if signals::stop_requested() {
+                attached.interrupted = true;
+                break;
+            }
+            let pid = match info.resolved.spec {
+                ProbeSpec::Watchpoint { .. } => pid.or(self.cpid),
+                _ => pid,
             };
-            match &info.resolved.detail {
-                Detail::Uprobe(site)
-                    if matches!(prog.attach_type(), libbpf_rs::ProgramAttachType::TraceUprobeMulti) =>
-                {
-                    if !multi_done.insert((info.program, site.path.as_path())) {
-                        continue;
-                    }
-                    let offsets: Vec<u64> = infos
-                        .iter()
-                        .filter(|i| i.program == info.program)
-                        .filter_map(|i| match &i.resolved.detail {
-                            Detail::Uprobe(s) if s.path == site.path => Some(s.offset),
-                            _ => None,
-                        })
-                        .collect();
-                    attach::attach_multi(&mut attached, &prog, &info.resolved, &offsets, pid)?;
-                }
-                _ => {
-                    let pid = match info.resolved.spec {
-                        ProbeSpec::Watchpoint { .. } => pid.or(self.cpid),
-                        _ => pid,
-                    };
-                    attach::attach_one(&mut attached, &prog, &info.resolved, pid)?
-                }
+            match attach::attach_one(&mut attached, &program(info)?, &info.resolved, info.cookie, pid) {
+                Err(AttachError::Failed { reason, .. }) => attach::refused(&mut attached, info, reason, rules)?,
+                other => other?,
             }
         }
         Ok(attached)
     }
+}
+
+/// The programs to load for multi links, where the kernel has them: every
+/// user-space probe's (uprobe_multi), and the kprobes' at function entries
+/// (kprobe_multi). One link registers all of a program's sites in one
+/// system call and is released in one RCU grace period, where a link per
+/// site costs one each (2,594 libc functions: minutes).
+fn multi_link_programs(checked: &Checked) -> HashMap<String, ProgramAttachType> {
+    let mut out = HashMap::new();
+    for (i, prog) in checked.programs.iter().enumerate() {
+        let mut sites = checked.manifest.attach.iter().filter(|a| a.program == i);
+        let kind = if prog.kind.is_user() && attach::uprobe_multi_supported() {
+            ProgramAttachType::TraceUprobeMulti
+        } else if matches!(prog.kind, ProgKind::Kprobe | ProgKind::Kretprobe)
+            && sites.all(|a| matches!(a.resolved.spec, ProbeSpec::Kprobe { offset: 0, .. }))
+            && attach::kprobe_multi_supported()
+        {
+            ProgramAttachType::KprobeMulti
+        } else {
+            continue;
+        };
+        out.insert(prog.name.clone(), kind);
+    }
+    out
 }
 
 /// Runs a BEGIN or END program once, in rtrace's own context

@@ -1,5 +1,7 @@
-//! `perf_event_open` for timer, software, hardware and watchpoint probes:
-//! libbpf-rs attaches a program to a perf event fd but does not open one.
+//! `perf_event_open` for timer, software, hardware and watchpoint probes,
+//! and tracepoints: libbpf-rs attaches a program to a perf event fd but
+//! does not open one (and rtrace keeps a tracepoint's event apart from its
+//! link, so that the keeper can release it: `attach`).
 
 use crate::probe::perf_events::PERF_TYPE_SOFTWARE;
 use std::io;
@@ -112,6 +114,16 @@ pub fn threads(pid: u32) -> Vec<u32> {
     }
     tids.sort_unstable();
     tids
+}
+
+/// `PERF_TYPE_TRACEPOINT`.
+const PERF_TYPE_TRACEPOINT: u32 = 2;
+
+/// The perf event of tracepoint `id` (tracefs `events/CAT/NAME/id`), as
+/// libbpf opens it: all processes, CPU 0 (a program attached to it runs on
+/// every CPU).
+pub fn open_tracepoint(id: u64) -> io::Result<OwnedFd> {
+    open(PerfEventAttr { type_: PERF_TYPE_TRACEPOINT, config: id, ..Default::default() }, 0)
 }
 
 /// `perf_event_open(attr, pid -1, cpu, group -1, CLOEXEC)`.

@@ -3,11 +3,13 @@
 //! the child's or the `-p` process's exit, or a failed write ends it, then
 //! detach, run END, drain and print the maps.
 
+use super::attach::{self, MissingRules};
 use super::bss::Bss;
 use super::child::Child;
 use super::events::{self, State};
 use super::keeper::Keeper;
 use super::object::{LoadRequest, LoadValues, Loaded};
+use super::ring::Ring;
 use super::{clock, signals, Failure};
 use crate::codegen::compile::Compiled;
 use crate::diagnostic::{report, Diagnostic, Source};
@@ -15,8 +17,8 @@ use crate::options::{exit, Buffering, Format, Options};
 use crate::output::sink::{self, Guarded, WriteStatus};
 use crate::output::{JsonOutput, Output, TextOutput};
 use crate::probe::ProbeSpec;
+use crate::sema::manifest::AttachInfo;
 use crate::sema::{Checked, ProgKind};
-use libbpf_rs::RingBuffer;
 use std::cell::RefCell;
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -26,6 +28,10 @@ use std::time::{Duration, Instant};
 /// How long one ring buffer poll may block: bounds the reaction time to
 /// signals, the child's exit and the lost-records check.
 const POLL: Duration = Duration::from_millis(100);
+
+/// Bytes of output gathered before a write to a file or a pipe (1 MiB: a
+/// write per 25,000 lines of a short printf).
+const OUTPUT_BUFFER: usize = 1 << 20;
 
 /// Runs the compiled program; returns the exit code.
 pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options) -> i32 {
@@ -38,6 +44,11 @@ pub fn run(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Optio
 fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     let manifest = &checked.manifest;
     super::decode::set_trunc_trailer(&manifest.config.str_trunc_trailer);
+    let probes = manifest.probe_count();
+    if probes as u64 > manifest.config.max_probes {
+        let message = too_many_probes(probes, manifest.config.max_probes);
+        return Err(Failure { diagnostic: Diagnostic::error_nowhere(message), code: exit::LOAD });
+    }
     // The child is forked first (stopped) so that `cpid` is known at load time.
     let mut child = opts.command.as_deref().map(Child::spawn).transpose().map_err(|e| usage(e.to_string()))?;
     // Forked before anything is loaded, and after the child (which must not
@@ -100,21 +111,29 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     signals::install();
 
     if !opts.quiet {
-        state.borrow_mut().out.attached_probes(manifest.probe_count()).ok();
+        state.borrow_mut().out.attached_probes(probes).ok();
     }
     object.run(checked, ProgKind::Begin);
+    let rules = MissingRules::default();
     let mut attached = object
-        .attach(checked, &manifest.attach, opts.pid, keeper.clone())
+        .attach(checked, &manifest.attach, opts.pid, keeper.clone(), rules)
         .map_err(|e| Failure { diagnostic: Diagnostic::error_nowhere(e.to_string()), code: exit::LOAD })?;
+    report(source, &attach::skipped_warnings(checked, &manifest.attach, &attached, rules), 0);
     if opts.verbose {
-        for line in manifest.attach.iter().filter_map(|a| super::attach::mechanism(&a.resolved)) {
+        let skipped =
+            |a: &&AttachInfo| attached.skipped.iter().any(|s| s.program == a.program && s.name == a.resolved.name);
+        for line in manifest.attach.iter().filter(|a| !skipped(a)).filter_map(|a| attach::mechanism(&a.resolved)) {
+            eprintln!("attached {}", line);
+        }
+        for line in &attached.multi_links {
             eprintln!("attached {}", line);
         }
     }
-    if let Some(c) = child.as_mut() {
+    // Interrupted, the `-c` command never starts (it is not traced whole).
+    if let Some(c) = child.as_mut().filter(|_| !attached.interrupted) {
         c.start();
     }
-    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() && !attached.interrupted {
         sink::to_stderr("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
 
@@ -124,7 +143,8 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         .attach
         .iter()
         .all(|a| matches!(a.resolved.spec, ProbeSpec::Begin | ProbeSpec::End | ProbeSpec::Iter { .. }));
-    if !only_begin_end {
+    // SIGINT or SIGTERM while attaching: detach what is attached, and end.
+    if !only_begin_end && !attached.interrupted {
         // SIGUSR1 runs the self:signal probes where there are any, and
         // prints the maps otherwise (bpftrace 0.17's behaviour).
         let has_signal_probes = checked.programs.iter().any(|p| p.kind == ProgKind::Signal);
@@ -134,7 +154,7 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     attached.detach();
     events::drain_after_exit(&state, &ring);
     object.run(checked, ProgKind::End);
-    let _ = ring.consume();
+    ring.consume();
     let maps = state.borrow_mut().print_at_exit();
     if let Some((path, file)) = flamegraph {
         write_flame_graph(path, file, &maps, &source.name);
@@ -160,18 +180,21 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
 /// process's end; reports lost records and full maps as it goes.
 fn watch(
     state: &RefCell<State>,
-    ring: &RingBuffer<'_>,
+    ring: &Ring<'_>,
     mut child: Option<&mut Child>,
     opts: &Options,
     signal_probes: Option<&dyn Fn()>,
 ) {
     let mut last_check = Instant::now();
+    let mut busy = false;
     loop {
-        // A negative callback result (exit()) ends the poll early; it is not an error.
-        let _ = ring.poll(POLL);
-        // Records submitted without a wakeup (a process's later new stacks)
-        // do not end the poll: read them at least every POLL.
-        let _ = ring.consume();
+        // Programs wake the reader only for a batch, or once a jiffy
+        // (`contract::WAKEUP_BATCH_DIVISOR`): while records come, it reads
+        // every interval without being woken (records sent without a
+        // wakeup, a process's later new stacks, are read then too). A
+        // negative callback result (exit()) ends the poll early; it is not an error.
+        let timeout = if busy { crate::contract::READ_INTERVAL } else { POLL };
+        busy = ring.poll(timeout) != 0;
         let mut st = state.borrow_mut();
         // A failed write (`| head -1`, a full disk) ends the session as Ctrl-C does.
         if st.exit_called() || signals::stop_requested() || st.output_failed().is_some() {
@@ -226,6 +249,16 @@ fn write_flame_graph(
     }
 }
 
+/// bpftrace's refusal of more probes than `max_probes`.
+pub fn too_many_probes(probes: usize, max: u64) -> String {
+    format!(
+        "Can't attach to {} probes because it exceeds the current limit of {} probes.\n\
+         You can increase the limit through the BPFTRACE_MAX_PROBES environment variable \
+         or `config = {{ max_probes = N }}`.",
+        probes, max
+    )
+}
+
 fn usage(message: String) -> Failure {
     Failure { diagnostic: Diagnostic::error_nowhere(message), code: exit::USAGE }
 }
@@ -259,12 +292,18 @@ fn make_output(opts: &Options) -> Result<(Box<dyn Output>, WriteStatus, String),
             "stdout".to_string(),
         ),
     };
+    // A terminal is written line by line; a file or a pipe in big chunks
+    // (`watch` flushes after each batch of records, so nothing waits longer
+    // than a poll): a write per line cost a system call per event, and
+    // under a flood the consumer fell behind the kernel and lost records.
+    let terminal = std::io::IsTerminal::is_terminal(&file);
     // Under the buffer, so that the OS's own error is what is recorded.
     let (file, written) = Guarded::new(file);
-    let sink: Box<dyn Write> = match opts.buffering.unwrap_or(Buffering::Line) {
-        Buffering::Line => Box::new(std::io::LineWriter::new(file)),
-        Buffering::Full => Box::new(std::io::BufWriter::with_capacity(1 << 16, file)),
-        Buffering::None => Box::new(file),
+    let sink: Box<dyn Write> = match opts.buffering {
+        Some(Buffering::Line) => Box::new(std::io::LineWriter::new(file)),
+        None if terminal => Box::new(std::io::LineWriter::new(file)),
+        Some(Buffering::Full) | None => Box::new(std::io::BufWriter::with_capacity(OUTPUT_BUFFER, file)),
+        Some(Buffering::None) => Box::new(file),
     };
     let out: Box<dyn Output> = match opts.format {
         Format::Text => Box::new(TextOutput::new(sink)),

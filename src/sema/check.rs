@@ -203,7 +203,13 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         attach: groups
             .iter()
             .enumerate()
-            .flat_map(|(i, g)| g.resolved.iter().map(move |r| AttachInfo { program: i, resolved: (*r).clone() }))
+            .flat_map(|(i, g)| {
+                g.resolved.iter().enumerate().map(move |(site, r)| AttachInfo {
+                    program: i,
+                    resolved: (*r).clone(),
+                    cookie: site as u64,
+                })
+            })
             .collect(),
         strlen: ck.strlen,
         max_map_keys: ck.max_map_keys,
@@ -267,9 +273,14 @@ fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Groups<'a>, Vec
                 _ => None,
             })
             .collect();
-        let split = mentions_per_attach_builtin(probe)
+        // `args` and the argument registers differ between attach points;
+        // `probe` and `func` only need to know which one fired, which the
+        // attach cookie tells where the kernel gives one. `probetype` is
+        // a constant of the group's first attach point.
+        let per_site = mentions(probe, &["args", "probetype"])
             || langs.windows(2).any(|w| w[0] != w[1])
             || usdt_args.windows(2).any(|w| w[0] != w[1]);
+        let named = mentions(probe, &["probe", "func"]);
         for r in resolved {
             let kind = match prog_kind(r) {
                 Some(k) => k,
@@ -284,6 +295,7 @@ fn groups<'a>(program: &'a ast::Program, env: &'a Env) -> Result<Groups<'a>, Vec
                     continue;
                 }
             };
+            let split = per_site || (named && !kind.has_attach_cookie());
             let joins = |g: &&mut Group<'_>| {
                 g.probe_index == i && g.kind == kind && (!split || same_function_returns(g.resolved[0], r))
             };
@@ -395,11 +407,12 @@ fn prog_kind(r: &Resolved) -> Option<ProgKind> {
     })
 }
 
-fn mentions_per_attach_builtin(probe: &ast::Probe) -> bool {
+/// Whether the probe's predicate or body reads one of the builtins `names`.
+fn mentions(probe: &ast::Probe, names: &[&str]) -> bool {
     let mut found = false;
     let mut visit = |e: &Expr| {
         if let ExprKind::Ident(name) = &e.kind {
-            found |= matches!(name.as_str(), "args" | "probe" | "func" | "probetype");
+            found |= names.contains(&name.as_str());
         }
     };
     if let Some(p) = &probe.predicate {

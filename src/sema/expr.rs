@@ -191,23 +191,18 @@ impl<'a> Checker<'a> {
                     none(span)
                 }
             },
-            "func" => match self.group().resolved.first() {
-                Some(r) if kind.has_pt_regs() && kind != ProgKind::PerfEvent => {
-                    let name = match &r.detail {
-                        Detail::Uprobe(site) => site.symbol.clone(),
-                        _ => r.name.rsplit(':').next().unwrap_or("").to_string(),
-                    };
-                    str_literal(name.into_bytes(), span)
-                }
-                _ => {
-                    self.error(span, "`func` is only available in uprobe, uretprobe, kprobe and kretprobe probes");
-                    none(span)
-                }
-            },
-            "probe" => {
-                let name = self.group().resolved.first().map(|r| r.name.clone()).unwrap_or_default();
-                str_literal(name.into_bytes(), span)
+            "func" if kind.has_pt_regs() && kind != ProgKind::PerfEvent => {
+                let names = self.group().resolved.iter().map(|r| match &r.detail {
+                    Detail::Uprobe(site) => site.symbol.clone(),
+                    _ => r.name.rsplit(':').next().unwrap_or("").to_string(),
+                });
+                site_name(names.collect(), span)
             }
+            "func" => {
+                self.error(span, "`func` is only available in uprobe, uretprobe, kprobe and kretprobe probes");
+                none(span)
+            }
+            "probe" => site_name(self.group().resolved.iter().map(|r| r.name.clone()).collect(), span),
             // `args` read as a whole: a struct of every field or parameter
             // (`args.f` reads one without it, see `field`).
             "args" => {
@@ -1516,6 +1511,18 @@ pub(super) fn int_literal(v: u64, span: Span) -> TExpr {
     TExpr { kind: TExprKind::Int(v), ty, span }
 }
 
+/// The name (`probe`, `func`) of the attach point that fired, given the
+/// names of the program's attach points: a literal when they agree, else
+/// looked up by the attach cookie (as wide as the longest name).
+fn site_name(names: Vec<String>, span: Span) -> TExpr {
+    if names.windows(2).all(|w| w[0] == w[1]) {
+        return str_literal(names.into_iter().next().unwrap_or_default().into_bytes(), span);
+    }
+    let size = names.iter().map(|n| n.len() as u32 + 1).max().unwrap_or(1);
+    let names = names.into_iter().map(String::into_bytes).collect();
+    TExpr { kind: TExprKind::SiteName(names), ty: Type::Str { size }, span }
+}
+
 pub(super) fn str_literal(bytes: Vec<u8>, span: Span) -> TExpr {
     let size = bytes.len() as u32 + 1;
     TExpr { kind: TExprKind::Str(bytes), ty: Type::Str { size }, span }
@@ -1666,7 +1673,8 @@ mod tests {
     fn errors(program: &str, fields: &str) -> Vec<String> {
         let format = TracepointFormat::parse(fields).unwrap();
         let spec = ProbeSpec::Tracepoint { category: "test".into(), event: "far".into() };
-        let resolved = Resolved { name: "tracepoint:test:far".into(), spec, detail: Detail::Tracepoint(format) };
+        let resolved =
+            Resolved { name: "tracepoint:test:far".into(), spec, detail: Detail::Tracepoint(format), wildcard: false };
         let env = Env::new(vec![], vec![vec![resolved]]);
         let ast = crate::parser::parse(program).unwrap();
         match check(&ast, &env) {

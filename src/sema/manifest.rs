@@ -284,6 +284,10 @@ pub struct AttachInfo {
     /// Index of the program (in `Checked::programs`) that runs here.
     pub program: usize,
     pub resolved: Resolved,
+    /// The attach cookie the runtime gives this attach point: its index
+    /// among its program's, which `probe` and `func` look names up by
+    /// (`TExprKind::SiteName`).
+    pub cookie: u64,
 }
 
 impl Manifest {

@@ -157,6 +157,22 @@ impl ProgKind {
         )
     }
 
+    /// Whether the kernel hands programs of this kind the attach cookie of
+    /// the attach point that fired (`bpf_get_attach_cookie`: kprobes,
+    /// uprobes, their multi links, and tracepoints, since Linux 5.15), so
+    /// that one program can serve attach points with different names.
+    pub fn has_attach_cookie(&self) -> bool {
+        matches!(
+            self,
+            ProgKind::Uprobe
+                | ProgKind::Uretprobe
+                | ProgKind::ReturnUprobe
+                | ProgKind::Kprobe
+                | ProgKind::Kretprobe
+                | ProgKind::Tracepoint
+        )
+    }
+
     pub fn is_user(&self) -> bool {
         matches!(self, ProgKind::Uprobe | ProgKind::Uretprobe | ProgKind::ReturnUprobe)
     }

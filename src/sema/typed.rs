@@ -23,6 +23,10 @@ pub enum TExprKind {
     Int(u64),
     /// A string constant (bytes without the NUL; the type's size includes it).
     Str(Vec<u8>),
+    /// The name of the attach point that fired (`probe`, `func`) in a
+    /// program that serves several: the names of its attach points, by
+    /// their attach cookie (`AttachInfo::cookie`).
+    SiteName(Vec<Vec<u8>>),
     /// A value read by a helper call.
     Builtin(Builtin),
     /// An integer at a fixed offset in the probe context: `args->field` of a

@@ -50,7 +50,8 @@ impl Machine {
         known: &[Vec<Resolved>],
         missing: MissingProbes,
     ) -> Result<Resolution, Vec<Diagnostic>> {
-        let mut r = Resolver { machine: self, diags: Vec::new(), files: HashMap::new(), missing };
+        let mut r =
+            Resolver { machine: self, diags: Vec::new(), files: HashMap::new(), located: HashMap::new(), missing };
         let mut removed = Vec::new();
         let mut points = Vec::new();
         for (i, p) in program.probes.iter().enumerate() {
@@ -106,6 +107,10 @@ struct Resolver<'m> {
     /// The contents of the files whose code was decoded, read once.
     files: HashMap<PathBuf, Rc<Vec<u8>>>,
     missing: MissingProbes,
+    /// The files each target (and `all`) named, found once: a library name
+    /// is looked for in every library directory (1,000 attach points in
+    /// `libc` listed those directories 16,000 times, 1 s).
+    located: HashMap<(String, bool), Vec<Target>>,
 }
 
 /// Why an attach point resolved to nothing.
@@ -135,6 +140,7 @@ pub enum TargetError {
 
 /// A file a uprobe or USDT target names: where rtrace opens it, and how
 /// probe names show it.
+#[derive(Clone, Debug)]
 pub struct Target {
     pub path: PathBuf,
     pub shown: String,
@@ -217,12 +223,30 @@ impl Resolver<'_> {
             ProbeSpec::Kfunc { func, ret } => self.kfuncs(func, *ret),
             ProbeSpec::RawTracepoint { module, event } => self.raw_tracepoints(ap, module.as_deref(), event),
             ProbeSpec::Software { event, .. } | ProbeSpec::Hardware { event, .. } => perf_event(&spec, event)
-                .map(|()| vec![Resolved { name: display_name(ap, &spec), spec: spec.clone(), detail: Detail::None }])
+                .map(|()| {
+                    vec![Resolved {
+                        name: display_name(ap, &spec),
+                        spec: spec.clone(),
+                        detail: Detail::None,
+                        wildcard: false,
+                    }]
+                })
                 .map_err(Miss::Failed),
-            other => Ok(vec![Resolved { name: display_name(ap, other), spec: spec.clone(), detail: Detail::None }]),
+            other => Ok(vec![Resolved {
+                name: display_name(ap, other),
+                spec: spec.clone(),
+                detail: Detail::None,
+                wildcard: false,
+            }]),
         };
         match result {
-            Ok(v) => Some(v),
+            // The attach points of a wildcard may be skipped when they cannot
+            // be attached (`missing_probes`), a named one may not.
+            Ok(mut v) => {
+                let wildcard = glob::is_glob(&ap.raw);
+                v.iter_mut().for_each(|r| r.wildcard = wildcard);
+                Some(v)
+            }
             Err(Miss::Failed(d)) => {
                 self.diags.push(Diagnostic { span: Some(ap.span), ..d });
                 Some(vec![])
@@ -263,6 +287,7 @@ impl Resolver<'_> {
             },
             spec: ProbeSpec::RawTracepoint { module: module.map(str::to_string), event: e.to_string() },
             detail: Detail::RawTracepoint { params },
+            wildcard: false,
         };
         let Some(btf) = self.machine.btf() else {
             if glob::is_glob(event) {
@@ -343,6 +368,7 @@ impl Resolver<'_> {
                     name: format!("tracepoint:{}:{}", cat, name),
                     spec: ProbeSpec::Tracepoint { category: cat.clone(), event: name.clone() },
                     detail: Detail::Tracepoint(format),
+                    wildcard: false,
                 });
             }
         }
@@ -373,6 +399,7 @@ impl Resolver<'_> {
             },
             spec: ProbeSpec::Kprobe { func: f.to_string(), offset, ret },
             detail: Detail::None,
+            wildcard: false,
         };
         if !glob::is_glob(func) {
             return Ok(vec![point(func)]);
@@ -409,6 +436,7 @@ impl Resolver<'_> {
             name: format!("{}:{}", provider, f),
             spec: ProbeSpec::Kfunc { func: f.to_string(), ret },
             detail: Detail::None,
+            wildcard: false,
         };
         let known = self.machine.btf_functions();
         if glob::is_glob(func) {
@@ -429,11 +457,17 @@ impl Resolver<'_> {
         Ok(vec![point(func)])
     }
 
-    fn targets(&self, target: &str, all: bool) -> Result<Vec<Target>, Miss> {
-        targets(target, self.machine.pid, all).map_err(|e| match e {
+    fn targets(&mut self, target: &str, all: bool) -> Result<Vec<Target>, Miss> {
+        let key = (target.to_string(), all);
+        if let Some(found) = self.located.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = targets(target, self.machine.pid, all).map_err(|e| match e {
             TargetError::NoMatch(_) => Miss::NoMatch(Diagnostic::error_nowhere(e.to_string())),
             e => Miss::Failed(Diagnostic::error_nowhere(e.to_string())),
-        })
+        })?;
+        self.located.insert(key, found.clone());
+        Ok(found)
     }
 
     fn binary(&self, path: &Path) -> Result<Rc<Binary>, Diagnostic> {
@@ -495,6 +529,7 @@ impl Resolver<'_> {
                         name: note.name.clone(),
                         args,
                     }),
+                    wildcard: false,
                 });
             }
         }
@@ -566,6 +601,7 @@ impl Resolver<'_> {
                         lang,
                         ret: ret_kind,
                     }),
+                    wildcard: false,
                 });
             }
         }

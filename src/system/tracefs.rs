@@ -36,6 +36,13 @@ pub fn format(root: &Path, category: &str, event: &str) -> std::io::Result<Strin
     std::fs::read_to_string(root.join("events").join(category).join(event).join("format"))
 }
 
+/// The perf event id of a tracepoint (`events/CATEGORY/EVENT/id`), which
+/// `perf_event_open` takes as the config of a `PERF_TYPE_TRACEPOINT` event.
+pub fn event_id(root: &Path, category: &str, event: &str) -> std::io::Result<u64> {
+    let text = std::fs::read_to_string(root.join("events").join(category).join(event).join("id"))?;
+    text.trim().parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// `available_events`: every `category:event`, sorted.
 pub fn available_events(root: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(root.join("available_events")).unwrap_or_default();

@@ -3,7 +3,7 @@
 use super::{LowerError, Lowerer};
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Label, Reg, FP};
-use crate::contract::{Counters, Rodata};
+use crate::contract::{self, Counters, Rodata};
 use crate::sema::manifest::{MapValue, TsAgg};
 use crate::sema::typed::*;
 use crate::types::Type;
@@ -646,12 +646,62 @@ impl<'a> Lowerer<'a> {
         let (lost, done) = (self.b.label(), self.b.label());
         self.b.jump_imm(BPF_JEQ, rec, 0, lost);
         fill(self, rec);
-        self.b.mov(Reg::Phys(R1), rec);
-        self.b.mov_imm(Reg::Phys(R2), flags);
+        // A caller's own flags (BPF_RB_NO_WAKEUP for a process's later new
+        // stacks) win; otherwise the batch rule decides.
+        if flags != 0 {
+            self.b.mov(Reg::Phys(R1), rec);
+            self.b.mov_imm(Reg::Phys(R2), flags);
+        } else {
+            let flags = self.wakeup_flags(size);
+            self.b.mov(Reg::Phys(R1), rec);
+            self.b.mov(Reg::Phys(R2), flags);
+        }
         self.b.call(Helper::RingbufSubmit, 2);
         self.b.jump(done);
         self.b.place(lost);
         self.count(Counters::LOST);
         self.b.place(done);
+    }
+
+    /// The flags of the submit of a `size`-byte record: BPF_RB_FORCE_WAKEUP
+    /// when the record completes a batch (`WAKEUP_BATCH_DIVISOR` of the
+    /// ring), or when no program has woken the reader in this jiffy (noted
+    /// in `.bss`), else BPF_RB_NO_WAKEUP: the kernel's default wakes the
+    /// reader for each record it has not read yet when it is quick, and
+    /// each wakeup interrupts the traced program (a self-IPI, ~1 µs, a VM
+    /// exit in a VM). The reader also reads on its own while records come
+    /// (`runtime::script`).
+    fn wakeup_flags(&mut self, size: u32) -> Reg {
+        const AVAIL_DATA: u64 = 0;
+        const NO_WAKEUP: u64 = 1;
+        const FORCE_WAKEUP: u64 = 2;
+        let flags = self.b.vreg();
+        let (wake, done) = (self.b.label(), self.b.label());
+        self.b.ld_map(Reg::Phys(R1), self.maps.events);
+        self.b.mov_imm(Reg::Phys(R2), AVAIL_DATA);
+        self.b.call(Helper::RingbufQuery, 2);
+        // Unread bytes, this record's included (with its 8-byte header,
+        // 8-aligned): it completes a batch when a multiple of the batch
+        // size (a power of two) lies within it.
+        let batch = (self.maps.events_bytes / contract::WAKEUP_BATCH_DIVISOR).max(1);
+        let before = self.b.vreg();
+        self.b.mov(before, Reg::Phys(R0));
+        self.b.alu_imm(BPF_SUB, before, ((size + 8).div_ceil(8) * 8) as i32);
+        self.b.alu_reg(BPF_XOR, before, Reg::Phys(R0));
+        self.b.jump_imm(BPF_JGE, before, batch as i32, wake);
+        self.b.call(Helper::Jiffies64, 0);
+        let now = self.b.vreg();
+        self.b.mov(now, Reg::Phys(R0));
+        let slot = self.b.vreg();
+        self.b.ld_bss(slot, Counters::offset(self.counters.last_wakeup()) as u32);
+        let last = self.b.vreg();
+        self.b.load(BPF_DW, last, slot, 0);
+        self.b.mov_imm(flags, NO_WAKEUP);
+        self.b.jump_reg(BPF_JEQ, now, last, done);
+        self.b.store(BPF_DW, slot, 0, now);
+        self.b.place(wake);
+        self.b.mov_imm(flags, FORCE_WAKEUP);
+        self.b.place(done);
+        flags
     }
 }

@@ -66,6 +66,7 @@ impl<'a> Lowerer<'a> {
         }
         match &e.kind {
             TExprKind::Str(bytes) => self.write_literal(bytes, base, off),
+            TExprKind::SiteName(names) => self.site_name(names, base, off, e.ty.size()),
             TExprKind::Builtin(Builtin::Comm) => {
                 self.address(Reg::Phys(R1), base, off);
                 self.b.mov_imm(Reg::Phys(R2), 16);
@@ -177,6 +178,47 @@ impl<'a> Lowerer<'a> {
             }
             _ => unreachable!("checked: {:?} is not a memory value", e.kind),
         }
+    }
+
+    /// `probe`, `func` of a program with several attach points: entry
+    /// `bpf_get_attach_cookie()` of a table of `size`-byte names in
+    /// `.rodata`, copied to `base + off`.
+    fn site_name(&mut self, names: &[Vec<u8>], base: Reg, off: i32, size: u32) {
+        // Entries 8-aligned, so the copy's wide loads stay aligned.
+        let stride = size.div_ceil(8) * 8;
+        let table = self.name_table(names, stride);
+        self.b.mov(Reg::Phys(R1), self.ctx);
+        self.b.call(Helper::GetAttachCookie, 1);
+        let index = self.b.vreg();
+        self.b.mov(index, Reg::Phys(R0));
+        // The verifier allows a variable offset into a map value only within
+        // known bounds: an index past the table (no cookie set) reads entry 0.
+        let inside = self.b.label();
+        self.b.jump_imm(BPF_JLT, index, names.len() as i32, inside);
+        self.b.mov_imm(index, 0);
+        self.b.place(inside);
+        self.b.alu_imm(BPF_MUL, index, stride as i32);
+        let entry = self.b.vreg();
+        self.uses_rodata = true;
+        self.b.ld_rodata(entry, table);
+        self.b.alu_reg(BPF_ADD, entry, index);
+        self.copy(base, off, entry, 0, size);
+    }
+
+    /// The `.rodata` offset of a table of `names`, each NUL-padded to
+    /// `stride` bytes: placed once per program.
+    fn name_table(&mut self, names: &[Vec<u8>], stride: u32) -> u32 {
+        if let Some((_, at)) = self.tables.iter().find(|(n, _)| n == names) {
+            return *at;
+        }
+        let at = self.start.rodata + self.rodata.len() as u32;
+        for name in names {
+            let mut entry = name.clone();
+            entry.resize(stride as usize, 0);
+            self.rodata.extend_from_slice(&entry);
+        }
+        self.tables.push((names.to_vec(), at));
+        at
     }
 
     /// `buf()`: the length byte, then the bytes (zero-padded to `size`).

@@ -93,14 +93,25 @@ pub enum LowerError {
     RecordTooLarge { needed: u32, limit: u32, span: Span },
 }
 
+/// Where the things a program numbers across the object start: its first
+/// checked helper call's site number, and the end of `.rodata` so far (its
+/// own tables go after it).
+#[derive(Clone, Copy, Debug)]
+pub struct Start {
+    pub helper_site: usize,
+    pub rodata: u32,
+}
+
 pub struct Lowered {
     pub insns: Vec<super::ir::VInsn>,
     /// The callbacks of the program's `for` loops (`VInsn::LdFunc` indices).
     pub subprogs: Vec<Subprog>,
-    /// Checked helper calls, numbered from `first_site`.
+    /// Checked helper calls, numbered from `Start::helper_site`.
     pub sites: Vec<HelperSite>,
     /// True when the program reads `.rodata` (elapsed, cpid).
     pub uses_rodata: bool,
+    /// The program's tables, to place in `.rodata` at `Start::rodata`.
+    pub rodata: Vec<u8>,
     /// Peak stack use in bytes.
     pub stack: u32,
 }
@@ -123,7 +134,7 @@ pub fn lower(
     manifest: &Manifest,
     maps: MapIndices,
     opts: &LowerOptions,
-    first_site: usize,
+    start: Start,
 ) -> Result<Lowered, LowerError> {
     let mut l = Lowerer {
         b: Builder::new(),
@@ -141,8 +152,10 @@ pub fn lower(
         uses_rodata: false,
         helper_checks: opts.helper_checks,
         counters: Counters { map_slots: opts.map_slots.unwrap_or(manifest.maps.len()) },
-        first_site,
+        start,
         sites: Vec::new(),
+        tables: Vec::new(),
+        rodata: Vec::new(),
         read_span: prog.span,
         error: None,
         vars: FP,
@@ -174,7 +187,14 @@ pub fn lower(
     if let Some(sub) = l.subprogs.iter().find(|s| s.stack > MAX_STACK) {
         return Err(LowerError::StackTooLarge { needed: sub.stack, span: sub.span });
     }
-    Ok(Lowered { insns: l.b.insns, subprogs: l.subprogs, sites: l.sites, uses_rodata: l.uses_rodata, stack: l.peak })
+    Ok(Lowered {
+        insns: l.b.insns,
+        subprogs: l.subprogs,
+        sites: l.sites,
+        uses_rodata: l.uses_rodata,
+        rodata: l.rodata,
+        stack: l.peak,
+    })
 }
 
 /// BEGIN and END run in rtrace itself; uprobes are filtered by the kernel;
@@ -205,8 +225,12 @@ pub(super) struct Lowerer<'a> {
     pub helper_checks: u8,
     /// Where the `.bss` counters are (laid out for `LowerOptions::map_slots`).
     pub counters: Counters,
-    pub first_site: usize,
+    pub start: Start,
     pub sites: Vec<HelperSite>,
+    /// Name tables already placed in `rodata`: names, offset in `.rodata`.
+    pub tables: Vec<(Vec<Vec<u8>>, u32)>,
+    /// This program's part of `.rodata` (after `start.rodata`).
+    pub rodata: Vec<u8>,
     /// The expression whose memory read is being generated (for `-kk`).
     pub read_span: Span,
     /// The first error other than the stack size (which is known at the end).
@@ -374,7 +398,7 @@ impl<'a> Lowerer<'a> {
     /// Sends the record that reports `kind` at `span` (with a helper's
     /// return value).
     pub fn report_site(&mut self, kind: SiteKind, span: Span, value: Option<Reg>) {
-        let site = self.first_site + self.sites.len();
+        let site = self.start.helper_site + self.sites.len();
         self.sites.push(HelperSite { kind, span });
         self.send_record(HELPER_ERROR_SIZE, |l, rec| {
             l.b.store_imm(BPF_DW, rec, 0, HELPER_ERROR_ID as i64 as i32);

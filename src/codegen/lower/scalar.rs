@@ -207,6 +207,7 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::Str(_)
+            | TExprKind::SiteName(_)
             | TExprKind::CtxString { .. }
             | TExprKind::DataLocString { .. }
             | TExprKind::ReadStr { .. }
