@@ -21,7 +21,7 @@ struct Cli {
     /// Program text
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<OsString>,
-    /// Quiet: don't print "Attaching N probes..."
+    /// Quiet: don't print "Attached N probes"
     #[arg(short = 'q', action = ArgAction::SetTrue)]
     quiet: bool,
     /// Verbose: print the full verifier log and load details

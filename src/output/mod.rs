@@ -49,21 +49,23 @@ impl Message {
 }
 
 /// Where every kind of output goes. Implementations write exactly what
-/// bpftrace 0.17 writes in the same situation.
+/// bpftrace v0.26 writes in the same situation.
 pub trait Output {
-    /// `Attaching N probes...`
+    /// `Attached N probes` (text: on stderr)
     fn attached_probes(&mut self, n: usize) -> io::Result<()>;
     /// Text from printf, time, join, cat or system; `newline` ends it with
     /// a newline in text output (JSON data never has it).
     fn message(&mut self, kind: Message, text: &[u8], newline: bool) -> io::Result<()>;
-    /// One map (`print(@x)`), entries already decoded; sorted here.
+    /// One map (`print(@x)`), entries already decoded; sorted here. An
+    /// empty map prints nothing.
     fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()>;
+    /// The end of the run, before the maps are printed: two empty lines in
+    /// text, nothing in JSON.
+    fn end(&mut self) -> io::Result<()>;
     /// Bytes written as they are, in either format.
     fn raw(&mut self, bytes: &[u8]) -> io::Result<()>;
-    /// Every map at exit (or on SIGUSR1), in name order, after two newlines
-    /// (bpftrace writes them in JSON mode too).
+    /// Every map (at exit, on SIGUSR1), in name order.
     fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()> {
-        self.raw(b"\n\n")?;
         for (name, entries, keyed) in by_name(maps) {
             self.map(name, entries, *keyed)?;
         }

@@ -19,7 +19,8 @@ fn u64_at(bytes: &[u8], off: usize) -> u64 {
 pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
     match ty {
         Type::Int { signed: true, .. } => Value::Int(u64_at(bytes, off) as i64),
-        Type::Int { signed: false, .. } | Type::Ptr { .. } => Value::UInt(u64_at(bytes, off)),
+        Type::Int { signed: false, .. } => Value::UInt(u64_at(bytes, off)),
+        Type::Ptr { .. } => Value::Pointer(u64_at(bytes, off)),
         Type::Bool => Value::Bool(u64_at(bytes, off) != 0),
         Type::Enum(e) => enum_value(e, u64_at(bytes, off)),
         Type::Str { size } => {
@@ -159,8 +160,11 @@ pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[Vec<u8>]) -> OutMa
         MapValue::Plain(ty) => OutMapValue::Value(value(ty, per_cpu.first().map_or(&[][..], |v| v), 0)),
         MapValue::Count => OutMapValue::Count(sum(0)),
         MapValue::Sum { signed } => OutMapValue::Sum(int(sum(0), *signed)),
-        MapValue::Avg => OutMapValue::Avg { count: sum(0), total: sum(8) as i64 },
-        MapValue::Stats => OutMapValue::Stats { count: sum(0), total: sum(8) as i64 },
+        MapValue::Avg => OutMapValue::Avg(OutMapValue::average(sum(0), sum(8) as i64)),
+        MapValue::Stats => {
+            let (count, total) = (sum(0), sum(8) as i64);
+            OutMapValue::Stats { count, average: OutMapValue::average(count, total), total }
+        }
         MapValue::Min { signed } => OutMapValue::Min(extreme(*signed, true)),
         MapValue::Max { signed } => OutMapValue::Max(extreme(*signed, false)),
         MapValue::Hist => OutMapValue::Hist(buckets()),

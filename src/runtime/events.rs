@@ -55,10 +55,6 @@ pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     if info.value.bucketed() {
         entries = decode::merge_buckets(entries);
     }
-    // bpftrace shows a `count()` without keys that holds nothing as 0.
-    if entries.is_empty() && info.keys.is_empty() && info.value == crate::sema::manifest::MapValue::Count {
-        entries.push(MapEntry { key: vec![], value: crate::output::value::MapValue::Count(0) });
-    }
     entries
 }
 
@@ -197,10 +193,12 @@ impl State {
         out
     }
 
-    /// The end of a session: what the counters report, then every map.
+    /// The end of a session: what the counters report, the end of the
+    /// output, then every map.
     pub fn print_at_exit(&mut self) {
         self.report_lost();
         self.report_full_maps();
+        self.out.end().ok();
         if self.manifest.config.print_maps_on_exit {
             let maps = self.read_maps();
             self.out.maps_at_exit(&maps).ok();

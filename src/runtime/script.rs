@@ -12,7 +12,7 @@ use super::{clock, signals, Failure};
 use crate::codegen::compile::Compiled;
 use crate::diagnostic::{report, Diagnostic, Source};
 use crate::options::{exit, Buffering, Format, Options};
-use crate::output::sink::{self, Guarded, WriteStatus};
+use crate::output::sink::{Guarded, WriteStatus};
 use crate::output::{JsonOutput, Output, TextOutput};
 use crate::probe::ProbeSpec;
 use crate::sema::{Checked, ProgKind};
@@ -67,9 +67,6 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         .map_err(|e| internal(&format!("cannot read the ring buffer: {}", e)))?;
     signals::install();
 
-    if !opts.quiet {
-        state.borrow_mut().out.attached_probes(manifest.probe_count()).ok();
-    }
     object.run(checked, ProgKind::Begin);
     let mut attached = object
         .attach(checked, &manifest.attach, opts.pid, keeper.clone())
@@ -82,8 +79,12 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     if let Some(c) = child.as_mut() {
         c.start();
     }
+    // Once every probe is attached, as bpftrace v0.26 says it.
+    if !opts.quiet {
+        state.borrow_mut().out.attached_probes(manifest.probe_count()).ok();
+    }
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
-        sink::to_stderr("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+        notify_attached(&state);
     }
 
     // Nothing but begin and end: the program has run once it began (v0.26).
@@ -114,6 +115,15 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         }),
         None => Ok(exit::OK),
     }
+}
+
+/// `__BPFTRACE_NOTIFY_PROBES_ATTACHED` on stdout (even with `-o`), after
+/// what the output holds, as bpftrace v0.26 prints it for its test runner.
+fn notify_attached(state: &RefCell<State>) {
+    state.borrow_mut().out.flush().ok();
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+    let _ = stdout.flush();
 }
 
 /// Reads records until exit(), a signal, the `-c` child's or the `-p`
