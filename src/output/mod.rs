@@ -83,6 +83,46 @@ pub trait Output {
     fn flush(&mut self) -> io::Result<()>;
 }
 
+/// Another output without its runtime warnings (`--no-warnings`); what
+/// `-k` asks for is still reported.
+pub struct NoWarnings(pub Box<dyn Output>);
+
+impl Output for NoWarnings {
+    fn attached_probes(&mut self, n: usize) -> io::Result<()> {
+        self.0.attached_probes(n)
+    }
+    fn message(&mut self, kind: Message, text: &[u8], newline: bool) -> io::Result<()> {
+        self.0.message(kind, text, newline)
+    }
+    fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()> {
+        self.0.map(name, entries, keyed)
+    }
+    fn end(&mut self) -> io::Result<()> {
+        self.0.end()
+    }
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.raw(bytes)
+    }
+    fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()> {
+        self.0.maps_at_exit(maps)
+    }
+    fn value(&mut self, v: &value::Value) -> io::Result<()> {
+        self.0.value(v)
+    }
+    fn helper_error(&mut self, helper: &str, retcode: i64, file: &str, line: usize, col: usize) -> io::Result<()> {
+        self.0.helper_error(helper, retcode, file, line, col)
+    }
+    fn runtime_warning(&mut self, _msg: &str, _file: &str, _line: usize, _col: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn lost_events(&mut self, n: u64) -> io::Result<()> {
+        self.0.lost_events(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Maps in bpftrace's exit order (by name).
 fn by_name(maps: &[(String, Vec<MapEntry>, bool)]) -> Vec<&(String, Vec<MapEntry>, bool)> {
     let mut v: Vec<_> = maps.iter().collect();

@@ -13,7 +13,7 @@ use crate::codegen::compile::Compiled;
 use crate::diagnostic::{report, Diagnostic, Source};
 use crate::options::{exit, Buffering, Format, Options};
 use crate::output::sink::{Guarded, WriteStatus};
-use crate::output::{JsonOutput, Output, TextOutput};
+use crate::output::{JsonOutput, NoWarnings, Output, TextOutput};
 use crate::probe::ProbeSpec;
 use crate::sema::{Checked, ProgKind};
 use libbpf_rs::RingBuffer;
@@ -218,5 +218,6 @@ fn make_output(opts: &Options) -> Result<(Box<dyn Output>, WriteStatus, String),
         Format::Text => Box::new(TextOutput::new(sink)),
         Format::Json => Box::new(JsonOutput::new(sink)),
     };
+    let out = if opts.no_warnings { Box::new(NoWarnings(out)) } else { out };
     Ok((out, written, name))
 }

@@ -38,6 +38,27 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
         return list(Some("usdt:*"), verbose, pid, out);
     }
     let pattern = pattern.unwrap_or("*:*");
+    // Several searches, as bpftrace takes them: `struct a,kprobe:f`.
+    if pattern.contains(',') {
+        for one in pattern.split(',') {
+            list(Some(one.trim()), verbose, pid, out)?;
+        }
+        return Ok(());
+    }
+    // `struct task_struct`: the type's definition, from the kernel's BTF.
+    if let Some(name) = ["struct ", "union "].iter().find_map(|p| pattern.starts_with(p).then_some(pattern)) {
+        let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some(r) =
+            super::btf::load(std::path::Path::new(super::btf::VMLINUX)).and_then(|b| super::btf::record(&b, &name))
+        {
+            writeln!(out, "{} {{", name)?;
+            for m in &r.fields {
+                writeln!(out, "\t{} {};", m.ty, m.name)?;
+            }
+            writeln!(out, "}};")?;
+        }
+        return Ok(());
+    }
     if let Some(c) = pattern.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-:*?./+@\"[]".contains(*c))) {
         return Err(ListError::Pattern(c, pattern.to_string()));
     }
@@ -95,10 +116,25 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
     }
     for (name, events) in [("software", SOFTWARE), ("hardware", HARDWARE)] {
         if glob::matches(kind, name) {
-            for (e, _, _) in
-                events.iter().filter(|e| glob::matches(rest, &format!("{}:", e.0)) || glob::matches(rest, e.0))
-            {
+            // Each event, then its alias (`software:cpu:`), as bpftrace v0.26.
+            let names = events
+                .iter()
+                .flat_map(|(e, alias, _)| std::iter::once(*e).chain((!alias.is_empty()).then_some(*alias)));
+            for e in names.filter(|e| glob::matches(rest, &format!("{}:", e)) || glob::matches(rest, e)) {
                 w(&format!("{}:{}:", name, e))?;
+            }
+        }
+    }
+    // Timers: their units (`interval:ms:`); `interval:ms:100` lists its unit.
+    for name in ["interval", "profile"] {
+        if glob::matches(kind, name) {
+            for unit in ["hz", "us", "ms", "s"] {
+                if glob::matches(rest, &format!("{}:", unit))
+                    || glob::matches(rest, unit)
+                    || rest.split(':').next() == Some(unit)
+                {
+                    w(&format!("{}:{}:", name, unit))?;
+                }
             }
         }
     }
