@@ -125,6 +125,45 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
             }
         }
     }
+    // Raw tracepoints and iterators, from the kernel's BTF, as bpftrace
+    // v0.26 finds them (`__probestub_`/`__traceiter_` functions, `struct
+    // bpf_iter__NAME`).
+    let (raw, iter) = (glob::matches(kind, "rawtracepoint"), glob::matches(kind, "iter"));
+    if raw || iter {
+        if let Some(btf) = super::btf::load(std::path::Path::new(super::btf::VMLINUX)) {
+            if raw {
+                let mut names: Vec<(String, String)> = super::btf::functions(&btf)
+                    .into_iter()
+                    .filter_map(|f| {
+                        let name =
+                            f.strip_prefix("__probestub_").or_else(|| f.strip_prefix("__traceiter_"))?.to_string();
+                        Some((name, f))
+                    })
+                    .collect();
+                names.sort();
+                names.dedup_by(|a, b| a.0 == b.0);
+                for (name, func) in names {
+                    if !(glob::matches(rest, &format!("vmlinux:{}", name)) || glob::matches(rest, &name)) {
+                        continue;
+                    }
+                    w(&format!("rawtracepoint:vmlinux:{}", name))?;
+                    if verbose {
+                        // The first parameter is the tracepoint's own data.
+                        for (pname, ty) in
+                            super::btf::function(&btf, &func).map(|p| p.params).unwrap_or_default().iter().skip(1)
+                        {
+                            w(&format!("    {} {}", ty, pname))?;
+                        }
+                    }
+                }
+            }
+            if iter {
+                for name in super::btf::iterators(&btf).iter().filter(|n| glob::matches(rest, n)) {
+                    w(&format!("iter:{}", name))?;
+                }
+            }
+        }
+    }
     // Timers: their units (`interval:ms:`); `interval:ms:100` lists its unit.
     for name in ["interval", "profile"] {
         if glob::matches(kind, name) {
