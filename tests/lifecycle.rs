@@ -365,7 +365,7 @@ fn full_stdout() {
         let held = Held::of(t.pid);
         let (status, _, err) = t.wait();
         assert_eq!(status.code(), Some(3), "{:?}: {}", status, err);
-        assert!(err.contains("error: cannot write to stdout: No space left on device"), "{}", err);
+        assert!(err.contains("ERROR: cannot write to stdout: No space left on device"), "{}", err);
         (held, t.pid)
     });
 }
