@@ -1,5 +1,6 @@
-//! One `Diagnostic` type for every stage, rendered as
-//! `file:line:col: error: message`, the source line and a caret under the span.
+//! One `Diagnostic` type for every stage, rendered with bpftrace v0.26's
+//! header, `file:line:col-endcol: ERROR: message`, then the source line and
+//! a caret under the span.
 
 use crate::span::Span;
 use std::fmt::Write;
@@ -121,13 +122,12 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 pub fn render(diag: &Diagnostic, source: &Source) -> String {
     let mut out = String::new();
     let level = match diag.severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
+        Severity::Error => "ERROR",
+        Severity::Warning => "WARNING",
     };
     match diag.span {
         Some(span) => {
-            let (line, col) = source.line_col(span.start);
-            let _ = writeln!(out, "{}:{}:{}: {}: {}", source.name, line, col, level, diag.message);
+            let _ = writeln!(out, "{}:{}: {}: {}", source.name, place(source, span), level, diag.message);
             snippet(&mut out, source, span, "");
         }
         None if diag.bare => {
@@ -152,6 +152,23 @@ pub fn render(diag: &Diagnostic, source: &Source) -> String {
         }
     }
     out
+}
+
+/// Where a span is, as bpftrace writes it: `line:col-endcol` (the end
+/// column just past the span; one column for an empty span), or
+/// `line-endline` for a span over several lines.
+pub fn place(source: &Source, span: Span) -> String {
+    let (line, col) = source.line_col(span.start);
+    let (end_line, end_col) = source.line_col(span.end);
+    // A span that takes in the newline ends on its own line.
+    if end_line == line + 1 && end_col == 1 {
+        return format!("{}:{}-{}", line, col, source.line_text(line).chars().count() + 2);
+    }
+    if end_line > line {
+        format!("{}-{}", line, end_line)
+    } else {
+        format!("{}:{}-{}", line, col, end_col.max(col + 1))
+    }
 }
 
 /// Lines longer than this (in characters) are shown as a window around
@@ -260,7 +277,7 @@ mod tests {
         let d = Diagnostic::error("unknown function `fo`", Span::new(8, 10)).with_help("did you mean `for`?");
         assert_eq!(
             render(&d, &src),
-            "stdin:1:9: error: unknown function `fo`\n 1 | BEGIN { fo(); }\n   |         ^~\nhelp: did you mean `for`?\n"
+            "stdin:1:9-11: ERROR: unknown function `fo`\n 1 | BEGIN { fo(); }\n   |         ^~\nhelp: did you mean `for`?\n"
         );
     }
 

@@ -45,10 +45,15 @@ pub fn front(
         let _ = err.write_all(render_all(diags, source).as_bytes());
         Err(code)
     };
-    let program = match parse(&source.text, &machine) {
+    let mut program = match parse(&source.text, &machine) {
         Ok(p) => p,
         Err(diags) => return stop(&diags, exit::SCRIPT),
     };
+    if let Some(filter) = &opts.probe_filter {
+        if !filter_probes(&mut program, filter) {
+            return stop(&[Diagnostic::error_nowhere("No probes to attach")], exit::SCRIPT);
+        }
+    }
     if program.probes.is_empty() && opts.emit.is_none() {
         let d = Diagnostic::error_nowhere("the program has no probes: nothing to attach")
             .with_help("a probe is an attach point and a block, e.g. `BEGIN { printf(\"hello\\n\"); }`");
@@ -62,12 +67,32 @@ pub fn front(
         Ok(b) => (b.checked, b.compiled),
         Err(diags) => return stop(&diags, exit::SCRIPT),
     };
-    let _ = err.write_all(render_all(&checked.warnings, source).as_bytes());
+    if !opts.no_warnings {
+        let _ = err.write_all(render_all(&checked.warnings, source).as_bytes());
+    }
     if opts.emit == Some(Emit::Asm) {
         let _ = out.write_all(crate::codegen::asm::print(&compiled, source).as_bytes());
         return Err(exit::OK);
     }
     Ok((checked, compiled))
+}
+
+/// `--probe-filter`: keeps the attach points whose name, as written or with
+/// the provider's full name (`interval:ms:200` for `i:ms:200`), matches;
+/// begin and end always stay. False when only those would be left of a
+/// program that had others.
+fn filter_probes(program: &mut ast::Program, filter: &regex::Regex) -> bool {
+    let special = |ap: &ast::AttachPoint| matches!(ap.provider.as_str(), "begin" | "end" | "BEGIN" | "END");
+    let had_others = program.probes.iter().flat_map(|p| &p.attach_points).any(|ap| !special(ap));
+    for probe in &mut program.probes {
+        probe.attach_points.retain(|ap| {
+            let full = crate::probe::spec::canonical_provider(&ap.provider)
+                .map(|p| std::iter::once(p.to_string()).chain(ap.parts.iter().cloned()).collect::<Vec<_>>().join(":"));
+            special(ap) || filter.is_match(&ap.raw) || full.is_some_and(|f| filter.is_match(&f))
+        });
+    }
+    program.probes.retain(|p| !p.attach_points.is_empty());
+    !had_others || program.probes.iter().flat_map(|p| &p.attach_points).any(|ap| !special(ap))
 }
 
 /// Source text → the AST: `#if` groups evaluated, then parsed, then the

@@ -18,21 +18,27 @@ use std::io::Read;
     after_help = "Examples:\n  rtrace -e 'tracepoint:syscalls:sys_enter_openat { printf(\"%s %s\\n\", comm, str(args->filename)); }'\n  rtrace script.rt arg1 arg2\n  rtrace -c ./prog -e 'uprobe:./prog:main { printf(\"hi\\n\"); }'"
 )]
 struct Cli {
-    /// Program text
-    #[arg(short = 'e', value_name = "PROGRAM")]
+    /// Program text (the last -e counts, as in bpftrace)
+    #[arg(short = 'e', value_name = "PROGRAM", overrides_with = "program")]
     program: Option<OsString>,
-    /// Quiet: don't print "Attaching N probes..."
-    #[arg(short = 'q', action = ArgAction::SetTrue)]
+    /// Quiet: don't print "Attached N probes"
+    #[arg(short = 'q', long = "quiet", action = ArgAction::SetTrue)]
     quiet: bool,
     /// Verbose: print the full verifier log and load details
-    #[arg(short = 'v', action = ArgAction::SetTrue)]
+    #[arg(short = 'v', long = "verbose", action = ArgAction::SetTrue)]
     verbose: bool,
     /// Run CMD once the probes are attached; exit when it exits
-    #[arg(short = 'c', value_name = "CMD")]
+    #[arg(short = 'c', long = "cmd", value_name = "CMD")]
     command: Option<String>,
     /// Only trace process PID (and exit when it exits)
-    #[arg(short = 'p', value_name = "PID")]
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
     pid: Option<String>,
+    /// Attach only the probes whose name matches REGEX (begin and end always)
+    #[arg(long = "probe-filter", value_name = "REGEX")]
+    probe_filter: Option<String>,
+    /// Print no warnings, at compile time or at run time
+    #[arg(long = "no-warnings", action = ArgAction::SetTrue)]
+    no_warnings: bool,
     /// Print a stage instead of running: ast or asm
     #[arg(short = 'd', long = "emit", value_name = "STAGE")]
     emit: Option<String>,
@@ -46,10 +52,10 @@ struct Cli {
     #[arg(long = "flamegraph", value_name = "FILE")]
     flamegraph: Option<std::path::PathBuf>,
     /// Write output to FILE instead of stdout
-    #[arg(short = 'o', value_name = "FILE")]
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<std::path::PathBuf>,
     /// List probes matching the pattern (first argument), e.g. 'tracepoint:sched:*'; with -v, their fields
-    #[arg(short = 'l', action = ArgAction::SetTrue)]
+    #[arg(short = 'l', long = "list", action = ArgAction::SetTrue)]
     list: bool,
     /// Print what this system supports (kernel helpers, features, map and probe types) and exit
     #[arg(long = "info", action = ArgAction::SetTrue)]
@@ -114,8 +120,23 @@ fn is_option(word: &OsStr) -> bool {
 /// Arguments stay `OsString`s: a parameter, `-e` and `-o` need not be
 /// UTF-8; the value of another option that is not is an error.
 fn options_first(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
-    const TAKES_VALUE: &[&str] = &["-e", "-c", "-p", "-d", "--emit", "-f", "-o", "-B", "--include", "--flamegraph"];
-    const TAKES_BYTES: &[&str] = &["-e", "-o", "--flamegraph"];
+    const TAKES_VALUE: &[&str] = &[
+        "-e",
+        "-c",
+        "--cmd",
+        "-p",
+        "--pid",
+        "-d",
+        "--emit",
+        "-f",
+        "-o",
+        "--output",
+        "-B",
+        "--include",
+        "--probe-filter",
+        "--flamegraph",
+    ];
+    const TAKES_BYTES: &[&str] = &["-e", "-o", "--output", "--flamegraph"];
     let mut opts = Vec::new();
     let mut positional = Vec::new();
     let mut iter = args.into_iter();
@@ -143,6 +164,67 @@ fn options_first(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     }
     opts.extend(positional);
     Ok(opts)
+}
+
+/// A `-p` value, checked and worded as bpftrace v0.26 does.
+fn parse_pid(text: &str) -> Result<u32, String> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!("Failed to parse pid: invalid integer: {}", text));
+    }
+    if digits < text.len() {
+        return Err(format!("Failed to parse pid: invalid trailing bytes: {}", text));
+    }
+    match text.parse::<u64>() {
+        Ok(p) if (1..=PID_MAX).contains(&p) => Ok(p as u32),
+        _ => Err(format!("Pid out of range: {}", text)),
+    }
+}
+
+/// What `-l` searches for: a pattern, or the probes of a program (`-e`, or
+/// a script file), as bpftrace v0.26 lists them; `Err` holds the exit code
+/// of a program that does not parse.
+fn list_pattern(program: Option<OsString>, first: Option<OsString>, pid: Option<u32>) -> Result<Option<String>, i32> {
+    let source = match (program, first) {
+        (Some(text), _) => Source::new("stdin", raw_text::from_os(text)),
+        (None, Some(arg)) if std::path::Path::new(&arg).is_file() => match std::fs::read(&arg) {
+            Ok(text) => Source::new(arg.to_string_lossy(), raw_text::from_bytes(&text)),
+            Err(_) => return Ok(Some(raw_text::from_os(arg))),
+        },
+        (None, Some(arg)) => {
+            let search = raw_text::from_os(arg);
+            if search.contains('.') && !search.contains([':', '*']) {
+                eprintln!(
+                    "WARNING: It appears that '{0}' is a filename but the file does not exist. Treating '{0}' as a search pattern.",
+                    search
+                );
+            }
+            return Ok(Some(search));
+        }
+        (None, None) => return Ok(None),
+    };
+    let machine = rtrace::system::Machine::new(pid);
+    match driver::parse(&source.text, &machine) {
+        Ok(program) => Some(
+            program
+                .probes
+                .iter()
+                .flat_map(|p| &p.attach_points)
+                .filter(|ap| !matches!(ap.provider.as_str(), "begin" | "end" | "BEGIN" | "END"))
+                .map(|ap| match rtrace::probe::spec::canonical_provider(&ap.provider) {
+                    Some(full) => {
+                        std::iter::once(full.to_string()).chain(ap.parts.iter().cloned()).collect::<Vec<_>>().join(":")
+                    }
+                    None => ap.raw.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        // Only begin and end: nothing to list.
+        .filter(|p| !p.is_empty())
+        .map_or(Err(exit::OK), |p| Ok(Some(p))),
+        Err(diags) => Err(rtrace::diagnostic::report(&source, &diags, exit::SCRIPT)),
+    }
 }
 
 fn main_code() -> i32 {
@@ -174,10 +256,12 @@ fn main_code() -> i32 {
     // Options are checked before the script is read, as bpftrace does.
     let pid = match cli.pid.as_deref() {
         None => None,
-        Some(text) => match text.parse::<u64>() {
-            Ok(p) if (1..=PID_MAX).contains(&p) => Some(p as u32),
-            Ok(_) => return usage(&format!("pid '{}' out of valid pid range [1,{}]", text, PID_MAX)),
-            Err(_) => return usage(&format!("pid '{}' is not a valid decimal number", text)),
+        Some(text) => match parse_pid(text) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("ERROR: {}", e);
+                return exit::SCRIPT;
+            }
         },
     };
     // As bpftrace: a process that is not there is refused, not traced.
@@ -201,7 +285,10 @@ fn main_code() -> i32 {
         };
     }
     if cli.list {
-        let pattern = cli.program.or(cli.rest.into_iter().next()).map(raw_text::from_os);
+        let pattern = match list_pattern(cli.program, cli.rest.into_iter().next(), pid) {
+            Ok(p) => p,
+            Err(code) => return code,
+        };
         let mut out = std::io::stdout().lock();
         return match rtrace::system::list::list(pattern.as_deref(), cli.verbose, pid, &mut out) {
             Ok(()) => exit::OK,
@@ -246,6 +333,10 @@ fn main_code() -> i32 {
         Some("ast") => Some(Emit::Ast),
         Some("asm") => Some(Emit::Asm),
         Some(other) => return usage(&format!("unknown stage `{}` for --emit: use ast or asm", other)),
+    };
+    let probe_filter = match cli.probe_filter.as_deref().map(regex::Regex::new).transpose() {
+        Ok(f) => f,
+        Err(e) => return usage(&format!("invalid --probe-filter: {}", e)),
     };
     let format = match cli.format.as_str() {
         "text" => Format::Text,
@@ -299,6 +390,8 @@ fn main_code() -> i32 {
         params,
         named,
         quiet: cli.quiet,
+        no_warnings: cli.no_warnings,
+        probe_filter,
         verbose: cli.verbose,
         dry_run: cli.dry_run,
         emit,

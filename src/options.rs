@@ -51,6 +51,11 @@ pub struct Options {
     /// dashes), for `getopt()`.
     pub named: Vec<String>,
     pub quiet: bool,
+    /// `--no-warnings`: no warnings at compile time or at run time.
+    pub no_warnings: bool,
+    /// `--probe-filter REGEX`: only the probes whose name matches (begin and
+    /// end always).
+    pub probe_filter: Option<regex::Regex>,
     pub verbose: bool,
     pub dry_run: bool,
     pub emit: Option<Emit>,

@@ -26,7 +26,7 @@ fn a_byte_outside_strings_is_a_syntax_error_at_it() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(
         stderr(&o),
-        "stdin:1:10: error: syntax error: expected `;` or `}`, found the byte 0xff, which is not UTF-8 text\n \
+        "stdin:1:10-11: ERROR: syntax error: expected `;` or `}`, found the byte 0xff, which is not UTF-8 text\n \
          1 | BEGIN { @\u{fffd} = 1; }\n   |          ^\n"
     );
 }

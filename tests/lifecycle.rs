@@ -11,10 +11,10 @@
 mod common;
 
 use common::kernel::{self, Held, KernelLog};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -98,28 +98,41 @@ struct Tracer {
     pid: u32,
     stderr: mpsc::Receiver<String>,
     stdout: Option<std::thread::JoinHandle<String>>,
+    /// With `Out::Take`: stdout after the attach notice, and the lines
+    /// before it.
+    taken: Option<(BufReader<ChildStdout>, Vec<String>)>,
+    /// A message once rtrace said its probes are attached.
+    attached: mpsc::Receiver<()>,
 }
 
 impl Tracer {
-    /// Starts rtrace and waits until its probes are attached. Its stdout is
-    /// read to the end, or left to the test (`Out::Take`), or a file.
+    /// Starts rtrace and waits until its probes are attached: the notice
+    /// bpftrace v0.26 prints on stdout, or (stdout being a file) the
+    /// `Attached N probes` banner on stderr. Its stdout is read to the end,
+    /// or left to the test (`Out::Take`), or a file.
     fn start(args: &[&str], out: Out) -> Tracer {
         let tracer = Tracer::spawn(args, out);
         let start = Instant::now();
         loop {
-            match tracer.stderr.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if line == NOTIFY => return tracer,
-                // A warning's lines (libc's `pthread_spin_lock` cannot be probed).
-                Ok(line) if !line.contains("error") => {}
-                Ok(line) => panic!("rtrace said on stderr before attaching: {}", line),
-                Err(_) => assert!(start.elapsed() < TIMEOUT, "rtrace did not attach within {:?}", TIMEOUT),
+            if tracer.attached.recv_timeout(Duration::from_millis(100)).is_ok() {
+                return tracer;
             }
+            // Before it attached rtrace says the banner, and maybe a
+            // warning (libc's `pthread_spin_lock` cannot be probed), no error.
+            if let Some(line) = tracer.stderr.try_iter().find(|l| l.contains("ERROR")) {
+                panic!("rtrace said on stderr before attaching: {}", line);
+            }
+            assert!(start.elapsed() < TIMEOUT, "rtrace did not attach within {:?}", TIMEOUT);
         }
     }
 
-    /// Starts rtrace.
+    /// Starts rtrace (with `Out::Take`, up to its attach notice).
     fn spawn(args: &[&str], out: Out) -> Tracer {
-        let read_stdout = matches!(out, Out::Read);
+        let mode = match &out {
+            Out::Read => 'r',
+            Out::Take => 't',
+            Out::File(_) => 'f',
+        };
         let stdout = match out {
             Out::File(f) => Stdio::from(f),
             _ => Stdio::piped(),
@@ -136,23 +149,55 @@ impl Tracer {
         let mut child = cmd.spawn().expect("start rtrace");
         let pid = child.id();
         let (tx, stderr) = mpsc::channel();
+        let (attached_tx, attached) = mpsc::channel();
         let err = child.stderr.take().unwrap();
+        let banner_tx = attached_tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
+                if mode == 'f' && line.starts_with("Attached ") {
+                    let _ = banner_tx.send(());
+                } else if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        let stdout = read_stdout.then(|| {
-            let mut out = child.stdout.take().unwrap();
-            std::thread::spawn(move || {
-                let mut s = String::new();
-                let _ = out.read_to_string(&mut s);
-                s
-            })
-        });
-        Tracer { child, pid, stderr, stdout }
+        let mut taken = None;
+        let mut stdout = None;
+        match mode {
+            'r' => {
+                let mut out = BufReader::new(child.stdout.take().unwrap());
+                stdout = Some(std::thread::spawn(move || {
+                    let mut s = String::new();
+                    let mut line = String::new();
+                    while out.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        if line.trim_end() == NOTIFY {
+                            let _ = attached_tx.send(());
+                        } else {
+                            s.push_str(&line);
+                        }
+                        line.clear();
+                    }
+                    s
+                }));
+            }
+            't' => {
+                let mut out = BufReader::new(child.stdout.take().unwrap());
+                let mut before = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    let n = out.read_line(&mut line).unwrap();
+                    assert!(n > 0, "rtrace closed stdout before attaching: {:?}", before);
+                    if line.trim_end() == NOTIFY {
+                        break;
+                    }
+                    before.push(line);
+                }
+                taken = Some((out, before));
+                let _ = attached_tx.send(());
+            }
+            _ => {}
+        }
+        Tracer { child, pid, stderr, stdout, taken, attached }
     }
 
     fn signal(&self, sig: i32) {
@@ -171,7 +216,8 @@ impl Tracer {
             std::thread::sleep(Duration::from_millis(20));
         };
         let stdout = self.stdout.take().map(|h| h.join().unwrap()).unwrap_or_default();
-        let stderr: Vec<String> = self.stderr.try_iter().collect();
+        // The banner is expected (it may come after the attach notice).
+        let stderr: Vec<String> = self.stderr.try_iter().filter(|l| !l.starts_with("Attached ")).collect();
         (status, stdout, stderr.join("\n"))
     }
 }
@@ -291,10 +337,12 @@ fn closed_stdout(format: &str) {
         let prog = program(&bins, "interval:ms:100 { printf(\"tick\\n\"); }\n");
         let mut t = Tracer::start(&["-f", format, "-e", &prog], Out::Take);
         let held = Held::of(t.pid);
-        let mut out = BufReader::new(t.child.stdout.take().unwrap());
+        let (mut out, before) = t.taken.take().unwrap();
+        // JSON says it attached in the output, text on stderr.
+        assert_eq!(before.iter().any(|l| l.contains("attached_probes")), format == "json", "{:?}", before);
         let mut first = String::new();
         out.read_line(&mut first).unwrap();
-        assert!(first.contains("ttach"), "{}", first);
+        assert!(first.contains("tick"), "{}", first);
         drop(out);
         let (status, _, err) = t.wait();
         assert_eq!(status.code(), Some(0), "{:?}: {}", status, err);
@@ -321,11 +369,11 @@ fn full_stdout() {
         let _work = Workload::start(&bins);
         let prog = program(&bins, "interval:ms:100 { printf(\"tick\\n\"); }\n");
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-        let mut t = Tracer::start(&["-q", "-e", &prog], Out::File(full));
+        let mut t = Tracer::start(&["-e", &prog], Out::File(full));
         let held = Held::of(t.pid);
         let (status, _, err) = t.wait();
         assert_eq!(status.code(), Some(3), "{:?}: {}", status, err);
-        assert!(err.contains("error: cannot write to stdout: No space left on device"), "{}", err);
+        assert!(err.contains("ERROR: cannot write to stdout: No space left on device"), "{}", err);
         (held, t.pid)
     });
 }
@@ -403,7 +451,10 @@ fn sigint_while_attaching() {
         t.signal(libc::SIGINT);
         let (status, out, err) = t.wait();
         let took = sent.elapsed();
-        assert!(!err.contains(NOTIFY), "rtrace had attached everything before the SIGINT: nothing was interrupted");
+        assert!(
+            t.attached.try_recv().is_err(),
+            "rtrace had attached everything before the SIGINT: nothing was interrupted"
+        );
         assert_eq!(status.code(), Some(0), "{:?}\n{}\n{}", status, out, err);
         assert!(out.contains("end\n") && out.contains("@calls: "), "END or maps missing:\n{}", out);
         assert!(took < Duration::from_secs(1), "rtrace took {:?} to end after SIGINT", took);

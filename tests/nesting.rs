@@ -119,7 +119,7 @@ fn one_level_more_is_one_clear_error() {
                     && first.ends_with(&format!("nests too deeply here: more than {MAX_NESTING} levels")),
                 "{kind} at {depth}: {first}"
             );
-            assert_eq!(err.matches("error:").count(), 1, "{kind} at {depth}: one error only: {err}");
+            assert_eq!(err.matches("ERROR:").count(), 1, "{kind} at {depth}: one error only: {err}");
         }
     }
 }
@@ -136,7 +136,7 @@ fn the_error_points_where_the_limit_is_passed() {
     assert_eq!(
         err,
         format!(
-            "deep.rt:{line}:1: error: the program nests too deeply here: more than {MAX_NESTING} levels\n \
+            "deep.rt:{line}:1-2: ERROR: the program nests too deeply here: more than {MAX_NESTING} levels\n \
              {line} | 1{close}...\n {pad} | ^\nhelp: blocks, parentheses and operators each add a level; keep parts \
              of the expression in variables, or split the blocks\n",
             // A long line shows as a window of 160 characters around the caret.

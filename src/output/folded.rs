@@ -111,6 +111,12 @@ impl<W: Write> Output for FoldedOutput<W> {
         Ok(())
     }
 
+    /// Nothing: the blank lines of text would be empty stacks to the
+    /// tools that read folded lines.
+    fn end(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.text.raw(bytes)
     }

@@ -76,21 +76,23 @@ pub struct ProgramMessage<'a> {
 }
 
 /// Where every kind of output goes. Implementations write exactly what
-/// bpftrace 0.17 writes in the same situation.
+/// bpftrace v0.26 writes in the same situation.
 pub trait Output {
-    /// `Attaching N probes...`
+    /// `Attached N probes` (text: on stderr)
     fn attached_probes(&mut self, n: usize) -> io::Result<()>;
     /// Text from printf, time, join, cat or system; `newline` ends it with
     /// a newline in text output (JSON data never has it).
     fn message(&mut self, kind: Message, text: &[u8], newline: bool) -> io::Result<()>;
-    /// One map (`print(@x)`), entries already decoded; sorted here.
+    /// One map (`print(@x)`), entries already decoded; sorted here. An
+    /// empty map prints nothing.
     fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()>;
+    /// The end of the run, before the maps are printed: two empty lines in
+    /// text, nothing in JSON.
+    fn end(&mut self) -> io::Result<()>;
     /// Bytes written as they are, in either format.
     fn raw(&mut self, bytes: &[u8]) -> io::Result<()>;
-    /// Every map at exit (or on SIGUSR1), in name order, after two newlines
-    /// (bpftrace writes them in JSON mode too).
+    /// Every map (at exit, on SIGUSR1), in name order.
     fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()> {
-        self.raw(b"\n\n")?;
         for (name, entries, keyed) in by_name(maps) {
             self.map(name, entries, *keyed)?;
         }
@@ -108,6 +110,54 @@ pub trait Output {
     /// Records the kernel could not deliver (ring buffer full).
     fn lost_events(&mut self, n: u64) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
+}
+
+/// Another output without its runtime warnings (`--no-warnings`); what
+/// `-k` asks for is still reported.
+pub struct NoWarnings(pub Box<dyn Output>);
+
+impl Output for NoWarnings {
+    fn attached_probes(&mut self, n: usize) -> io::Result<()> {
+        self.0.attached_probes(n)
+    }
+    fn message(&mut self, kind: Message, text: &[u8], newline: bool) -> io::Result<()> {
+        self.0.message(kind, text, newline)
+    }
+    fn map(&mut self, name: &str, entries: &[MapEntry], keyed: bool) -> io::Result<()> {
+        self.0.map(name, entries, keyed)
+    }
+    fn end(&mut self) -> io::Result<()> {
+        self.0.end()
+    }
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.raw(bytes)
+    }
+    fn maps_at_exit(&mut self, maps: &[(String, Vec<MapEntry>, bool)]) -> io::Result<()> {
+        self.0.maps_at_exit(maps)
+    }
+    fn value(&mut self, v: &value::Value) -> io::Result<()> {
+        self.0.value(v)
+    }
+    fn helper_error(&mut self, helper: &str, retcode: i64, file: &str, line: usize, col: usize) -> io::Result<()> {
+        self.0.helper_error(helper, retcode, file, line, col)
+    }
+    fn runtime_warning(&mut self, _msg: &str, _file: &str, _line: usize, _col: usize) -> io::Result<()> {
+        Ok(())
+    }
+    /// `errorf()` still; `warnf()` is a warning.
+    fn program_message(&mut self, m: ProgramMessage<'_>) -> io::Result<()> {
+        if m.error {
+            self.0.program_message(m)
+        } else {
+            Ok(())
+        }
+    }
+    fn lost_events(&mut self, n: u64) -> io::Result<()> {
+        self.0.lost_events(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Maps in bpftrace's exit order (by name).

@@ -209,6 +209,9 @@ pub fn convert(out: &mut Vec<u8>, spec: &Spec, arg: &Value) {
                 Value::Str(s) | Value::Buffer(s) => s.clone(),
                 Value::Enum { bits, signed, name } => Value::enum_text(*bits, *signed, name.as_deref()).into_bytes(),
                 Value::Stack(s) => super::stack::text(s).into_bytes(),
+                // As `print()` shows them (bpftrace v0.26): `0x...`, `true`.
+                Value::Pointer(p) => format!("0x{:x}", p).into_bytes(),
+                Value::Bool(b) => b.to_string().into_bytes(),
                 other => other.bits().to_string().into_bytes(),
             };
             match spec.precision {

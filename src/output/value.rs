@@ -8,8 +8,10 @@ use std::cmp::Ordering;
 pub enum Value {
     /// A signed integer type.
     Int(i64),
-    /// An unsigned integer type (and pointers).
+    /// An unsigned integer type.
     UInt(u64),
+    /// A pointer: `0x...` in text, a number in JSON (bpftrace v0.26).
+    Pointer(u64),
     /// `true` / `false`.
     Bool(bool),
     /// A value of a C enum, and the name of its constant (if it has one).
@@ -83,7 +85,7 @@ impl Value {
     pub fn bits(&self) -> u64 {
         match self {
             Value::Int(v) => *v as u64,
-            Value::UInt(v) => *v,
+            Value::UInt(v) | Value::Pointer(v) => *v,
             Value::Bool(b) => *b as u64,
             Value::Enum { bits, .. } => *bits,
             _ => 0,
@@ -101,14 +103,12 @@ pub enum MapValue {
     Sum(Value),
     Min(Value),
     Max(Value),
-    /// `avg()`: printed as total / count.
-    Avg {
-        count: u64,
-        total: i64,
-    },
+    /// `avg()`: total / count.
+    Avg(i64),
     /// `stats()`: count, average and total.
     Stats {
         count: u64,
+        average: i64,
         total: i64,
     },
     /// `hist()`: counts of the log2 buckets (negative, zero, 1, 2-3, 4-7, ...).
@@ -155,7 +155,11 @@ impl MapValue {
             MapValue::Sum(v) => MapValue::Sum(d(v)),
             MapValue::Min(v) => MapValue::Min(d(v)),
             MapValue::Max(v) => MapValue::Max(d(v)),
-            MapValue::Avg { count, total } => MapValue::Avg { count: *count * div, total: *total },
+            MapValue::Avg(a) => MapValue::Avg(a / div as i64),
+            // As bpftrace: the average is divided, not the count or total.
+            MapValue::Stats { count, average, total } => {
+                MapValue::Stats { count: *count, average: average / div as i64, total: *total }
+            }
             MapValue::Hist(c) => MapValue::Hist(c.iter().map(|n| n / div).collect()),
             other => other.clone(),
         }
@@ -225,9 +229,7 @@ fn compare_entries(a: &MapEntry, b: &MapEntry) -> Ordering {
 fn numeric(v: &MapValue) -> Option<i128> {
     match v {
         MapValue::Count(n) => Some(*n as i128),
-        MapValue::Avg { count, total } | MapValue::Stats { count, total } => {
-            Some(MapValue::average(*count, *total) as i128)
-        }
+        MapValue::Avg(average) | MapValue::Stats { average, .. } => Some(*average as i128),
         // Histograms sort by their total count.
         MapValue::Hist(counts) | MapValue::Lhist { counts, .. } => Some(counts.iter().map(|c| *c as i128).sum()),
         // Time series from the least to the most recently updated.
@@ -236,6 +238,8 @@ fn numeric(v: &MapValue) -> Option<i128> {
             Value::Int(i) => Some(*i as i128),
             Value::UInt(u) => Some(*u as i128),
             Value::Bool(b) => Some(*b as i128),
+            // bpftrace v0.26 sorts maps of pointers by key.
+            Value::Pointer(_) => None,
             Value::Enum { bits, signed: true, .. } => Some(*bits as i64 as i128),
             Value::Enum { bits, .. } => Some(*bits as i128),
             _ => None,
@@ -243,16 +247,16 @@ fn numeric(v: &MapValue) -> Option<i128> {
     }
 }
 
-/// bpftrace compares integer keys as unsigned 64-bit values and strings
+/// bpftrace v0.26 compares integer keys as signed 64-bit values and strings
 /// byte-wise, first key first.
 fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
     for (x, y) in a.iter().zip(b) {
         let o = match (x, y) {
             (Value::Str(p), Value::Str(q)) => p.cmp(q),
             (
-                Value::Int(_) | Value::UInt(_) | Value::Bool(_) | Value::Enum { .. },
-                Value::Int(_) | Value::UInt(_) | Value::Bool(_) | Value::Enum { .. },
-            ) => x.bits().cmp(&y.bits()),
+                Value::Int(_) | Value::UInt(_) | Value::Pointer(_) | Value::Bool(_) | Value::Enum { .. },
+                Value::Int(_) | Value::UInt(_) | Value::Pointer(_) | Value::Bool(_) | Value::Enum { .. },
+            ) => (x.bits() as i64).cmp(&(y.bits() as i64)),
             _ => Ordering::Equal,
         };
         if o != Ordering::Equal {
@@ -260,4 +264,14 @@ fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
         }
     }
     Ordering::Equal
+}
+
+/// A JSON number, or a string where a double could not hold it exactly
+/// (bpftrace v0.26, after RFC 8259: readers parse numbers as doubles).
+pub fn json_number(n: i128) -> String {
+    if (n as f64) as i128 == n {
+        n.to_string()
+    } else {
+        format!("\"{}\"", n)
+    }
 }

@@ -90,7 +90,7 @@ impl Session {
         let (sink, written) =
             Guarded::new(PromptSink { printer: link.printer, pending: Vec::new(), direct: direct.clone() });
         let out: Box<dyn Output> = match opts.format {
-            Format::Text => Box::new(TextOutput::new(sink)),
+            Format::Text => Box::new(TextOutput::merged(sink)),
             Format::Json => Box::new(JsonOutput::new(sink)),
             Format::Folded => Box::new(crate::output::FoldedOutput::new(sink)),
         };

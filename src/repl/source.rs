@@ -111,7 +111,7 @@ mod tests {
         let at = program.text.find("\"s\"").unwrap();
         let d = Diagnostic::error("type mismatch", Span::new(at, at + 3)).with_label(Span::new(15, 22), "first here");
         let text = pieces.render(&d, &second);
-        assert!(text.starts_with("input 2:1:6: error: type mismatch\n"), "{}", text);
+        assert!(text.starts_with("input 2:1:6-9: ERROR: type mismatch\n"), "{}", text);
         assert!(text.contains("@x = \"s\";"), "{}", text);
         assert!(text.ends_with("input 1:1:16: note: first here\n"), "{}", text);
         assert!(second.contains(Span::new(at, at + 1)) && !second.contains(Span::new(3, 4)));

@@ -28,23 +28,29 @@ fn trunc_trailer() -> &'static [u8] {
     TRUNC_TRAILER.get().map(|t| t.as_slice()).unwrap_or(b"..")
 }
 
+/// The text of a string slot, and what follows it: up to its NUL; or,
+/// cut by `str()` (which marks that with a final 0xff, no UTF-8 byte), the
+/// truncation trailer; or a full char array.
+pub fn str_slot(s: &[u8]) -> (&[u8], &'static [u8]) {
+    match s.iter().position(|b| *b == 0) {
+        Some(len) => (&s[..len], b""),
+        None if s.last() == Some(&0xff) => (&s[..s.len() - 1], trunc_trailer()),
+        None => (s, b""),
+    }
+}
+
 /// One value of type `ty` stored at `bytes[off..]`.
 pub fn value(ty: &Type, bytes: &[u8], off: usize) -> Value {
     match ty {
         Type::Int { signed: true, .. } => Value::Int(u64_at(bytes, off) as i64),
-        Type::Int { signed: false, .. } | Type::Ptr { .. } => Value::UInt(u64_at(bytes, off)),
+        Type::Int { signed: false, .. } => Value::UInt(u64_at(bytes, off)),
+        Type::Ptr { .. } => Value::Pointer(u64_at(bytes, off)),
         Type::Bool => Value::Bool(u64_at(bytes, off) != 0),
         Type::Enum(e) => enum_value(e, u64_at(bytes, off)),
         Type::Str { size } => {
             let end = (off + *size as usize).min(bytes.len());
-            let s = bytes.get(off..end).unwrap_or(&[]);
-            match s.iter().position(|b| *b == 0) {
-                Some(len) => Value::Str(s[..len].to_vec()),
-                // `str()` marks a string it cut with a final 0xff (no UTF-8 byte).
-                None if s.last() == Some(&0xff) => Value::Str([&s[..s.len() - 1], trunc_trailer()].concat()),
-                // A full char array.
-                None => Value::Str(s.to_vec()),
-            }
+            let (text, trailer) = str_slot(bytes.get(off..end).unwrap_or(&[]));
+            Value::Str([text, trailer].concat())
         }
         Type::Tuple(items) => {
             let layout = tuple_layout(items);
@@ -181,8 +187,11 @@ pub fn map_value(info: &MapInfo, key_bytes: &[u8], per_cpu: &[&[u8]]) -> OutMapV
         MapValue::Plain(ty) => OutMapValue::Value(value(ty, per_cpu.first().copied().unwrap_or(&[]), 0)),
         MapValue::Count => OutMapValue::Count(sum(0)),
         MapValue::Sum { signed } => OutMapValue::Sum(int(sum(0), *signed)),
-        MapValue::Avg => OutMapValue::Avg { count: sum(0), total: sum(8) as i64 },
-        MapValue::Stats => OutMapValue::Stats { count: sum(0), total: sum(8) as i64 },
+        MapValue::Avg => OutMapValue::Avg(OutMapValue::average(sum(0), sum(8) as i64)),
+        MapValue::Stats => {
+            let (count, total) = (sum(0), sum(8) as i64);
+            OutMapValue::Stats { count, average: OutMapValue::average(count, total), total }
+        }
         MapValue::Min { signed } => OutMapValue::Min(extreme(*signed, true)),
         MapValue::Max { signed } => OutMapValue::Max(extreme(*signed, false)),
         MapValue::Hist => OutMapValue::Hist(buckets()),

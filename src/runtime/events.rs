@@ -248,11 +248,12 @@ impl State {
         out
     }
 
-    /// The end of a session: what the counters report, then every map
-    /// (returned, for the flame graph).
+    /// The end of a session: what the counters report, the end of the
+    /// output, then every map (returned, for the flame graph).
     pub fn print_at_exit(&mut self) -> Vec<(String, Vec<MapEntry>, bool)> {
         self.report_lost();
         self.report_full_maps();
+        self.out.end().ok();
         let maps = self.read_maps();
         if self.manifest.config.print_maps_on_exit {
             self.out.maps_at_exit(&maps).ok();
@@ -419,7 +420,7 @@ impl State {
             if !self.full_reported[i] && read(self.counters.map_full(i)) > 0 {
                 self.full_reported[i] = true;
                 full.push(format!(
-                    "warning: map `{}` is full ({} entries): new keys are being dropped; {}",
+                    "WARNING: map `{}` is full ({} entries): new keys are being dropped; {}",
                     info.name,
                     info.max_entries(self.manifest.max_map_keys),
                     RAISE_MAP_KEYS
@@ -443,7 +444,7 @@ impl State {
             let n = stacks - self.stacks_lost_reported;
             self.stacks_lost_reported = stacks;
             self.warn(&format!(
-                "warning: Lost {} stack{}: the stack map is full ({} distinct stacks); they read as empty stacks; {}",
+                "WARNING: Lost {} stack{}: the stack map is full ({} distinct stacks); they read as empty stacks; {}",
                 n,
                 if n == 1 { "" } else { "s" },
                 self.manifest.max_map_keys,
@@ -460,7 +461,7 @@ impl State {
             let failed = bss.read(self.counters.map_full(i));
             if failed > 0 {
                 full.push(format!(
-                    "warning: map `{}` is full ({} entries): {} update{} failed; {}",
+                    "WARNING: map `{}` is full ({} entries): {} update{} failed; {}",
                     info.name,
                     info.max_entries(self.manifest.max_map_keys),
                     failed,

@@ -64,9 +64,10 @@ impl Plan {
                 Step::Text(t) => out.extend_from_slice(t),
                 Step::Int { off, conv, bits } => integer(out, *conv, *bits, u64_at(record, *off)),
                 Step::Str { off, size } => {
-                    let s = record.get(*off..(*off + *size).min(record.len())).unwrap_or(&[]);
-                    let len = s.iter().position(|b| *b == 0).unwrap_or(s.len());
-                    out.extend_from_slice(&s[..len]);
+                    let (text, trailer) =
+                        decode::str_slot(record.get(*off..(*off + *size).min(record.len())).unwrap_or(&[]));
+                    out.extend_from_slice(text);
+                    out.extend_from_slice(trailer);
                 }
                 Step::Value { off, ty, spec } => printf::convert(out, spec, &decode::value(ty, record, *off)),
                 Step::Missing(spec) => printf::convert(out, spec, &crate::output::value::Value::None),

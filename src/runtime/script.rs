@@ -15,7 +15,7 @@ use crate::codegen::compile::Compiled;
 use crate::diagnostic::{report, Diagnostic, Source};
 use crate::options::{exit, Buffering, Format, Options};
 use crate::output::sink::{self, Guarded, WriteStatus};
-use crate::output::{JsonOutput, Output, TextOutput};
+use crate::output::{JsonOutput, NoWarnings, Output, TextOutput};
 use crate::probe::ProbeSpec;
 use crate::sema::manifest::AttachInfo;
 use crate::sema::{Checked, ProgKind};
@@ -110,9 +110,6 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         .map_err(|e| internal(&format!("cannot read the ring buffer: {}", e)))?;
     signals::install();
 
-    if !opts.quiet {
-        state.borrow_mut().out.attached_probes(probes).ok();
-    }
     object.run(checked, ProgKind::Begin);
     let rules = MissingRules::default();
     let mut attached = object
@@ -133,8 +130,12 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     if let Some(c) = child.as_mut().filter(|_| !attached.interrupted) {
         c.start();
     }
+    // Once every probe is attached, as bpftrace v0.26 says it.
+    if !opts.quiet && !attached.interrupted {
+        state.borrow_mut().out.attached_probes(probes).ok();
+    }
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() && !attached.interrupted {
-        sink::to_stderr("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+        notify_attached(&state);
     }
 
     // Nothing but begin and end: the program has run once it began (v0.26).
@@ -174,6 +175,15 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         // `exit(code)` (bpftrace v0.26).
         None => Ok(state.borrow().exit_code.unwrap_or(exit::OK)),
     }
+}
+
+/// `__BPFTRACE_NOTIFY_PROBES_ATTACHED` on stdout (even with `-o`), after
+/// what the output holds, as bpftrace v0.26 prints it for its test runner.
+fn notify_attached(state: &RefCell<State>) {
+    state.borrow_mut().out.flush().ok();
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+    let _ = stdout.flush();
 }
 
 /// Reads records until exit(), a signal, the `-c` child's or the `-p`
@@ -242,7 +252,7 @@ fn write_flame_graph(
     match crate::output::folded::flame_graph(maps, &title, std::io::BufWriter::new(file)) {
         Ok(true) => {}
         Ok(false) => sink::to_stderr(&format!(
-            "warning: no map is keyed by a stack (@[ustack] = count()): the flame graph `{}` is empty",
+            "WARNING: no map is keyed by a stack (@[ustack] = count()): the flame graph `{}` is empty",
             path.display()
         )),
         Err(e) => sink::to_stderr(&format!("ERROR: cannot write the flame graph `{}`: {}", path.display(), e)),
@@ -310,5 +320,6 @@ fn make_output(opts: &Options) -> Result<(Box<dyn Output>, WriteStatus, String),
         Format::Json => Box::new(JsonOutput::new(sink)),
         Format::Folded => Box::new(crate::output::FoldedOutput::new(sink)),
     };
+    let out = if opts.no_warnings { Box::new(NoWarnings(out)) } else { out };
     Ok((out, written, name))
 }

@@ -291,7 +291,7 @@ pub struct AttachInfo {
 }
 
 impl Manifest {
-    /// The probes "Attaching N probes..." counts: the attach points, the
+    /// The probes "Attached N probes" counts: the attach points, the
     /// return instructions of one function's uretprobe counting once.
     pub fn probe_count(&self) -> usize {
         let mut returns = std::collections::HashSet::new();

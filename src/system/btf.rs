@@ -187,6 +187,19 @@ pub fn function(btf: &Btf<'_>, name: &str) -> Option<Prototype> {
     Some(Prototype { params, ret })
 }
 
+/// The iterators the kernel offers (`task` for `struct bpf_iter__task`),
+/// sorted.
+pub fn iterators(btf: &Btf<'_>) -> Vec<String> {
+    let mut names: Vec<String> = btf
+        .type_by_kind::<bt::Struct>()
+        .filter_map(|s| s.name().map(|n| n.to_string_lossy().into_owned()))
+        .filter_map(|n| n.strip_prefix("bpf_iter__").filter(|n| !n.ends_with("__safe_trusted")).map(str::to_string))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
 /// The names of every function the BTF describes, sorted.
 pub fn functions(btf: &Btf<'_>) -> Vec<String> {
     let mut names: Vec<String> =

@@ -38,6 +38,27 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
         return list(Some("usdt:*"), verbose, pid, out);
     }
     let pattern = pattern.unwrap_or("*:*");
+    // Several searches, as bpftrace takes them: `struct a,kprobe:f`.
+    if pattern.contains(',') {
+        for one in pattern.split(',') {
+            list(Some(one.trim()), verbose, pid, out)?;
+        }
+        return Ok(());
+    }
+    // `struct task_struct`: the type's definition, from the kernel's BTF.
+    if let Some(name) = ["struct ", "union "].iter().find_map(|p| pattern.starts_with(p).then_some(pattern)) {
+        let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some(r) =
+            super::btf::load(std::path::Path::new(super::btf::VMLINUX)).and_then(|b| super::btf::record(&b, &name))
+        {
+            writeln!(out, "{} {{", name)?;
+            for m in &r.fields {
+                writeln!(out, "\t{} {};", m.ty, m.name)?;
+            }
+            writeln!(out, "}};")?;
+        }
+        return Ok(());
+    }
     if let Some(c) = pattern.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-:*?./+@\"[]".contains(*c))) {
         return Err(ListError::Pattern(c, pattern.to_string()));
     }
@@ -95,10 +116,64 @@ pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>, out: &mut dy
     }
     for (name, events) in [("software", SOFTWARE), ("hardware", HARDWARE)] {
         if glob::matches(kind, name) {
-            for (e, _, _) in
-                events.iter().filter(|e| glob::matches(rest, &format!("{}:", e.0)) || glob::matches(rest, e.0))
-            {
+            // Each event, then its alias (`software:cpu:`), as bpftrace v0.26.
+            let names = events
+                .iter()
+                .flat_map(|(e, alias, _)| std::iter::once(*e).chain((!alias.is_empty()).then_some(*alias)));
+            for e in names.filter(|e| glob::matches(rest, &format!("{}:", e)) || glob::matches(rest, e)) {
                 w(&format!("{}:{}:", name, e))?;
+            }
+        }
+    }
+    // Raw tracepoints and iterators, from the kernel's BTF, as bpftrace
+    // v0.26 finds them (`__probestub_`/`__traceiter_` functions, `struct
+    // bpf_iter__NAME`).
+    let (raw, iter) = (glob::matches(kind, "rawtracepoint"), glob::matches(kind, "iter"));
+    if raw || iter {
+        if let Some(btf) = super::btf::load(std::path::Path::new(super::btf::VMLINUX)) {
+            if raw {
+                let mut names: Vec<(String, String)> = super::btf::functions(&btf)
+                    .into_iter()
+                    .filter_map(|f| {
+                        let name =
+                            f.strip_prefix("__probestub_").or_else(|| f.strip_prefix("__traceiter_"))?.to_string();
+                        Some((name, f))
+                    })
+                    .collect();
+                names.sort();
+                names.dedup_by(|a, b| a.0 == b.0);
+                for (name, func) in names {
+                    if !(glob::matches(rest, &format!("vmlinux:{}", name)) || glob::matches(rest, &name)) {
+                        continue;
+                    }
+                    w(&format!("rawtracepoint:vmlinux:{}", name))?;
+                    if verbose {
+                        // The first parameter is the tracepoint's own data.
+                        for (pname, ty) in
+                            super::btf::function(&btf, &func).map(|p| p.params).unwrap_or_default().iter().skip(1)
+                        {
+                            w(&format!("    {} {}", ty, pname))?;
+                        }
+                    }
+                }
+            }
+            if iter {
+                for name in super::btf::iterators(&btf).iter().filter(|n| glob::matches(rest, n)) {
+                    w(&format!("iter:{}", name))?;
+                }
+            }
+        }
+    }
+    // Timers: their units (`interval:ms:`); `interval:ms:100` lists its unit.
+    for name in ["interval", "profile"] {
+        if glob::matches(kind, name) {
+            for unit in ["hz", "us", "ms", "s"] {
+                if glob::matches(rest, &format!("{}:", unit))
+                    || glob::matches(rest, unit)
+                    || rest.split(':').next() == Some(unit)
+                {
+                    w(&format!("{}:{}:", name, unit))?;
+                }
             }
         }
     }

@@ -8,7 +8,7 @@
 use regex::Regex;
 // The same shell-like splitting rtrace applies to `-c CMD`.
 use rtrace::runtime::child::split_command;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -52,6 +52,8 @@ enum Expect {
     NoLine(String),
     /// Some stderr line matches.
     Stderr(String),
+    /// No stderr line matches.
+    NoStderr(String),
     /// These lines appear in stdout, contiguous and in order.
     Lines(Vec<String>),
     /// Stdout has contiguous lines that these patterns match, in order.
@@ -107,6 +109,7 @@ fn parse_cases(suite: &str, path: &Path) -> Vec<Case> {
             "EXPECT" => case.expects.push(Expect::Line(rest.to_string())),
             "EXPECT_NONE" => case.expects.push(Expect::NoLine(rest.to_string())),
             "EXPECT_STDERR" => case.expects.push(Expect::Stderr(rest.to_string())),
+            "EXPECT_STDERR_NONE" => case.expects.push(Expect::NoStderr(rest.to_string())),
             "EXPECT_FILE" => {
                 let (file, pat) = rest.split_once(' ').unwrap_or((rest, ""));
                 case.expects.push(Expect::File(file.to_string(), pat.to_string()));
@@ -267,13 +270,24 @@ fn run_case(case: &Case, bin: &[String], wl: &mut Workloads) -> Result<Outcome, 
         cmd.env(k, v);
     }
     let mut tracer = spawn_group(&mut cmd).map_err(|e| format!("cannot run {}: {}", bin[0], e))?;
-    let mut out = tracer.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    // bpftrace v0.26 (and rtrace) say they attached on stdout, bpftrace
+    // 0.17 on stderr: either reader passes the line on, stdout drops it.
+    let mut out = BufReader::new(tracer.0.stdout.take().unwrap());
+    let attached_tx = tx.clone();
     let stdout_reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
+        let mut line = Vec::new();
+        while out.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            if line.strip_suffix(b"\n") == Some(NOTIFY.as_bytes()) {
+                let _ = attached_tx.send(NOTIFY.to_string());
+            } else {
+                buf.extend_from_slice(&line);
+            }
+            line.clear();
+        }
         buf
     });
-    let (tx, rx) = mpsc::channel();
     let err = tracer.0.stderr.take().unwrap();
     let stderr_reader = std::thread::spawn(move || {
         for line in BufReader::new(err).lines().map_while(Result::ok) {
@@ -311,7 +325,7 @@ fn run_case(case: &Case, bin: &[String], wl: &mut Workloads) -> Result<Outcome, 
     drop(before);
     let stdout = String::from_utf8_lossy(&stdout_reader.join().unwrap()).into_owned();
     let _ = stderr_reader.join();
-    stderr.extend(rx.try_iter().map(|l| format!("{}\n", l)));
+    stderr.extend(rx.try_iter().filter(|l| l != NOTIFY).map(|l| format!("{}\n", l)));
     Ok(Outcome { stdout, stderr, code, interrupted })
 }
 
@@ -357,6 +371,9 @@ fn check(case: &Case, o: &Outcome, dir: &Path) -> Vec<String> {
             Expect::NoLine(p) if matches(p, &stdout_lines) => problems.push(format!("a stdout line matches `{}`", p)),
             Expect::Stderr(p) if !matches(p, &o.stderr.lines().collect::<Vec<_>>()) => {
                 problems.push(format!("no stderr line matches `{}`", p))
+            }
+            Expect::NoStderr(p) if matches(p, &o.stderr.lines().collect::<Vec<_>>()) => {
+                problems.push(format!("a stderr line matches `{}`", p))
             }
             Expect::Lines(want) => {
                 let found = stdout_lines.windows(want.len().max(1)).any(|w| w.iter().zip(want).all(|(a, b)| a == b));

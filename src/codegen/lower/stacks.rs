@@ -16,6 +16,8 @@ use crate::types::StackType;
 
 /// `BPF_RB_NO_WAKEUP`: a ring buffer record that does not wake the reader.
 const BPF_RB_NO_WAKEUP: u64 = 1;
+/// `BPF_RB_FORCE_WAKEUP`: a record that wakes the reader now.
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
 
 /// `-EEXIST`: the stack map holds this stack already.
 const EEXIST: i32 = -17;
@@ -156,9 +158,9 @@ impl<'a> Lowerer<'a> {
         self.announce(key, BPF_RB_NO_WAKEUP);
         self.b.jump(known);
         // The first stack of a process: the reader wakes now, to read its
-        // mappings while it runs.
+        // mappings while it runs (whatever the batch rule says).
         self.b.place(first);
-        self.announce(key, 0);
+        self.announce(key, BPF_RB_FORCE_WAKEUP);
         self.b.place(known);
     }
 
