@@ -95,6 +95,11 @@ pub enum TExprKind {
         hay: Box<TExpr>,
         needle: Box<TExpr>,
     },
+    /// `strstr(hay, needle)`: the index of `needle` in `hay`, or -1.
+    StrStr {
+        hay: Box<TExpr>,
+        needle: Box<TExpr>,
+    },
     /// The value of the inner expression, typed differently: `strftime`,
     /// `ksym`, `cgroup_path` only change how a number prints.
     Retype(Box<TExpr>),
