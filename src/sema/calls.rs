@@ -47,7 +47,6 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "strstr",
     "kfunc_exist",
     "kfunc_allowed",
-    "memcmp",
     "ntop",
     "pton",
     "ksym",

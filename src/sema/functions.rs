@@ -36,6 +36,7 @@ impl<'a> Checker<'a> {
             | "assert_str" => (1, 1),
             "default_str_length" => (0, 0),
             "cgroupid" | "kfunc_exist" => (1, 1),
+            "memcmp" => (3, 3),
             _ => return None,
         };
         if !self.arity(name, name_span, args, lo, hi) {
@@ -45,6 +46,23 @@ impl<'a> Checker<'a> {
             "strftime" => self.strftime(args, span),
             "strncmp" => self.strncmp(args, span),
             "strcontains" => self.strcontains(args, span),
+            "memcmp" => {
+                let left = self.expr(&args[0]);
+                let right = self.expr(&args[1]);
+                let count = self.int_arg("memcmp", &args[2]);
+                if [&left, &right, &count].iter().any(|e| e.ty == Type::None) {
+                    return Some(none(span));
+                }
+                for v in [&left, &right] {
+                    if v.ty.size() == 0 || matches!(v.ty, Type::Stack(_)) {
+                        let msg = format!("memcmp() compares the bytes of values, not {}", v.ty);
+                        self.error(v.span, msg);
+                        return Some(none(span));
+                    }
+                }
+                let kind = TExprKind::MemCmp { left: Box::new(left), right: Box::new(right), count: Box::new(count) };
+                TExpr { kind, ty: crate::types::I64, span }
+            }
             "cgroupid" => {
                 let Some(path) = self.literal_arg(name, &args[0], "a cgroup path") else { return Some(none(span)) };
                 match self.env.facts.0.cgroup_id(std::path::Path::new(&path)) {

@@ -95,6 +95,13 @@ pub enum TExprKind {
         hay: Box<TExpr>,
         needle: Box<TExpr>,
     },
+    /// `memcmp(left, right, count)`: the first `count` bytes of two values
+    /// (at most the smaller one's), compared like C's `memcmp`.
+    MemCmp {
+        left: Box<TExpr>,
+        right: Box<TExpr>,
+        count: Box<TExpr>,
+    },
     /// `strstr(hay, needle)`: the index of `needle` in `hay`, or -1.
     StrStr {
         hay: Box<TExpr>,

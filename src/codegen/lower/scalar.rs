@@ -128,6 +128,7 @@ impl<'a> Lowerer<'a> {
                 r
             }
             TExprKind::StrStr { hay, needle } => self.strstr(hay, needle),
+            TExprKind::MemCmp { left, right, count } => self.memcmp(left, right, count),
             TExprKind::StrLen(s) => {
                 // Unrolled (no loop for the verifier to walk): the index of
                 // the first NUL, or the size.

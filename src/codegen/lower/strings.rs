@@ -81,6 +81,34 @@ impl<'a> Lowerer<'a> {
         self.b.jump_imm(BPF_JEQ, r, 0, equal);
     }
 
+    /// `memcmp(left, right, count)`: 0 when the first `count` bytes (at
+    /// most the smaller value's) are equal, else the first differing byte
+    /// of `left` minus that of `right` (as unsigned chars), as C's.
+    pub fn memcmp(&mut self, left: &TExpr, right: &TExpr, count: &TExpr) -> Reg {
+        let n = left.ty.size().min(right.ty.size());
+        let (loff, roff) = (self.in_frame(left), self.in_frame(right));
+        let limit = self.eval(count);
+        let (result, bound) = (self.alloc(8), self.alloc(8));
+        self.b.store_imm(BPF_DW, self.frame, result, 0);
+        self.b.store(BPF_DW, self.frame, bound, limit);
+        self.frame_loop(n, |l, i, stop| {
+            let k = l.b.vreg();
+            l.b.load(BPF_DW, k, l.frame, bound);
+            l.b.jump_reg(BPF_JGE, i, k, stop);
+            let x = l.byte_at(loff, i);
+            let y = l.byte_at(roff, i);
+            let same = l.b.label();
+            l.b.jump_reg(BPF_JEQ, x, y, same);
+            l.b.alu_reg(BPF_SUB, x, y);
+            l.b.store(BPF_DW, l.frame, result, x);
+            l.b.jump(stop);
+            l.b.place(same);
+        });
+        let r = self.b.vreg();
+        self.b.load(BPF_DW, r, self.frame, result);
+        r
+    }
+
     /// `strstr(hay, needle)`: the index of the first occurrence of `needle`
     /// in `hay` (0 for an empty needle), -1 when there is none; a string
     /// ends at its NUL or its size.
