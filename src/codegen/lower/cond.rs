@@ -177,9 +177,14 @@ impl<'a> Lowerer<'a> {
             (Type::Array { .. } | Type::Stack(_), _) => a.ty.size() as i32,
             _ => unreachable!("checked: buffer or array comparison"),
         };
+        let differ = self.b.label();
+        if n as u32 > super::strings::LOOP_BYTES {
+            let (aoff, boff) = (self.in_frame(a), self.in_frame(b));
+            self.differ_loop(aoff, boff, n as u32, differ);
+            return self.finish_test(differ, target, when_equal);
+        }
         let (abase, aoff) = self.memory_location(a);
         let (bbase, boff) = self.memory_location(b);
-        let differ = self.b.label();
         for i in 0..n {
             let (x, y) = (self.b.vreg(), self.b.vreg());
             self.b.load(BPF_B, x, abase, aoff + i);

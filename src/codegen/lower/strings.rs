@@ -81,6 +81,25 @@ impl<'a> Lowerer<'a> {
         self.b.jump_imm(BPF_JEQ, r, 0, equal);
     }
 
+    /// Jumps to `differ` when the `n` bytes at two frame offsets differ
+    /// (buffers and arrays: every byte counts, NULs too).
+    pub fn differ_loop(&mut self, aoff: i32, boff: i32, n: u32, differ: Label) {
+        let result = self.alloc(8);
+        self.b.store_imm(BPF_DW, self.frame, result, 0);
+        self.frame_loop(n, |l, i, stop| {
+            let x = l.byte_at(aoff, i);
+            let y = l.byte_at(boff, i);
+            let same = l.b.label();
+            l.b.jump_reg(BPF_JEQ, x, y, same);
+            l.b.store_imm(BPF_DW, l.frame, result, 1);
+            l.b.jump(stop);
+            l.b.place(same);
+        });
+        let r = self.b.vreg();
+        self.b.load(BPF_DW, r, self.frame, result);
+        self.b.jump_imm(BPF_JNE, r, 0, differ);
+    }
+
     /// `memcmp(left, right, count)`: 0 when the first `count` bytes (at
     /// most the smaller value's) are equal, else the first differing byte
     /// of `left` minus that of `right` (as unsigned chars), as C's.
