@@ -50,6 +50,12 @@ pub const PROCESS_SEEN_ID: u64 = u64::MAX - 1;
 /// the eBPF stack), one entry as large as the largest stack.
 pub const STACK_SCRATCH_MAP: &str = "stack_scratch";
 
+/// The frames of programs whose values do not fit the eBPF stack: an array
+/// with one entry per possible CPU (the runtime sets `max_entries`), the
+/// entry of the CPU the program runs on holding its variables and
+/// temporaries.
+pub const FRAME_SCRATCH_MAP: &str = "frame_scratch";
+
 /// Processes whose first user stack was announced (pid → pid).
 pub const SEEN_PIDS_MAP: &str = "seen_pids";
 

@@ -5,7 +5,7 @@
 
 use super::finish::{finish, FinishError};
 use super::image::{FunctionImage, Image, LineInfo, MapKind, MapSpec, ProgramImage, Reloc, RelocTarget};
-use super::lower::{lower, stack_map_sizes, HelperSite, LowerError, LowerOptions, MapIndices, Start};
+use super::lower::{lower, stack_map_sizes, Frame, HelperSite, LowerError, LowerOptions, MapIndices, Start};
 use crate::contract::{self, Counters, Rodata};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::sema::Checked;
@@ -83,7 +83,10 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
         flags: 0,
     });
     let (stack_scratch, stacks, seen_pids) = stack_maps(manifest, &mut maps);
-    let indices = MapIndices { events, events_bytes: opts.ringbuf_bytes, stack_scratch, stacks, seen_pids };
+    // The scratch frames' map comes last, and only when a program needs it.
+    let frame_scratch = maps.len();
+    let indices =
+        MapIndices { events, events_bytes: opts.ringbuf_bytes, stack_scratch, stacks, seen_pids, frame_scratch };
     // Counters the runtime reads.
     let counters = Counters { map_slots: opts.lower.map_slots.unwrap_or(manifest.maps.len()) };
     let bss_size = Counters::offset(counters.words());
@@ -101,61 +104,49 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     // The values the runtime fills in, then the programs' tables.
     let mut rodata = vec![0; Rodata::SIZE as usize];
     let mut uses_rodata = false;
+    let mut scratch = 0;
     for prog in &checked.programs {
         let start = Start { helper_site: helper_sites.len(), rodata: rodata.len() as u32 };
-        let lowered = match lower(prog, manifest, indices, &opts.lower, start) {
-            Ok(l) => l,
-            Err(e) => {
-                diags.push(lower_diagnostic(e));
-                continue;
+        let built = match build(prog, checked, indices, opts, start, Frame::Stack, source) {
+            // Too much for the stack: the program's frame moves to the
+            // scratch map (its size known from a first lowering there).
+            Err(Failed { stack: true, .. }) => {
+                build(prog, checked, indices, opts, start, Frame::Scratch { size: 0 }, source).and_then(|b| {
+                    let size = b.scratch.div_ceil(8) * 8;
+                    build(prog, checked, indices, opts, start, Frame::Scratch { size }, source)
+                })
             }
+            other => other,
         };
-        uses_rodata |= lowered.uses_rodata;
-        rodata.extend_from_slice(&lowered.rodata);
-        helper_sites.extend(lowered.sites.iter().copied());
-        let finished = match finish(&lowered.insns, lowered.stack) {
-            Ok(f) => f,
-            Err(e) => {
-                diags.push(finish_diagnostic(e, prog.span));
-                continue;
+        match built {
+            Ok(b) => {
+                uses_rodata |= b.uses_rodata;
+                scratch = scratch.max(b.scratch.div_ceil(8) * 8);
+                helper_sites.extend(b.sites);
+                rodata.extend_from_slice(&b.rodata);
+                image.programs.push(b.image);
+                all_locs.push(b.locs);
+                subprog_locs.push(b.sub_locs);
             }
-        };
-        let mut subprogs = Vec::new();
-        let mut sub_locs = Vec::new();
-        let mut sub_stacks = Vec::new();
-        for (i, sub) in lowered.subprogs.iter().enumerate() {
-            match finish(&sub.insns, sub.stack) {
-                Ok(f) => {
-                    sub_stacks.push((f.stack, calls(&f.relocs), sub.span));
-                    subprogs.push(FunctionImage {
-                        name: format!("{}_cb{}", prog.name, i),
-                        params: sub.params.to_vec(),
-                        lines: line_info(&f.locs, source),
-                        insns: f.insns,
-                        relocs: f.relocs,
-                    });
-                    sub_locs.push(f.locs);
-                }
-                Err(e) => diags.push(finish_diagnostic(e, prog.span)),
-            }
+            Err(f) => diags.extend(f.diags),
         }
-        if subprogs.len() != lowered.subprogs.len() {
-            continue;
-        }
-        if let Some(d) = call_stack_diagnostic(finished.stack, &calls(&finished.relocs), &sub_stacks) {
-            diags.push(d);
-            continue;
-        }
-        image.programs.push(ProgramImage {
-            name: prog.name.clone(),
-            section: prog.kind.section(),
-            lines: line_info(&finished.locs, source),
-            insns: finished.insns,
-            relocs: finished.relocs,
-            subprogs,
+    }
+    if scratch > MAX_SCRATCH {
+        diags.push(Diagnostic::error_nowhere(format!(
+            "this needs {} bytes of memory per CPU for its strings and values, more than the {} a BPF map value can have",
+            scratch, MAX_SCRATCH
+        )));
+    }
+    if scratch > 0 {
+        image.maps.push(MapSpec {
+            name: contract::FRAME_SCRATCH_MAP.into(),
+            kind: MapKind::Array,
+            key_size: 4,
+            value_size: scratch,
+            // The runtime sets one entry per possible CPU.
+            max_entries: 1,
+            flags: 0,
         });
-        all_locs.push(finished.locs);
-        subprog_locs.push(sub_locs);
     }
     if !diags.is_empty() {
         return Err(diags);
@@ -166,6 +157,93 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     let elf = super::elf::write(&image)
         .map_err(|e| vec![Diagnostic::error_nowhere(format!("internal error, please report: {}", e))])?;
     Ok(Compiled { image, elf, maps: indices, locs: all_locs, subprog_locs, helper_sites })
+}
+
+/// The largest scratch frame: a map value is at most `KMALLOC_MAX_SIZE`
+/// (4 MiB on x86_64 and aarch64 with 4 KiB pages).
+const MAX_SCRATCH: u32 = 4 << 20;
+
+/// One program, lowered and finished, with what the object needs of it.
+struct Built {
+    image: ProgramImage,
+    locs: Vec<(usize, Span)>,
+    sub_locs: Vec<Vec<(usize, Span)>>,
+    sites: Vec<HelperSite>,
+    uses_rodata: bool,
+    /// Its tables, to place in `.rodata` at `Start::rodata`.
+    rodata: Vec<u8>,
+    /// Bytes of the scratch frame it uses (`Frame::Scratch`).
+    scratch: u32,
+}
+
+/// Why a program could not be built; `stack`: its stack was too small.
+struct Failed {
+    diags: Vec<Diagnostic>,
+    stack: bool,
+}
+
+fn build(
+    prog: &crate::sema::ProgramDef,
+    checked: &Checked,
+    indices: MapIndices,
+    opts: &CompileOptions,
+    start: Start,
+    frame: Frame,
+    source: &Source,
+) -> Result<Built, Failed> {
+    let lowered = lower(prog, &checked.manifest, indices, &opts.lower, start, frame).map_err(|e| Failed {
+        stack: matches!(e, LowerError::StackTooLarge { .. }),
+        diags: vec![lower_diagnostic(e)],
+    })?;
+    let finished = finish(&lowered.insns, lowered.stack).map_err(|e| Failed {
+        stack: matches!(e, FinishError::StackTooLarge { .. }),
+        diags: vec![finish_diagnostic(e, prog.span)],
+    })?;
+    let mut subprogs = Vec::new();
+    let mut sub_locs = Vec::new();
+    let mut sub_stacks = Vec::new();
+    let mut failed = Failed { diags: Vec::new(), stack: false };
+    for (i, sub) in lowered.subprogs.iter().enumerate() {
+        match finish(&sub.insns, sub.stack) {
+            Ok(f) => {
+                sub_stacks.push((f.stack, calls(&f.relocs), sub.span));
+                subprogs.push(FunctionImage {
+                    name: format!("{}_cb{}", prog.name, i),
+                    params: sub.params.to_vec(),
+                    lines: line_info(&f.locs, source),
+                    insns: f.insns,
+                    relocs: f.relocs,
+                });
+                sub_locs.push(f.locs);
+            }
+            Err(e) => {
+                failed.stack |= matches!(e, FinishError::StackTooLarge { .. });
+                failed.diags.push(finish_diagnostic(e, prog.span));
+            }
+        }
+    }
+    if !failed.diags.is_empty() {
+        return Err(failed);
+    }
+    if let Some(d) = call_stack_diagnostic(finished.stack, &calls(&finished.relocs), &sub_stacks) {
+        return Err(Failed { diags: vec![d], stack: true });
+    }
+    Ok(Built {
+        image: ProgramImage {
+            name: prog.name.clone(),
+            section: prog.kind.section(),
+            lines: line_info(&finished.locs, source),
+            insns: finished.insns,
+            relocs: finished.relocs,
+            subprogs,
+        },
+        locs: finished.locs,
+        sub_locs,
+        sites: lowered.sites,
+        uses_rodata: lowered.uses_rodata,
+        rodata: lowered.rodata,
+        scratch: lowered.scratch,
+    })
 }
 
 /// `.BTF.ext` line records for instructions that start a source span.

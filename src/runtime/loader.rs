@@ -68,6 +68,11 @@ pub fn load(elf: &[u8], opts: &LoadOptions) -> Result<Loaded, LoadError> {
         if let (Some(data), true) = (&opts.rodata, name.ends_with(".rodata")) {
             map.set_initial_value(data).map_err(open_err)?;
         }
+        if name == crate::contract::FRAME_SCRATCH_MAP {
+            // One frame per CPU, indexed by `bpf_get_smp_processor_id()`.
+            let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u32;
+            map.set_max_entries(ncpus).map_err(open_err)?;
+        }
         let reused = opts.reuse.iter().find(|(n, _)| *n == name || (n.starts_with('.') && name.ends_with(n.as_str())));
         if let Some((_, fd)) = reused {
             map.reuse_fd(*fd).map_err(open_err)?;

@@ -44,6 +44,9 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "buf",
     "strncmp",
     "strcontains",
+    "strstr",
+    "kfunc_exist",
+    "kfunc_allowed",
     "ntop",
     "pton",
     "ksym",
@@ -426,6 +429,12 @@ impl<'a> Checker<'a> {
             }
             // `comm()`, `pid()`: a builtin called as a function (bpftrace 0.24+).
             _ if args.is_empty() && super::expr::BUILTINS.contains(&name) => self.ident(name, span),
+            "comm" => {
+                // v0.26 reads another task's comm through the
+                // `bpf_task_from_pid` kfunc, which rtrace does not call yet.
+                self.unsupported(name_span, "`comm(pid)`");
+                none(span)
+            }
             _ if FUNCTIONS.contains(&name) => {
                 self.unsupported(name_span, format!("`{}()`", name));
                 none(span)

@@ -17,6 +17,10 @@ use std::collections::HashMap;
 /// another); reaching it means a checker bug, reported as such.
 const MAX_PASSES: usize = 1000;
 
+/// The longest `max_strlen`: a string (and the frame holding it) must fit
+/// a BPF map value, at most 4 MiB (bpftrace sets no limit of its own).
+const MAX_STRLEN: u64 = 1 << 20;
+
 /// Statements `unroll` may produce in one probe, nested unrolls multiplied:
 /// `unroll (100) { unroll (100) { unroll (100) { ... } } }` would otherwise
 /// hang the compiler on a million copies (bpftrace bounds each count by 100
@@ -477,24 +481,17 @@ impl<'a> Checker<'a> {
         if let Err(e) = config.apply_env(env) {
             self.diags.push(Diagnostic::error_nowhere(e.to_string()));
         }
-        // rtrace's own limits: strings live on the stack, map sizes are u32.
+        // rtrace's own limits: a program's strings fit a BPF map value
+        // (past the stack they live in a scratch map), map sizes are u32.
         let at = |key: &str, msg: &str| match set_at.get(key) {
             Some(&span) => Diagnostic::error(msg, span),
             None => Diagnostic::error_nowhere(msg),
         };
         match config.max_strlen {
-            n @ 2..=1024 => self.strlen = n as u32,
-            // From the environment (bpftrace's tests set 9999): as much as rtrace can.
-            n if n > 1024 && !set_at.contains_key("max_strlen") => {
-                self.strlen = 1024;
-                let mut d = Diagnostic::error_nowhere(format!(
-                    "max_strlen {} is more than rtrace keeps on the stack: using 1024",
-                    n
-                ));
-                d.severity = crate::diagnostic::Severity::Warning;
-                self.diags.push(d);
+            n @ 2..=MAX_STRLEN => self.strlen = n as u32,
+            _ => {
+                self.diags.push(at("max_strlen", &format!("`max_strlen` must be an integer from 2 to {}", MAX_STRLEN)))
             }
-            _ => self.diags.push(at("max_strlen", "`max_strlen` must be an integer from 2 to 1024")),
         }
         match config.max_map_keys {
             n @ 1..=0xffff_ffff => self.max_map_keys = n as u32,

@@ -1432,6 +1432,34 @@ impl<'a> Checker<'a> {
                 let addr = byte_arith(BinOp::Add, (**ptr).clone(), scaled, span);
                 self.deref(addr, elem, space, span)
             }
+            // A string's characters (v0.26): a constant index within its
+            // size; a runtime one reads the variable's memory at that
+            // index, unchecked, as bpftrace does.
+            (Type::Str { size }, _) if i.ty.is_int() => {
+                let char_ty = Type::Int { bytes: 1, signed: true };
+                if let Some(n) = const_value(&i) {
+                    if n >= u64::from(*size) {
+                        self.error(
+                            index.span,
+                            format!("the index {} is out of bounds for a string of size {}", n, size),
+                        );
+                        return none(span);
+                    }
+                    return TExpr {
+                        kind: TExprKind::TupleField { tuple: Box::new(b), offset: n as u32 },
+                        ty: char_ty,
+                        span,
+                    };
+                }
+                let TExprKind::Var(id) = b.kind else {
+                    self.unsupported(index.span, "a non-constant index into a string that is not in a variable");
+                    return none(span);
+                };
+                let ptr_ty = Type::Ptr { pointee: Box::new(char_ty.clone()), space: AddrSpace::Kernel };
+                let addr = TExpr { kind: TExprKind::VarAddr(id), ty: ptr_ty, span };
+                let addr = byte_arith(BinOp::Add, addr, i, span);
+                self.deref(addr, char_ty, AddrSpace::Kernel, span)
+            }
             // An array held in a variable or a struct value: a constant index.
             (Type::Array { elem, len }, _) => {
                 let Some(n) = self.constant_index(&i, *len, index.span, "an array held in a variable") else {

@@ -20,7 +20,7 @@ impl<'a> Checker<'a> {
     /// Value functions of this module; `None` when `name` is not one of them.
     pub fn value_function(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> Option<TExpr> {
         let (lo, hi) = match name {
-            "strftime" | "strcontains" => (2, 2),
+            "strftime" | "strcontains" | "strstr" => (2, 2),
             "strncmp" => (3, 3),
             "buf" | "ntop" => (1, 2),
             "bswap" | "ksym" | "usym" | "kaddr" | "uaddr" | "pton" | "cgroup_path" | "macaddr" | "strerror"
@@ -35,6 +35,8 @@ impl<'a> Checker<'a> {
             | "strcap"
             | "assert_str" => (1, 1),
             "default_str_length" => (0, 0),
+            "cgroupid" | "kfunc_exist" => (1, 1),
+            "memcmp" => (3, 3),
             _ => return None,
         };
         if !self.arity(name, name_span, args, lo, hi) {
@@ -44,6 +46,45 @@ impl<'a> Checker<'a> {
             "strftime" => self.strftime(args, span),
             "strncmp" => self.strncmp(args, span),
             "strcontains" => self.strcontains(args, span),
+            "memcmp" => {
+                let left = self.expr(&args[0]);
+                let right = self.expr(&args[1]);
+                let count = self.int_arg("memcmp", &args[2]);
+                if [&left, &right, &count].iter().any(|e| e.ty == Type::None) {
+                    return Some(none(span));
+                }
+                for v in [&left, &right] {
+                    if v.ty.size() == 0 || matches!(v.ty, Type::Stack(_)) {
+                        let msg = format!("memcmp() compares the bytes of values, not {}", v.ty);
+                        self.error(v.span, msg);
+                        return Some(none(span));
+                    }
+                }
+                let kind = TExprKind::MemCmp { left: Box::new(left), right: Box::new(right), count: Box::new(count) };
+                TExpr { kind, ty: crate::types::I64, span }
+            }
+            "cgroupid" => {
+                let Some(path) = self.literal_arg(name, &args[0], "a cgroup path") else { return Some(none(span)) };
+                match self.env.facts.0.cgroup_id(std::path::Path::new(&path)) {
+                    Some(id) => TExpr { kind: TExprKind::Int(id), ty: U64, span },
+                    None => {
+                        self.error(args[0].span, format!("cgroupid(): no cgroup at `{}`", path));
+                        none(span)
+                    }
+                }
+            }
+            "kfunc_exist" => {
+                let Some(func) = self.literal_arg(name, &args[0], "a kfunc name") else { return Some(none(span)) };
+                let found = self.env.facts.0.kernel_function(&func).is_some();
+                TExpr { kind: TExprKind::Int(found as u64), ty: Type::Bool, span }
+            }
+            "strstr" => {
+                let hay = self.string_arg("strstr", &args[0]);
+                let needle = self.string_arg("strstr", &args[1]);
+                let (Some(hay), Some(needle)) = (hay, needle) else { return Some(none(span)) };
+                let kind = TExprKind::StrStr { hay: Box::new(hay), needle: Box::new(needle) };
+                TExpr { kind, ty: crate::types::I64, span }
+            }
             "buf" => self.buf(args, span),
             "ntop" => self.ntop(args, span),
             "pton" => self.pton(&args[0], span),

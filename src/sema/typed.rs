@@ -99,6 +99,18 @@ pub enum TExprKind {
         hay: Box<TExpr>,
         needle: Box<TExpr>,
     },
+    /// `memcmp(left, right, count)`: the first `count` bytes of two values
+    /// (at most the smaller one's), compared like C's `memcmp`.
+    MemCmp {
+        left: Box<TExpr>,
+        right: Box<TExpr>,
+        count: Box<TExpr>,
+    },
+    /// `strstr(hay, needle)`: the index of `needle` in `hay`, or -1.
+    StrStr {
+        hay: Box<TExpr>,
+        needle: Box<TExpr>,
+    },
     /// The value of the inner expression, typed differently: `strftime`,
     /// `ksym`, `cgroup_path` only change how a number prints.
     Retype(Box<TExpr>),

@@ -64,6 +64,10 @@ pub trait Facts {
     /// rtrace's own PID namespace (device and inode of `/proc/self/ns/pid`)
     /// when it is not the initial one: `pid` and `tid` count in it.
     fn pid_namespace(&self) -> Option<(u64, u64)>;
+    /// `cgroupid("/sys/fs/cgroup/x")`: the cgroup v2 id of the cgroup at
+    /// that path (its directory's inode number, as the kernel's
+    /// `bpf_get_current_cgroup_id()` gives it on 64-bit systems).
+    fn cgroup_id(&self, path: &Path) -> Option<u64>;
 }
 
 /// No system at all: every question has no answer (unit tests of the checker).
@@ -89,6 +93,9 @@ impl Facts for NoFacts {
         None
     }
     fn kernel_function(&self, _: &str) -> Option<btf::Prototype> {
+        None
+    }
+    fn cgroup_id(&self, _: &Path) -> Option<u64> {
         None
     }
     fn user_symbol(&self, path: &Path, _: u64, _: bool, name: &str) -> Result<Symbol, SymbolError> {
@@ -276,6 +283,11 @@ impl Facts for Machine {
 
     fn kernel_function(&self, name: &str) -> Option<btf::Prototype> {
         btf::function(self.btf()?, name)
+    }
+
+    fn cgroup_id(&self, path: &Path) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().filter(|m| m.is_dir()).map(|m| m.ino())
     }
 
     fn user_symbol(&self, path: &Path, probe_offset: u64, ret: bool, name: &str) -> Result<Symbol, SymbolError> {

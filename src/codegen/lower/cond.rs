@@ -130,12 +130,21 @@ impl<'a> Lowerer<'a> {
         let (Type::Str { size: sa }, Type::Str { size: sb }) = (&a.ty, &b.ty) else {
             unreachable!("checked: string comparison")
         };
-        let (abase, aoff) = self.memory_location(a);
-        let (bbase, boff) = self.memory_location(b);
         let n = (*sa).min(*sb);
         // strncmp() within the shorter buffer: its first `l` bytes decide.
         let limited = limit.filter(|l| *l <= n);
-        for i in 0..limited.unwrap_or(n) as i32 {
+        let long = limited.unwrap_or(n) > super::strings::LOOP_BYTES;
+        let (abase, aoff, bbase, boff) = if long {
+            // In a loop: both in the frame, where the loop reaches them.
+            let (aoff, boff) = (self.in_frame(a), self.in_frame(b));
+            self.compare_loop_at(aoff, boff, limited.unwrap_or(n), differ, equal);
+            (self.frame, aoff, self.frame, boff)
+        } else {
+            let (abase, aoff) = self.memory_location(a);
+            let (bbase, boff) = self.memory_location(b);
+            (abase, aoff, bbase, boff)
+        };
+        for i in 0..if long { 0 } else { limited.unwrap_or(n) as i32 } {
             let x = self.b.vreg();
             let y = self.b.vreg();
             self.b.load(BPF_B, x, abase, aoff + i);
@@ -168,9 +177,14 @@ impl<'a> Lowerer<'a> {
             (Type::Array { .. } | Type::Stack(_), _) => a.ty.size() as i32,
             _ => unreachable!("checked: buffer or array comparison"),
         };
+        let differ = self.b.label();
+        if n as u32 > super::strings::LOOP_BYTES {
+            let (aoff, boff) = (self.in_frame(a), self.in_frame(b));
+            self.differ_loop(aoff, boff, n as u32, differ);
+            return self.finish_test(differ, target, when_equal);
+        }
         let (abase, aoff) = self.memory_location(a);
         let (bbase, boff) = self.memory_location(b);
-        let differ = self.b.label();
         for i in 0..n {
             let (x, y) = (self.b.vreg(), self.b.vreg());
             self.b.load(BPF_B, x, abase, aoff + i);
@@ -185,6 +199,16 @@ impl<'a> Lowerer<'a> {
     fn contains_branch(&mut self, hay: &TExpr, needle: &TExpr, target: Label, when: bool) {
         let (found, missing) = (self.b.label(), self.b.label());
         let Type::Str { size } = hay.ty else { unreachable!("checked: strcontains of strings") };
+        let nsize = needle.ty.size();
+        if size > super::strings::LOOP_BYTES
+            || (!matches!(needle.kind, TExprKind::Str(_)) && u64::from(size) * u64::from(nsize) > 4096)
+        {
+            // Too long to unroll: strstr() finds it or not.
+            let at = self.strstr(hay, needle);
+            self.b.jump_imm(BPF_JSGE, at, 0, found);
+            self.b.jump(missing);
+            return self.finish_contains(found, missing, target, when);
+        }
         let (base, off) = self.memory_location(hay);
         let TExprKind::Str(needle) = &needle.kind else {
             self.contains_runtime(base, off, size, needle, found, missing);

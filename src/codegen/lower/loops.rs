@@ -24,6 +24,8 @@ use crate::types::{tuple_layout, Type};
 /// What the lowering keeps per function, swapped out while a callback is
 /// generated.
 struct FunctionState {
+    /// The callback allocates in its caller's frame.
+    shared: bool,
     b: Builder,
     top: u32,
     peak: u32,
@@ -32,6 +34,10 @@ struct FunctionState {
     loops: Vec<(Label, Label)>,
     ctx: Reg,
     vars: Reg,
+    frame: Reg,
+    slots_base: Reg,
+    stack_top: u32,
+    stack_peak: u32,
     in_callback: bool,
 }
 
@@ -47,7 +53,7 @@ pub struct LoopSlots {
 impl<'a> Lowerer<'a> {
     /// At the start of a program with loops: the shared slots, filled.
     pub fn loop_slots(&mut self) {
-        let slots = LoopSlots { ctx: self.alloc(8), stop: self.alloc(8) };
+        let slots = LoopSlots { ctx: self.alloc_stack(8), stop: self.alloc_stack(8) };
         self.b.store(BPF_DW, FP, slots.ctx, self.ctx);
         self.loop_slots = Some(slots);
     }
@@ -118,31 +124,34 @@ impl<'a> Lowerer<'a> {
             self.b.store_imm(BPF_DW, FP, slots.stop, 0);
         }
         self.b.ld_func(Reg::Phys(R2), func);
-        self.b.mov(Reg::Phys(R3), self.vars);
+        self.b.mov(Reg::Phys(R3), self.slots_base);
         self.b.mov_imm(Reg::Phys(R4), 0);
         self.b.call(helper, 4);
         let stop = self.b.vreg();
-        self.b.load(BPF_DW, stop, self.vars, slots.stop);
+        self.b.load(BPF_DW, stop, self.slots_base, slots.stop);
         self.b.jump_imm(BPF_JNE, stop, 0, self.exit_label);
     }
 
     /// In a callback: its context argument is the probe frame's address;
-    /// the probe's context pointer is reloaded from there.
+    /// the probe's context pointer is reloaded from there. Returns where
+    /// the variables are: that frame, or the scratch frame found again.
     fn callback_prologue(&mut self, ctx_arg: Reg) -> Reg {
-        let vars = self.b.vreg();
-        self.b.mov(vars, ctx_arg);
-        self.vars = vars;
+        let base = self.b.vreg();
+        self.b.mov(base, ctx_arg);
+        self.slots_base = base;
+        self.vars = base;
         let ctx = self.b.vreg();
-        self.b.load(BPF_DW, ctx, vars, self.slots().ctx);
+        self.b.load(BPF_DW, ctx, base, self.slots().ctx);
         self.ctx = ctx;
-        vars
+        self.enter_frame();
+        self.vars
     }
 
     /// Generates a callback: `body` gets the argument registers (copied to
     /// virtual ones) and writes the loop body; the returns are added here.
     /// Returns the callback's index among the program's subprograms.
     fn callback(&mut self, params: &'static [&'static str], body: impl FnOnce(&mut Self, &[Reg])) -> usize {
-        let saved = self.enter_function();
+        let saved = self.enter_function(self.scratch != super::Frame::Stack);
         // The verifier wants a line record at every function's first instruction.
         self.b.loc(self.stmt_span);
         let args: Vec<Reg> = (R1..R1 + params.len() as u8)
@@ -166,7 +175,7 @@ impl<'a> Lowerer<'a> {
         self.b.exit();
         // `return`, `exit()`: the probe ends too.
         self.b.place(self.exit_label);
-        self.b.store_imm(BPF_DW, self.vars, self.slots().stop, 1);
+        self.b.store_imm(BPF_DW, self.slots_base, self.slots().stop, 1);
         self.b.mov_imm(Reg::Phys(R0), 1);
         self.b.exit();
         let sub = self.leave_function(saved, params);
@@ -174,32 +183,94 @@ impl<'a> Lowerer<'a> {
         self.subprogs.len() - 1
     }
 
-    fn enter_function(&mut self) -> FunctionState {
+    /// `for (i = 0; i < count; i++) body`, as a `bpf_loop` whose callback
+    /// works in this function's frame (`self.frame`, at the same offsets):
+    /// on the stack it gets the frame's address as its context, in the
+    /// scratch map it finds the frame again. `body` gets the index (below
+    /// `count`, as the verifier knows) and a label that ends the loop; it
+    /// must not allocate, and reads nothing but the frame (variables may
+    /// be elsewhere: copy them into the frame first).
+    pub fn frame_loop(&mut self, count: u32, body: impl FnOnce(&mut Self, Reg, Label)) {
+        let scratch = self.scratch != super::Frame::Stack;
+        let caller_frame = self.frame;
+        let saved = self.enter_function(true);
+        self.b.loc(self.stmt_span);
+        let (index, ctx) = (self.b.vreg(), self.b.vreg());
+        self.b.mov(index, Reg::Phys(R1));
+        self.b.mov(ctx, Reg::Phys(R2));
+        if scratch {
+            self.enter_frame();
+        } else {
+            self.frame = ctx;
+        }
+        let stop = self.b.label();
+        self.b.jump_imm(BPF_JGE, index, count as i32, stop);
+        body(self, index, stop);
+        self.b.mov_imm(Reg::Phys(R0), 0);
+        self.b.exit();
+        self.b.place(stop);
+        self.b.place(self.exit_label);
+        self.b.mov_imm(Reg::Phys(R0), 1);
+        self.b.exit();
+        let sub = self.leave_function(saved, &["index", "ctx"]);
+        self.subprogs.push(sub);
+        let func = self.subprogs.len() - 1;
+        self.b.mov_imm(Reg::Phys(R1), u64::from(count));
+        self.b.ld_func(Reg::Phys(R2), func);
+        if scratch {
+            self.b.mov_imm(Reg::Phys(R3), 0);
+        } else {
+            self.b.mov(Reg::Phys(R3), caller_frame);
+        }
+        self.b.mov_imm(Reg::Phys(R4), 0);
+        self.b.call(Helper::Loop, 4);
+    }
+
+    /// A callback's temporaries: in its own stack frame, or with
+    /// `Frame::Scratch` in the scratch frame after the caller's (which
+    /// waits for it), the peak counting for both.
+    fn enter_function(&mut self, shared: bool) -> FunctionState {
         let mut b = Builder::new();
         let exit_label = b.label();
         FunctionState {
+            shared,
             b: std::mem::replace(&mut self.b, b),
-            top: std::mem::take(&mut self.top),
-            peak: std::mem::take(&mut self.peak),
+            top: if shared { self.top } else { std::mem::take(&mut self.top) },
+            peak: if shared { self.peak } else { std::mem::take(&mut self.peak) },
             peak_span: self.peak_span,
             exit_label: std::mem::replace(&mut self.exit_label, exit_label),
             loops: std::mem::take(&mut self.loops),
             ctx: self.ctx,
             vars: self.vars,
+            frame: std::mem::replace(&mut self.frame, FP),
+            slots_base: self.slots_base,
+            stack_top: std::mem::take(&mut self.stack_top),
+            stack_peak: std::mem::take(&mut self.stack_peak),
             in_callback: std::mem::replace(&mut self.in_callback, true),
         }
     }
 
     fn leave_function(&mut self, saved: FunctionState, params: &'static [&'static str]) -> Subprog {
         let insns = std::mem::replace(&mut self.b, saved.b).insns;
-        let sub = Subprog { insns, stack: self.peak, span: self.peak_span, params };
+        let shared = saved.shared;
+        let stack = if shared { self.stack_peak } else { self.peak };
+        let sub = Subprog { insns, stack, span: self.peak_span, params };
         self.top = saved.top;
-        self.peak = saved.peak;
-        self.peak_span = saved.peak_span;
+        if shared {
+            // The scratch peak is the program's: keep the callback's.
+            self.peak = self.peak.max(saved.peak);
+        } else {
+            self.peak = saved.peak;
+            self.peak_span = saved.peak_span;
+        }
         self.exit_label = saved.exit_label;
         self.loops = saved.loops;
         self.ctx = saved.ctx;
         self.vars = saved.vars;
+        self.frame = saved.frame;
+        self.slots_base = saved.slots_base;
+        self.stack_top = saved.stack_top;
+        self.stack_peak = saved.stack_peak;
         self.in_callback = saved.in_callback;
         sub
     }

@@ -28,19 +28,19 @@ impl<'a> Lowerer<'a> {
         let layout = info.key_layout();
         let slot = self.alloc(layout.size);
         if keys.is_empty() {
-            self.b.store_imm(BPF_DW, FP, slot, 0);
+            self.b.store_imm(BPF_DW, self.frame, slot, 0);
             return slot;
         }
         let types = info.keys.clone();
         // Padding and the tail of short strings are hashed too: clear them.
         let has_gaps = types.iter().any(|t| !t.is_scalar());
         if has_gaps {
-            self.zero(FP, slot, layout.size);
+            self.zero(self.frame, slot, layout.size);
         }
         // Each key in the map's key type: a tuple key stored where a wider
         // one was stored before takes that layout (its strings longer).
         for ((k, o), ty) in keys.iter().zip(layout.offsets).zip(&types) {
-            self.store_value(k, FP, slot + o as i32, ty);
+            self.store_value(k, self.frame, slot + o as i32, ty);
         }
         slot
     }
@@ -48,7 +48,7 @@ impl<'a> Lowerer<'a> {
     /// `r0 = bpf_map_lookup_elem(&map, key)`; returns r0 copied into a vreg.
     fn lookup(&mut self, map_index: usize, key_slot: i32) -> Reg {
         self.b.ld_map(Reg::Phys(R1), map_index);
-        self.address(Reg::Phys(R2), FP, key_slot);
+        self.address(Reg::Phys(R2), self.frame, key_slot);
         self.b.call(Helper::MapLookupElem, 2);
         let p = self.b.vreg();
         self.b.mov(p, Reg::Phys(R0));
@@ -79,8 +79,8 @@ impl<'a> Lowerer<'a> {
 
     fn update_call(&mut self, map: MapId, key_slot: i32, value_slot: i32, flags: u64) {
         self.b.ld_map(Reg::Phys(R1), map);
-        self.address(Reg::Phys(R2), FP, key_slot);
-        self.address(Reg::Phys(R3), FP, value_slot);
+        self.address(Reg::Phys(R2), self.frame, key_slot);
+        self.address(Reg::Phys(R3), self.frame, value_slot);
         self.b.mov_imm(Reg::Phys(R4), flags);
         self.b.call(Helper::MapUpdateElem, 4);
     }
@@ -124,7 +124,7 @@ impl<'a> Lowerer<'a> {
     /// iterations), ended at once when the key is absent.
     pub fn map_read_aggregate(&mut self, map: MapId, keys: &[TExpr]) -> Reg {
         let key = self.map_key(map, keys);
-        self.aggregate_at(map, FP, key)
+        self.aggregate_at(map, self.frame, key)
     }
 
     /// The combined value of every CPU of a per-CPU map's entry whose key
@@ -142,8 +142,8 @@ impl<'a> Lowerer<'a> {
         };
         let t = self.b.vreg();
         self.b.mov_imm(t, init);
-        self.b.store(BPF_DW, FP, acc, t);
-        self.b.store_imm(BPF_DW, FP, count, 0);
+        self.b.store(BPF_DW, self.frame, acc, t);
+        self.b.store_imm(BPF_DW, self.frame, count, 0);
         let cpu = self.b.vreg();
         self.b.mov_imm(cpu, 0);
         let (head, end) = (self.b.label(), self.b.label());
@@ -160,15 +160,15 @@ impl<'a> Lowerer<'a> {
         self.b.alu_imm(BPF_ADD, cpu, 1);
         let (v, a) = (self.b.vreg(), self.b.vreg());
         self.b.load(BPF_DW, v, p, 0);
-        self.b.load(BPF_DW, a, FP, acc);
+        self.b.load(BPF_DW, a, self.frame, acc);
         match value {
             MapValue::Count | MapValue::Sum { .. } => self.b.alu_reg(BPF_ADD, a, v),
             MapValue::Avg | MapValue::Stats => {
                 // {count, total}
                 let c = self.b.vreg();
-                self.b.load(BPF_DW, c, FP, count);
+                self.b.load(BPF_DW, c, self.frame, count);
                 self.b.alu_reg(BPF_ADD, c, v);
-                self.b.store(BPF_DW, FP, count, c);
+                self.b.store(BPF_DW, self.frame, count, c);
                 self.b.load(BPF_DW, v, p, 8);
                 self.b.alu_reg(BPF_ADD, a, v);
             }
@@ -177,7 +177,7 @@ impl<'a> Lowerer<'a> {
                 let set = self.b.vreg();
                 self.b.load(BPF_DW, set, p, 8);
                 self.b.jump_imm(BPF_JEQ, set, 0, head);
-                self.b.store_imm(BPF_DW, FP, count, 1);
+                self.b.store_imm(BPF_DW, self.frame, count, 1);
                 let keep = match (matches!(value, MapValue::Min { .. }), signed) {
                     (true, true) => BPF_JSGE,
                     (true, false) => BPF_JGE,
@@ -189,20 +189,20 @@ impl<'a> Lowerer<'a> {
             }
             _ => unreachable!("checked: only count, sum, avg, min and max are read"),
         }
-        self.b.store(BPF_DW, FP, acc, a);
+        self.b.store(BPF_DW, self.frame, acc, a);
         self.b.jump(head);
         self.b.place(end);
         let (res, n) = (self.b.vreg(), self.b.vreg());
-        self.b.load(BPF_DW, res, FP, acc);
+        self.b.load(BPF_DW, res, self.frame, acc);
         match value {
             MapValue::Avg | MapValue::Stats => {
-                self.b.load(BPF_DW, n, FP, count);
+                self.b.load(BPF_DW, n, self.frame, count);
                 self.signed_average(res, n);
             }
             MapValue::Min { .. } | MapValue::Max { .. } => {
                 // No CPU stored a value: 0, as printing shows it.
                 let done = self.b.label();
-                self.b.load(BPF_DW, n, FP, count);
+                self.b.load(BPF_DW, n, self.frame, count);
                 self.b.jump_imm(BPF_JNE, n, 0, done);
                 self.b.mov_imm(res, 0);
                 self.b.place(done);
@@ -243,7 +243,7 @@ impl<'a> Lowerer<'a> {
         let MapValue::Plain(ty) = self.manifest.maps[map].value.clone() else { unreachable!("checked: plain map") };
         let key = self.map_key(map, keys);
         let slot = self.alloc(ty.size().max(8));
-        self.store_value(value, FP, slot, &ty);
+        self.store_value(value, self.frame, slot, &ty);
         self.update_elem(map, key, slot);
     }
 
@@ -301,7 +301,7 @@ impl<'a> Lowerer<'a> {
         self.alu_const(BPF_MOD, bucket, count as i64);
         let key = self.map_key(map, keys);
         let off = self.manifest.maps[map].bucket_offset() as i32;
-        self.b.store(BPF_DW, FP, key + off, bucket);
+        self.b.store(BPF_DW, self.frame, key + off, bucket);
         let p = self.lookup(map, key);
         let (insert, done, update) = (self.b.label(), self.b.label(), self.b.label());
         self.b.jump_imm(BPF_JEQ, p, 0, insert);
@@ -339,13 +339,13 @@ impl<'a> Lowerer<'a> {
         self.b.jump(done);
         self.b.place(insert);
         let slot = self.alloc(24);
-        self.b.store(BPF_DW, FP, slot, v);
+        self.b.store(BPF_DW, self.frame, slot, v);
         match agg {
-            TsAgg::Last => self.b.store(BPF_DW, FP, slot + 8, now),
-            TsAgg::Sum => self.b.store_imm(BPF_DW, FP, slot + 8, 0),
-            TsAgg::Avg | TsAgg::Min | TsAgg::Max => self.b.store_imm(BPF_DW, FP, slot + 8, 1),
+            TsAgg::Last => self.b.store(BPF_DW, self.frame, slot + 8, now),
+            TsAgg::Sum => self.b.store_imm(BPF_DW, self.frame, slot + 8, 0),
+            TsAgg::Avg | TsAgg::Min | TsAgg::Max => self.b.store_imm(BPF_DW, self.frame, slot + 8, 1),
         }
-        self.b.store(BPF_DW, FP, slot + 16, epoch);
+        self.b.store(BPF_DW, self.frame, slot + 16, epoch);
         self.update_elem(map, key, slot);
         self.b.place(done);
     }
@@ -433,8 +433,8 @@ impl<'a> Lowerer<'a> {
         self.b.jump(done);
         self.b.place(insert);
         let slot = self.alloc(16);
-        self.b.store_imm(BPF_DW, FP, slot, 1);
-        self.b.store(BPF_DW, FP, slot + 8, v);
+        self.b.store_imm(BPF_DW, self.frame, slot, 1);
+        self.b.store(BPF_DW, self.frame, slot + 8, v);
         self.update_elem(map, key, slot);
         self.b.place(done);
     }
@@ -473,8 +473,8 @@ impl<'a> Lowerer<'a> {
         self.b.jump(done);
         self.b.place(insert);
         let slot = self.alloc(16);
-        self.b.store(BPF_DW, FP, slot, v);
-        self.b.store_imm(BPF_DW, FP, slot + 8, 1);
+        self.b.store(BPF_DW, self.frame, slot, v);
+        self.b.store_imm(BPF_DW, self.frame, slot + 8, 1);
         self.update_elem(map, key, slot);
         self.b.place(done);
     }
@@ -485,7 +485,7 @@ impl<'a> Lowerer<'a> {
     pub fn map_delete(&mut self, map: MapId, keys: &[TExpr], discarded: bool) -> Reg {
         let key = self.map_key(map, keys);
         self.b.ld_map(Reg::Phys(R1), map);
-        self.address(Reg::Phys(R2), FP, key);
+        self.address(Reg::Phys(R2), self.frame, key);
         self.b.call(Helper::MapDeleteElem, 2);
         let ret = self.b.vreg();
         self.b.mov(ret, Reg::Phys(R0));
@@ -544,7 +544,7 @@ impl<'a> Lowerer<'a> {
                 self.copy(vars, slot, p, 0, size);
             }
             _ => {
-                let v = self.aggregate_at(map, FP, key);
+                let v = self.aggregate_at(map, self.frame, key);
                 self.b.store(BPF_DW, vars, slot, v);
             }
         }
@@ -559,7 +559,7 @@ impl<'a> Lowerer<'a> {
         let key = self.map_key(map, keys);
         if let Some(b) = bucket {
             let off = self.manifest.maps[map].bucket_offset() as i32;
-            self.b.store(BPF_DW, FP, key + off, b);
+            self.b.store(BPF_DW, self.frame, key + off, b);
         }
         let p = self.lookup(map, key);
         let (insert, done) = (self.b.label(), self.b.label());
@@ -575,8 +575,8 @@ impl<'a> Lowerer<'a> {
         self.b.place(insert);
         let slot = self.alloc(8);
         match amount {
-            Some(a) => self.b.store(BPF_DW, FP, slot, a),
-            None => self.b.store_imm(BPF_DW, FP, slot, 1),
+            Some(a) => self.b.store(BPF_DW, self.frame, slot, a),
+            None => self.b.store_imm(BPF_DW, self.frame, slot, 1),
         }
         self.update_elem(map, key, slot);
         self.b.place(done);
@@ -599,7 +599,7 @@ impl<'a> Lowerer<'a> {
         self.b.place(insert);
         self.b.mov_imm(new, delta as u64);
         let slot = self.alloc(8);
-        self.b.store(BPF_DW, FP, slot, new);
+        self.b.store(BPF_DW, self.frame, slot, new);
         self.update_elem(map, key, slot);
         self.b.place(done);
         if prefix {

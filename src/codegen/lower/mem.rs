@@ -5,7 +5,7 @@
 use super::scalar::size_code;
 use super::Lowerer;
 use crate::codegen::insn::*;
-use crate::codegen::ir::{Reg, Run, FP};
+use crate::codegen::ir::{Reg, Run};
 use crate::sema::typed::*;
 use crate::types::{c_size, tuple_layout, AddrSpace, Type};
 
@@ -267,9 +267,9 @@ impl<'a> Lowerer<'a> {
             let p = self.b.vreg();
             self.b.mov(p, array);
             self.b.alu_imm(BPF_ADD, p, 8 * i as i32);
-            self.probe_read(FP, slot, 8, p, space);
+            self.probe_read(self.frame, slot, 8, p, space);
             let s = self.b.vreg();
-            self.b.load(BPF_DW, s, FP, slot);
+            self.b.load(BPF_DW, s, self.frame, slot);
             self.b.jump_imm(BPF_JEQ, s, 0, done);
             self.read_str(base, at, JOIN_ARG_SIZE, None, s, space);
         }
@@ -371,7 +371,17 @@ impl<'a> Lowerer<'a> {
 
     /// Copies `size` bytes between memory the program can access directly,
     /// in the widest aligned loads and stores.
+    /// Past `COPY_BY_HELPER` bytes, one `bpf_probe_read_kernel` instead:
+    /// a long string copied inline would take more instructions than a
+    /// jump around it can span.
     pub fn copy(&mut self, dst: Reg, doff: i32, src: Reg, soff: i32, size: u32) {
+        if size > COPY_BY_HELPER {
+            self.address(Reg::Phys(R3), src, soff);
+            self.b.mov_imm(Reg::Phys(R2), u64::from(size));
+            self.address(Reg::Phys(R1), dst, doff);
+            self.b.call(Helper::ProbeReadKernel, 3);
+            return;
+        }
         let (mut from, mut to) = (Run::new(src), Run::new(dst));
         let mut pos = 0u32;
         while pos < size {
@@ -397,8 +407,8 @@ impl<'a> Lowerer<'a> {
             }
             _ => {
                 let slot = self.alloc(e.ty.size());
-                self.write(e, FP, slot);
-                (FP, slot)
+                self.write(e, self.frame, slot);
+                (self.frame, slot)
             }
         }
     }
@@ -441,6 +451,9 @@ impl<'a> Lowerer<'a> {
         }
     }
 }
+
+/// Copies longer than this call a helper (`Lowerer::copy`).
+const COPY_BY_HELPER: u32 = 1024;
 
 /// The widest access (8, 4, 2, 1) that is naturally aligned at `at` and fits
 /// in `left` bytes: stack and context accesses must be aligned.

@@ -11,6 +11,7 @@ mod maps;
 mod mem;
 mod scalar;
 mod stacks;
+mod strings;
 
 pub use stacks::stack_map_sizes;
 
@@ -36,6 +37,9 @@ pub struct MapIndices {
     pub stacks: usize,
     /// The processes whose first user stack was announced.
     pub seen_pids: Option<usize>,
+    /// The per-CPU frames of `Frame::Scratch` programs (an array indexed by
+    /// CPU; the map exists only when some program needs it).
+    pub frame_scratch: usize,
 }
 
 /// Stack use is counted up to here, far past `MAX_STACK`: enough to report
@@ -52,6 +56,21 @@ pub struct LowerOptions {
     /// Maps the `.bss` counters are laid out for; `None`: the program's own.
     /// The REPL fixes it so that every object it loads shares one `.bss`.
     pub map_slots: Option<usize>,
+}
+
+/// Where a program keeps its variables and temporaries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Frame {
+    /// On the eBPF stack (512 bytes), below r10.
+    #[default]
+    Stack,
+    /// In this CPU's entry of the scratch map (`MapIndices::frame_scratch`),
+    /// `size` bytes below the entry's end: for programs whose strings do not
+    /// fit the stack (bpftrace's pre-allocated memory, `on_stack_limit`).
+    /// Only what must stay on the stack stays there: the lookup's key, the
+    /// loops' saved context pointer (the verifier tracks a pointer's type
+    /// only in a stack slot) and the register allocator's spills.
+    Scratch { size: u32 },
 }
 
 /// A place that reports at run time: a helper call `-k`/`-kk` reports the
@@ -114,6 +133,8 @@ pub struct Lowered {
     pub rodata: Vec<u8>,
     /// Peak stack use in bytes.
     pub stack: u32,
+    /// Peak use of the scratch frame (`Frame::Scratch`), callbacks included.
+    pub scratch: u32,
 }
 
 /// A callback function of a program (a `for` loop's body).
@@ -135,6 +156,7 @@ pub fn lower(
     maps: MapIndices,
     opts: &LowerOptions,
     start: Start,
+    frame: Frame,
 ) -> Result<Lowered, LowerError> {
     let mut l = Lowerer {
         b: Builder::new(),
@@ -159,6 +181,11 @@ pub fn lower(
         read_span: prog.span,
         error: None,
         vars: FP,
+        frame: FP,
+        slots_base: FP,
+        scratch: frame,
+        stack_top: 0,
+        stack_peak: 0,
         in_callback: false,
         subprogs: Vec::new(),
         loop_slots: None,
@@ -167,6 +194,7 @@ pub fn lower(
     l.b.loc(prog.span);
     l.ctx = l.b.vreg();
     l.b.mov(l.ctx, Reg::Phys(R1));
+    l.enter_frame();
     l.allocate_vars();
     if loops::has_loops(&prog.body) {
         l.loop_slots();
@@ -181,8 +209,12 @@ pub fn lower(
     if let Some(e) = l.error {
         return Err(e);
     }
-    if l.peak > MAX_STACK {
-        return Err(LowerError::StackTooLarge { needed: l.peak, span: l.peak_span });
+    let (stack, scratch) = match frame {
+        Frame::Stack => (l.peak, 0),
+        Frame::Scratch { .. } => (l.stack_peak, l.peak),
+    };
+    if stack > MAX_STACK {
+        return Err(LowerError::StackTooLarge { needed: stack, span: l.peak_span });
     }
     if let Some(sub) = l.subprogs.iter().find(|s| s.stack > MAX_STACK) {
         return Err(LowerError::StackTooLarge { needed: sub.stack, span: sub.span });
@@ -193,7 +225,8 @@ pub fn lower(
         sites: l.sites,
         uses_rodata: l.uses_rodata,
         rodata: l.rodata,
-        stack: l.peak,
+        stack,
+        scratch,
     })
 }
 
@@ -236,8 +269,19 @@ pub(super) struct Lowerer<'a> {
     /// The first error other than the stack size (which is known at the end).
     pub error: Option<LowerError>,
     /// Where the variables are: r10 in the probe program, the probe
-    /// frame's address in a loop's callback.
+    /// frame's address in a loop's callback; the scratch frame (`frame`)
+    /// in both with `Frame::Scratch`.
     pub vars: Reg,
+    /// Where temporaries (`alloc`) are: r10, or the scratch frame's end.
+    pub frame: Reg,
+    /// Where the loops' shared slots are (always on the probe's stack):
+    /// r10 in the probe program, its context argument in a callback.
+    pub slots_base: Reg,
+    pub scratch: Frame,
+    /// With `Frame::Scratch`: the bytes of this function's own stack in use
+    /// (`alloc_stack`), and their peak.
+    pub stack_top: u32,
+    pub stack_peak: u32,
     /// Generating a callback (a `for` loop body), not the probe program.
     pub in_callback: bool,
     pub subprogs: Vec<Subprog>,
@@ -282,6 +326,36 @@ impl<'a> Lowerer<'a> {
     /// The base register and offset of variable `id`.
     pub fn var_at(&self, id: VarId) -> (Reg, i32) {
         (self.vars, self.var_slots[id])
+    }
+
+    /// With `Frame::Scratch`, at a function's start: `frame` is this CPU's
+    /// scratch entry's end (exits when the lookup fails, which a CPU id
+    /// below the possible CPUs never does), and the variables live there.
+    pub fn enter_frame(&mut self) {
+        let Frame::Scratch { size } = self.scratch else { return };
+        let key = self.alloc_stack(8);
+        self.b.call(Helper::GetSmpProcessorId, 0);
+        self.b.store(BPF_W, FP, key, Reg::Phys(R0));
+        self.b.ld_map(Reg::Phys(R1), self.maps.frame_scratch);
+        self.address(Reg::Phys(R2), FP, key);
+        self.b.call(Helper::MapLookupElem, 2);
+        let frame = self.b.vreg();
+        self.b.mov(frame, Reg::Phys(R0));
+        self.b.jump_imm(BPF_JEQ, frame, 0, self.exit_label);
+        self.b.alu_imm(BPF_ADD, frame, size as i32);
+        self.frame = frame;
+        self.vars = frame;
+    }
+
+    /// Reserves `size` bytes that must be on this function's own stack
+    /// (below r10, 8-aligned); returns the r10 offset.
+    pub fn alloc_stack(&mut self, size: u32) -> i32 {
+        if self.scratch == Frame::Stack {
+            return self.alloc(size);
+        }
+        self.stack_top += size.div_ceil(8) * 8;
+        self.stack_peak = self.stack_peak.max(self.stack_top);
+        -(self.stack_top as i32)
     }
 
     /// Reserves `size` bytes of stack (8-aligned); returns the r10 offset.
@@ -429,13 +503,13 @@ impl<'a> Lowerer<'a> {
         let slot = self.alloc(size);
         self.write(
             &TExpr { kind: TExprKind::Str(format.to_vec()), ty: Type::Str { size }, span: self.stmt_span },
-            FP,
+            self.frame,
             slot,
         );
         for (i, r) in values.iter().enumerate() {
             self.b.mov(Reg::Phys(R3 + i as u8), *r);
         }
-        self.address(Reg::Phys(R1), FP, slot);
+        self.address(Reg::Phys(R1), self.frame, slot);
         self.b.mov_imm(Reg::Phys(R2), size as u64);
         self.b.call(Helper::TracePrintk, 2 + values.len() as u8);
     }
@@ -446,7 +520,7 @@ impl<'a> Lowerer<'a> {
             self.eval(e);
         } else if e.ty.size() > 0 {
             let slot = self.alloc(e.ty.size());
-            self.write(e, FP, slot);
+            self.write(e, self.frame, slot);
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{Lowerer, SiteKind};
 use crate::codegen::insn::*;
-use crate::codegen::ir::{Reg, FP};
+use crate::codegen::ir::Reg;
 use crate::contract::{Counters, Rodata};
 use crate::parser::ast::BinOp;
 use crate::sema::typed::*;
@@ -54,7 +54,8 @@ impl<'a> Lowerer<'a> {
             }
             TExprKind::VarAddr(id) => {
                 let r = self.b.vreg();
-                self.address(r, FP, self.var_slots[*id]);
+                let (vars, slot) = self.var_at(*id);
+                self.address(r, vars, slot);
                 r
             }
             TExprKind::MapRead { map, keys } => self.map_read_scalar(*map, keys),
@@ -126,10 +127,15 @@ impl<'a> Lowerer<'a> {
                 self.b.place(failed);
                 r
             }
+            TExprKind::StrStr { hay, needle } => self.strstr(hay, needle),
+            TExprKind::MemCmp { left, right, count } => self.memcmp(left, right, count),
             TExprKind::StrLen(s) => {
                 // Unrolled (no loop for the verifier to walk): the index of
                 // the first NUL, or the size.
                 let Type::Str { size } = s.ty else { unreachable!("checked: strlen of a string") };
+                if size > super::strings::LOOP_BYTES {
+                    return self.strlen_loop(s, size);
+                }
                 let (base, off) = self.memory_location(s);
                 let (r, byte, done) = (self.b.vreg(), self.b.vreg(), self.b.label());
                 for i in 0..size {
@@ -193,9 +199,9 @@ impl<'a> Lowerer<'a> {
                 let p = self.eval(ptr);
                 let slot = self.alloc(8);
                 self.read_span = e.span;
-                self.probe_read(FP, slot, bytes as u32, p, *space);
+                self.probe_read(self.frame, slot, bytes as u32, p, *space);
                 let r = self.b.vreg();
-                self.b.load(size_code(bytes), r, FP, slot);
+                self.b.load(size_code(bytes), r, self.frame, slot);
                 self.extend(r, bytes, signed);
                 r
             }
@@ -289,14 +295,14 @@ impl<'a> Lowerer<'a> {
     /// reads as 0 (the helper fails and leaves the zeroes).
     fn ns_pid(&mut self, r: Reg, tid: bool, dev: u64, ino: u64) {
         let slot = self.alloc(8);
-        self.b.store_imm(BPF_DW, FP, slot, 0);
+        self.b.store_imm(BPF_DW, self.frame, slot, 0);
         self.b.mov_imm(Reg::Phys(R1), dev);
         self.b.mov_imm(Reg::Phys(R2), ino);
-        self.address(Reg::Phys(R3), FP, slot);
+        self.address(Reg::Phys(R3), self.frame, slot);
         self.b.mov_imm(Reg::Phys(R4), 8);
         self.b.call(Helper::GetNsCurrentPidTgid, 4);
         // struct bpf_pidns_info { __u32 pid; __u32 tgid; }: pid is the thread's.
-        self.b.load(BPF_W, r, FP, if tid { slot } else { slot + 4 });
+        self.b.load(BPF_W, r, self.frame, if tid { slot } else { slot + 4 });
     }
 
     /// `r = *(u<bytes> *)(base + off)`, zero-extended. A member of a packed

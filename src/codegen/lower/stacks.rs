@@ -10,7 +10,7 @@
 
 use super::Lowerer;
 use crate::codegen::insn::*;
-use crate::codegen::ir::{Reg, FP};
+use crate::codegen::ir::Reg;
 use crate::contract::{self, StackValue};
 use crate::types::StackType;
 
@@ -38,9 +38,9 @@ impl<'a> Lowerer<'a> {
         let done = self.b.label();
         // r0 = &scratch[0]; the verifier needs the null check.
         let key = self.alloc(8);
-        self.b.store_imm(BPF_DW, FP, key, 0);
+        self.b.store_imm(BPF_DW, self.frame, key, 0);
         self.b.ld_map(Reg::Phys(R1), scratch);
-        self.address(Reg::Phys(R2), FP, key);
+        self.address(Reg::Phys(R2), self.frame, key);
         self.b.call(Helper::MapLookupElem, 2);
         let buf = self.b.vreg();
         self.b.mov(buf, Reg::Phys(R0));
@@ -64,9 +64,9 @@ impl<'a> Lowerer<'a> {
         let h = self.hash_words(buf, n, bytes, seed(st));
         // Stored once under its hash: NOEXIST leaves an existing entry alone.
         let hkey = self.alloc(8);
-        self.b.store(BPF_DW, FP, hkey, h);
+        self.b.store(BPF_DW, self.frame, hkey, h);
         self.b.ld_map(Reg::Phys(R1), stacks);
-        self.address(Reg::Phys(R2), FP, hkey);
+        self.address(Reg::Phys(R2), self.frame, hkey);
         self.b.mov(Reg::Phys(R3), buf);
         self.b.mov_imm(Reg::Phys(R4), BPF_NOEXIST as u64);
         self.b.call(Helper::MapUpdateElem, 4);
@@ -81,7 +81,7 @@ impl<'a> Lowerer<'a> {
         self.b.jump(lost);
         self.b.place(stored);
         let h = self.b.vreg();
-        self.b.load(BPF_DW, h, FP, hkey);
+        self.b.load(BPF_DW, h, self.frame, hkey);
         self.b.store(BPF_DW, base, off + StackValue::HASH as i32, h);
         if !st.kernel {
             self.store_pid(base, off + StackValue::PID as i32, new);
@@ -143,10 +143,10 @@ impl<'a> Lowerer<'a> {
         self.b.store(BPF_W, base, off, pid);
         let Some(seen) = self.maps.seen_pids else { return };
         let key = self.alloc(8);
-        self.b.store(BPF_DW, FP, key, pid);
+        self.b.store(BPF_DW, self.frame, key, pid);
         self.b.ld_map(Reg::Phys(R1), seen);
-        self.address(Reg::Phys(R2), FP, key);
-        self.address(Reg::Phys(R3), FP, key);
+        self.address(Reg::Phys(R2), self.frame, key);
+        self.address(Reg::Phys(R3), self.frame, key);
         self.b.mov_imm(Reg::Phys(R4), BPF_NOEXIST as u64);
         self.b.call(Helper::MapUpdateElem, 4);
         let (first, known) = (self.b.label(), self.b.label());
@@ -167,7 +167,7 @@ impl<'a> Lowerer<'a> {
     /// Sends `contract::PROCESS_SEEN_ID` for the pid at `key` on the stack.
     fn announce(&mut self, key: i32, flags: u64) {
         let p = self.b.vreg();
-        self.b.load(BPF_DW, p, FP, key);
+        self.b.load(BPF_DW, p, self.frame, key);
         self.send_record_flags(16, flags, |l, rec| {
             l.b.store_imm(BPF_DW, rec, 0, contract::PROCESS_SEEN_ID as i64 as i32);
             l.b.store(BPF_DW, rec, 8, p);
