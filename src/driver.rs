@@ -81,7 +81,7 @@ pub fn front(
 /// the provider's full name (`interval:ms:200` for `i:ms:200`), matches;
 /// begin and end always stay. False when only those would be left of a
 /// program that had others.
-fn filter_probes(program: &mut ast::Program, filter: &regex::Regex) -> bool {
+fn filter_probes(program: &mut ast::Program, filter: &regex_lite::Regex) -> bool {
     let special = |ap: &ast::AttachPoint| matches!(ap.provider.as_str(), "begin" | "end" | "BEGIN" | "END");
     let had_others = program.probes.iter().flat_map(|p| &p.attach_points).any(|ap| !special(ap));
     for probe in &mut program.probes {

@@ -334,7 +334,7 @@ fn main_code() -> i32 {
         Some("asm") => Some(Emit::Asm),
         Some(other) => return usage(&format!("unknown stage `{}` for --emit: use ast or asm", other)),
     };
-    let probe_filter = match cli.probe_filter.as_deref().map(regex::Regex::new).transpose() {
+    let probe_filter = match cli.probe_filter.as_deref().map(regex_lite::Regex::new).transpose() {
         Ok(f) => f,
         Err(e) => return usage(&format!("invalid --probe-filter: {}", e)),
     };

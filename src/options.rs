@@ -55,7 +55,7 @@ pub struct Options {
     pub no_warnings: bool,
     /// `--probe-filter REGEX`: only the probes whose name matches (begin and
     /// end always).
-    pub probe_filter: Option<regex::Regex>,
+    pub probe_filter: Option<regex_lite::Regex>,
     pub verbose: bool,
     pub dry_run: bool,
     pub emit: Option<Emit>,
