@@ -7,7 +7,7 @@ use super::finish::{finish, FinishError};
 use super::image::{FunctionImage, Image, LineInfo, MapKind, MapSpec, ProgramImage, Reloc, RelocTarget};
 use super::lower::{lower, stack_map_sizes, HelperSite, LowerError, LowerOptions, MapIndices};
 use crate::contract::{self, Counters, Rodata};
-use crate::diagnostic::{Diagnostic, Source};
+use crate::diagnostic::{Diagnostic, Lines, Source};
 use crate::sema::Checked;
 use crate::span::Span;
 
@@ -99,6 +99,7 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     let mut helper_sites = Vec::new();
     let mut diags = Vec::new();
     let mut uses_rodata = false;
+    let lines = source.lines();
     for prog in &checked.programs {
         let lowered = match lower(prog, manifest, indices, &opts.lower, helper_sites.len()) {
             Ok(l) => l,
@@ -126,7 +127,7 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
                     subprogs.push(FunctionImage {
                         name: format!("{}_cb{}", prog.name, i),
                         params: sub.params.to_vec(),
-                        lines: line_info(&f.locs, source),
+                        lines: line_info(&f.locs, &lines),
                         insns: f.insns,
                         relocs: f.relocs,
                     });
@@ -142,10 +143,15 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
             diags.push(d);
             continue;
         }
+        let insns = finished.insns.len() + subprogs.iter().map(|s| s.insns.len()).sum::<usize>();
+        if insns > crate::codegen::insn::MAX_INSNS {
+            diags.push(too_many_insns(&prog.name, insns, prog.span));
+            continue;
+        }
         image.programs.push(ProgramImage {
             name: prog.name.clone(),
             section: prog.kind.section(),
-            lines: line_info(&finished.locs, source),
+            lines: line_info(&finished.locs, &lines),
             insns: finished.insns,
             relocs: finished.relocs,
             subprogs,
@@ -165,16 +171,11 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
 }
 
 /// `.BTF.ext` line records for instructions that start a source span.
-fn line_info(locs: &[(usize, Span)], source: &Source) -> Vec<LineInfo> {
+fn line_info(locs: &[(usize, Span)], lines: &Lines) -> Vec<LineInfo> {
     locs.iter()
         .map(|(insn, span)| {
-            let (line, col) = source.line_col(span.start);
-            LineInfo {
-                insn: *insn,
-                line: line as u32,
-                col: col as u32,
-                text: source.line_text(line).trim().to_string(),
-            }
+            let (line, col) = lines.line_col(span.start);
+            LineInfo { insn: *insn, line: line as u32, col: col as u32, text: lines.line_text(line).trim().to_string() }
         })
         .collect()
 }
@@ -260,6 +261,21 @@ fn stack_maps(manifest: &crate::sema::Manifest, maps: &mut Vec<MapSpec>) -> (usi
         maps.len() - 1
     });
     (scratch, stacks, seen)
+}
+
+/// The kernel would refuse the program with a bare `E2BIG`: say which
+/// probe, and how far over it is.
+fn too_many_insns(name: &str, insns: usize, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        format!(
+            "probe `{}` compiles to {} eBPF instructions, more than the {} the kernel loads in one program",
+            name,
+            insns,
+            crate::codegen::insn::MAX_INSNS
+        ),
+        span,
+    )
+    .with_help("split the work over several probes, or use a loop instead of repeating statements")
 }
 
 fn lower_diagnostic(e: LowerError) -> Diagnostic {
