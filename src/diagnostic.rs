@@ -109,6 +109,45 @@ impl Source {
     pub fn line_text(&self, line: usize) -> &str {
         self.text.split('\n').nth(line - 1).unwrap_or("").trim_end_matches('\r')
     }
+
+    /// Where each line starts, for callers that ask for many places: each
+    /// question then costs a binary search, not a scan from the start of the
+    /// text (the compiler asks once per statement; a rescan made large
+    /// programs quadratic).
+    pub fn lines(&self) -> Lines<'_> {
+        let starts = std::iter::once(0).chain(self.text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Lines { source: self, starts }
+    }
+}
+
+/// `Source::line_col` and `Source::line_text` over an index of line starts.
+pub struct Lines<'a> {
+    source: &'a Source,
+    /// Byte offset of the start of each line; the first is 0.
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    pub fn source(&self) -> &'a Source {
+        self.source
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let text = &self.source.text;
+        let offset = floor_char_boundary(text, (offset as usize).min(text.len()));
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        (line, text[start..offset].chars().count() + 1)
+    }
+
+    /// The text of 1-based line `line`, without its newline.
+    pub fn line_text(&self, line: usize) -> &str {
+        let text = &self.source.text;
+        let Some(&start) = self.starts.get(line.wrapping_sub(1)) else { return "" };
+        let end = self.starts.get(line).map_or(text.len(), |&next| next - 1);
+        text[start..end].trim_end_matches('\r')
+    }
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -270,6 +309,18 @@ pub fn report(source: &Source, diags: &[Diagnostic], code: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_index_agrees_with_the_scan() {
+        let src = Source::new("stdin", "BEGIN {\r\n  é = 1;\n\n}\nlast");
+        let lines = src.lines();
+        for offset in 0..=src.text.len() as u32 + 2 {
+            assert_eq!(lines.line_col(offset), src.line_col(offset), "offset {offset}");
+        }
+        for line in 1..=6 {
+            assert_eq!(lines.line_text(line), src.line_text(line), "line {line}");
+        }
+    }
 
     #[test]
     fn renders_caret_under_span() {

@@ -4,18 +4,19 @@
 use super::compile::Compiled;
 use super::image::RelocTarget;
 use super::insn::*;
-use crate::diagnostic::Source;
+use crate::diagnostic::{Lines, Source};
 use std::fmt::Write;
 
 /// All programs of a compiled object.
 pub fn print(compiled: &Compiled, source: &Source) -> String {
     let mut out = String::new();
+    let lines = source.lines();
     for (i, prog) in compiled.image.programs.iter().enumerate() {
         let _ = writeln!(out, "{} ({}): {} instructions", prog.name, prog.section, prog.insns.len());
-        function(&mut out, compiled, source, &prog.insns, &prog.relocs, &compiled.locs[i], &prog.subprogs);
+        function(&mut out, compiled, &lines, &prog.insns, &prog.relocs, &compiled.locs[i], &prog.subprogs);
         for (sub, locs) in prog.subprogs.iter().zip(&compiled.subprog_locs[i]) {
             let _ = writeln!(out, "{} (.text): {} instructions", sub.name, sub.insns.len());
-            function(&mut out, compiled, source, &sub.insns, &sub.relocs, locs, &prog.subprogs);
+            function(&mut out, compiled, &lines, &sub.insns, &sub.relocs, locs, &prog.subprogs);
         }
     }
     out
@@ -24,20 +25,32 @@ pub fn print(compiled: &Compiled, source: &Source) -> String {
 fn function(
     out: &mut String,
     compiled: &Compiled,
-    source: &Source,
+    lines: &Lines,
     insns: &[Insn],
     relocs: &[super::image::Reloc],
     locs: &[(usize, crate::span::Span)],
     subprogs: &[super::image::FunctionImage],
 ) {
     let mut skip = false;
+    // Both `locs` and `relocs` are in instruction order: walk them along.
+    let mut locs = locs.iter().peekable();
+    let mut relocs = relocs.iter().peekable();
     for (idx, insn) in insns.iter().enumerate() {
+        let mut span = None;
+        while let Some((_, s)) = locs.next_if(|(at, _)| *at <= idx) {
+            span = Some(s);
+        }
+        let mut reloc = None;
+        while let Some(r) = relocs.next_if(|r| r.insn <= idx) {
+            reloc = (r.insn == idx).then_some(r.target);
+        }
         if skip {
             skip = false;
             continue;
         }
-        if let Some((_, span)) = locs.iter().find(|(at, _)| *at == idx) {
-            let (line, _) = source.line_col(span.start);
+        if let Some(span) = span {
+            let (line, _) = lines.line_col(span.start);
+            let source = lines.source();
             let text = &source.text[span.start as usize..span.end as usize];
             let text = text.lines().next().unwrap_or("").trim();
             let _ = writeln!(out, "; {} @ {}:{}", text, source.name, line);
@@ -46,7 +59,7 @@ fn function(
             skip = true;
             let hi = insns.get(idx + 1).map_or(0, |n| n.imm as u32 as u64);
             let value = (insn.imm as u32 as u64) | (hi << 32);
-            match relocs.iter().find(|r| r.insn == idx).map(|r| r.target) {
+            match reloc {
                 Some(RelocTarget::Map(m)) => format!("r{} = map[{}] ll", insn.dst, compiled.image.maps[m].name),
                 Some(RelocTarget::Rodata) => format!("r{} = .rodata+{} ll", insn.dst, value),
                 Some(RelocTarget::Bss) => format!("r{} = .bss+{} ll", insn.dst, value),

@@ -7,7 +7,7 @@ use super::finish::{finish, FinishError};
 use super::image::{FunctionImage, Image, LineInfo, MapKind, MapSpec, ProgramImage, Reloc, RelocTarget};
 use super::lower::{lower, stack_map_sizes, Frame, HelperSite, LowerError, LowerOptions, MapIndices, Start};
 use crate::contract::{self, Counters, Rodata};
-use crate::diagnostic::{Diagnostic, Source};
+use crate::diagnostic::{Diagnostic, Lines, Source};
 use crate::sema::Checked;
 use crate::span::Span;
 
@@ -105,15 +105,16 @@ fn compile_all(checked: &Checked, source: &Source, opts: &CompileOptions) -> Res
     let mut rodata = vec![0; Rodata::SIZE as usize];
     let mut uses_rodata = false;
     let mut scratch = 0;
+    let lines = source.lines();
     for prog in &checked.programs {
         let start = Start { helper_site: helper_sites.len(), rodata: rodata.len() as u32 };
-        let built = match build(prog, checked, indices, opts, start, Frame::Stack, source) {
+        let built = match build(prog, checked, indices, opts, start, Frame::Stack, &lines) {
             // Too much for the stack: the program's frame moves to the
             // scratch map (its size known from a first lowering there).
             Err(Failed { stack: true, .. }) => {
-                build(prog, checked, indices, opts, start, Frame::Scratch { size: 0 }, source).and_then(|b| {
+                build(prog, checked, indices, opts, start, Frame::Scratch { size: 0 }, &lines).and_then(|b| {
                     let size = b.scratch.div_ceil(8) * 8;
-                    build(prog, checked, indices, opts, start, Frame::Scratch { size }, source)
+                    build(prog, checked, indices, opts, start, Frame::Scratch { size }, &lines)
                 })
             }
             other => other,
@@ -189,7 +190,7 @@ fn build(
     opts: &CompileOptions,
     start: Start,
     frame: Frame,
-    source: &Source,
+    lines: &Lines,
 ) -> Result<Built, Failed> {
     let lowered = lower(prog, &checked.manifest, indices, &opts.lower, start, frame).map_err(|e| Failed {
         stack: matches!(e, LowerError::StackTooLarge { .. }),
@@ -210,7 +211,7 @@ fn build(
                 subprogs.push(FunctionImage {
                     name: format!("{}_cb{}", prog.name, i),
                     params: sub.params.to_vec(),
-                    lines: line_info(&f.locs, source),
+                    lines: line_info(&f.locs, lines),
                     insns: f.insns,
                     relocs: f.relocs,
                 });
@@ -228,11 +229,15 @@ fn build(
     if let Some(d) = call_stack_diagnostic(finished.stack, &calls(&finished.relocs), &sub_stacks) {
         return Err(Failed { diags: vec![d], stack: true });
     }
+    let insns = finished.insns.len() + subprogs.iter().map(|s| s.insns.len()).sum::<usize>();
+    if insns > crate::codegen::insn::MAX_INSNS {
+        return Err(Failed { diags: vec![too_many_insns(&prog.name, insns, prog.span)], stack: false });
+    }
     Ok(Built {
         image: ProgramImage {
             name: prog.name.clone(),
             section: prog.kind.section(),
-            lines: line_info(&finished.locs, source),
+            lines: line_info(&finished.locs, lines),
             insns: finished.insns,
             relocs: finished.relocs,
             subprogs,
@@ -247,16 +252,11 @@ fn build(
 }
 
 /// `.BTF.ext` line records for instructions that start a source span.
-fn line_info(locs: &[(usize, Span)], source: &Source) -> Vec<LineInfo> {
+fn line_info(locs: &[(usize, Span)], lines: &Lines) -> Vec<LineInfo> {
     locs.iter()
         .map(|(insn, span)| {
-            let (line, col) = source.line_col(span.start);
-            LineInfo {
-                insn: *insn,
-                line: line as u32,
-                col: col as u32,
-                text: source.line_text(line).trim().to_string(),
-            }
+            let (line, col) = lines.line_col(span.start);
+            LineInfo { insn: *insn, line: line as u32, col: col as u32, text: lines.line_text(line).trim().to_string() }
         })
         .collect()
 }
@@ -342,6 +342,21 @@ fn stack_maps(manifest: &crate::sema::Manifest, maps: &mut Vec<MapSpec>) -> (usi
         maps.len() - 1
     });
     (scratch, stacks, seen)
+}
+
+/// The kernel would refuse the program with a bare `E2BIG`: say which
+/// probe, and how far over it is.
+fn too_many_insns(name: &str, insns: usize, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        format!(
+            "probe `{}` compiles to {} eBPF instructions, more than the {} the kernel loads in one program",
+            name,
+            insns,
+            crate::codegen::insn::MAX_INSNS
+        ),
+        span,
+    )
+    .with_help("split the work over several probes, or use a loop instead of repeating statements")
 }
 
 fn lower_diagnostic(e: LowerError) -> Diagnostic {

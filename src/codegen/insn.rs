@@ -131,6 +131,11 @@ pub const R10: u8 = 10;
 /// The BPF stack every program gets (MAX_BPF_STACK).
 pub const MAX_STACK: u32 = 512;
 
+/// The most instructions the kernel loads in one program, its subprograms
+/// included (BPF_COMPLEXITY_LIMIT_INSNS; more is refused with `E2BIG` before
+/// the verifier looks at it).
+pub const MAX_INSNS: usize = 1_000_000;
+
 /// Map update flags.
 pub const BPF_ANY: i32 = 0;
 pub const BPF_NOEXIST: i32 = 1;

@@ -1,6 +1,6 @@
-//! ELF bytes → programs and maps in the kernel, through libbpf-rs. Every
-//! program gets its own verifier log buffer so a rejection can be reported
-//! with its log; libbpf's own warnings are captured, not printed.
+//! ELF bytes → programs and maps in the kernel, through libbpf-rs. A
+//! verifier log buffer (one per program when `verbose`) lets a rejection be
+//! reported with its log; libbpf's own warnings are captured, not printed.
 
 use libbpf_rs::{AsRawLibbpf, Object, ObjectBuilder, PrintLevel, ProgramAttachType};
 use std::collections::{HashMap, HashSet};
@@ -78,11 +78,16 @@ pub fn load(elf: &[u8], opts: &LoadOptions) -> Result<Loaded, LoadError> {
             map.reuse_fd(*fd).map_err(open_err)?;
         }
     }
-    let mut buffers: Vec<(String, Vec<u8>)> = Vec::new();
+    // Without `verbose` the kernel writes a log only when a load fails, and
+    // libbpf stops at the first program that fails: one buffer shared by all
+    // programs is enough (one each cost 8,000 probes a gigabyte).
+    let mut names: Vec<String> = Vec::new();
+    let mut buffers: Vec<Vec<u8>> = Vec::new();
     for mut prog in open.progs_mut() {
         prog.set_autoattach(false);
+        let name = prog.name().to_string_lossy().into_owned();
         if let Some(only) = &opts.only {
-            prog.set_autoload(only.contains(prog.name().to_string_lossy().as_ref()));
+            prog.set_autoload(only.contains(&name));
         }
         if opts.verbose {
             prog.set_log_level(1);
@@ -90,7 +95,10 @@ pub fn load(elf: &[u8], opts: &LoadOptions) -> Result<Loaded, LoadError> {
         if let Some(kind) = opts.multi_link.get(prog.name().to_string_lossy().as_ref()) {
             prog.set_attach_type(kind.clone());
         }
-        let mut buf = vec![0u8; LOG_BUF_BYTES];
+        if opts.verbose || buffers.is_empty() {
+            buffers.push(vec![0u8; LOG_BUF_BYTES]);
+        }
+        let buf = buffers.last_mut().expect("a log buffer");
         // SAFETY: the buffer outlives `load()` below (kept in `buffers`) and
         // its heap allocation does not move when the Vec is moved.
         unsafe {
@@ -100,30 +108,35 @@ pub fn load(elf: &[u8], opts: &LoadOptions) -> Result<Loaded, LoadError> {
                 buf.len() as _,
             );
         }
-        buffers.push((prog.name().to_string_lossy().into_owned(), buf));
+        names.push(name);
     }
     let result = open.load();
-    let logs: Vec<(String, String)> = buffers
-        .iter()
-        .map(|(name, buf)| {
-            let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-            (name.clone(), String::from_utf8_lossy(&buf[..end]).into_owned())
-        })
-        .collect();
+    let text = |buf: &[u8]| {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    };
     match result {
         Ok(object) => {
             take_libbpf_log();
-            Ok(Loaded { object, logs: if opts.verbose { logs } else { vec![] } })
+            let logs = match opts.verbose {
+                true => names.into_iter().zip(buffers.iter().map(|b| text(b))).collect(),
+                false => vec![],
+            };
+            Ok(Loaded { object, logs })
         }
         Err(e) => {
             let libbpf_log = take_libbpf_log();
             // The program whose load failed is the one libbpf names; its log
             // buffer holds the verifier's reasons.
-            let failed = logs
-                .into_iter()
-                .find(|(name, log)| !log.is_empty() && libbpf_log.contains(&format!("prog '{}'", name)));
+            let failed = names.iter().enumerate().find(|(i, name)| {
+                let buf = &buffers[if opts.verbose { *i } else { 0 }];
+                buf[0] != 0 && libbpf_log.contains(&format!("prog '{}'", name))
+            });
             match failed {
-                Some((program, log)) => Err(LoadError::Verifier { program, log }),
+                Some((i, program)) => Err(LoadError::Verifier {
+                    program: program.clone(),
+                    log: text(&buffers[if opts.verbose { i } else { 0 }]),
+                }),
                 None => Err(LoadError::Other { message: e.to_string(), libbpf_log }),
             }
         }

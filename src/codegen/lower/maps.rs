@@ -2,7 +2,7 @@
 
 use super::{LowerError, Lowerer};
 use crate::codegen::insn::*;
-use crate::codegen::ir::{Label, Reg, FP};
+use crate::codegen::ir::{Label, Reg};
 use crate::contract::{self, Counters, Rodata};
 use crate::sema::manifest::{MapValue, TsAgg};
 use crate::sema::typed::*;
@@ -32,8 +32,11 @@ impl<'a> Lowerer<'a> {
             return slot;
         }
         let types = info.keys.clone();
-        // Padding and the tail of short strings are hashed too: clear them.
-        let has_gaps = types.iter().any(|t| !t.is_scalar());
+        // Padding and the tail of short strings are hashed too: clear them,
+        // unless every key fills its place and the places leave no gap.
+        let has_gaps = types.iter().any(|t| !t.is_scalar())
+            && !(keys.iter().zip(&types).all(|(k, t)| t.is_scalar() || fills(k, t))
+                && contiguous(&layout.offsets, &types, layout.size));
         if has_gaps {
             self.zero(self.frame, slot, layout.size);
         }
@@ -704,4 +707,23 @@ impl<'a> Lowerer<'a> {
         self.b.place(done);
         flags
     }
+}
+
+/// Whether writing `key` into a place of type `ty` sets every byte of it:
+/// `comm` into 16 bytes does (`bpf_get_current_comm` pads with NULs).
+fn fills(key: &TExpr, ty: &Type) -> bool {
+    matches!((&key.kind, ty), (TExprKind::Builtin(Builtin::Comm), Type::Str { size: 16 }))
+        && key.ty == Type::Str { size: 16 }
+}
+
+/// Whether places of `types` at `offsets` cover all `size` bytes.
+fn contiguous(offsets: &[u32], types: &[Type], size: u32) -> bool {
+    let mut end = 0;
+    for (&o, t) in offsets.iter().zip(types) {
+        if o != end {
+            return false;
+        }
+        end = o + t.size();
+    }
+    end == size
 }
