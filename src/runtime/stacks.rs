@@ -5,7 +5,7 @@
 //! was read (`unwind_window`).
 
 use crate::contract::{self, DwarfStack, StackValue};
-use crate::output::value::{Frame, Stack};
+use crate::output::value::{Frame, FrameSym, Stack};
 use crate::probe::arch::Arch;
 use crate::system::{symbolize, unwind};
 use crate::types::{StackMode, StackType};
@@ -13,6 +13,7 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 thread_local! {
     /// The stack maps of the programs loaded, by value size.
@@ -95,8 +96,47 @@ fn raw_frames(bytes: u32, hash: u64) -> Option<Vec<u8>> {
         let maps = maps.borrow();
         maps.get(&bytes)?.lookup(&hash.to_ne_bytes(), MapFlags::ANY).ok().flatten()
     })?;
+    // Kept without the zeros after the last frame (a stack map value has
+    // room for the deepest stack): whole 32-byte units, which hold whole
+    // addresses and whole build id frames.
+    let used = value.iter().rposition(|b| *b != 0).map_or(0, |i| (i / 32 + 1) * 32).min(value.len());
+    let value = value[..used].to_vec();
     FRAMES.with(|f| f.borrow_mut().insert((bytes, hash), value.clone()));
     Some(value)
+}
+
+/// What is at one address: its inlined functions and its function.
+type Names = Arc<[FrameSym]>;
+
+thread_local! {
+    /// The names of each address named so far, by (kernel, pid, address):
+    /// every stack holding it shares them (thousands of stacks are made of
+    /// a few hundred addresses).
+    static NAMED: RefCell<HashMap<(bool, u32, u64), Names>> = RefCell::new(HashMap::new());
+}
+
+/// The names of kernel `addrs`, or user `addrs` of process `pid`, each
+/// address named once; those not found are asked again next time.
+fn named(kernel: bool, pid: u32, addrs: &[u64]) -> Vec<Arc<[FrameSym]>> {
+    let mut out: Vec<Option<Arc<[FrameSym]>>> =
+        NAMED.with(|n| addrs.iter().map(|a| n.borrow().get(&(kernel, pid, *a)).cloned()).collect());
+    let missing: Vec<u64> = addrs.iter().zip(&out).filter(|(_, o)| o.is_none()).map(|(a, _)| *a).collect();
+    if !missing.is_empty() {
+        let found = if kernel { symbolize::kernel(&missing) } else { symbolize::user(pid, &missing) };
+        let mut found = missing.into_iter().zip(found);
+        NAMED.with(|n| {
+            let mut n = n.borrow_mut();
+            for slot in out.iter_mut().filter(|o| o.is_none()) {
+                let Some((addr, syms)) = found.next() else { break };
+                let syms: Arc<[FrameSym]> = syms.into();
+                if !syms.is_empty() {
+                    n.insert((kernel, pid, addr), syms.clone());
+                }
+                *slot = Some(syms);
+            }
+        });
+    }
+    out.into_iter().map(Option::unwrap_or_default).collect()
 }
 
 /// The stack a `StackValue` of kind `st` at `bytes[off..]` names, with its
@@ -106,7 +146,7 @@ pub fn decode(st: &StackType, bytes: &[u8], off: usize) -> Stack {
     let pid = u32_at(bytes, off + StackValue::PID as usize);
     if st.dwarf {
         let addrs: Vec<u64> = unwound(hash).iter().take(st.limit as usize).copied().collect();
-        let names = if st.mode == StackMode::Raw { vec![] } else { symbolize::user(pid, &addrs) };
+        let names = if st.mode == StackMode::Raw { vec![] } else { named(false, pid, &addrs) };
         let mut names = names.into_iter();
         let frames =
             addrs.into_iter().map(|addr| Frame::Addr { addr, syms: names.next().unwrap_or_default() }).collect();
@@ -121,8 +161,8 @@ pub fn decode(st: &StackType, bytes: &[u8], off: usize) -> Stack {
             let addrs: Vec<u64> = (0..n).map(|i| u64_at(&raw, i * 8)).take_while(|_| !raw.is_empty()).collect();
             let names = match mode {
                 StackMode::Raw => vec![],
-                _ if st.kernel => symbolize::kernel(&addrs),
-                _ => symbolize::user(pid, &addrs),
+                _ if st.kernel => named(true, 0, &addrs),
+                _ => named(false, pid, &addrs),
             };
             let mut names = names.into_iter();
             addrs.into_iter().map(|addr| Frame::Addr { addr, syms: names.next().unwrap_or_default() }).collect()
@@ -144,7 +184,7 @@ fn build_id_frames(raw: &[u8], n: usize) -> Vec<Frame> {
             Some(if status == 1 {
                 Frame::BuildId { id: entry[4..24].to_vec(), offset }
             } else {
-                Frame::Addr { addr: offset, syms: vec![] }
+                Frame::Addr { addr: offset, syms: Arc::from([]) }
             })
         })
         .collect()
