@@ -179,7 +179,11 @@ fn mappings(pid: u32) -> Option<Vec<Mapping>> {
         };
         let (file, path) = match *path {
             "[vdso]" => ("[vdso]".to_string(), "[vdso]".to_string()),
-            p if p.starts_with('/') => (format!("{} {}", dev, inode), format!("/proc/{}/map_files/{}", pid, range)),
+            // `map_files` names ranges without the leading zeros of `maps`
+            // (a non-PIE executable at 0x400000).
+            p if p.starts_with('/') => {
+                (format!("{} {}", dev, inode), format!("/proc/{}/map_files/{:x}-{:x}", pid, start, end))
+            }
             _ => continue,
         };
         out.push(Mapping { start, end, offset, file, path });
