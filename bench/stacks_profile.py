@@ -21,6 +21,7 @@ Runs of the tracers are interleaved (A B A B ...). Uses the shared kit
 (../shared/bench, or $BENCH_KIT) for launching and attach detection.
 
   ./bench/stacks_profile.py [--runs 3] [--seconds 10] bpftrace target/release/rtrace
+  ./bench/stacks_profile.py --programs "ustack;dw_ustack" target/release/rtrace
 """
 import argparse
 import os
@@ -41,6 +42,10 @@ import benchlib as bl  # noqa: E402
 PROGRAMS = {
     "ustack,kstack": 'profile:hz:999 /comm == "manystacks"/ { @[ustack, kstack] = count(); }',
     "ustack": 'profile:hz:999 /comm == "manystacks"/ { @[ustack] = count(); }',
+    # rtrace only (bpftrace 0.17 has no dw_ustack): one map entry per
+    # sample until printed, hence the larger map.
+    "dw_ustack": 'config = { unstable_dw_ustack = enable; max_map_keys = 65536 } '
+                 'profile:hz:999 /comm == "manystacks"/ { @[dw_ustack] = count(); }',
 }
 ENTRY_RE = re.compile(r"^\]: (\d+)$", re.M)
 

@@ -67,6 +67,9 @@ pub struct Config {
     pub unstable_tseries: Unstable,
     pub unstable_typeinfo: Unstable,
     pub unstable_dw_ustack: Unstable,
+    /// rtrace's own: bytes of the user stack `dw_ustack` copies from the
+    /// stack pointer up (a multiple of 4096, at most 65536).
+    pub dw_ustack_bytes: u64,
 }
 
 impl Default for Config {
@@ -99,6 +102,7 @@ impl Default for Config {
             unstable_tseries: Unstable::Warn,
             unstable_typeinfo: Unstable::Error,
             unstable_dw_ustack: Unstable::Warn,
+            dw_ustack_bytes: 8192,
         }
     }
 }
@@ -153,6 +157,7 @@ pub const KEYS: &[&str] = &[
     "unstable_tseries",
     "unstable_typeinfo",
     "unstable_dw_ustack",
+    "dw_ustack_bytes",
 ];
 
 /// Why a key or value was refused; the messages are bpftrace's.
@@ -291,6 +296,10 @@ impl Config {
             "unstable_tseries" => self.unstable_tseries = unstable()?,
             "unstable_typeinfo" => self.unstable_typeinfo = unstable()?,
             "unstable_dw_ustack" => self.unstable_dw_ustack = unstable()?,
+            "dw_ustack_bytes" => match number()? {
+                n if n % 4096 == 0 && (4096..=65536).contains(&n) => self.dw_ustack_bytes = n,
+                _ => return Err(bad("expecting a multiple of 4096 from 4096 to 65536")),
+            },
             _ => return Err(ConfigError::Unknown(key.to_string())),
         }
         Ok(note)

@@ -16,6 +16,9 @@
 //!   `stack_map_name(bytes)`, keyed by a 64-bit hash of their frames; the
 //!   value a program handles is a `StackValue`. The first user stack of a
 //!   process sends a `{PROCESS_SEEN_ID, pid}` record.
+//! - **`dw_ustack`** copies the registers and a window of the user stack
+//!   into a `DwarfStack` record, which the runtime unwinds when it reads
+//!   it; the `StackValue` names it by its `DwarfStack::ID` instead of a hash.
 //! - **Counters**: u64 words of `.bss` (`Counters`), added to atomically by
 //!   the programs, read (and some reset) by the runtime.
 //! - **`.rodata`**: values known only at load time (`Rodata`), filled in by
@@ -45,6 +48,24 @@ pub const HELPER_ERROR_SIZE: u32 = 24;
 /// The id of the record that announces a process's first user stack, and
 /// each new user stack: `{PROCESS_SEEN_ID, pid}`, two u64s.
 pub const PROCESS_SEEN_ID: u64 = u64::MAX - 1;
+
+/// The id of a `dw_ustack` record: `DwarfStack`.
+pub const DWARF_STACK_ID: u64 = u64::MAX - 2;
+
+/// A `dw_ustack` record: `{DWARF_STACK_ID, id, u32 pid, u32 window bytes
+/// read, the user registers (`pt_regs`, as many as `Arch::registers`
+/// names), the window (the stack from the stack pointer up)}`.
+pub struct DwarfStack;
+
+impl DwarfStack {
+    /// u64: names the capture (`StackValue::HASH` holds it): the time in
+    /// ns shifted left by 8, or'd with the CPU.
+    pub const ID: u32 = 8;
+    pub const PID: u32 = 16;
+    /// u32: bytes of the window that were read (0: none).
+    pub const LEN: u32 = 20;
+    pub const REGS: u32 = 24;
+}
 
 /// The per-CPU buffer `bpf_get_stack` writes into (a stack is larger than
 /// the eBPF stack), one entry as large as the largest stack.

@@ -134,6 +134,10 @@ pub struct StackType {
     /// Frames at most (bpftrace's default is 127, the kernel's
     /// `perf_event_max_stack`).
     pub limit: u32,
+    /// `dw_ustack`: a window of the user stack and the registers are
+    /// copied in the kernel and unwound in user space with the binaries'
+    /// `.eh_frame`/`.debug_frame`, instead of following frame pointers.
+    pub dwarf: bool,
 }
 
 impl StackType {
@@ -151,7 +155,8 @@ impl StackType {
         }
     }
 
-    /// Bytes of `limit` frames: the size of the buffer and of a stack map value.
+    /// Bytes of `limit` frames: the size of the buffer and of a stack map
+    /// value (`dw_ustack` has neither).
     pub fn bytes(&self) -> u32 {
         self.limit * self.frame_bytes()
     }

@@ -150,7 +150,7 @@ mod tests {
 
     fn frame(name: &str) -> Frame {
         let sym = FrameSym { name: name.into(), offset: Some(4), location: None, module: None, inlined: false };
-        Frame::Addr { addr: 0x1000, syms: vec![sym] }
+        Frame::Addr { addr: 0x1000, syms: vec![sym].into() }
     }
 
     fn stack(kernel: bool, leaf_first: &[&str]) -> Value {

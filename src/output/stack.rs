@@ -123,9 +123,10 @@ mod tests {
                 syms: vec![
                     sym("myclock", None, Some("/src/t.c:3"), None, true),
                     sym("loop", Some(25), Some("/src/t.c:9"), Some("/bin/t"), false),
-                ],
+                ]
+                .into(),
             },
-            Frame::Addr { addr: 0x7f00_0000_0001, syms: vec![] },
+            Frame::Addr { addr: 0x7f00_0000_0001, syms: vec![].into() },
         ];
         Stack { kernel: false, mode, frames }
     }
@@ -148,7 +149,7 @@ mod tests {
             mode: StackMode::Perf,
             frames: vec![Frame::Addr {
                 addr: 0xffff_ffff_8100_0010,
-                syms: vec![sym("vfs_read", Some(16), None, None, false)],
+                syms: vec![sym("vfs_read", Some(16), None, None, false)].into(),
             }],
         };
         assert_eq!(text(&kernel), "\n\tffffffff81000010 vfs_read+16\n");
@@ -157,7 +158,7 @@ mod tests {
             mode: StackMode::BuildId,
             frames: vec![
                 Frame::BuildId { id: vec![0xab, 0x01], offset: 0x1139 },
-                Frame::Addr { addr: 0x7f00, syms: vec![] },
+                Frame::Addr { addr: 0x7f00, syms: vec![].into() },
             ],
         };
         assert_eq!(text(&build_id), "\nab01 0x1139\n7f00\n");

@@ -2,6 +2,7 @@
 
 use crate::types::StackMode;
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// A decoded value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -45,8 +46,9 @@ pub struct Stack {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Frame {
     /// An address and what is there: its inlined functions, innermost
-    /// first, then the function (empty when nothing is known).
-    Addr { addr: u64, syms: Vec<FrameSym> },
+    /// first, then the function (empty when nothing is known); shared by
+    /// every stack that has the address.
+    Addr { addr: u64, syms: Arc<[FrameSym]> },
     /// `build_id` mode: the build id of the frame's file and the offset in
     /// it (`addr` alone when the kernel could not read the build id).
     BuildId { id: Vec<u8>, offset: u64 },

@@ -9,6 +9,12 @@ pub enum Arch {
     Aarch64,
 }
 
+impl Default for Arch {
+    fn default() -> Arch {
+        Arch::host()
+    }
+}
+
 impl Arch {
     /// The architecture rtrace was built for (and therefore runs on).
     pub fn host() -> Arch {
@@ -93,6 +99,31 @@ impl Arch {
 
     pub fn stack_pointer(self) -> &'static str {
         "sp"
+    }
+}
+
+impl Arch {
+    /// The `pt_regs` register of each DWARF register number, as the
+    /// architecture's psABI numbers them (x86_64: rax, rdx, rcx, rbx, rsi,
+    /// rdi, rbp, rsp, r8..r15, then the return address column, 16, which
+    /// holds the ip; aarch64: x0..x30, sp).
+    pub fn dwarf_registers(self) -> &'static [&'static str] {
+        match self {
+            Arch::X86_64 => &[
+                "ax", "dx", "cx", "bx", "si", "di", "bp", "sp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+                "ip",
+            ],
+            Arch::Aarch64 => &AARCH64_REGS[..32],
+        }
+    }
+
+    /// The DWARF register numbers of the stack pointer and of the return
+    /// address column.
+    pub fn dwarf_sp_ra(self) -> (u16, u16) {
+        match self {
+            Arch::X86_64 => (7, 16),
+            Arch::Aarch64 => (31, 30),
+        }
     }
 }
 

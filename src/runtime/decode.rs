@@ -283,8 +283,25 @@ pub fn entry_at(info: &MapInfo, key_offsets: &[u32], key_bytes: &[u8], per_cpu: 
     }
 }
 
-/// Bucketed maps hold one kernel entry per (key, bucket): folds them into
-/// one entry per key.
+/// `a + b` of two `sum()` values (`Int` or `UInt`).
+fn add(a: &Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Value::Int(x.wrapping_add(*y)),
+        _ => Value::UInt(a.bits().wrapping_add(b.bits())),
+    }
+}
+
+/// `a < b` of two `min()`/`max()` values.
+fn less(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x < y,
+        _ => a.bits() < b.bits(),
+    }
+}
+
+/// Bucketed maps hold one kernel entry per (key, bucket), and maps keyed
+/// by a `dw_ustack` one per sample (the kernel cannot unwind it): folds
+/// them into one entry per key as printed.
 pub fn merge_buckets(entries: Vec<MapEntry>) -> Vec<MapEntry> {
     let mut out: Vec<MapEntry> = Vec::new();
     // Index of each key in `out`: a map holds up to max_map_keys entries.
@@ -299,7 +316,22 @@ pub fn merge_buckets(entries: Vec<MapEntry>) -> Vec<MapEntry> {
                     }
                 }
                 (OutMapValue::TSeries { points: a, .. }, OutMapValue::TSeries { points: b, .. }) => a.extend(b),
-                _ => {}
+                // Keys of `dw_ustack` samples that unwound alike.
+                (OutMapValue::Count(a), OutMapValue::Count(b)) => *a += b,
+                (OutMapValue::Sum(a), OutMapValue::Sum(b)) => *a = add(a, &b),
+                (
+                    OutMapValue::Stats { count: c, average: a, total: t },
+                    OutMapValue::Stats { count: d, total: u, .. },
+                ) => {
+                    (*c, *t) = (*c + d, t.wrapping_add(u));
+                    *a = OutMapValue::average(*c, *t);
+                }
+                // An `avg()` keeps no count to weigh by: the first one read.
+                (OutMapValue::Avg(_), OutMapValue::Avg(_)) => {}
+                (OutMapValue::Min(a), OutMapValue::Min(b)) if less(&b, a) => *a = b,
+                (OutMapValue::Max(a), OutMapValue::Max(b)) if less(a, &b) => *a = b,
+                // A plain value: the last one read.
+                (a, b) => *a = b,
             },
             None => {
                 index.insert(e.key.clone(), out.len());

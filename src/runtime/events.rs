@@ -7,7 +7,9 @@ use super::printf_plan::Plan;
 use super::ring::Ring;
 use super::{batch, clock, decode};
 use crate::codegen::lower::SiteKind;
-use crate::contract::{Counters, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR_VALUE, PROCESS_SEEN_ID};
+use crate::contract::{
+    Counters, DWARF_STACK_ID, HELPER_ERROR_ID, HELPER_ERROR_SITE, HELPER_ERROR_VALUE, PROCESS_SEEN_ID,
+};
 use crate::output::printf;
 use crate::output::sink::{self, WriteError, WriteStatus};
 use crate::output::value::{MapEntry, Value};
@@ -54,7 +56,7 @@ pub fn read_map(map: &MapHandle, info: &MapInfo) -> Vec<MapEntry> {
     } else {
         entries = read_map_by_key(map, info);
     }
-    if info.value.bucketed() {
+    if info.value.bucketed() || info.keys.iter().any(|k| matches!(k, crate::types::Type::Stack(s) if s.dwarf)) {
         entries = decode::merge_buckets(entries);
     }
     if matches!(info.value, crate::sema::manifest::MapValue::TSeries { .. }) {
@@ -279,14 +281,20 @@ impl State {
             // Nothing more can be printed (nor run: system()): stop reading.
             return -1;
         }
+        let word =
+            |at: usize| u64::from_le_bytes(data.get(at..at + 8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
+        if word(0) == DWARF_STACK_ID {
+            // A `dw_ustack` sample: unwound now, while its process runs;
+            // also after exit(), as map keys may hold it.
+            super::stacks::unwind_window(data);
+            return 0;
+        }
         if self.discard {
             return 0;
         }
         if self.exit {
             return -1;
         }
-        let word =
-            |at: usize| u64::from_le_bytes(data.get(at..at + 8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
         if word(0) == HELPER_ERROR_ID {
             if let Some(&(kind, line, col)) = self.helper_sites.get(word(HELPER_ERROR_SITE) as usize) {
                 let (file, retcode) = (&self.source_name, word(HELPER_ERROR_VALUE) as i64);

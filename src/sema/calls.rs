@@ -55,6 +55,7 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "uaddr",
     "kstack",
     "ustack",
+    "dw_ustack",
     "cgroupid",
     "cgroup_path",
     "signal",
@@ -400,7 +401,7 @@ impl<'a> Checker<'a> {
         }
         match name {
             "str" => self.str_call(name_span, args, span),
-            "kstack" | "ustack" => self.stack_call(name, name_span, args, span),
+            "kstack" | "ustack" | "dw_ustack" => self.stack_call(name, name_span, args, span),
             "len" if args.len() == 1 && !matches!(args[0].kind, ExprKind::Map { .. }) => self.stack_len(&args[0], span),
             "getopt" => self.getopt(name_span, args, span),
             "reg" => {

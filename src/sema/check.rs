@@ -219,6 +219,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
         max_map_keys: ck.max_map_keys,
         config: ck.config,
         stacks: ck.stacks,
+        arch: env.arch,
     };
     Ok(Checked { programs, manifest, warnings })
 }

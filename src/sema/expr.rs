@@ -24,6 +24,7 @@ pub(crate) const BUILTINS: &[&str] = &[
     "comm",
     "kstack",
     "ustack",
+    "dw_ustack",
     "arg0",
     "arg1",
     "arg2",
@@ -236,7 +237,7 @@ impl<'a> Checker<'a> {
                 let ty = Type::Ptr { pointee: Box::new(Type::Record(task)), space: AddrSpace::Kernel };
                 TExpr { kind: TExprKind::Builtin(Builtin::CurTask), ty, span }
             }
-            "kstack" | "ustack" => self.stack_builtin(name == "kstack", span),
+            "kstack" | "ustack" | "dw_ustack" => self.stack_builtin(name, span),
             n if n.starts_with("sarg") => {
                 self.unsupported(span, format!("`{}`", name));
                 none(span)

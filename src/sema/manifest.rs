@@ -24,6 +24,8 @@ pub struct Manifest {
     pub config: crate::config::Config,
     /// Every kind of stack the programs collect (`kstack`, `ustack`).
     pub stacks: Vec<StackType>,
+    /// The machine the programs run on (`dw_ustack` copies its registers).
+    pub arch: crate::probe::arch::Arch,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -21,6 +21,7 @@ mod sandbox;
 pub mod symbolize;
 pub mod symbols;
 pub mod tracefs;
+pub mod unwind;
 pub mod uprobe_insn;
 mod usdt_notes;
 

@@ -127,11 +127,15 @@ fn cache_process(st: &mut State, pid: u32) -> bool {
         if !perms.contains('x') || !path.starts_with('/') || !seen.insert(f.get(4).copied()) {
             continue;
         }
-        let file = format!("/proc/{}/map_files/{}", pid, range);
+        // `map_files` names ranges without the leading zeros of `maps` (a
+        // non-PIE executable at 0x400000).
+        let Some((start, end)) = range.split_once('-') else { continue };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16)) else { continue };
+        let file = format!("/proc/{}/map_files/{:x}-{:x}", pid, start, end);
         if symbolizer.cache(&Cache::Elf(cache::Elf::new(&file))).is_ok() {
             let shown = path.strip_suffix(" (deleted)").unwrap_or(path);
             st.files.insert(file, shown.to_string());
-            starts.extend(range.split('-').next().and_then(|s| u64::from_str_radix(s, 16).ok()));
+            starts.push(start);
         }
     }
     if starts.is_empty() {

@@ -3,7 +3,7 @@
 use super::{LowerError, Lowerer};
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Label, Reg};
-use crate::contract::{self, Counters, Rodata};
+use crate::contract::{self, Counters, Rodata, StackValue};
 use crate::sema::manifest::{MapValue, TsAgg};
 use crate::sema::typed::*;
 use crate::types::Type;
@@ -616,11 +616,28 @@ impl<'a> Lowerer<'a> {
     /// into the ring buffer.
     pub fn emit_record(&mut self, action: ActionId, args: &[TExpr]) {
         let layout = self.manifest.actions[action].record();
+        // A `dw_ustack` sends a record of its own, which must come first
+        // in the ring buffer (the reader unwinds it before it prints this
+        // one): captured before this record is reserved.
+        let early: Vec<Option<i32>> = args
+            .iter()
+            .map(|arg| match &arg.kind {
+                TExprKind::Stack(st) if st.dwarf => {
+                    let slot = self.alloc(StackValue::SIZE);
+                    self.capture_stack(st, self.frame, slot);
+                    Some(slot)
+                }
+                _ => None,
+            })
+            .collect();
         self.send_record(layout.size, |l, rec| {
             l.b.store_imm(BPF_DW, rec, 0, action as i32);
             let types: Vec<Type> = l.manifest.actions[action].arg_types().to_vec();
-            for ((arg, ty), off) in args.iter().zip(&types).zip(layout.offsets) {
-                l.store_value(arg, rec, off as i32, ty);
+            for (((arg, ty), off), early) in args.iter().zip(&types).zip(layout.offsets).zip(early) {
+                match early {
+                    Some(slot) => l.copy(rec, off as i32, l.frame, slot, StackValue::SIZE),
+                    None => l.store_value(arg, rec, off as i32, ty),
+                }
             }
         });
     }

@@ -7,11 +7,16 @@
 //! never share one (short of a 64-bit hash collision), and a stack that
 //! finds the map full is counted (`Counters::stacks_lost`) and reads as an
 //! empty stack.
+//!
+//! `dw_ustack` instead copies the user registers and a window of the user
+//! stack (config `dw_ustack_bytes`) into a ring buffer record
+//! (`contract::DwarfStack`), which the runtime unwinds with the binaries'
+//! `.eh_frame` when it reads it; its value names that record.
 
 use super::Lowerer;
 use crate::codegen::insn::*;
-use crate::codegen::ir::Reg;
-use crate::contract::{self, StackValue};
+use crate::codegen::ir::{Label, Reg};
+use crate::contract::{self, DwarfStack, StackValue};
 use crate::types::StackType;
 
 /// `BPF_RB_NO_WAKEUP`: a ring buffer record that does not wake the reader.
@@ -29,6 +34,9 @@ const HASH_K: u64 = 0x9e37_79b9_7f4a_7c15;
 impl<'a> Lowerer<'a> {
     /// Writes the current stack of kind `st` as a `StackValue` at `base + off`.
     pub fn capture_stack(&mut self, st: &StackType, base: Reg, off: i32) {
+        if st.dwarf {
+            return self.capture_window(base, off);
+        }
         let bytes = st.bytes();
         let scratch = self.maps.stack_scratch;
         let at = stack_map_sizes(&self.manifest.stacks).iter().position(|b| *b == bytes);
@@ -92,6 +100,86 @@ impl<'a> Lowerer<'a> {
         self.b.store_imm(BPF_W, base, off + StackValue::FRAMES as i32, 0);
         self.count(self.counters.stacks_lost());
         self.b.place(done);
+    }
+
+    /// `dw_ustack`: sends a `contract::DwarfStack` record, and writes the
+    /// `StackValue` that names it (its id, the pid; no frame count, which
+    /// only the unwinding in user space learns) at `base + off`.
+    fn capture_window(&mut self, base: Reg, off: i32) {
+        let window = self.manifest.config.dw_ustack_bytes as u32;
+        let arch = self.manifest.arch;
+        let regs_bytes = arch.registers().len() as u32 * 8;
+        let sp_off = arch.reg_offset(arch.stack_pointer()).expect("every arch has a stack pointer") as i32;
+        let at_window = (DwarfStack::REGS + regs_bytes) as i32;
+        self.zero(base, off, StackValue::SIZE);
+        // id = ns << 8 | cpu: two captures on one CPU are more than a ns apart.
+        self.b.call(Helper::KtimeGetNs, 0);
+        let id = self.b.vreg();
+        self.b.mov(id, Reg::Phys(R0));
+        self.b.alu_imm(BPF_LSH, id, 8);
+        self.b.call(Helper::GetSmpProcessorId, 0);
+        self.b.alu_imm(BPF_AND, Reg::Phys(R0), 0xff);
+        self.b.alu_reg(BPF_OR, id, Reg::Phys(R0));
+        self.b.store(BPF_DW, base, off + StackValue::HASH as i32, id);
+        self.b.call(Helper::GetCurrentPidTgid, 0);
+        let pid = self.b.vreg();
+        self.b.mov(pid, Reg::Phys(R0));
+        self.b.alu_imm(BPF_RSH, pid, 32);
+        self.b.store(BPF_W, base, off + StackValue::PID as i32, pid);
+        self.send_record_flags(DwarfStack::REGS + regs_bytes + window, 0, |l, rec| {
+            l.b.store_imm(BPF_DW, rec, 0, contract::DWARF_STACK_ID as i64 as i32);
+            l.b.store(BPF_DW, rec, DwarfStack::ID as i32, id);
+            l.b.store(BPF_W, rec, DwarfStack::PID as i32, pid);
+            l.b.store_imm(BPF_W, rec, DwarfStack::LEN as i32, 0);
+            let done = l.b.label();
+            // The user registers, wherever the probe fired (a profile
+            // sample in the kernel has the kernel's in its context): those
+            // saved at the task's entry to the kernel.
+            l.b.call(Helper::GetCurrentTaskBtf, 0);
+            l.b.mov(Reg::Phys(R1), Reg::Phys(R0));
+            l.b.call(Helper::TaskPtRegs, 1);
+            l.b.mov(Reg::Phys(R3), Reg::Phys(R0));
+            l.b.mov(Reg::Phys(R1), rec);
+            l.b.alu_imm(BPF_ADD, Reg::Phys(R1), DwarfStack::REGS as i32);
+            l.b.mov_imm(Reg::Phys(R2), regs_bytes as u64);
+            l.b.call(Helper::ProbeReadKernel, 3);
+            l.b.jump_imm(BPF_JNE, Reg::Phys(R0), 0, done);
+            let sp = l.b.vreg();
+            l.b.load(BPF_DW, sp, rec, DwarfStack::REGS as i32 + sp_off);
+            // The whole window; where the stack's mapping ends sooner (the
+            // main thread's stack is often only a few KiB above `main`),
+            // the read fails as a whole, so it is tried again up to the end
+            // of the sp's page plus fewer whole pages each time.
+            let read = l.b.label();
+            let len = l.b.vreg();
+            l.b.mov_imm(len, window as u64);
+            l.read_window(rec, at_window, len, sp, read);
+            let tail = l.b.vreg();
+            l.b.mov(tail, sp);
+            l.b.alu_imm(BPF_AND, tail, 4095);
+            let to_page_end = l.b.vreg();
+            l.b.mov_imm(to_page_end, 4096);
+            l.b.alu_reg(BPF_SUB, to_page_end, tail);
+            for pages in (0..window / 4096 - 1).rev() {
+                l.b.mov(len, to_page_end);
+                l.b.alu_imm(BPF_ADD, len, (pages * 4096) as i32);
+                l.read_window(rec, at_window, len, sp, read);
+            }
+            l.b.jump(done);
+            l.b.place(read);
+            l.b.store(BPF_W, rec, DwarfStack::LEN as i32, len);
+            l.b.place(done);
+        });
+    }
+
+    /// `bpf_probe_read_user(rec + at, len, sp)`; to `read` when it succeeded.
+    fn read_window(&mut self, rec: Reg, at: i32, len: Reg, sp: Reg, read: Label) {
+        self.b.mov(Reg::Phys(R1), rec);
+        self.b.alu_imm(BPF_ADD, Reg::Phys(R1), at);
+        self.b.mov(Reg::Phys(R2), len);
+        self.b.mov(Reg::Phys(R3), sp);
+        self.b.call(Helper::ProbeReadUser, 3);
+        self.b.jump_imm(BPF_JEQ, Reg::Phys(R0), 0, read);
     }
 
     /// A 64-bit hash of the first `n` bytes (whole words) of `buf`, which
@@ -178,7 +266,7 @@ impl<'a> Lowerer<'a> {
 /// The sizes of the stack maps a program needs, in the order the object
 /// lays them out.
 pub fn stack_map_sizes(stacks: &[StackType]) -> Vec<u32> {
-    let mut sizes: Vec<u32> = stacks.iter().map(StackType::bytes).collect();
+    let mut sizes: Vec<u32> = stacks.iter().filter(|s| !s.dwarf).map(StackType::bytes).collect();
     sizes.sort_unstable();
     sizes.dedup();
     sizes

@@ -1,0 +1,34 @@
+// BUILD_FLAGS: -O1 -fomit-frame-pointer -fasynchronous-unwind-tables
+// callchain.c built without frame pointers (at -O1, with .eh_frame):
+// main → outer → middle → inner, inner spinning for argv[1] ms. The
+// frame-pointer walk of the kernel cannot follow it; dw_ustack can.
+#include <stdlib.h>
+#include <time.h>
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+__attribute__((noinline)) void inner(double until) {
+  volatile unsigned long x = 0;
+  while (now_ms() < until)
+    for (int i = 0; i < 100000; i++) x += i;
+}
+
+__attribute__((noinline)) void middle(double until) {
+  inner(until);
+  __asm__ volatile("");
+}
+
+__attribute__((noinline)) void outer(double until) {
+  middle(until);
+  __asm__ volatile("");
+}
+
+int main(int argc, char **argv) {
+  double ms = argc > 1 ? atof(argv[1]) : 500;
+  outer(now_ms() + ms);
+  return 0;
+}
