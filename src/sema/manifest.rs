@@ -38,6 +38,9 @@ pub struct MapInfo {
     /// `len()` is used: the generated code keeps the number of entries in
     /// a `.bss` counter (inserts and deletes that succeed move it).
     pub counted: bool,
+    /// The program calls `delete()`, `clear()` or `zero()` on the map: its
+    /// values can go down (`--metrics` exports a `count()` as a gauge then).
+    pub shrinks: bool,
     /// `let @x = lruhash(n);` and the like: how the map was declared.
     pub declared: Option<Declared>,
 }
