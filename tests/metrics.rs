@@ -279,3 +279,96 @@ fn busy_port_is_refused_before_tracing() {
     assert!(stderr.contains("cannot listen on"), "{}", stderr);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("traced"));
 }
+
+/// One keep-alive connection's GET /metrics: the latency, or what failed.
+fn scrape_on(stream: &mut TcpStream, reader: &mut BufReader<TcpStream>) -> Result<Duration, String> {
+    let started = Instant::now();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: load\r\n\r\n").map_err(|e| format!("write: {}", e))?;
+    let mut status = String::new();
+    reader.read_line(&mut status).map_err(|e| format!("read: {}", e))?;
+    if !status.starts_with("HTTP/1.1 200") {
+        return Err(format!("status line `{}`", status.trim()));
+    }
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).map_err(|e| format!("read: {}", e))?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse::<usize>().ok();
+            }
+        }
+    }
+    let mut body = vec![0; length.ok_or("no Content-Length")?];
+    reader.read_exact(&mut body).map_err(|e| format!("body: {}", e))?;
+    if !body.starts_with(b"# HELP") {
+        return Err("not an exposition".into());
+    }
+    Ok(started.elapsed())
+}
+
+/// Concurrent scrapes on loopback for a bounded time: every one answered,
+/// and the event loop keeps printing meanwhile. Prints requests per second
+/// and latency percentiles (BENCHMARKS.md).
+#[test]
+fn concurrent_scrapes() {
+    if !common::require_root("metrics: concurrent_scrapes (loads eBPF)") {
+        return;
+    }
+    const CLIENTS: usize = 16;
+    const FOR: Duration = Duration::from_secs(3);
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    // 200 keys and a histogram to read at each scrape; a tick every 100 ms
+    // that must keep coming while the scrapes run.
+    let program = r#"interval:ms:1 { @keys[nsecs % 200] = count(); @h = hist(nsecs % 1000000); }
+        interval:ms:100 { printf("tick\n"); }"#;
+    let (mut rtrace, stdout) = start_rtrace(program, addr);
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut latencies = Vec::new();
+                while started.elapsed() < FOR {
+                    latencies.push(scrape_on(&mut stream, &mut reader));
+                }
+                latencies
+            })
+        })
+        .collect();
+    let results: Vec<Result<Duration, String>> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let elapsed = started.elapsed();
+    let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failed.is_empty(), "{} of {} scrapes failed: {:?}", failed.len(), results.len(), &failed[..1]);
+    let mut lat: Vec<Duration> = results.into_iter().map(Result::unwrap).collect();
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    let rate = lat.len() as f64 / elapsed.as_secs_f64();
+    let _ = writeln!(
+        std::io::stderr(),
+        "concurrent_scrapes: {} clients, {} scrapes in {:.1} s: {:.0} req/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; body {} series",
+        CLIENTS,
+        lat.len(),
+        elapsed.as_secs_f64(),
+        rate,
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        lat.last().unwrap().as_secs_f64() * 1e3,
+        get(addr, "/metrics").unwrap().1.lines().filter(|l| !l.starts_with('#')).count()
+    );
+    assert!(lat.len() >= CLIENTS, "too few scrapes answered: {}", lat.len());
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(rtrace.0.id() as i32, libc::SIGTERM) };
+    assert!(rtrace.0.wait().unwrap().success());
+    let printed = stdout.join().unwrap();
+    let ticks = printed.lines().filter(|l| *l == "tick").count();
+    // 30 ticks in 3 s: the event loop was not held up by the scrapes
+    // (allowing for a loaded machine).
+    assert!(ticks >= 20, "only {} ticks printed during {:?} of scrapes", ticks, elapsed);
+}

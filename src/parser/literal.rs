@@ -98,7 +98,7 @@ pub fn unescape(body: &str) -> Result<Vec<u8>, (String, usize, usize)> {
             b'e' => (27, 2),
             b'0'..=b'7' => {
                 let digits: Vec<u8> =
-                    bytes[i + 1..].iter().take(3).take_while(|d| (b'0'..=b'7').contains(*d)).copied().collect();
+                    bytes[i + 1..].iter().take(3).take_while(|d| (b'0'..=b'7').contains(d)).copied().collect();
                 let v = digits.iter().fold(0u32, |acc, d| acc * 8 + (d - b'0') as u32);
                 if v > 255 {
                     return Err((

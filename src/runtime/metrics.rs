@@ -1,9 +1,10 @@
 //! `--metrics ADDR`: the maps as Prometheus metrics. A listener bound
-//! before the program loads, then worker threads that answer `GET /metrics`
-//! by reading the maps (at scrape time, never in the probes' path) and
-//! writing them in the Prometheus text format (0.0.4) or OpenMetrics, as
-//! the scraper's `Accept` asks. The event loop never waits for a scrape:
-//! the workers own duplicated map fds and a mapping of `.bss` of their own.
+//! before the program loads, then a thread of its own (hyper's HTTP/1.1 on
+//! a one-thread tokio runtime) that answers `GET /metrics` by reading the
+//! maps (at scrape time, never in the probes' path) and writing them in the
+//! Prometheus text format (0.0.4) or OpenMetrics, as the scraper's `Accept`
+//! asks. rtrace's event loop never waits for a scrape: the server owns
+//! duplicated map fds and maps `.bss` itself.
 //!
 //! Map → metric family (docs/reference.md, "Metrics"):
 //! - `count()`, unsigned `sum()` → counter (`rtrace_NAME_total`); a gauge
@@ -40,8 +41,12 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
 /// Keys exported per map unless `RTRACE_METRICS_MAX_SERIES` says otherwise.
 pub const DEFAULT_MAX_SERIES: u32 = 2000;
 
-/// Threads answering scrapes: a slow scraper does not hold up the others.
-const WORKERS: usize = 2;
+/// Scrapes read maps at the same time at most: a burst of scrapers waits
+/// its turn instead of taking every core from the traced system.
+const CONCURRENT_SCRAPES: usize = 2;
+
+/// A connection that has not sent its request headers by then is closed.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -65,22 +70,26 @@ pub fn address(text: &str) -> Result<std::net::SocketAddr, MetricsError> {
 /// A bound socket: scrapes that come before the maps exist wait in its
 /// queue until `serve` starts answering them.
 pub struct Listener {
-    server: Arc<tiny_http::Server>,
+    socket: std::net::TcpListener,
 }
 
 impl Listener {
     pub fn bind(addr: &str) -> Result<Listener, MetricsError> {
         let at = address(addr)?;
-        let server = tiny_http::Server::http(at).map_err(|e| MetricsError::Listen(at.to_string(), e.to_string()))?;
-        Ok(Listener { server: Arc::new(server) })
+        let failed = |e: std::io::Error| MetricsError::Listen(at.to_string(), crate::output::error_reason(&e));
+        let socket = std::net::TcpListener::bind(at).map_err(failed)?;
+        socket.set_nonblocking(true).map_err(failed)?;
+        Ok(Listener { socket })
     }
 
     /// The address it listens on (the port the kernel chose for port 0).
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        self.server.server_addr().to_ip()
+        self.socket.local_addr().ok()
     }
 
-    /// Starts answering with the maps of the loaded program.
+    /// Starts answering with the maps of the loaded program, on a thread
+    /// of its own: an event loop of its own (tokio, one thread) for the
+    /// connections, and the scrapes on tokio's blocking threads.
     pub fn serve(self, source: &Source, checked: &Checked, maps: Maps, max_series: u32) -> Exporter {
         let families = plan(source, checked, max_series);
         for warning in &families.warnings {
@@ -89,19 +98,33 @@ impl Listener {
         let shared = Arc::new(Shared {
             plan: families,
             maps: maps.user,
+            bss: maps.bss,
             attached: AtomicU64::new(0),
             scrapes: AtomicU64::new(0),
         });
-        let mut workers = Vec::new();
-        for i in 0..WORKERS {
-            let (server, shared) = (self.server.clone(), shared.clone());
-            let bss = maps.bss.as_ref().and_then(|m| MapHandle::try_from(m).ok());
-            let spawned = std::thread::Builder::new()
-                .name(format!("metrics-{}", i))
-                .spawn(move || worker(&server, &shared, bss.map(super::bss::Bss::new)));
-            workers.extend(spawned.ok());
-        }
-        Exporter { server: self.server, shared, workers }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = shared.clone();
+        let socket = self.socket;
+        let thread = std::thread::Builder::new()
+            .name("rtrace-metrics".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .max_blocking_threads(CONCURRENT_SCRAPES)
+                    .build();
+                match runtime {
+                    Ok(rt) => {
+                        rt.block_on(accept(socket, server, stopped));
+                        // Connections still open are dropped; a scrape that
+                        // is reading maps is let finish.
+                        rt.shutdown_timeout(std::time::Duration::from_secs(1));
+                    }
+                    Err(e) => crate::output::sink::to_stderr(&format!("error: --metrics: cannot start: {}", e)),
+                }
+            })
+            .ok();
+        Exporter { shared, stop: Some(stop), thread }
     }
 }
 
@@ -111,11 +134,11 @@ pub struct Maps {
     pub bss: Option<MapHandle>,
 }
 
-/// The running server; dropping it stops the workers.
+/// The running server; dropping it stops it and releases the port.
 pub struct Exporter {
-    server: Arc<tiny_http::Server>,
     shared: Arc<Shared>,
-    workers: Vec<std::thread::JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Exporter {
@@ -127,12 +150,11 @@ impl Exporter {
 
 impl Drop for Exporter {
     fn drop(&mut self) {
-        // One `unblock` frees one waiting `recv`.
-        for _ in &self.workers {
-            self.server.unblock();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
@@ -140,58 +162,83 @@ impl Drop for Exporter {
 struct Shared {
     plan: Plan,
     maps: Vec<Option<MapHandle>>,
+    bss: Option<MapHandle>,
     attached: AtomicU64,
     scrapes: AtomicU64,
 }
 
-fn worker(server: &tiny_http::Server, shared: &Shared, bss: Option<super::bss::Bss>) {
-    while let Ok(request) = server.recv() {
-        let response = respond(&request, shared, bss.as_ref());
-        // A scraper that went away is its own business.
-        let _ = request.respond(response);
+type Body = http_body_util::Full<hyper::body::Bytes>;
+
+/// Accepts connections until `stopped`; each is served by hyper's HTTP/1.1
+/// (keep-alive, malformed requests answered 400, a header timeout).
+async fn accept(socket: std::net::TcpListener, shared: Arc<Shared>, mut stopped: tokio::sync::oneshot::Receiver<()>) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(socket) else { return };
+    let scrapes = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SCRAPES));
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of fds, a connection reset before accept: try again.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let (shared, scrapes) = (shared.clone(), scrapes.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let (shared, scrapes) = (shared.clone(), scrapes.clone());
+                async move { Ok::<_, std::convert::Infallible>(respond(request, shared, scrapes).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
 
-type Response = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
-
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
+fn plain(code: u16, text: &'static str) -> hyper::Response<Body> {
+    let mut r = hyper::Response::new(Body::from(text));
+    *r.status_mut() = hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+    r.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("text/plain"));
+    r
 }
 
 /// `GET /metrics` (or `HEAD`); anything else a 4xx.
-fn respond(request: &tiny_http::Request, shared: &Shared, bss: Option<&super::bss::Bss>) -> Response {
-    use tiny_http::Method;
-    let plain = |code: u16, text: &str| {
-        Response::from_string(text).with_status_code(code).with_header(header("Content-Type", "text/plain"))
-    };
-    let head = match request.method() {
-        Method::Get => false,
-        Method::Head => true,
-        _ => return plain(405, "only GET /metrics is served\n").with_header(header("Allow", "GET, HEAD")),
-    };
-    let path = request.url().split('?').next().unwrap_or("");
-    if path != "/metrics" {
+async fn respond(
+    request: hyper::Request<hyper::body::Incoming>,
+    shared: Arc<Shared>,
+    scrapes: Arc<tokio::sync::Semaphore>,
+) -> hyper::Response<Body> {
+    use hyper::Method;
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut r = plain(405, "only GET /metrics is served\n");
+        r.headers_mut().insert("allow", hyper::header::HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    if request.uri().path() != "/metrics" {
         return plain(404, "rtrace serves /metrics only\n");
     }
     let openmetrics = request
         .headers()
+        .get_all("accept")
         .iter()
-        .any(|h| h.field.equiv("Accept") && h.value.as_str().contains("application/openmetrics-text"));
-    let body = shared.scrape(bss, openmetrics);
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("application/openmetrics-text")));
+    // Map reads are system calls: on a blocking thread, two at a time.
+    let Ok(_permit) = scrapes.acquire_owned().await else { return plain(503, "shutting down\n") };
+    let body = tokio::task::spawn_blocking(move || shared.scrape(openmetrics)).await.unwrap_or_default();
     let content_type = if openmetrics {
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     } else {
         prometheus_client::encoding::prometheus_text::CONTENT_TYPE
     };
-    let len = body.len();
-    let body = if head { Vec::new() } else { body.into_bytes() };
-    Response::new(
-        tiny_http::StatusCode(200),
-        vec![header("Content-Type", content_type)],
-        std::io::Cursor::new(body),
-        Some(if head { 0 } else { len }),
-        None,
-    )
+    let mut r = hyper::Response::new(Body::from(body));
+    r.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static(content_type));
+    r
 }
 
 /// What the manifest says each map becomes, worked out once.
@@ -435,8 +482,11 @@ impl EncodeMetric for Single {
 
 impl Shared {
     /// Reads every map and writes the exposition.
-    fn scrape(&self, bss: Option<&super::bss::Bss>, openmetrics: bool) -> String {
+    fn scrape(&self, openmetrics: bool) -> String {
         let started = Instant::now();
+        // Mapped for this scrape: `Bss` stays on the thread that maps it.
+        let bss = self.bss.as_ref().and_then(|m| MapHandle::try_from(m).ok()).map(super::bss::Bss::new);
+        let bss = bss.as_ref();
         let mut families = Vec::new();
         let mut dropped = Vec::new();
         for plan in &self.plan.families {
