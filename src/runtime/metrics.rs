@@ -759,6 +759,62 @@ mod tests {
         assert!(address("script.rt").is_err());
     }
 
+    fn map(value: MapValue) -> MapInfo {
+        MapInfo {
+            name: "@h".into(),
+            keys: vec![],
+            value,
+            span: Default::default(),
+            counted: false,
+            shrinks: false,
+            declared: None,
+        }
+    }
+
+    /// (bucket, count, total) on one CPU → the kernel entry of a map without keys.
+    fn entries(info: &MapInfo, buckets: &[(u64, u64, u64)]) -> Vec<RawEntry> {
+        let at = info.bucket_offset() as usize;
+        buckets
+            .iter()
+            .map(|(b, c, t)| {
+                let mut key = vec![0u8; at + 8];
+                key[at..].copy_from_slice(&b.to_le_bytes());
+                (key, vec![[c.to_le_bytes(), t.to_le_bytes()].concat()])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hist_buckets_are_the_largest_integer_they_hold() {
+        let info = map(MapValue::Hist);
+        // 3 × 100 (bucket 2 + 6: [64, 128)), 1 × 5000 ([4096, 8192)), 1 × 0.
+        let Sample::Histogram { sum, count, buckets } =
+            histogram(&info, &entries(&info, &[(8, 3, 300), (14, 1, 5000), (1, 1, 0)]))
+        else {
+            panic!("not a histogram")
+        };
+        assert_eq!((sum, count), (5300.0, 5));
+        let bounds: Vec<f64> = buckets.iter().map(|b| b.0).collect();
+        assert_eq!(bounds[..4], [0.0, 1.0, 3.0, 7.0]);
+        assert_eq!(buckets.iter().find(|b| b.0 == 127.0).unwrap().1, 3);
+        assert_eq!(buckets.iter().find(|b| b.0 == 8191.0).unwrap().1, 1);
+        assert_eq!(*buckets.last().unwrap(), (f64::INFINITY, 0));
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), 5);
+    }
+
+    #[test]
+    fn lhist_buckets_cover_below_min_and_from_max() {
+        let info = map(MapValue::Lhist { min: 0, max: 1000, step: 250 });
+        let Sample::Histogram { buckets, count, .. } =
+            histogram(&info, &entries(&info, &[(0, 2, -4i64 as u64), (1, 3, 30), (5, 1, 5000)]))
+        else {
+            panic!("not a histogram")
+        };
+        assert_eq!(count, 6);
+        let expect = [(-1.0, 2), (249.0, 3), (499.0, 0), (749.0, 0), (999.0, 0), (f64::INFINITY, 1)];
+        assert_eq!(buckets, expect);
+    }
+
     #[test]
     fn names_and_labels() {
         assert_eq!(metric_name("@opens"), "rtrace_opens");
