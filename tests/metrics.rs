@@ -122,27 +122,34 @@ fn start_rtrace(program: &str, addr: SocketAddr) -> (Proc, std::thread::JoinHand
         .stderr(Stdio::piped())
         .spawn()
         .expect("start rtrace");
-    let stderr = child.stderr.take().unwrap();
+    // The notice comes on stdout (bpftrace v0.26), before the maps.
+    let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+    let out = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
             let _ = tx.send(line);
         }
+        all
     });
-    let mut seen = Vec::new();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
     loop {
         match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(line) if line.contains(NOTIFY) => break,
-            Ok(line) => seen.push(line),
-            Err(_) => panic!("rtrace did not attach; stderr: {:?}", seen),
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                panic!("rtrace did not attach; stderr: {}", errors.join().unwrap_or_default());
+            }
         }
     }
-    let mut stdout = child.stdout.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
     (Proc(child), out)
 }
 

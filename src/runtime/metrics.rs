@@ -389,9 +389,13 @@ fn help(source: &Source, checked: &Checked, info: &MapInfo) -> String {
     help.replace('\\', "\\\\").replace('\n', "\\n").replace('"', "'")
 }
 
-/// One map's raw entries: (key bytes, one value per CPU). The one place
-/// that reads a map for the exporter (switch it to batch reads here).
+/// One map's raw entries: (key bytes, one value per CPU), in batches
+/// where the kernel has them. The one place that reads a map for the exporter.
 fn read_raw(map: &MapHandle, per_cpu: bool) -> Vec<RawEntry> {
+    if let Some(b) = super::batch::read(map) {
+        return (0..b.count).map(|i| (b.key(i).to_vec(), b.values(i).map(<[u8]>::to_vec).collect())).collect();
+    }
+    // Kernels without batch operations: key by key.
     let mut out = Vec::new();
     for key in map.keys() {
         let values = if per_cpu {
