@@ -3,7 +3,7 @@
 #   make test
 CARGO ?= cargo
 
-.PHONY: setup build run test test-kernel lint bench fuzz
+.PHONY: setup build run test test-kernel lint bench fuzz static test-static
 
 setup:
 	./scripts/setup.sh
@@ -26,6 +26,20 @@ test: setup
 # with Debian's kernel (they are part of `make test` too).
 test-kernel: setup
 	$(CARGO) test --release --test kernel -- --nocapture
+
+# One file to ship: libbpf, libelf and zlib linked in (the system's
+# libelf.a and libz.a); the binary needs only glibc (ld-linux, libc.so.6)
+# and libgcc_s (Rust's unwinder) from the host. Built in target/static (its
+# own deps), copied to target/release/rtrace-static; `make test-static`
+# runs it in a chroot that holds nothing else.
+static: setup
+	LIBBPF_SYS_LIBRARY_PATH=$$(pkg-config --variable=libdir libelf) \
+	  CARGO_TARGET_DIR=target/static $(CARGO) build --release --features static
+	cp target/static/release/rtrace target/release/rtrace-static
+	@ldd target/release/rtrace-static
+
+test-static: static
+	./scripts/test-static.sh target/release/rtrace-static
 
 # Formatting and lints, as CI checks them (warnings are errors).
 lint: setup

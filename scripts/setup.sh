@@ -4,9 +4,10 @@
 set -euo pipefail
 
 # qemu-system-x86, linux-image-amd64 and busybox-static (with virtme-ng
-# below) boot the kernel the kernel-probe tests run in (tests/kernel.rs).
+# below) boot the kernel the kernel-probe tests run in (tests/kernel.rs);
+# prometheus (with promtool) scrapes `--metrics` in tests/metrics.rs.
 packages=(libelf-dev zlib1g-dev pkg-config make gcc g++ bpftrace golang-go systemtap-sdt-dev bpftool linux-perf
-  qemu-system-x86 linux-image-amd64 busybox-static)
+  qemu-system-x86 linux-image-amd64 busybox-static prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -75,6 +75,10 @@ struct Cli {
     /// Output buffering: line, full or none (default: line on a terminal, else big chunks written after each batch of events)
     #[arg(short = 'B', value_name = "MODE")]
     buffering: Option<String>,
+    /// Serve the maps as Prometheus metrics at http://ADDR/metrics while the probes run (default 127.0.0.1:9464)
+    #[arg(long = "metrics", value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = rtrace::runtime::metrics::DEFAULT_ADDR)]
+    metrics: Option<String>,
     /// Script file ('-' for stdin), then positional parameters $1, $2, ...
     #[arg(value_name = "FILE_OR_ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
     rest: Vec<OsString>,
@@ -139,9 +143,23 @@ fn options_first(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     const TAKES_BYTES: &[&str] = &["-e", "-o", "--output", "--flamegraph"];
     let mut opts = Vec::new();
     let mut positional = Vec::new();
-    let mut iter = args.into_iter();
+    let mut iter = args.into_iter().peekable();
     opts.extend(iter.next());
     while let Some(a) = iter.next() {
+        // `--metrics` takes an address when one follows (`--metrics :9100
+        // script.rt`), else listens on the default one.
+        if a == "--metrics" {
+            let addr = match iter.peek().and_then(|w| w.to_str()) {
+                Some(w) if !std::path::Path::new(w).exists() && rtrace::runtime::metrics::address(w).is_ok() => {
+                    let w = w.to_string();
+                    iter.next();
+                    w
+                }
+                _ => rtrace::runtime::metrics::DEFAULT_ADDR.to_string(),
+            };
+            opts.push(OsString::from(format!("--metrics={}", addr)));
+            continue;
+        }
         if a == "--" {
             positional.push(a);
             positional.extend(iter.by_ref());
@@ -386,6 +404,15 @@ fn main_code() -> i32 {
             _ => params.push(word),
         }
     }
+    let metrics_max_series = match env_u32(&["RTRACE_METRICS_MAX_SERIES"]) {
+        Ok(v) => v,
+        Err(e) => return usage(&e.to_string()),
+    };
+    if cli.metrics.is_some() && source.is_none() {
+        return usage(
+            "--metrics needs a program (-e 'PROGRAM' or a script file): the interactive session does not export",
+        );
+    }
     let opts = Options {
         params,
         named,
@@ -408,6 +435,8 @@ fn main_code() -> i32 {
         buffering,
         config_env,
         flamegraph: cli.flamegraph,
+        metrics: cli.metrics,
+        metrics_max_series,
     };
     match source {
         Some(source) => driver::run(&source, &opts),

@@ -83,4 +83,8 @@ pub struct Options {
     pub config_env: Vec<(String, String)>,
     /// `--flamegraph FILE`: stack-keyed maps drawn as an SVG flame graph at exit.
     pub flamegraph: Option<PathBuf>,
+    /// `--metrics [ADDR]`: serve the maps as Prometheus metrics there.
+    pub metrics: Option<String>,
+    /// Keys exported per map (`RTRACE_METRICS_MAX_SERIES`).
+    pub metrics_max_series: Option<u32>,
 }

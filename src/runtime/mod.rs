@@ -3,6 +3,7 @@
 //! run the session (`script`: the event loop of a script or one-liner;
 //! the REPL drives the same pieces), read records (`ring`) and maps (`events`,
 //! `decode`, the `.bss` counters through `bss`) and hand them to `output`.
+//! `metrics` serves the maps to Prometheus (`--metrics`).
 //! Uprobes are released by a helper process (`keeper`), so that a SIGKILL
 //! of rtrace cannot make the kernel leak them.
 
@@ -16,6 +17,7 @@ pub mod events;
 pub mod info;
 pub mod keeper;
 mod loader;
+pub mod metrics;
 pub mod object;
 mod perf;
 pub mod places;

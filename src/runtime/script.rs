@@ -54,6 +54,12 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     // Forked before anything is loaded, and after the child (which must not
     // hold the keeper's socket); without one, rtrace releases uprobes itself.
     let keeper = if opts.dry_run { None } else { Keeper::start().ok().map(Rc::new) };
+    // Bound before loading: a busy port stops rtrace before it traces, and
+    // scrapes that come while the program loads wait in the socket's queue.
+    let listener = match (&opts.metrics, opts.dry_run) {
+        (Some(addr), false) => Some(super::metrics::Listener::bind(addr).map_err(|e| usage(e.to_string()))?),
+        _ => None,
+    };
     let values = LoadValues { start_ns: clock::boot_ns(), cpid: child.as_ref().map(|c| c.pid) };
     let request = LoadRequest { verbose: opts.verbose, ..Default::default() };
     let object = Loaded::load(checked, compiled, values, request)?;
@@ -105,6 +111,12 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     state.source_name = source.name.clone();
     state.message_places = super::places::message_places(manifest, source);
     let state = RefCell::new(state);
+    // Scrapes are answered from here on, on threads of their own.
+    let exporter = listener.map(|l| {
+        let maps = super::metrics::Maps { user: object.user_maps(manifest), bss: object.map(".bss") };
+        let max = opts.metrics_max_series.unwrap_or(super::metrics::DEFAULT_MAX_SERIES);
+        l.serve(source, checked, maps, max)
+    });
     let events = object.map(crate::contract::EVENTS_MAP).ok_or_else(|| internal("the object has no ring buffer"))?;
     let ring = events::reader(&events, |data| state.borrow_mut().record(data))
         .map_err(|e| internal(&format!("cannot read the ring buffer: {}", e)))?;
@@ -125,6 +137,9 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
         for line in &attached.multi_links {
             eprintln!("attached {}", line);
         }
+    }
+    if let Some(e) = &exporter {
+        e.set_attached(probes);
     }
     // Interrupted, the `-c` command never starts (it is not traced whole).
     if let Some(c) = child.as_mut().filter(|_| !attached.interrupted) {
@@ -157,6 +172,8 @@ fn run_checked(source: &Source, checked: &Checked, compiled: &Compiled, opts: &O
     object.run(checked, ProgKind::End);
     ring.consume();
     let maps = state.borrow_mut().print_at_exit();
+    // The last scrapes see END's updates; then the server stops.
+    drop(exporter);
     if let Some((path, file)) = flamegraph {
         write_flame_graph(path, file, &maps, &source.name);
     }

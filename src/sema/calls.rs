@@ -140,6 +140,7 @@ impl<'a> Checker<'a> {
             "signal" | "signal_thread" => Some(TStmtKind::Expr(self.signal(name, *name_span, args, e.span))),
             "clear" | "zero" => {
                 let map = self.whole_map(name, *name_span, args, 1, 1)?;
+                self.maps[map].shrinks = true;
                 self.actions.push(if name == "clear" { Action::ClearMap { map } } else { Action::ZeroMap { map } });
                 Some(TStmtKind::Emit { action: self.actions.len() - 1, args: vec![] })
             }

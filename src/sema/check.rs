@@ -38,6 +38,8 @@ pub(super) struct MapDecl {
     pub assigned: Option<Span>,
     /// `len()` reads the map's entry count.
     pub counted: bool,
+    /// `delete()`, `clear()` or `zero()` takes entries away (`MapInfo::shrinks`).
+    pub shrinks: bool,
     /// `let @x = kind(n);`, and where.
     pub declared: Option<(super::manifest::Declared, Span)>,
     /// Used by a probe (a declared map that is not is warned about).
@@ -200,6 +202,7 @@ pub(super) fn run(program: &ast::Program, env: &Env) -> Result<Checked, Vec<Diag
                 value: d.value.clone().expect("checked above"),
                 span: d.span,
                 counted: d.counted,
+                shrinks: d.shrinks,
                 declared: d.declared.map(|(decl, _)| decl),
             })
             .collect(),
@@ -833,6 +836,7 @@ impl<'a> Checker<'a> {
             span,
             assigned: None,
             counted: false,
+            shrinks: false,
             declared: None,
             used: true,
         });

@@ -40,6 +40,9 @@ pub struct MapInfo {
     /// `len()` is used: the generated code keeps the number of entries in
     /// a `.bss` counter (inserts and deletes that succeed move it).
     pub counted: bool,
+    /// The program calls `delete()`, `clear()` or `zero()` on the map: its
+    /// values can go down (`--metrics` exports a `count()` as a gauge then).
+    pub shrinks: bool,
     /// `let @x = lruhash(n);` and the like: how the map was declared.
     pub declared: Option<Declared>,
 }
@@ -62,10 +65,11 @@ pub enum MapValue {
     Min { signed: bool },
     /// `max(n)`: as `min`, the largest.
     Max { signed: bool },
-    /// `hist(n)`: a u64 count per CPU under the key plus a u64 log2 bucket
-    /// index (0: negative, 1: zero, 2 + floor(log2 n) otherwise).
+    /// `hist(n)`: `{count, total}` per CPU under the key plus a u64 log2
+    /// bucket index (0: negative, 1: zero, 2 + floor(log2 n) otherwise);
+    /// `total` sums the values the bucket counted (an exporter's `_sum`).
     Hist,
-    /// `lhist(n, min, max, step)`: as `hist` with linear buckets: 0 below
+    /// `lhist(n, min, max, step)`: as `hist` (`{count, total}`) with linear buckets: 0 below
     /// `min`, `1 + (n - min) / step`, and `buckets + 1` from `max` on.
     Lhist { min: i64, max: i64, step: i64 },
     /// `tseries(n, interval, count[, agg])`: per CPU, `{value, meta, epoch}`
@@ -129,8 +133,13 @@ impl MapValue {
     pub fn size(&self) -> u32 {
         match self {
             MapValue::Plain(t) => t.size().max(1),
-            MapValue::Count | MapValue::Sum { .. } | MapValue::Hist | MapValue::Lhist { .. } => 8,
-            MapValue::Avg | MapValue::Stats | MapValue::Min { .. } | MapValue::Max { .. } => 16,
+            MapValue::Count | MapValue::Sum { .. } => 8,
+            MapValue::Avg
+            | MapValue::Stats
+            | MapValue::Min { .. }
+            | MapValue::Max { .. }
+            | MapValue::Hist
+            | MapValue::Lhist { .. } => 16,
             MapValue::TSeries { .. } => 24,
         }
     }

@@ -92,6 +92,7 @@ impl<'a> Checker<'a> {
     }
 
     fn delete(&mut self, map: MapId, keys: Vec<TExpr>, span: Span) -> TExpr {
+        self.maps[map].shrinks = true;
         if self.maps[map].value.as_ref().is_some_and(MapValue::bucketed) {
             self.unsupported(span, "delete() of one key of a hist()/lhist() map (use clear())");
             return none(span);

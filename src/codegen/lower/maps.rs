@@ -254,20 +254,23 @@ impl<'a> Lowerer<'a> {
     /// exists, else insert. Per-CPU values need no atomics.
     pub fn map_aggregate(&mut self, map: MapId, keys: &[TExpr], update: &AggUpdate) {
         match update {
-            AggUpdate::Count => self.add_to_entry(map, keys, None, None),
+            AggUpdate::Count => self.add_to_entry(map, keys, None),
             AggUpdate::Sum(v) => {
                 let amount = self.eval(v);
-                self.add_to_entry(map, keys, Some(amount), None)
+                self.add_to_entry(map, keys, Some(amount))
             }
             AggUpdate::Hist(v) => {
                 let n = self.eval(v);
+                // `log2_bucket` shifts its operand: the value is kept for the bucket's total.
+                let total = self.b.vreg();
+                self.b.mov(total, n);
                 let bucket = self.log2_bucket(n);
-                self.add_to_entry(map, keys, None, Some(bucket))
+                self.add_to_bucket(map, keys, bucket, total)
             }
             AggUpdate::Lhist { value, min, max, step } => {
                 let n = self.eval(value);
                 let bucket = self.linear_bucket(n, *min, *max, *step);
-                self.add_to_entry(map, keys, None, Some(bucket))
+                self.add_to_bucket(map, keys, bucket, n)
             }
             AggUpdate::Avg(v) | AggUpdate::Stats(v) => self.count_and_total(map, keys, v),
             AggUpdate::Min(v) => self.extreme(map, keys, v, true),
@@ -556,14 +559,9 @@ impl<'a> Lowerer<'a> {
         found
     }
 
-    /// `count()`, `sum()`, `hist()`, `lhist()`: adds `amount` (or 1) to the
-    /// u64 under the key (with `bucket` appended for bucketed maps).
-    fn add_to_entry(&mut self, map: MapId, keys: &[TExpr], amount: Option<Reg>, bucket: Option<Reg>) {
+    /// `count()`, `sum()`: adds `amount` (or 1) to the u64 under the key.
+    fn add_to_entry(&mut self, map: MapId, keys: &[TExpr], amount: Option<Reg>) {
         let key = self.map_key(map, keys);
-        if let Some(b) = bucket {
-            let off = self.manifest.maps[map].bucket_offset() as i32;
-            self.b.store(BPF_DW, self.frame, key + off, b);
-        }
         let p = self.lookup(map, key);
         let (insert, done) = (self.b.label(), self.b.label());
         self.b.jump_imm(BPF_JEQ, p, 0, insert);
@@ -581,6 +579,32 @@ impl<'a> Lowerer<'a> {
             Some(a) => self.b.store(BPF_DW, self.frame, slot, a),
             None => self.b.store_imm(BPF_DW, self.frame, slot, 1),
         }
+        self.update_elem(map, key, slot);
+        self.b.place(done);
+    }
+
+    /// `hist()`/`lhist()`: the `{count, total}` of one bucket gets 1 and
+    /// `n`. The total is what an exporter's `_sum` is (`--metrics`): kept
+    /// in the kernel, it is exact where bucket edges would only bound it.
+    fn add_to_bucket(&mut self, map: MapId, keys: &[TExpr], bucket: Reg, n: Reg) {
+        let key = self.map_key(map, keys);
+        let off = self.manifest.maps[map].bucket_offset() as i32;
+        self.b.store(BPF_DW, self.frame, key + off, bucket);
+        let p = self.lookup(map, key);
+        let (insert, done) = (self.b.label(), self.b.label());
+        self.b.jump_imm(BPF_JEQ, p, 0, insert);
+        let t = self.b.vreg();
+        self.b.load(BPF_DW, t, p, 0);
+        self.b.alu_imm(BPF_ADD, t, 1);
+        self.b.store(BPF_DW, p, 0, t);
+        self.b.load(BPF_DW, t, p, 8);
+        self.b.alu_reg(BPF_ADD, t, n);
+        self.b.store(BPF_DW, p, 8, t);
+        self.b.jump(done);
+        self.b.place(insert);
+        let slot = self.alloc(16);
+        self.b.store_imm(BPF_DW, self.frame, slot, 1);
+        self.b.store(BPF_DW, self.frame, slot + 8, n);
         self.update_elem(map, key, slot);
         self.b.place(done);
     }
