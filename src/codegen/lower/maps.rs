@@ -290,7 +290,8 @@ impl<'a> Lowerer<'a> {
         count: u64,
         agg: TsAgg,
     ) {
-        let signed = value.ty.is_signed();
+        // As `extreme`: the map's signedness (any signed update makes it signed).
+        let signed = matches!(self.manifest.maps[map].value, MapValue::TSeries { signed: true, .. });
         let v = self.eval(value);
         let now = self.eval(time);
         let epoch = self.b.vreg();
@@ -463,7 +464,10 @@ impl<'a> Lowerer<'a> {
     /// `min()`/`max()`: the entry is `{value, set}`; `set` is 0 on CPUs that
     /// have not stored a value yet.
     fn extreme(&mut self, map: MapId, keys: &[TExpr], v: &TExpr, min: bool) {
-        let signed = v.ty.is_signed();
+        // The map's signedness, not this update's value's: `@m = min(0);
+        // @m = min(~(0))` compares both as the map's (signed) values.
+        let signed =
+            matches!(self.manifest.maps[map].value, MapValue::Min { signed: true } | MapValue::Max { signed: true });
         let v = self.eval(v);
         let key = self.map_key(map, keys);
         let p = self.lookup(map, key);
