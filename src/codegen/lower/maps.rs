@@ -4,6 +4,7 @@ use super::{LowerError, Lowerer};
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Label, Reg, FP};
 use crate::contract::{self, Counters, Rodata};
+use crate::parser::ast::BinOp;
 use crate::sema::manifest::{MapValue, TsAgg};
 use crate::sema::typed::*;
 use crate::types::Type;
@@ -617,11 +618,21 @@ impl<'a> Lowerer<'a> {
     /// into the ring buffer.
     pub fn emit_record(&mut self, action: ActionId, args: &[TExpr]) {
         let layout = self.manifest.actions[action].record();
+        // When an argument sends a record of its own (a division by zero's
+        // warning) or changes something (`$x++`), the integer arguments are
+        // evaluated, in order, before this record is reserved: the ring
+        // buffer orders records by reservation, and bpftrace prints the
+        // warning first; and a full ring buffer must not skip the change.
+        let any = args.iter().any(acts);
+        let early: Vec<Option<Reg>> = args.iter().map(|a| (any && a.ty.in_register()).then(|| self.eval(a))).collect();
         self.send_record(layout.size, |l, rec| {
             l.b.store_imm(BPF_DW, rec, 0, action as i32);
             let types: Vec<Type> = l.manifest.actions[action].arg_types().to_vec();
-            for ((arg, ty), off) in args.iter().zip(&types).zip(layout.offsets) {
-                l.store_value(arg, rec, off as i32, ty);
+            for (((arg, ty), off), early) in args.iter().zip(&types).zip(layout.offsets).zip(early) {
+                match early {
+                    Some(r) => l.b.store(BPF_DW, rec, off as i32, r),
+                    None => l.store_value(arg, rec, off as i32, ty),
+                }
             }
         });
     }
@@ -707,5 +718,34 @@ impl<'a> Lowerer<'a> {
         self.b.mov_imm(flags, FORCE_WAKEUP);
         self.b.place(done);
         flags
+    }
+}
+
+/// Whether evaluating `e` may send a record (a run-time warning) or change
+/// a variable or map: what must not wait for a record reserved around it.
+fn acts(e: &TExpr) -> bool {
+    match &e.kind {
+        // A constant divisor other than zero never warns.
+        TExprKind::Binary { op: BinOp::Div | BinOp::Mod, lhs, rhs, .. } => {
+            !matches!(rhs.kind, TExprKind::Int(v) if v != 0) || acts(lhs) || acts(rhs)
+        }
+        TExprKind::CheckIndex { .. } => true,
+        TExprKind::Update { .. }
+        | TExprKind::MapDelete { .. }
+        | TExprKind::MapFind { .. }
+        | TExprKind::SendSignal { .. }
+        | TExprKind::WriteUser { .. } => true,
+        TExprKind::Binary { lhs, rhs, .. } | TExprKind::Logical { lhs, rhs, .. } => acts(lhs) || acts(rhs),
+        TExprKind::Unary { expr: inner, .. }
+        | TExprKind::IntCast(inner)
+        | TExprKind::Retype(inner)
+        | TExprKind::Bswap(inner)
+        | TExprKind::TupleField { tuple: inner, .. } => acts(inner),
+        TExprKind::Ternary { cond, then, els } => acts(cond) || acts(then) || acts(els),
+        TExprKind::MapRead { keys, .. } | TExprKind::AggRead { keys, .. } | TExprKind::MapHas { keys, .. } => {
+            keys.iter().any(acts)
+        }
+        TExprKind::Tuple(items) => items.iter().any(acts),
+        _ => false,
     }
 }
