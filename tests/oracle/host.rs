@@ -99,7 +99,7 @@ impl Host {
         let mut maps = Vec::new();
         for (info, table) in self.manifest.maps.iter().zip(&self.maps) {
             let mut entries: Vec<MapEntry> =
-                table.iter().map(|(k, v)| decode::entry(info, k, std::slice::from_ref(v))).collect();
+                table.iter().map(|(k, v)| decode::entry(info, k, &[v.as_slice()])).collect();
             if info.value.bucketed() {
                 entries = decode::merge_buckets(entries);
             }
