@@ -3,7 +3,7 @@
 #   make test
 CARGO ?= cargo
 
-.PHONY: setup build run test test-kernel lint bench fuzz static test-static
+.PHONY: setup build run test test-kernel lint bench fuzz oracle-fuzz static test-static
 
 setup:
 	./scripts/setup.sh
@@ -54,3 +54,13 @@ bench: build
 FUZZ_SECONDS ?= 600
 fuzz: setup
 	./fuzz/run.sh $(FUZZ_SECONDS)
+
+# The differential test (FUZZING.md): random programs run in the kernel and
+# through the cranelift oracle, ORACLE_COUNT of them (default 10000) from
+# ORACLE_SEED (default: the time), stopping after ORACLE_SECONDS if given.
+# Needs root. `make test` runs 300 of them with seed 1.
+ORACLE_COUNT ?= 10000
+ORACLE_SEED ?= $(shell date +%s)
+oracle-fuzz: setup
+	ORACLE_COUNT=$(ORACLE_COUNT) ORACLE_SEED=$(ORACLE_SEED) $(if $(ORACLE_SECONDS),ORACLE_SECONDS=$(ORACLE_SECONDS)) \
+		$(CARGO) test --release --test differential random -- --nocapture

@@ -4,6 +4,7 @@ use super::{LowerError, Lowerer};
 use crate::codegen::insn::*;
 use crate::codegen::ir::{Label, Reg};
 use crate::contract::{self, Counters, Rodata, StackValue};
+use crate::parser::ast::BinOp;
 use crate::sema::manifest::{MapValue, TsAgg};
 use crate::sema::typed::*;
 use crate::types::Type;
@@ -296,7 +297,8 @@ impl<'a> Lowerer<'a> {
         count: u64,
         agg: TsAgg,
     ) {
-        let signed = value.ty.is_signed();
+        // As `extreme`: the map's signedness (any signed update makes it signed).
+        let signed = matches!(self.manifest.maps[map].value, MapValue::TSeries { signed: true, .. });
         let v = self.eval(value);
         let now = self.eval(time);
         let epoch = self.b.vreg();
@@ -469,7 +471,10 @@ impl<'a> Lowerer<'a> {
     /// `min()`/`max()`: the entry is `{value, set}`; `set` is 0 on CPUs that
     /// have not stored a value yet.
     fn extreme(&mut self, map: MapId, keys: &[TExpr], v: &TExpr, min: bool) {
-        let signed = v.ty.is_signed();
+        // The map's signedness, not this update's value's: `@m = min(0);
+        // @m = min(~(0))` compares both as the map's (signed) values.
+        let signed =
+            matches!(self.manifest.maps[map].value, MapValue::Min { signed: true } | MapValue::Max { signed: true });
         let v = self.eval(v);
         let key = self.map_key(map, keys);
         let p = self.lookup(map, key);
@@ -642,16 +647,23 @@ impl<'a> Lowerer<'a> {
         let layout = self.manifest.actions[action].record();
         // A `dw_ustack` sends a record of its own, which must come first
         // in the ring buffer (the reader unwinds it before it prints this
-        // one): captured before this record is reserved.
-        let early: Vec<Option<i32>> = args
+        // one): captured before this record is reserved. And when an
+        // argument sends a record of its own (a division by zero's warning)
+        // or changes something (`$x++`), the integer arguments are
+        // evaluated, in order, before this record is reserved: the ring
+        // buffer orders records by reservation, and bpftrace prints the
+        // warning first; and a full ring buffer must not skip the change.
+        let any = args.iter().any(acts);
+        let early: Vec<Early> = args
             .iter()
             .map(|arg| match &arg.kind {
                 TExprKind::Stack(st) if st.dwarf => {
                     let slot = self.alloc(StackValue::SIZE);
                     self.capture_stack(st, self.frame, slot);
-                    Some(slot)
+                    Early::Stack(slot)
                 }
-                _ => None,
+                _ if any && arg.ty.in_register() => Early::Reg(self.eval(arg)),
+                _ => Early::No,
             })
             .collect();
         self.send_record(layout.size, |l, rec| {
@@ -659,8 +671,9 @@ impl<'a> Lowerer<'a> {
             let types: Vec<Type> = l.manifest.actions[action].arg_types().to_vec();
             for (((arg, ty), off), early) in args.iter().zip(&types).zip(layout.offsets).zip(early) {
                 match early {
-                    Some(slot) => l.copy(rec, off as i32, l.frame, slot, StackValue::SIZE),
-                    None => l.store_value(arg, rec, off as i32, ty),
+                    Early::Stack(slot) => l.copy(rec, off as i32, l.frame, slot, StackValue::SIZE),
+                    Early::Reg(r) => l.b.store(BPF_DW, rec, off as i32, r),
+                    Early::No => l.store_value(arg, rec, off as i32, ty),
                 }
             }
         });
@@ -767,4 +780,42 @@ fn contiguous(offsets: &[u32], types: &[Type], size: u32) -> bool {
         end = o + t.size();
     }
     end == size
+}
+
+/// An argument of a record worked out before the record is reserved.
+enum Early {
+    /// A `dw_ustack` captured into the frame at this offset.
+    Stack(i32),
+    /// An integer evaluated into this register.
+    Reg(Reg),
+    No,
+}
+
+/// Whether evaluating `e` may send a record (a run-time warning) or change
+/// a variable or map: what must not wait for a record reserved around it.
+fn acts(e: &TExpr) -> bool {
+    match &e.kind {
+        // A constant divisor other than zero never warns.
+        TExprKind::Binary { op: BinOp::Div | BinOp::Mod, lhs, rhs, .. } => {
+            !matches!(rhs.kind, TExprKind::Int(v) if v != 0) || acts(lhs) || acts(rhs)
+        }
+        TExprKind::CheckIndex { .. } => true,
+        TExprKind::Update { .. }
+        | TExprKind::MapDelete { .. }
+        | TExprKind::MapFind { .. }
+        | TExprKind::SendSignal { .. }
+        | TExprKind::WriteUser { .. } => true,
+        TExprKind::Binary { lhs, rhs, .. } | TExprKind::Logical { lhs, rhs, .. } => acts(lhs) || acts(rhs),
+        TExprKind::Unary { expr: inner, .. }
+        | TExprKind::IntCast(inner)
+        | TExprKind::Retype(inner)
+        | TExprKind::Bswap(inner)
+        | TExprKind::TupleField { tuple: inner, .. } => acts(inner),
+        TExprKind::Ternary { cond, then, els } => acts(cond) || acts(then) || acts(els),
+        TExprKind::MapRead { keys, .. } | TExprKind::AggRead { keys, .. } | TExprKind::MapHas { keys, .. } => {
+            keys.iter().any(acts)
+        }
+        TExprKind::Tuple(items) => items.iter().any(acts),
+        _ => false,
+    }
 }
