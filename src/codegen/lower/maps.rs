@@ -428,6 +428,12 @@ impl<'a> Lowerer<'a> {
     fn count_and_total(&mut self, map: MapId, keys: &[TExpr], v: &TExpr) {
         let v = self.eval(v);
         let key = self.map_key(map, keys);
+        self.add_count_and_total(map, key, v);
+    }
+
+    /// Adds 1 and `v` to the `{count, total}` under the key at `key`
+    /// (inserting `{1, v}` when it is not there yet).
+    fn add_count_and_total(&mut self, map: MapId, key: i32, v: Reg) {
         let p = self.lookup(map, key);
         let (insert, done) = (self.b.label(), self.b.label());
         self.b.jump_imm(BPF_JEQ, p, 0, insert);
@@ -595,23 +601,7 @@ impl<'a> Lowerer<'a> {
         let key = self.map_key(map, keys);
         let off = self.manifest.maps[map].bucket_offset() as i32;
         self.b.store(BPF_DW, self.frame, key + off, bucket);
-        let p = self.lookup(map, key);
-        let (insert, done) = (self.b.label(), self.b.label());
-        self.b.jump_imm(BPF_JEQ, p, 0, insert);
-        let t = self.b.vreg();
-        self.b.load(BPF_DW, t, p, 0);
-        self.b.alu_imm(BPF_ADD, t, 1);
-        self.b.store(BPF_DW, p, 0, t);
-        self.b.load(BPF_DW, t, p, 8);
-        self.b.alu_reg(BPF_ADD, t, n);
-        self.b.store(BPF_DW, p, 8, t);
-        self.b.jump(done);
-        self.b.place(insert);
-        let slot = self.alloc(16);
-        self.b.store_imm(BPF_DW, self.frame, slot, 1);
-        self.b.store(BPF_DW, self.frame, slot + 8, n);
-        self.update_elem(map, key, slot);
-        self.b.place(done);
+        self.add_count_and_total(map, key, n);
     }
 
     /// `@m[k]++` and friends on an integer map: yields the old or new value.
